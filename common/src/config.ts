@@ -1,0 +1,76 @@
+// Typed readers for environment variables. Each process's own `config.ts` composes these, so a bad
+// value stops the process with one message that names the variable, what it holds and what it wants.
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+export class ConfigError extends Error {
+  readonly variable: string;
+  constructor(variable: string, problem: string) {
+    super(`Invalid configuration: ${variable} ${problem}`);
+    this.name = 'ConfigError';
+    this.variable = variable;
+  }
+}
+
+function raw(env: Env, name: string): string | undefined {
+  const value = env[name];
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+export function readString(env: Env, name: string, fallback?: string): string {
+  const value = raw(env, name) ?? fallback;
+  if (value === undefined) throw new ConfigError(name, 'is required but not set');
+  return value;
+}
+
+export function readOptionalString(env: Env, name: string): string | undefined {
+  return raw(env, name);
+}
+
+export function readInt(env: Env, name: string, fallback: number, range: { min?: number; max?: number } = {}): number {
+  const value = raw(env, name);
+  if (value === undefined) return fallback;
+  if (!/^-?\d+$/.test(value)) throw new ConfigError(name, `must be a whole number, got "${value}"`);
+  const parsed = Number(value);
+  if (range.min !== undefined && parsed < range.min) throw new ConfigError(name, `must be at least ${range.min}, got ${parsed}`);
+  if (range.max !== undefined && parsed > range.max) throw new ConfigError(name, `must be at most ${range.max}, got ${parsed}`);
+  return parsed;
+}
+
+export function readPort(env: Env, name: string, fallback: number): number {
+  return readInt(env, name, fallback, { min: 0, max: 65535 });
+}
+
+export function readBool(env: Env, name: string, fallback: boolean): boolean {
+  const value = raw(env, name);
+  if (value === undefined) return fallback;
+  if (/^(1|true|yes|on)$/i.test(value)) return true;
+  if (/^(0|false|no|off)$/i.test(value)) return false;
+  throw new ConfigError(name, `must be true or false, got "${value}"`);
+}
+
+export function readUrl(env: Env, name: string, fallback?: string, protocols?: readonly string[]): string {
+  const value = readString(env, name, fallback);
+  let parsed: URL;
+  try {
+    parsed = new URL(value);
+  } catch {
+    throw new ConfigError(name, `must be a URL, got "${redactUrl(value)}"`);
+  }
+  if (protocols && !protocols.includes(parsed.protocol)) {
+    throw new ConfigError(name, `must use ${protocols.join(' or ')}, got "${parsed.protocol}"`);
+  }
+  return value;
+}
+
+export function readOneOf<const T extends string>(env: Env, name: string, choices: readonly T[], fallback: T): T {
+  const value = raw(env, name) ?? fallback;
+  const match = choices.find((choice) => choice === value);
+  if (match === undefined) throw new ConfigError(name, `must be one of ${choices.join(', ')}, got "${value}"`);
+  return match;
+}
+
+/** Hides the password of a connection URL so it can be logged or printed in an error. */
+export function redactUrl(value: string): string {
+  return value.replace(/\/\/([^:/@]+):([^@]+)@/, '//$1:***@');
+}

@@ -1,0 +1,36 @@
+// Audit actions and the event shape senders build before it goes over AuditIngest.Record
+// (docs/contracts/audit.md).
+export const AUDIT_ACTIONS = [
+  'poll.created',
+  'poll.opened',
+  'poll.closed',
+  'vote.accepted',
+  'vote.counted',
+  'vote.superseded',
+  'vote.rejected',
+] as const;
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
+
+export interface AuditEventDraft {
+  readonly eventId: string;
+  readonly at: string;
+  readonly actor: string;
+  readonly action: AuditAction;
+  readonly subjectType: 'Poll' | 'Vote';
+  readonly subjectId: string;
+  readonly pollId?: string;
+  readonly traceId?: string;
+  readonly data?: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * Where processes send audit events. The real one (common/src/grpc/audit-client.ts) keeps one
+ * AuditIngest.Record client stream open and resends what was not acknowledged after a reconnect;
+ * `record` never blocks the caller and never throws.
+ */
+export interface AuditSink {
+  record(event: AuditEventDraft): void;
+  /** Resolves when everything recorded so far has been handed to the audit service. */
+  flush(timeoutMs?: number): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,27 @@
+// Original file: proto/audit.proto
+
+import type * as grpc from '@grpc/grpc-js'
+import type { MethodDefinition } from '@grpc/proto-loader'
+import type { AuditEventInput as _votemesh_audit_v1_AuditEventInput, AuditEventInput__Output as _votemesh_audit_v1_AuditEventInput__Output } from '../../../votemesh/audit/v1/AuditEventInput.ts';
+import type { RecordSummary as _votemesh_audit_v1_RecordSummary, RecordSummary__Output as _votemesh_audit_v1_RecordSummary__Output } from '../../../votemesh/audit/v1/RecordSummary.ts';
+
+export interface AuditIngestClient extends grpc.Client {
+  Record(metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_votemesh_audit_v1_RecordSummary__Output>): grpc.ClientWritableStream<_votemesh_audit_v1_AuditEventInput>;
+  Record(metadata: grpc.Metadata, callback: grpc.requestCallback<_votemesh_audit_v1_RecordSummary__Output>): grpc.ClientWritableStream<_votemesh_audit_v1_AuditEventInput>;
+  Record(options: grpc.CallOptions, callback: grpc.requestCallback<_votemesh_audit_v1_RecordSummary__Output>): grpc.ClientWritableStream<_votemesh_audit_v1_AuditEventInput>;
+  Record(callback: grpc.requestCallback<_votemesh_audit_v1_RecordSummary__Output>): grpc.ClientWritableStream<_votemesh_audit_v1_AuditEventInput>;
+  record(metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_votemesh_audit_v1_RecordSummary__Output>): grpc.ClientWritableStream<_votemesh_audit_v1_AuditEventInput>;
+  record(metadata: grpc.Metadata, callback: grpc.requestCallback<_votemesh_audit_v1_RecordSummary__Output>): grpc.ClientWritableStream<_votemesh_audit_v1_AuditEventInput>;
+  record(options: grpc.CallOptions, callback: grpc.requestCallback<_votemesh_audit_v1_RecordSummary__Output>): grpc.ClientWritableStream<_votemesh_audit_v1_AuditEventInput>;
+  record(callback: grpc.requestCallback<_votemesh_audit_v1_RecordSummary__Output>): grpc.ClientWritableStream<_votemesh_audit_v1_AuditEventInput>;
+  
+}
+
+export interface AuditIngestHandlers extends grpc.UntypedServiceImplementation {
+  Record: grpc.handleClientStreamingCall<_votemesh_audit_v1_AuditEventInput__Output, _votemesh_audit_v1_RecordSummary>;
+  
+}
+
+export interface AuditIngestDefinition extends grpc.ServiceDefinition {
+  Record: MethodDefinition<_votemesh_audit_v1_AuditEventInput, _votemesh_audit_v1_RecordSummary, _votemesh_audit_v1_AuditEventInput__Output, _votemesh_audit_v1_RecordSummary__Output>
+}

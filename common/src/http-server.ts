@@ -1,0 +1,118 @@
+// A Node HTTP server with the probes every votemesh process serves (/healthz, /readyz, /metrics)
+// in front of the process's own handler. Listening on port 0 picks a free port: tests rely on it.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+
+export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
+
+export interface ReadinessCheck {
+  readonly name: string;
+  check(): Promise<void>;
+}
+
+export interface ProbeOptions {
+  readonly registry: Registry;
+  readonly checks: readonly ReadinessCheck[];
+  /** How long one readiness check may take before it counts as failed. @default 2000 */
+  readonly checkTimeoutMs?: number;
+}
+
+export interface RunningHttpServer {
+  readonly server: Server;
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export async function listen(server: Server, port: number, host: string): Promise<RunningHttpServer> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  let closing: Promise<void> | undefined;
+  return {
+    server,
+    port: address.port,
+    url: `http://${shownHost}:${address.port}`,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      return closing;
+    },
+  };
+}
+
+/** Answers the probe paths and returns true, or returns false for the caller to handle. */
+export async function handleProbe(req: IncomingMessage, res: ServerResponse, options: ProbeOptions): Promise<boolean> {
+  const path = (req.url ?? '/').split('?')[0];
+  if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+  switch (path) {
+    case '/healthz':
+      sendJson(res, 200, { status: 'ok' });
+      return true;
+    case '/readyz': {
+      const results = await Promise.all(options.checks.map((check) => runCheck(check, options.checkTimeoutMs ?? 2000)));
+      const ready = results.every((result) => result.ok);
+      sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', checks: results });
+      return true;
+    }
+    case '/metrics':
+      res.writeHead(200, { 'content-type': options.registry.contentType });
+      res.end(await options.registry.metrics());
+      return true;
+    default:
+      return false;
+  }
+}
+
+async function runCheck(check: ReadinessCheck, timeoutMs: number): Promise<{ name: string; ok: boolean; error?: string }> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      check.check(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]);
+    return { name: check.name, ok: true };
+  } catch (error) {
+    return { name: check.name, ok: false, error: error instanceof Error ? error.message : String(error) };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const payload = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(payload), ...headers });
+  res.end(payload);
+}
+
+export async function readBody(req: IncomingMessage, limitBytes: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const buffer = chunk as Buffer;
+    size += buffer.length;
+    if (size > limitBytes) throw new Error(`request body exceeds ${limitBytes} bytes`);
+    chunks.push(buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export function createHttpServer(handler: RequestHandler): Server {
+  return createServer((req, res) => {
+    Promise.resolve(handler(req, res)).catch((error: unknown) => {
+      if (!res.headersSent) sendJson(res, 500, { errors: [{ message: 'Internal error', extensions: { code: 'INTERNAL' } }] });
+      else res.destroy(error instanceof Error ? error : undefined);
+    });
+  });
+}

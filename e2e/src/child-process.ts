@@ -1,0 +1,83 @@
+// Runs one votemesh process as a real OS process (the way `npm start` and Kubernetes run it), keeps
+// its recent output for failure messages, and stops it with SIGTERM — or SIGKILL, for crash tests.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { waitFor } from '@votemesh/common/testing/wait-for';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+
+export interface ManagedProcess {
+  readonly name: string;
+  readonly output: readonly string[];
+  readonly exited: Promise<number | null>;
+  isRunning(): boolean;
+  stop(): Promise<void>;
+  kill(): Promise<void>;
+}
+
+export interface ProcessOptions {
+  readonly name: string;
+  /** Path of the process's main.ts relative to the repository root. */
+  readonly entry: string;
+  readonly env: Record<string, string>;
+  /** URL polled until it answers 200. */
+  readonly readyUrl: string;
+  readonly readyTimeoutMs?: number;
+}
+
+export async function startProcess(options: ProcessOptions): Promise<ManagedProcess> {
+  const output: string[] = [];
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', options.entry], {
+    cwd: root,
+    env: { PATH: process.env['PATH'] ?? '', LOG_FORMAT: 'json', LOG_LEVEL: 'info', ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const remember = (line: string): void => {
+    output.push(line);
+    if (output.length > 200) output.shift();
+    if (process.env['E2E_VERBOSE']) console.error(`[${options.name}] ${line}`);
+  };
+  if (child.stdout) createInterface({ input: child.stdout }).on('line', remember);
+  if (child.stderr) createInterface({ input: child.stderr }).on('line', remember);
+  let running = true;
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      running = false;
+      resolve(code);
+    }),
+  );
+
+  const managed: ManagedProcess = {
+    name: options.name,
+    output,
+    exited,
+    isRunning: () => running,
+    async stop() {
+      if (!running) return;
+      child.kill('SIGTERM');
+      const fuse = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(fuse);
+    },
+    async kill() {
+      if (!running) return;
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+
+  try {
+    await waitFor(
+      async () => {
+        if (!running) throw new Error(`${options.name} exited early`);
+        return (await fetch(options.readyUrl).catch(() => undefined))?.ok;
+      },
+      { timeoutMs: options.readyTimeoutMs ?? 45_000, intervalMs: 100, what: `${options.name} ready at ${options.readyUrl}` },
+    );
+  } catch (error) {
+    await managed.kill();
+    throw new Error(`${error instanceof Error ? error.message : String(error)}\n--- ${options.name} output ---\n${output.slice(-40).join('\n')}`);
+  }
+  return managed;
+}

@@ -1,0 +1,128 @@
+// The gateway's configuration, read once from the environment by main.ts. Every variable has a
+// default that works on a laptop; a bad value throws ConfigError naming the variable.
+import {
+  ConfigError,
+  readBool,
+  readInt,
+  readOneOf,
+  readOptionalString,
+  readPort,
+  readString,
+  readUrl,
+  type Env,
+} from '@votemesh/common/config';
+
+export const AUTH_MODES = ['dev', 'oidc', 'none'] as const;
+export type AuthMode = (typeof AUTH_MODES)[number];
+
+/** The fixed development identity secret every process shares unless IDENTITY_SECRET is set. */
+export const DEV_IDENTITY_SECRET = 'votemesh-dev-identity-secret-change-me';
+export const DEV_ISSUER = 'urn:votemesh:dev-issuer';
+export const DEFAULT_AUDIENCE = 'votemesh';
+
+export interface AuthConfig {
+  /** dev: built-in issuer of anonymous voter tokens; oidc: any OIDC issuer; none: no tokens. */
+  readonly mode: AuthMode;
+  readonly issuer: string;
+  readonly audience: string;
+  /** oidc only; unset → discovered from `<issuer>/.well-known/openid-configuration`. */
+  readonly jwksUrl: string | undefined;
+  readonly clockToleranceSeconds: number;
+  /** When true every /graphql request needs a valid token, even for public fields. */
+  readonly requiredForGraph: boolean;
+  readonly tokenTtlSeconds: number;
+  /** dev only: a private ES256 JWK (JSON) so replicas share one key; unset → generated. */
+  readonly devIssuerPrivateJwk: string | undefined;
+  /** dev only: the secret that buys an admin token at POST /auth/token; unset → no admin tokens. */
+  readonly adminBootstrapSecret: string | undefined;
+}
+
+export interface GatewayConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly production: boolean;
+  readonly logLevel: string;
+  readonly logPretty: boolean;
+  readonly supergraphPath: string;
+  /** Subgraph URL overrides from SUBGRAPH_URL_<NAME>, keyed by the upper-cased subgraph name. */
+  readonly subgraphUrlOverrides: Readonly<Record<string, string>>;
+  readonly identitySecret: string;
+  readonly identitySecretIsDefault: boolean;
+  readonly auth: AuthConfig;
+  readonly redisUrl: string;
+  readonly redisPrefix: string;
+  /** 0 disables rate limiting. */
+  readonly rateLimitPerMinute: number;
+  readonly trustForwardedFor: boolean;
+  readonly upstreamTimeoutMs: number;
+  readonly bodyLimitBytes: number;
+  readonly maxDepth: number;
+  readonly maxAliases: number;
+  readonly introspection: boolean;
+}
+
+const SUBGRAPH_URL_PREFIX = 'SUBGRAPH_URL_';
+
+/** `stdoutIsTty` picks the default LOG_FORMAT (pretty for a person at a terminal). */
+export function loadConfig(env: Env, stdoutIsTty = false): GatewayConfig {
+  const production = env['NODE_ENV'] === 'production';
+  const identitySecret = readOptionalString(env, 'IDENTITY_SECRET');
+  if (production && identitySecret === undefined) {
+    throw new ConfigError('IDENTITY_SECRET', 'is required when NODE_ENV=production (the dev default is public)');
+  }
+  const mode = readOneOf(env, 'AUTH_MODE', AUTH_MODES, 'dev');
+  const auth: AuthConfig = {
+    mode,
+    issuer: mode === 'oidc' ? readUrl(env, 'AUTH_ISSUER', undefined, ['https:', 'http:']) : readString(env, 'AUTH_ISSUER', DEV_ISSUER),
+    audience: readString(env, 'AUTH_AUDIENCE', DEFAULT_AUDIENCE),
+    jwksUrl: readOptionalString(env, 'AUTH_JWKS_URL') === undefined ? undefined : readUrl(env, 'AUTH_JWKS_URL', undefined, ['https:', 'http:']),
+    clockToleranceSeconds: readInt(env, 'AUTH_CLOCK_TOLERANCE_SECONDS', 5, { min: 0, max: 300 }),
+    requiredForGraph: readBool(env, 'AUTH_REQUIRED_FOR_GRAPH', false),
+    tokenTtlSeconds: readInt(env, 'TOKEN_TTL_SECONDS', 3600, { min: 10, max: 7 * 24 * 3600 }),
+    devIssuerPrivateJwk: readOptionalString(env, 'DEV_ISSUER_PRIVATE_JWK'),
+    adminBootstrapSecret: readOptionalString(env, 'ADMIN_BOOTSTRAP_SECRET'),
+  };
+  if (mode === 'none' && auth.requiredForGraph) {
+    throw new ConfigError('AUTH_REQUIRED_FOR_GRAPH', 'cannot be true when AUTH_MODE=none (no token could ever verify)');
+  }
+  if (auth.adminBootstrapSecret !== undefined && auth.adminBootstrapSecret.length < 8) {
+    throw new ConfigError('ADMIN_BOOTSTRAP_SECRET', 'must be at least 8 characters');
+  }
+  return Object.freeze({
+    host: readString(env, 'HOST', '0.0.0.0'),
+    port: readPort(env, 'PORT', 4000),
+    production,
+    logLevel: readString(env, 'LOG_LEVEL', 'info'),
+    logPretty: readOneOf(env, 'LOG_FORMAT', ['pretty', 'json'], stdoutIsTty ? 'pretty' : 'json') === 'pretty',
+    supergraphPath: readString(env, 'SUPERGRAPH_PATH', './supergraph.graphql'),
+    subgraphUrlOverrides: Object.freeze(readSubgraphUrlOverrides(env)),
+    identitySecret: identitySecret ?? DEV_IDENTITY_SECRET,
+    identitySecretIsDefault: identitySecret === undefined,
+    auth: Object.freeze(auth),
+    redisUrl: readUrl(env, 'REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
+    redisPrefix: readString(env, 'REDIS_PREFIX', 'vm:'),
+    rateLimitPerMinute: readInt(env, 'RATE_LIMIT_PER_MINUTE', 6000, { min: 0 }),
+    trustForwardedFor: readBool(env, 'TRUST_FORWARDED_FOR', false),
+    upstreamTimeoutMs: readInt(env, 'UPSTREAM_TIMEOUT_MS', 10_000, { min: 1 }),
+    bodyLimitBytes: readInt(env, 'BODY_LIMIT_BYTES', 1_048_576, { min: 1024 }),
+    maxDepth: readInt(env, 'GRAPHQL_MAX_DEPTH', 12, { min: 1 }),
+    maxAliases: readInt(env, 'GRAPHQL_MAX_ALIASES', 30, { min: 0 }),
+    introspection: readBool(env, 'GRAPHQL_INTROSPECTION', !production),
+  });
+}
+
+/** SUBGRAPH_URL_VOTE=http://… overrides the URL the supergraph names for subgraph "vote". */
+function readSubgraphUrlOverrides(env: Env): Record<string, string> {
+  const overrides: Record<string, string> = {};
+  for (const name of Object.keys(env).sort()) {
+    if (!name.startsWith(SUBGRAPH_URL_PREFIX) || name.length === SUBGRAPH_URL_PREFIX.length) continue;
+    if (readOptionalString(env, name) === undefined) continue;
+    overrides[name.slice(SUBGRAPH_URL_PREFIX.length)] = readUrl(env, name, undefined, ['http:', 'https:']);
+  }
+  return overrides;
+}
+
+/** The key a subgraph name takes in SUBGRAPH_URL_<NAME>: upper case, non-alphanumerics → `_`. */
+export function subgraphEnvKey(name: string): string {
+  return name.toUpperCase().replace(/[^A-Z0-9]/g, '_');
+}

@@ -1,0 +1,153 @@
+// The result subgraph's side of TallyService (proto/tally.proto): a unary read with a deadline, a
+// server stream per poll, and a readiness probe of the channel. gRPC failures become registry
+// errors here, and every PollTally is parsed at this edge into a TallySnapshot with plain numbers.
+import { credentials, Metadata, status as GrpcCode, type ServiceError, connectivityState } from '@grpc/grpc-js';
+import { VotemeshError } from '@votemesh/common/errors';
+import { loadTallyProto } from '@votemesh/common/grpc/load';
+import type { PollTally__Output } from '@votemesh/common/grpc/generated/votemesh/tally/v1/PollTally';
+import type { TallyServiceClient } from '@votemesh/common/grpc/generated/votemesh/tally/v1/TallyService';
+import type { TallySnapshot } from './results.ts';
+
+export type { TallyServiceClient };
+
+export interface WatchHandlers {
+  onTally(tally: TallySnapshot): void;
+  /** The stream ended or failed; never called after `cancel()`. */
+  onEnd(error: Error | undefined): void;
+}
+
+export interface TallyWatch {
+  cancel(): void;
+}
+
+/** What the rest of the subgraph needs from the tally service; tests may pass a fake. */
+export interface TallySource {
+  getResults(pollId: string): Promise<TallySnapshot>;
+  watchResults(pollId: string, handlers: WatchHandlers): TallyWatch;
+  /** Resolves once the channel is connected, rejects when it cannot connect within `timeoutMs`. */
+  checkReady(timeoutMs: number): Promise<void>;
+}
+
+export interface TallySourceOptions {
+  /** Where the client points, for error messages. */
+  readonly address: string;
+  /** Deadline of one GetResults call. @default 2000 */
+  readonly deadlineMs?: number;
+}
+
+export function createTallyServiceClient(address: string): TallyServiceClient {
+  const { TallyService } = loadTallyProto().votemesh.tally.v1;
+  return new TallyService(address, credentials.createInsecure(), {
+    // Reconnect to a restarted worker quickly; the defaults back off up to two minutes.
+    'grpc.initial_reconnect_backoff_ms': 200,
+    'grpc.max_reconnect_backoff_ms': 5000,
+  });
+}
+
+export function createTallySource(client: TallyServiceClient, options: TallySourceOptions): TallySource {
+  const deadlineMs = options.deadlineMs ?? 2000;
+  return {
+    getResults(pollId) {
+      return new Promise((resolve, reject) => {
+        client.GetResults({ poll_id: pollId }, new Metadata(), { deadline: Date.now() + deadlineMs }, (error, response) => {
+          if (error) return reject(toUpstreamError(error, pollId, options.address));
+          if (!response) return reject(new VotemeshError('UPSTREAM_ERROR', 'Tally service answered GetResults without a message'));
+          try {
+            resolve(parsePollTally(response));
+          } catch (parseError) {
+            reject(parseError);
+          }
+        });
+      });
+    },
+    watchResults(pollId, handlers) {
+      let cancelled = false;
+      let ended = false;
+      const call = client.WatchResults({ poll_id: pollId, send_initial: true });
+      const end = (error: Error | undefined): void => {
+        if (cancelled || ended) return;
+        ended = true;
+        handlers.onEnd(error);
+      };
+      call.on('data', (message: PollTally__Output) => {
+        if (cancelled || ended) return;
+        let tally: TallySnapshot;
+        try {
+          tally = parsePollTally(message);
+        } catch (error) {
+          call.cancel();
+          return end(error instanceof Error ? error : new Error(String(error)));
+        }
+        handlers.onTally(tally);
+      });
+      call.on('error', (error: ServiceError) => end(toUpstreamError(error, pollId, options.address)));
+      call.on('end', () => end(undefined));
+      return {
+        cancel() {
+          if (cancelled) return;
+          cancelled = true;
+          call.cancel();
+        },
+      };
+    },
+    checkReady(timeoutMs) {
+      const channel = client.getChannel();
+      if (channel.getConnectivityState(true) === connectivityState.READY) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        client.waitForReady(Date.now() + timeoutMs, (error) => {
+          if (error) reject(new Error(`tally service at ${options.address} is not reachable: ${error.message}`));
+          else resolve();
+        });
+      });
+    },
+  };
+}
+
+function toUpstreamError(error: ServiceError, pollId: string, address: string): VotemeshError {
+  switch (error.code) {
+    case GrpcCode.NOT_FOUND:
+      return new VotemeshError('POLL_NOT_FOUND', `No poll has id "${pollId}"`, { cause: error });
+    case GrpcCode.UNAVAILABLE:
+    case GrpcCode.DEADLINE_EXCEEDED:
+      return new VotemeshError(
+        'UPSTREAM_UNAVAILABLE',
+        `The tally service is unavailable (${GrpcCode[error.code]}: ${error.details}); results cannot be read right now, retry later`,
+        { cause: error, details: { service: 'tally', address } },
+      );
+    default:
+      return new VotemeshError('UPSTREAM_ERROR', `The tally service failed (${GrpcCode[error.code] ?? error.code}: ${error.details})`, {
+        cause: error,
+        details: { service: 'tally' },
+      });
+  }
+}
+
+function readCount(value: string, field: string): number {
+  if (!/^\d+$/.test(value)) throw new VotemeshError('INVALID_MESSAGE', `PollTally.${field} must be a non-negative integer, got "${value}"`);
+  const parsed = Number(value);
+  if (!Number.isSafeInteger(parsed)) throw new VotemeshError('INVALID_MESSAGE', `PollTally.${field} is too large: ${value}`);
+  return parsed;
+}
+
+/** Parses a PollTally from the wire (int64 fields arrive as decimal strings); names the bad field. */
+export function parsePollTally(message: PollTally__Output): TallySnapshot {
+  if (message.poll_id === '') throw new VotemeshError('INVALID_MESSAGE', 'PollTally.poll_id is empty');
+  const votesPerSecond = message.votes_per_second;
+  if (!Number.isFinite(votesPerSecond) || votesPerSecond < 0) {
+    throw new VotemeshError('INVALID_MESSAGE', `PollTally.votes_per_second must be a non-negative number, got ${votesPerSecond}`);
+  }
+  if (message.updated_at !== '' && Number.isNaN(Date.parse(message.updated_at))) {
+    throw new VotemeshError('INVALID_MESSAGE', `PollTally.updated_at must be ISO-8601, got "${message.updated_at}"`);
+  }
+  return {
+    pollId: message.poll_id,
+    version: readCount(message.version, 'version'),
+    options: message.options.map((entry, index) => {
+      if (entry.option_id === '') throw new VotemeshError('INVALID_MESSAGE', `PollTally.options[${index}].option_id is empty`);
+      return { optionId: entry.option_id, votes: readCount(entry.votes, `options[${index}].votes`) };
+    }),
+    votesPerSecond,
+    updatedAt: message.updated_at === '' ? undefined : new Date(message.updated_at).toISOString(),
+    committedAtMs: readCount(message.committed_at_ms, 'committed_at_ms'),
+  };
+}

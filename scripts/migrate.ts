@@ -4,6 +4,7 @@
 //   node --import tsx scripts/migrate.ts dev --name <name> write a new migration from schema.prisma
 //   node --import tsx scripts/migrate.ts status            applied / pending; exit 1 unless up to date
 //   node --import tsx scripts/migrate.ts check             exit 1 if migrations and schema.prisma drift
+//   node --import tsx scripts/migrate.ts resolve --rolled-back <name>   unblock deploys after a failed migration
 // DATABASE_URL picks the database (default postgresql://postgres@127.0.0.1:5432/votemesh); `dev` and
 // `check` only use its server, for a temporary shadow database.
 import { fileURLToPath } from 'node:url';
@@ -12,9 +13,10 @@ import {
   applyMigrations,
   checkSchemaDrift,
   createMigration,
+  markMigrationRolledBack,
   migrationStatus,
   type MigrationLogger,
-} from '../common/src/db/migrations.ts';
+} from '@votemesh/common/db/migrations';
 
 const DEFAULT_DATABASE_URL = 'postgresql://postgres@127.0.0.1:5432/votemesh';
 const schemaPath = fileURLToPath(new URL('../prisma/schema.prisma', import.meta.url));
@@ -29,7 +31,7 @@ async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { name: { type: 'string', short: 'n' } },
+    options: { name: { type: 'string', short: 'n' }, 'rolled-back': { type: 'string' } },
   });
   const command = positionals[0] ?? 'deploy';
   const databaseUrl = process.env['DATABASE_URL'] ?? DEFAULT_DATABASE_URL;
@@ -43,8 +45,10 @@ async function main(argv: string[]): Promise<number> {
       return runStatus(databaseUrl);
     case 'check':
       return runCheck(databaseUrl);
+    case 'resolve':
+      return runResolve(databaseUrl, values['rolled-back']);
     default:
-      console.error(`Unknown command "${command}". Use deploy, dev --name <name>, status or check.`);
+      console.error(`Unknown command "${command}". Use deploy, dev --name <name>, status, check or resolve --rolled-back <name>.`);
       return 2;
   }
 }
@@ -55,6 +59,15 @@ async function runDev(databaseUrl: string, name: string | undefined): Promise<nu
     return 2;
   }
   await createMigration({ databaseUrl, schemaPath, migrationsDir, name, logger });
+  return 0;
+}
+
+async function runResolve(databaseUrl: string, migrationName: string | undefined): Promise<number> {
+  if (migrationName === undefined) {
+    console.error('`resolve` needs the failed migration: scripts/migrate.ts resolve --rolled-back <migration folder name>');
+    return 2;
+  }
+  await markMigrationRolledBack({ databaseUrl, migrationName, logger });
   return 0;
 }
 

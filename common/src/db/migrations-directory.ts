@@ -9,9 +9,18 @@ import type { MigrationList } from '@prisma/schema-engine-wasm';
 const LOCKFILE_NAME = 'migration_lock.toml';
 const MIGRATION_FILE_NAME = 'migration.sql';
 
-/** Loads the migrations folder the way the CLI hands it to the engine. A missing folder is an empty history. */
-export async function readMigrationList(migrationsDir: string): Promise<MigrationList> {
+/**
+ * Loads the migrations folder the way the CLI hands it to the engine. A missing folder is an empty
+ * history only when `allowMissing` (creating the first migration); elsewhere it is a wrong path.
+ */
+export async function readMigrationList(
+  migrationsDir: string,
+  options: { allowMissing?: boolean } = {},
+): Promise<MigrationList> {
   const baseDir = path.resolve(migrationsDir);
+  if (options.allowMissing !== true && !existsSync(baseDir)) {
+    throw new Error(`The migrations directory ${baseDir} does not exist`);
+  }
   const lockfileContent = await readFile(path.join(baseDir, LOCKFILE_NAME), 'utf8').catch(() => null);
   const entries = await readdir(baseDir, { withFileTypes: true }).catch((error: unknown) => {
     if (isMissingFileError(error)) return [];

@@ -9,6 +9,7 @@ import { formatLockfile, listMigrationNames, readMigrationList, writeMigration }
 import {
   checkDatabaseExists,
   createDatabaseIfMissing,
+  describeError,
   readDatabaseName,
   redactDatabaseUrl,
   replaceDatabaseName,
@@ -42,14 +43,58 @@ export async function applyMigrations(options: ApplyMigrationsOptions): Promise<
   assertLockfileProvider(migrationsList);
   const createdDatabase = await createDatabaseIfMissing(databaseUrl, readDatabaseName(databaseUrl));
   if (createdDatabase) logger?.info(`Created database ${redactDatabaseUrl(databaseUrl)}`);
-  const { appliedMigrationNames } = await runWithSchemaEngine(
-    `Applying migrations from ${migrationsList.baseDir} to ${redactDatabaseUrl(databaseUrl)}`,
-    withLogger({ databaseUrl }, logger),
-    (engine) => engine.applyMigrations({ migrationsList, filters: NO_EXTERNAL_ENTITIES }),
-  );
+  let appliedMigrationNames: string[];
+  try {
+    ({ appliedMigrationNames } = await runWithSchemaEngine(
+      `Applying migrations from ${migrationsList.baseDir} to ${redactDatabaseUrl(databaseUrl)}`,
+      withLogger({ databaseUrl }, logger),
+      (engine) => engine.applyMigrations({ migrationsList, filters: NO_EXTERNAL_ENTITIES }),
+    ));
+  } catch (error) {
+    throw await explainFailedApply(error, options);
+  }
   for (const name of appliedMigrationNames) logger?.info(`Applied migration ${name}`);
   if (appliedMigrationNames.length === 0) logger?.info('No pending migrations');
   return { appliedMigrationNames, createdDatabase };
+}
+
+/**
+ * Through the driver adapter the engine reports a failed script as a bare database error, without
+ * saying which migration it was; the failed row in `_prisma_migrations` does.
+ */
+async function explainFailedApply(error: unknown, options: ApplyMigrationsOptions): Promise<Error> {
+  const failed = await migrationStatus({ databaseUrl: options.databaseUrl, migrationsDir: options.migrationsDir }).then(
+    (status) => status.failed,
+    () => [],
+  );
+  if (!(error instanceof Error) || failed.length === 0) return error instanceof Error ? error : new Error(String(error));
+  return new Error(
+    `${error.message}\nRecorded as failed in _prisma_migrations: ${failed.join(', ')}. Each migration runs as one ` +
+      'implicit transaction, so a failed one leaves no partial changes (unless it commits itself). Fix it, then ' +
+      'mark it rolled back (markMigrationRolledBack, i.e. `scripts/migrate.ts resolve --rolled-back <name>`) ' +
+      'before deploying again.',
+    { cause: error },
+  );
+}
+
+export interface MarkMigrationRolledBackOptions {
+  databaseUrl: string;
+  migrationName: string;
+  logger?: MigrationLogger;
+}
+
+/**
+ * What `prisma migrate resolve --rolled-back` does: marks a failed migration as rolled back, so the
+ * next deploy runs it again. The row stays in `_prisma_migrations` as an audit trail.
+ */
+export async function markMigrationRolledBack(options: MarkMigrationRolledBackOptions): Promise<void> {
+  const { databaseUrl, migrationName } = options;
+  await runWithSchemaEngine(
+    `Marking migration ${migrationName} as rolled back in ${redactDatabaseUrl(databaseUrl)}`,
+    withLogger({ databaseUrl }, options.logger),
+    (engine) => engine.markMigrationRolledBack({ migrationName }),
+  );
+  options.logger?.info(`Marked migration ${migrationName} as rolled back`);
 }
 
 export interface CreateMigrationOptions {
@@ -201,7 +246,7 @@ async function diffMigrationsAgainstSchema(
 
 /** The migrations list, with the lock file the CLI would write if the folder has none yet. */
 async function readMigrationListForDiff(migrationsDir: string): Promise<MigrationList> {
-  const list = await readMigrationList(migrationsDir);
+  const list = await readMigrationList(migrationsDir, { allowMissing: true });
   assertLockfileProvider(list);
   return list.lockfile.content === null
     ? { ...list, lockfile: { ...list.lockfile, content: formatLockfile(PROVIDER) } }
@@ -222,7 +267,7 @@ function assertLockfileProvider(list: MigrationList): void {
 async function readSchemaFiles(schemaPath: string): Promise<SchemaContainer[]> {
   const resolved = path.resolve(schemaPath);
   const info = await stat(resolved).catch((error: unknown) => {
-    throw new Error(`Cannot read the Prisma schema at ${resolved}`, { cause: error });
+    throw new Error(`Cannot read the Prisma schema at ${resolved}: ${describeError(error)}`, { cause: error });
   });
   const files = info.isDirectory()
     ? (await readdir(resolved, { recursive: true }))

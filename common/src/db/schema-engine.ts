@@ -20,10 +20,21 @@ export interface SchemaEngineSession extends AsyncDisposable {
 
 export interface OpenSchemaEngineOptions {
   databaseUrl: string;
-  /** Prisma schema files as [path, content]; only needed by commands that read the datasource block. */
-  schemaFiles?: [string, string][];
   logger?: MigrationLogger;
 }
+
+/**
+ * The slice of the WebAssembly global we use. The repo's tsconfig has no DOM lib and @types/node
+ * does not declare WebAssembly, so we type what we need and read the global once.
+ */
+interface WebAssemblyApi {
+  instantiate(
+    bytes: Uint8Array,
+    imports: Record<string, Record<string, unknown>>,
+  ): Promise<{ instance: { exports: Record<string, unknown> } }>;
+  RuntimeError: abstract new (...args: never[]) => Error;
+}
+const webAssembly: WebAssemblyApi = Reflect.get(globalThis, 'WebAssembly');
 
 let engineClass: Promise<typeof engineBindings.SchemaEngine> | undefined;
 let lastPanicMessage: string | undefined;
@@ -43,8 +54,8 @@ function loadSchemaEngineClass(): Promise<typeof engineBindings.SchemaEngine> {
       });
     }
     const wasmUrl = new URL('./schema_engine_bg.wasm', import.meta.resolve('@prisma/schema-engine-wasm/schema_engine_bg'));
-    const { instance } = await WebAssembly.instantiate(await readFile(wasmUrl), {
-      './schema_engine_bg.js': engineBindings,
+    const { instance } = await webAssembly.instantiate(await readFile(wasmUrl), {
+      './schema_engine_bg.js': withUnrefTimers(engineBindings),
     });
     engineBindings.__wbg_set_wasm(instance.exports);
     const start = instance.exports['__wbindgen_start'];
@@ -55,19 +66,44 @@ function loadSchemaEngineClass(): Promise<typeof engineBindings.SchemaEngine> {
   return engineClass;
 }
 
+/**
+ * The engine arms timers it never cancels (e.g. a 10 s advisory-lock timeout that stays pending after
+ * the lock was taken), which would keep a finished CLI or test process alive for 10 s. Unref'd
+ * timers still fire while the process has other work, and no longer hold it open on their own.
+ */
+function withUnrefTimers(bindings: Record<string, unknown>): Record<string, unknown> {
+  const patched: Record<string, unknown> = { ...bindings };
+  for (const name of Object.keys(patched)) {
+    if (name.startsWith('__wbg_setTimeout_')) {
+      patched[name] = (callback: () => void, delayMs: number) => setTimeout(callback, delayMs >>> 0).unref();
+    }
+  }
+  return patched;
+}
+
 export async function openSchemaEngine(options: OpenSchemaEngineOptions): Promise<SchemaEngineSession> {
   const SchemaEngineClass = await loadSchemaEngineClass();
   const factory = createMigrationAdapterFactory(options.databaseUrl);
-  const engine = await SchemaEngineClass.new(
-    { datamodels: options.schemaFiles },
-    (line: string) => forwardEngineLog(line, options.logger),
-    bindMigrationAwareSqlAdapterFactory(factory),
-  );
+  let engine: SchemaEngine;
+  try {
+    // No datamodels: every command we use gets its schema and migrations as arguments.
+    engine = await SchemaEngineClass.new(
+      { datamodels: undefined },
+      (line: string) => forwardEngineLog(line, options.logger),
+      bindMigrationAwareSqlAdapterFactory(factory),
+    );
+  } catch (error) {
+    await factory[Symbol.asyncDispose]();
+    throw error;
+  }
   return {
     engine,
     async [Symbol.asyncDispose]() {
-      engine.free();
-      await factory[Symbol.asyncDispose]();
+      try {
+        engine.free();
+      } finally {
+        await factory[Symbol.asyncDispose]();
+      }
     },
   };
 }
@@ -90,7 +126,7 @@ export async function runWithSchemaEngine<T>(
 }
 
 function describeEngineError(error: unknown): string {
-  if (error instanceof WebAssembly.RuntimeError) {
+  if (error instanceof webAssembly.RuntimeError) {
     // After a panic the wasm instance is unusable: load a fresh one next time.
     engineClass = undefined;
     const reason = lastPanicMessage ?? error.message;

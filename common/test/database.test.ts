@@ -1,0 +1,78 @@
+// createTestDatabase (template copies) and createPrismaClient against a migrated database.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { describe, test } from 'node:test';
+import pg from 'pg';
+import { createPrismaClient, PollStatus } from '../src/db/client.ts';
+import { checkDatabaseExists } from '../src/db/postgres-admin.ts';
+import { createTestDatabase } from '../src/testing/database.ts';
+
+const adminUrl = process.env['TEST_DATABASE_ADMIN_URL'] ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+
+describe('createTestDatabase', () => {
+  test('hands out a migrated database and drops it on dispose, even with connections open', async () => {
+    let name: string;
+    const client = await (async () => {
+      await using database = await createTestDatabase({ adminUrl });
+      name = database.name;
+      assert.match(database.name, /^votemesh_test_[0-9a-f]{12}$/);
+      const connection = new pg.Client({ connectionString: database.url });
+      await connection.connect();
+      connection.on('error', () => {}); // the drop terminates this session on purpose
+      const applied = await connection.query('SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL');
+      assert.ok(applied.rowCount !== null && applied.rowCount > 0);
+      await connection.query('SELECT 1 FROM polls');
+      return connection;
+    })();
+    assert.equal(await checkDatabaseExists(adminUrl, name!), false);
+    await client.end().catch(() => {});
+  });
+
+  test('each call gets its own empty copy', async () => {
+    await using first = await createTestDatabase({ adminUrl });
+    await using second = await createTestDatabase({ adminUrl });
+    assert.notEqual(first.url, second.url);
+    await using prisma = disposable(createPrismaClient(first.url));
+    await prisma.client.poll.create({ data: { id: randomUUID(), question: 'q?', createdBy: 'test' } });
+    await using other = disposable(createPrismaClient(second.url));
+    assert.equal(await other.client.poll.count(), 0);
+  });
+
+  test('copies are cheap once the template exists', async () => {
+    await using warm = await createTestDatabase({ adminUrl });
+    assert.ok(warm.url);
+    const started = performance.now();
+    await using copy = await createTestDatabase({ adminUrl });
+    const elapsedMs = performance.now() - started;
+    assert.ok(copy.url);
+    assert.ok(elapsedMs < 2_000, `creating a test database took ${Math.round(elapsedMs)} ms`);
+  });
+});
+
+describe('createPrismaClient', () => {
+  test('runs $queryRaw and findMany against a migrated database', async () => {
+    await using database = await createTestDatabase({ adminUrl });
+    await using prisma = disposable(createPrismaClient(database.url, { poolMax: 2 }));
+    const [row] = await prisma.client.$queryRaw<{ answer: number }[]>`SELECT 41 + ${1}::int AS answer`;
+    assert.equal(row?.answer, 42);
+
+    const pollId = randomUUID();
+    await prisma.client.poll.create({
+      data: {
+        id: pollId,
+        question: 'Tabs or spaces?',
+        createdBy: 'admin',
+        status: PollStatus.OPEN,
+        options: { create: [{ id: randomUUID(), label: 'tabs', position: 0 }, { id: randomUUID(), label: 'spaces', position: 1 }] },
+      },
+    });
+    const polls = await prisma.client.poll.findMany({ include: { options: { orderBy: { position: 'asc' } } } });
+    assert.equal(polls.length, 1);
+    assert.equal(polls[0]?.status, PollStatus.OPEN);
+    assert.deepEqual(polls[0]?.options.map((option) => option.label), ['tabs', 'spaces']);
+  });
+});
+
+function disposable<T extends { $disconnect(): Promise<void> }>(client: T): { client: T } & AsyncDisposable {
+  return { client, [Symbol.asyncDispose]: () => client.$disconnect() };
+}

@@ -178,6 +178,7 @@ describe('telemetry propagation', () => {
         assert.deepEqual(result.errors, undefined);
         return span.spanContext().traceId;
       });
+      console.log(exporter.getFinishedSpans().map((s) => [s.name, s.attributes]));
       const execute = exporter.getFinishedSpans().find((span) => span.attributes[ATTR.GRAPHQL_OPERATION_NAME] === 'PollById');
       assert.ok(execute, 'an execute span carries graphql.operation.name');
       assert.equal(execute.attributes[ATTR.GRAPHQL_OPERATION_TYPE], 'query');

@@ -34,11 +34,7 @@ export interface BusLogger {
  * Runs the handlers of one message, isolating failures: one throwing handler must not starve the
  * rest. Handlers are copied first so (un)subscribing from inside a handler is safe.
  */
-export function dispatchToHandlers<T extends BusMessageType>(
-  handlers: ReadonlySet<BusHandler<T>>,
-  message: BusMessageOf<T>,
-  logger: BusLogger,
-): void {
+export function dispatchToHandlers<M extends BusMessage>(handlers: ReadonlySet<(message: M) => void>, message: M, logger: BusLogger): void {
   for (const handler of [...handlers]) {
     try {
       handler(message);

@@ -4,8 +4,10 @@
 import type { BusMessage, BusMessageType } from '../contracts/bus.ts';
 import { dispatchToHandlers, type BusHandler, type BusLogger, type BusMessageOf, type EventBus, type Unsubscribe } from './event-bus.ts';
 
+type AnyHandler = (message: BusMessage) => void;
+
 export function createMemoryEventBus(logger: BusLogger): EventBus {
-  const handlers = new Map<BusMessageType, Set<BusHandler<BusMessageType>>>();
+  const handlers = new Map<BusMessageType, Set<AnyHandler>>();
   let closed = false;
 
   return {
@@ -16,8 +18,8 @@ export function createMemoryEventBus(logger: BusLogger): EventBus {
         set = new Set();
         handlers.set(type, set);
       }
-      // Stored under its own type only, so widening the handler here is sound.
-      const stored = handler as BusHandler<BusMessageType>;
+      // Stored under its own type only, so every message it sees is a BusMessageOf<T>.
+      const stored: AnyHandler = (message) => handler(message as BusMessageOf<T>);
       set.add(stored);
       return () => {
         set.delete(stored);
@@ -29,7 +31,7 @@ export function createMemoryEventBus(logger: BusLogger): EventBus {
       const copy = structuredClone(message);
       queueMicrotask(() => {
         const set = handlers.get(copy.type);
-        if (set) dispatchToHandlers(set, copy as BusMessageOf<typeof copy.type>, logger);
+        if (set) dispatchToHandlers(set, copy, logger);
       });
     },
     async close(): Promise<void> {

@@ -4,7 +4,9 @@
 import type { Redis } from 'ioredis';
 import { encodeBusMessage, parseBusMessage, type BusMessage, type BusMessageType } from '../contracts/bus.ts';
 import { createRedisKeys } from '../contracts/redis-keys.ts';
-import { dispatchToHandlers, type BusHandler, type BusLogger, type EventBus, type Unsubscribe } from './event-bus.ts';
+import { dispatchToHandlers, type BusHandler, type BusLogger, type BusMessageOf, type EventBus, type Unsubscribe } from './event-bus.ts';
+
+type AnyHandler = (message: BusMessage) => void;
 
 export interface RedisEventBusOptions {
   /** Used for PUBLISH; stays owned by the caller. */
@@ -21,7 +23,7 @@ export interface RedisEventBusOptions {
 
 interface ChannelState {
   readonly type: BusMessageType;
-  readonly handlers: Set<BusHandler<BusMessageType>>;
+  readonly handlers: Set<AnyHandler>;
   /** The pending or settled SUBSCRIBE of this channel; subscribers await it. */
   subscribed: Promise<void>;
 }
@@ -49,7 +51,7 @@ export function createRedisEventBus(options: RedisEventBusOptions): EventBus {
     dispatchToHandlers(state.handlers, message, logger);
   });
 
-  function release(channel: string, state: ChannelState, handler: BusHandler<BusMessageType>): void {
+  function release(channel: string, state: ChannelState, handler: AnyHandler): void {
     state.handlers.delete(handler);
     if (state.handlers.size > 0 || closing) return;
     channels.delete(channel);
@@ -74,8 +76,8 @@ export function createRedisEventBus(options: RedisEventBusOptions): EventBus {
         channels.set(channel, created);
         state = created;
       }
-      // Stored under its own type only (checked on receipt), so widening the handler is sound.
-      const stored = handler as BusHandler<BusMessageType>;
+      // Stored under its own type only (checked on receipt), so every message it sees is a BusMessageOf<T>.
+      const stored: AnyHandler = (message) => handler(message as BusMessageOf<T>);
       state.handlers.add(stored);
       const current = state;
       try {

@@ -91,8 +91,12 @@ export function createTallySource(client: TallyServiceClient, options: TallySour
       };
     },
     checkReady(timeoutMs) {
-      const channel = client.getChannel();
-      if (channel.getConnectivityState(true) === connectivityState.READY) return Promise.resolve();
+      const state = client.getChannel().getConnectivityState(true);
+      if (state === connectivityState.READY) return Promise.resolve();
+      // The last connection attempt failed: answer now instead of waiting out the timeout.
+      if (state === connectivityState.TRANSIENT_FAILURE) {
+        return Promise.reject(new Error(`tally service at ${options.address} is not reachable (connection failed)`));
+      }
       return new Promise((resolve, reject) => {
         client.waitForReady(Date.now() + timeoutMs, (error) => {
           if (error) reject(new Error(`tally service at ${options.address} is not reachable: ${error.message}`));

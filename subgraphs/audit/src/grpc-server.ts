@@ -1,0 +1,42 @@
+// The AuditIngest gRPC server: binds, reports whether it is listening (for /readyz), and shuts
+// down gracefully (in-flight calls finish) with a fuse that force-closes what remains.
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { loadAuditProto } from '@votemesh/common/grpc/load';
+import type { AuditIngestHandlers } from '@votemesh/common/grpc/generated/votemesh/audit/v1/AuditIngest';
+
+export interface RunningGrpcServer {
+  readonly address: string;
+  readonly port: number;
+  isListening(): boolean;
+  close(graceMs?: number): Promise<void>;
+}
+
+export async function startGrpcServer(handlers: AuditIngestHandlers, host: string, port: number): Promise<RunningGrpcServer> {
+  const server = new Server({ 'grpc.keepalive_permit_without_calls': 1 });
+  server.addService(loadAuditProto().votemesh.audit.v1.AuditIngest.service, handlers);
+  const bound = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, ServerCredentials.createInsecure(), (error, boundPort) => {
+      if (error) reject(new Error(`AuditIngest gRPC server cannot listen on ${host}:${port}: ${error.message}`, { cause: error }));
+      else resolve(boundPort);
+    });
+  });
+  const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  let listening = true;
+  let closing: Promise<void> | undefined;
+  return {
+    address: `${shownHost}:${bound}`,
+    port: bound,
+    isListening: () => listening,
+    close(graceMs = 5000) {
+      closing ??= new Promise<void>((resolve) => {
+        listening = false;
+        const fuse = setTimeout(() => server.forceShutdown(), graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(fuse);
+          resolve();
+        });
+      });
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,59 @@
+// The audit process's own Prometheus metrics, registered on the process registry.
+// The three contract metrics take their names from common/src/telemetry/names.ts (METRICS); the
+// others are audit-local diagnostics (to be added to METRICS by its owner).
+import { METRICS } from '@votemesh/common/telemetry/names';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+export interface AuditMetrics {
+  readonly appended: Counter<'action'>;
+  readonly duplicates: Counter;
+  readonly rejected: Counter<'field'>;
+  readonly appendBatchSeconds: Histogram;
+  readonly appendBatchSize: Histogram;
+  readonly ingestStreams: Gauge;
+  readonly feedSubscribers: Gauge;
+}
+
+export function createAuditMetrics(registry: Registry): AuditMetrics {
+  return {
+    appended: new Counter({
+      name: METRICS.auditEventsAppendedTotal.name,
+      help: METRICS.auditEventsAppendedTotal.help,
+      labelNames: ['action'],
+      registers: [registry],
+    }),
+    duplicates: new Counter({
+      name: 'votemesh_audit_events_duplicate_total',
+      help: 'Audit events ignored because their event_id was already recorded (client resends).',
+      registers: [registry],
+    }),
+    rejected: new Counter({
+      name: 'votemesh_audit_ingest_rejected_total',
+      help: 'AuditIngest messages rejected at the edge, by offending field.',
+      labelNames: ['field'],
+      registers: [registry],
+    }),
+    appendBatchSeconds: new Histogram({
+      name: METRICS.auditAppendBatchSeconds.name,
+      help: METRICS.auditAppendBatchSeconds.help,
+      buckets: [...METRICS.auditAppendBatchSeconds.buckets],
+      registers: [registry],
+    }),
+    appendBatchSize: new Histogram({
+      name: 'votemesh_audit_append_batch_size',
+      help: 'Events per append transaction.',
+      buckets: [1, 5, 10, 25, 50, 100, 250, 500, 1000],
+      registers: [registry],
+    }),
+    ingestStreams: new Gauge({
+      name: METRICS.auditIngestStreams.name,
+      help: METRICS.auditIngestStreams.help,
+      registers: [registry],
+    }),
+    feedSubscribers: new Gauge({
+      name: 'votemesh_audit_feed_subscribers',
+      help: 'auditEvents subscriptions currently served by this process.',
+      registers: [registry],
+    }),
+  };
+}

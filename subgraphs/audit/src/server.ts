@@ -1,0 +1,124 @@
+// Starts the audit subgraph from its dependencies: GraphQL over HTTP and graphql-ws on /graphql,
+// the probes, and the AuditIngest gRPC server, all sharing one store, appender and live feed.
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
+import { buildSubgraphSchema } from '@apollo/subgraph';
+import { identitySecretKey, type Identity } from '@votemesh/common/contracts/identity';
+import type { PrismaClient } from '@votemesh/common/db/generated/client';
+import { createGraphQLErrorFormatter, createGraphQLHttpHandler } from '@votemesh/common/graphql-http';
+import { createHttpServer, handleProbe, listen, sendJson } from '@votemesh/common/http-server';
+import type { Logger } from '@votemesh/common/logger';
+import { useServer } from 'graphql-ws/use/ws';
+import type { Registry } from 'prom-client';
+import { WebSocketServer } from 'ws';
+import { createAppender } from './appender.ts';
+import type { AuditConfig } from './config.ts';
+import { createAuditFeed } from './feed.ts';
+import { startGrpcServer } from './grpc-server.ts';
+import { createIdentityReader, identityHeader } from './identity.ts';
+import { createIngestHandlers } from './ingest.ts';
+import { createAuditMetrics } from './metrics.ts';
+import { resolvers, typeDefs, type AuditContext, type AuditServices } from './schema.ts';
+import { createAuditStore } from './store.ts';
+
+export interface AuditSubgraphDeps {
+  readonly config: Pick<AuditConfig, 'host' | 'port' | 'grpcPort' | 'identitySecret' | 'appendMaxBatch' | 'appendMaxDelayMs' | 'production'>;
+  readonly logger: Logger;
+  readonly prisma: PrismaClient;
+  readonly registry: Registry;
+}
+
+export interface RunningAuditSubgraph {
+  /** Base URL of the HTTP server; GraphQL (and graphql-ws) is at `${url}/graphql`. */
+  readonly url: string;
+  /** host:port of the AuditIngest gRPC server. */
+  readonly grpcAddress: string;
+  close(): Promise<void>;
+}
+
+export async function startAuditSubgraph(deps: AuditSubgraphDeps): Promise<RunningAuditSubgraph> {
+  const { config, logger, registry } = deps;
+  const metrics = createAuditMetrics(registry);
+  const store = createAuditStore(deps.prisma);
+  const feed = createAuditFeed({ onSubscribersChanged: (count) => metrics.feedSubscribers.set(count) });
+  const appender = createAppender({
+    store,
+    metrics,
+    logger,
+    onAppended: (events) => feed.publish(events),
+    maxBatch: config.appendMaxBatch,
+    maxDelayMs: config.appendMaxDelayMs,
+  });
+  const audit: AuditServices = { store, feed };
+  const readIdentity = createIdentityReader(identitySecretKey(config.identitySecret), logger);
+  const contextFor = (identity: Identity | undefined): AuditContext => (identity ? { identity, audit } : { audit });
+
+  const schema = buildSubgraphSchema([{ typeDefs, resolvers }]);
+  const apollo = new ApolloServer<AuditContext>({
+    schema,
+    formatError: createGraphQLErrorFormatter(logger),
+    includeStacktraceInErrorResponses: !config.production,
+    // No Apollo Studio here: traces go through OpenTelemetry.
+    plugins: [ApolloServerPluginInlineTraceDisabled()],
+  });
+  await apollo.start();
+  const graphql = createGraphQLHttpHandler<AuditContext>({
+    server: apollo,
+    context: async (req) => contextFor(await readIdentity(identityHeader(req))),
+  });
+
+  const grpc = await startGrpcServer(createIngestHandlers({ appender, metrics, logger }), config.host, config.grpcPort);
+  const checks = [
+    { name: 'postgres', check: () => store.ping() },
+    {
+      name: 'grpc',
+      async check() {
+        if (!grpc.isListening()) throw new Error('AuditIngest gRPC server is not listening');
+      },
+    },
+  ];
+  const httpServer = createHttpServer(async (req, res) => {
+    if (await handleProbe(req, res, { registry, checks })) return;
+    if (await graphql(req, res)) return;
+    sendJson(res, 404, { error: 'not found' });
+  });
+
+  const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql' });
+  const wsDisposable = useServer<Record<string, unknown> | undefined, { identity?: Identity | undefined }>(
+    {
+      schema,
+      async onConnect(ctx) {
+        ctx.extra.identity = await readIdentity(ctx.connectionParams?.['identity']);
+        return true;
+      },
+      context: (ctx) => contextFor(ctx.extra.identity),
+    },
+    wsServer,
+  );
+
+  const http = await listen(httpServer, config.port, config.host).catch(async (error: unknown) => {
+    await grpc.close(0);
+    await appender.close();
+    await apollo.stop();
+    throw error;
+  });
+
+  let closing: Promise<void> | undefined;
+  async function close(): Promise<void> {
+    // Stop taking new ingest streams and let open ones finish (they need the appender), then
+    // commit what is queued, then end subscriptions and stop HTTP.
+    await grpc.close();
+    await appender.close();
+    feed.close();
+    await wsDisposable.dispose();
+    for (const client of wsServer.clients) client.close(1001, 'Going away');
+    await new Promise<void>((resolve) => wsServer.close(() => resolve()));
+    await http.close();
+    await apollo.stop();
+  }
+  return {
+    url: http.url,
+    grpcAddress: grpc.address,
+    close: () => (closing ??= close()),
+  };
+}

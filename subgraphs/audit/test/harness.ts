@@ -1,0 +1,113 @@
+// Test harness: a fresh migrated database, the real audit subgraph on port 0, and small clients
+// for its three faces (GraphQL over HTTP, graphql-ws, AuditIngest gRPC).
+import { randomUUID } from 'node:crypto';
+import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { createLogger, type Logger } from '@votemesh/common/logger';
+import { createMetricsRegistry } from '@votemesh/common/metrics';
+import { IDENTITY_HEADER, identitySecretKey, signIdentity, type Identity } from '@votemesh/common/contracts/identity';
+import { createPrismaClient, type PrismaClient } from '@votemesh/common/db/client';
+import { loadAuditProto } from '@votemesh/common/grpc/load';
+import type { AuditEventInput } from '@votemesh/common/grpc/generated/votemesh/audit/v1/AuditEventInput';
+import type { RecordSummary__Output } from '@votemesh/common/grpc/generated/votemesh/audit/v1/RecordSummary';
+import { createTestDatabase, type TestDatabase } from '@votemesh/common/testing/database';
+import type { Registry } from 'prom-client';
+import { startAuditSubgraph, type RunningAuditSubgraph } from '../src/server.ts';
+
+export const SECRET = 'audit-test-identity-secret';
+export const ADMIN: Identity = { subject: 'admin-1', role: 'admin' };
+export const VOTER: Identity = { subject: 'voter-1', role: 'voter' };
+
+export interface Harness extends AsyncDisposable {
+  readonly db: TestDatabase;
+  readonly prisma: PrismaClient;
+  readonly audit: RunningAuditSubgraph;
+  readonly registry: Registry;
+  readonly logger: Logger;
+  graphql<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>, identity?: Identity): Promise<GraphQLResult<T>>;
+  record(events: readonly AuditEventInput[], metadata?: Metadata): Promise<RecordSummary__Output>;
+}
+
+export interface GraphQLResult<T> {
+  readonly data?: T | null;
+  readonly errors?: readonly { message: string; extensions?: { code?: string } }[];
+}
+
+export async function startHarness(options: { appendMaxBatch?: number; appendMaxDelayMs?: number } = {}): Promise<Harness> {
+  const db = await createTestDatabase();
+  const prisma = createPrismaClient(db.url);
+  const logger = createLogger({ service: 'audit-test', level: 'error' });
+  const registry = createMetricsRegistry('votemesh-audit');
+  const audit = await startAuditSubgraph({
+    config: {
+      host: '127.0.0.1',
+      port: 0,
+      grpcPort: 0,
+      identitySecret: SECRET,
+      appendMaxBatch: options.appendMaxBatch ?? 500,
+      appendMaxDelayMs: options.appendMaxDelayMs ?? 20,
+      production: false,
+    },
+    logger,
+    prisma,
+    registry,
+  });
+  const client = createIngestClient(audit.grpcAddress);
+  return {
+    db,
+    prisma,
+    audit,
+    registry,
+    logger,
+    async graphql(query, variables = {}, identity) {
+      const headers: Record<string, string> = { 'content-type': 'application/json' };
+      if (identity) headers[IDENTITY_HEADER] = await signIdentity(identitySecretKey(SECRET), identity);
+      const response = await fetch(`${audit.url}/graphql`, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
+      return (await response.json()) as GraphQLResult<never>;
+    },
+    record: (events, metadata) => recordOn(client, events, metadata),
+    async [Symbol.asyncDispose]() {
+      client.close();
+      await audit.close();
+      await prisma.$disconnect();
+      await db[Symbol.asyncDispose]();
+    },
+  };
+}
+
+export type IngestClient = InstanceType<ReturnType<typeof loadAuditProto>['votemesh']['audit']['v1']['AuditIngest']>;
+
+export function createIngestClient(address: string): IngestClient {
+  const { AuditIngest } = loadAuditProto().votemesh.audit.v1;
+  return new AuditIngest(address, credentials.createInsecure());
+}
+
+/** Sends `events` on one Record call, half-closes, and resolves with the summary (or rejects). */
+export function recordOn(client: IngestClient, events: readonly AuditEventInput[], metadata = new Metadata()): Promise<RecordSummary__Output> {
+  return new Promise((resolve, reject) => {
+    const call = client.Record(metadata, (error: ServiceError | null, summary?: RecordSummary__Output) => {
+      if (error) reject(error);
+      else if (summary) resolve(summary);
+      else reject(new Error('Record answered without a summary'));
+    });
+    for (const event of events) call.write(event);
+    call.end();
+  });
+}
+
+let counter = 0;
+/** A valid AuditEventInput; override any field. */
+export function makeEvent(overrides: Partial<AuditEventInput> = {}): AuditEventInput {
+  counter += 1;
+  return {
+    event_id: randomUUID(),
+    at: new Date(Date.UTC(2030, 0, 1, 12, 0, 0, counter % 1000)).toISOString(),
+    actor: 'system:test',
+    action: 'vote.counted',
+    subject_type: 'Vote',
+    subject_id: `receipt-${counter}`,
+    poll_id: '',
+    trace_id: '',
+    data_json: JSON.stringify({ n: counter, nested: { z: 1, a: [true, null, 'x'] } }),
+    ...overrides,
+  };
+}

@@ -1,0 +1,123 @@
+// AuditIngest.Record against the real server and database: concurrent streams keep one chain,
+// resends are ignored, and every kind of invalid message ends the call with INVALID_ARGUMENT.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { status, type ServiceError } from '@grpc/grpc-js';
+import { AUDIT_INVALID_EVENT_ID_METADATA, AUDIT_INVALID_FIELD_METADATA } from '@votemesh/common/grpc/audit-client';
+import type { AuditEventInput } from '@votemesh/common/grpc/generated/votemesh/audit/v1/AuditEventInput';
+import { ADMIN, makeEvent, startHarness, type Harness } from './harness.ts';
+
+async function verify(h: Harness): Promise<{ ok: boolean; checkedEvents: number; firstBrokenSeq: string | null; reason: string | null }> {
+  const result = await h.graphql<{ verifyAuditLog: { ok: boolean; checkedEvents: number; firstBrokenSeq: string | null; reason: string | null } }>(
+    '{ verifyAuditLog { ok checkedEvents firstBrokenSeq reason } }',
+    {},
+    ADMIN,
+  );
+  assert.equal(result.errors, undefined);
+  assert.ok(result.data);
+  return result.data.verifyAuditLog;
+}
+
+describe('AuditIngest.Record', () => {
+  let h: Harness;
+  before(async () => {
+    // Small batches so concurrent streams interleave across many append transactions.
+    h = await startHarness({ appendMaxBatch: 50, appendMaxDelayMs: 5 });
+  });
+  after(async () => {
+    await h?.[Symbol.asyncDispose]();
+  });
+
+  it('keeps one unbroken chain under three concurrent streams', async () => {
+    const streams = [0, 1, 2].map(() => Array.from({ length: 400 }, () => makeEvent()));
+    const summaries = await Promise.all(streams.map((events) => h.record(events)));
+    assert.deepEqual(summaries.map((summary) => summary.accepted), ['400', '400', '400']);
+    const rows = await h.prisma.auditEvent.findMany({ orderBy: { seq: 'asc' }, select: { seq: true, prevHash: true, hash: true } });
+    assert.equal(rows.length, 1200);
+    for (let i = 1; i < rows.length; i += 1) assert.equal(rows[i]?.prevHash, rows[i - 1]?.hash, `link at seq ${rows[i]?.seq}`);
+    // Each summary's last_seq is a seq its stream really appended.
+    for (const summary of summaries) assert.ok(rows.some((row) => row.seq.toString() === summary.last_seq));
+    const verification = await verify(h);
+    assert.deepEqual(verification, { ok: true, checkedEvents: 1200, firstBrokenSeq: null, reason: null });
+  });
+
+  it('ignores resent event ids, across calls and within one call', async () => {
+    const events = [makeEvent(), makeEvent(), makeEvent()];
+    const first = await h.record(events);
+    assert.equal(first.accepted, '3');
+    const again = await h.record([...events, events[0] ?? makeEvent(), makeEvent()]);
+    assert.equal(again.accepted, '1');
+    assert.equal(again.duplicates, '4');
+    // Upper-case ids are the same UUIDs.
+    const shouted = await h.record([{ ...events[1], event_id: events[1]?.event_id?.toUpperCase() ?? '' }]);
+    assert.deepEqual([shouted.accepted, shouted.duplicates], ['0', '1']);
+    const count = await h.prisma.auditEvent.count({ where: { eventId: { in: events.map((event) => event.event_id ?? '') } } });
+    assert.equal(count, 3);
+    assert.equal((await verify(h)).ok, true);
+  });
+
+  it('stores the normalised form that the hash covers', async () => {
+    const pollId = randomUUID().toUpperCase();
+    const event = makeEvent({ at: '2030-06-01T14:00:00.1234+02:00', poll_id: pollId, data_json: '{"b":1.50,"a":{"y":[1,2],"x":"é"}}' });
+    await h.record([event]);
+    const row = await h.prisma.auditEvent.findUniqueOrThrow({ where: { eventId: event.event_id ?? '' } });
+    assert.equal(row.at.toISOString(), '2030-06-01T12:00:00.123Z');
+    assert.equal(row.pollId, pollId.toLowerCase());
+    assert.deepEqual(row.data, { a: { x: 'é', y: [1, 2] }, b: 1.5 });
+    assert.equal((await verify(h)).ok, true);
+  });
+
+  const invalid: readonly [string, Partial<AuditEventInput>, string][] = [
+    ['event_id', { event_id: 'not-a-uuid' }, 'must be a UUID'],
+    ['at', { at: 'yesterday' }, 'ISO-8601'],
+    ['at', { at: '2030-01-01T00:00:00' }, 'ISO-8601'],
+    ['at', { at: '' }, 'ISO-8601'],
+    ['action', { action: 'vote.deleted' }, 'must be one of'],
+    ['actor', { actor: '' }, 'non-empty'],
+    ['actor', { actor: 'nul\u0000inside' }, 'NUL'],
+    ['subject_type', { subject_type: '' }, 'non-empty'],
+    ['subject_id', { subject_id: '' }, 'non-empty'],
+    ['poll_id', { poll_id: 'poll-1' }, 'must be a UUID'],
+    ['data_json', { data_json: '{not json' }, 'not valid JSON'],
+    ['data_json', { data_json: '[1,2]' }, 'must be a JSON object'],
+    ['data_json', { data_json: '"text"' }, 'must be a JSON object'],
+    ['data_json', { data_json: '{"a":"\\u0000"}' }, 'NUL'],
+    ['data_json', { data_json: '{"a":"\\ud800"}' }, 'malformed UTF-16'],
+  ];
+  for (const [field, override, problem] of invalid) {
+    it(`rejects ${field} = ${JSON.stringify(Object.values(override)[0])} with INVALID_ARGUMENT naming the field`, async () => {
+      const good = makeEvent();
+      const bad = makeEvent(override);
+      const error = await h.record([good, bad, makeEvent()]).then(
+        () => assert.fail('the call should fail'),
+        (failure: ServiceError) => failure,
+      );
+      assert.equal(error.code, status.INVALID_ARGUMENT);
+      assert.match(error.details, new RegExp(`field "${field}"`));
+      assert.match(error.details, new RegExp(problem));
+      assert.equal(error.metadata.get(AUDIT_INVALID_FIELD_METADATA)[0], field);
+      if (field !== 'event_id') assert.equal(error.metadata.get(AUDIT_INVALID_EVENT_ID_METADATA)[0], bad.event_id);
+      if (field !== 'event_id') {
+        const stored = await h.prisma.auditEvent.count({ where: { eventId: bad.event_id ?? '' } });
+        assert.equal(stored, 0, 'nothing of the invalid message is written');
+      }
+    });
+  }
+
+  it('counts appended events by action and reports open streams in /metrics', async () => {
+    const text = await (await fetch(`${h.audit.url}/metrics`)).text();
+    assert.match(text, /votemesh_audit_events_appended_total\{action="vote\.counted",service="votemesh-audit"\} \d+/);
+    assert.match(text, /votemesh_audit_append_batch_seconds_count\{service="votemesh-audit"\} [1-9]/);
+    assert.match(text, /votemesh_audit_ingest_streams\{service="votemesh-audit"\} 0/);
+    assert.match(text, /votemesh_audit_ingest_rejected_total\{field="data_json",service="votemesh-audit"\} 5/);
+  });
+
+  it('is ready when PostgreSQL answers and gRPC listens', async () => {
+    const response = await fetch(`${h.audit.url}/readyz`);
+    assert.equal(response.status, 200);
+    const body = (await response.json()) as { checks: { name: string; ok: boolean }[] };
+    assert.deepEqual(body.checks.map((check) => [check.name, check.ok]), [['postgres', true], ['grpc', true]]);
+    assert.equal((await fetch(`${h.audit.url}/healthz`)).status, 200);
+  });
+});

@@ -1,0 +1,69 @@
+// The vote subgraph's composition root and (with instrument.ts) the only module that touches
+// `process`: config → telemetry → clients → server → shutdown stack. Application modules are
+// imported after telemetry has started, so its instrumentations patch them.
+import { ConfigError } from '@votemesh/common/config';
+import { SERVICE_NAMES } from '@votemesh/common/telemetry/names';
+import { loadConfig, type VoteConfig } from './config.ts';
+import { telemetry } from './instrument.ts';
+
+let config: VoteConfig;
+try {
+  config = loadConfig(process.env, process.stdout.isTTY === true);
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  process.stderr.write(`${error.message}\n`);
+  process.exit(1);
+}
+const { createLogger, createMetricsRegistry, createShutdownStack, redactUrl } = await import('@votemesh/common');
+const { createPrismaClient } = await import('@votemesh/common/db/client');
+const { createRedisEventBus } = await import('@votemesh/common/bus/redis-event-bus');
+const { createAuditClient } = await import('@votemesh/common/grpc/audit-client');
+const { Redis } = await import('ioredis');
+const { startVoteSubgraph } = await import('./server.ts');
+
+const logger = createLogger({ service: SERVICE_NAMES.vote, level: config.logLevel, pretty: config.logPretty });
+const shutdown = createShutdownStack(logger, config.shutdownTimeoutMs);
+shutdown.defer('telemetry', () => telemetry.shutdown());
+if (config.identitySecretIsDefault) logger.warn('IDENTITY_SECRET is not set: using the public development secret');
+
+try {
+  const prisma = createPrismaClient(config.databaseUrl);
+  shutdown.defer('postgres', () => prisma.$disconnect());
+
+  const redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
+  redis.on('error', (error: Error) => logger.warn({ err: error, redis: redactUrl(config.redisUrl) }, 'redis connection error'));
+  await redis.connect();
+  shutdown.defer('redis', async () => {
+    await redis.quit().catch(() => redis.disconnect());
+  });
+
+  const bus = createRedisEventBus({ publisher: redis, subscriber: redis.duplicate(), prefix: config.redisPrefix, logger });
+  shutdown.defer('event bus', () => bus.close());
+
+  const audit = createAuditClient({ address: config.auditGrpcUrl, logger, source: 'vote' });
+  shutdown.defer('audit client', async () => {
+    await audit.flush(2000).catch(() => undefined);
+    await audit.close();
+  });
+
+  const vote = await startVoteSubgraph({
+    config,
+    logger,
+    prisma,
+    redis,
+    bus,
+    audit,
+    registry: createMetricsRegistry(SERVICE_NAMES.vote),
+  });
+  shutdown.defer('vote subgraph', () => vote.close());
+} catch (error) {
+  logger.error({ err: error }, 'vote subgraph failed to start');
+  await shutdown.shutdown('startup failed');
+  process.exit(1);
+}
+
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    void shutdown.shutdown(signal).then(() => process.exit(0));
+  });
+}

@@ -1,0 +1,163 @@
+// Starts the vote subgraph: GraphQL over HTTP (Apollo Server through Node's http module) and
+// graphql-ws subscriptions on the same /graphql path, the probes, and the poll scheduler. Takes
+// every dependency as an argument; owns only what it creates here.
+import type { IncomingMessage } from 'node:http';
+import { ApolloServer } from '@apollo/server';
+import { buildSubgraphSchema } from '@apollo/subgraph';
+import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/index.js';
+import type { EventBus } from '@votemesh/common/bus/event-bus';
+import { createKeyedRouter } from '@votemesh/common/bus/keyed-router';
+import type { AuditSink } from '@votemesh/common/contracts/audit';
+import { IDENTITY_HEADER, identitySecretKey } from '@votemesh/common/contracts/identity';
+import type { PrismaClient } from '@votemesh/common/db/client';
+import { createGraphQLErrorFormatter, createGraphQLHttpHandler } from '@votemesh/common/graphql-http';
+import { createHttpServer, handleProbe, listen, sendJson } from '@votemesh/common/http-server';
+import type { Logger } from '@votemesh/common/logger';
+import type { GraphQLFormattedError } from 'graphql';
+import { useServer } from 'graphql-ws/use/ws';
+import type { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { VoteConfig } from './config.ts';
+import { checkIdentity, createContext, type IdentityResult, type VoteContext, type VoteServices } from './context.ts';
+import { createVoteMetrics } from './metrics.ts';
+import { createPollCache } from './polls/poll-cache.ts';
+import { createPollScheduler } from './polls/poll-scheduler.ts';
+import { createPollService } from './polls/poll-service.ts';
+import { createPollStore } from './polls/poll-store.ts';
+import { resolvers, typeDefs } from './schema.ts';
+import { createReceiptStore } from './votes/receipt-store.ts';
+import { createVoteService } from './votes/vote-service.ts';
+
+export interface VoteSubgraphDeps {
+  readonly config: Pick<VoteConfig, 'host' | 'port' | 'redisPrefix' | 'identitySecret' | 'receiptTtlSeconds' | 'pollCacheTtlMs' | 'schedulerSweepMs'>;
+  readonly logger: Logger;
+  readonly prisma: PrismaClient;
+  /** For commands (receipts, the votes stream) and readiness; not closed here. */
+  readonly redis: Redis;
+  readonly bus: EventBus;
+  readonly audit: AuditSink;
+  readonly registry: Registry;
+}
+
+export interface RunningVoteSubgraph {
+  /** Base URL; GraphQL at `${url}/graphql` (HTTP and graphql-ws). */
+  readonly url: string;
+  readonly graphqlUrl: string;
+  close(): Promise<void>;
+}
+
+export const GRAPHQL_PATH = '/graphql';
+
+export async function startVoteSubgraph(deps: VoteSubgraphDeps): Promise<RunningVoteSubgraph> {
+  const { config, logger, bus, audit, registry } = deps;
+  const metrics = createVoteMetrics(registry);
+  const store = createPollStore(deps.prisma);
+  const receipts = createReceiptStore({ redis: deps.redis, prefix: config.redisPrefix, ttlSeconds: config.receiptTtlSeconds });
+  const pollCache = createPollCache({ store, ttlMs: config.pollCacheTtlMs, onLookup: (result) => metrics.pollCache.inc({ result }) });
+  const polls = createPollService({ store, bus, audit, metrics, logger, onChanged: (pollId) => pollCache.invalidate(pollId) });
+  const scheduler = createPollScheduler({ polls, store, logger, sweepMs: config.schedulerSweepMs });
+  const services: VoteServices = {
+    polls,
+    votes: createVoteService({ polls: pollCache, receipts, bus, audit, metrics, logger }),
+    store,
+    receipts,
+    receiptEvents: createKeyedRouter(bus, 'receipt', (message) => message.receiptId, logger),
+    pollStatusEvents: createKeyedRouter(bus, 'poll-status', (message) => message.pollId, logger),
+    metrics,
+    logger,
+  };
+
+  // Any replica's lifecycle change: drop the cached poll and let the scheduler re-plan.
+  const stopWatchingPolls = await bus.subscribe('poll-status', (message) => {
+    pollCache.invalidate(message.pollId);
+    scheduler.wake();
+  });
+
+  // The map's resolvers are typed with VoteContext; buildSubgraphSchema takes a context-agnostic map.
+  const schema = buildSubgraphSchema({ typeDefs, resolvers: resolvers as GraphQLResolverMap<unknown> });
+  const formatError = createGraphQLErrorFormatter(logger);
+  // main.ts owns the signals: Apollo must not stop itself (and re-raise the signal) on SIGTERM.
+  const apollo = new ApolloServer<VoteContext>({
+    schema,
+    logger,
+    formatError,
+    includeStacktraceInErrorResponses: false,
+    introspection: true,
+    stopOnTerminationSignals: false,
+  });
+  await apollo.start();
+
+  const key = identitySecretKey(config.identitySecret);
+  const graphqlHandler = createGraphQLHttpHandler<VoteContext>({
+    server: apollo,
+    path: GRAPHQL_PATH,
+    context: async (req: IncomingMessage) => createContext(services, await checkIdentity(key, headerValue(req, IDENTITY_HEADER))),
+  });
+  const checks = [
+    { name: 'postgres', check: () => store.ping() },
+    { name: 'redis', check: () => receipts.ping() },
+  ];
+  const httpServer = createHttpServer(async (req, res) => {
+    if (await handleProbe(req, res, { registry, checks })) return;
+    if (await graphqlHandler(req, res)) return;
+    sendJson(res, 404, { error: 'not found' });
+  });
+
+  const wsServer = new WebSocketServer({ server: httpServer, path: GRAPHQL_PATH });
+  const socketIdentities = new WeakMap<WebSocket, IdentityResult>();
+  const wsGraphql = useServer<Record<string, unknown>>(
+    {
+      schema,
+      isProd: true,
+      async onConnect(ctx) {
+        const token = ctx.connectionParams?.['identity'];
+        const result = await checkIdentity(key, typeof token === 'string' ? token : undefined);
+        // A forwarded identity that does not verify is refused outright (4403 Forbidden).
+        if ('identityError' in result) {
+          logger.warn({ reason: result.identityError.message }, 'refused a graphql-ws connection with an untrusted identity');
+          return false;
+        }
+        socketIdentities.set(ctx.extra.socket, result);
+        return true;
+      },
+      context: (ctx) => createContext(services, socketIdentities.get(ctx.extra.socket) ?? {}),
+      onNext(_ctx, _id, _payload, _args, result) {
+        if (!result.errors) return;
+        const errors = result.errors.map((error): GraphQLFormattedError => formatError(error.toJSON(), error));
+        return { ...(result.data !== undefined ? { data: result.data } : {}), errors };
+      },
+    },
+    wsServer,
+  );
+
+  const running = await listen(httpServer, config.port, config.host);
+  scheduler.start();
+  const graphqlUrl = `${running.url}${GRAPHQL_PATH}`;
+  logger.info({ url: running.url, graphql: graphqlUrl, subscriptions: graphqlUrl.replace(/^http/, 'ws') }, 'listening');
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: running.url,
+    graphqlUrl,
+    close() {
+      closing ??= (async () => {
+        stopWatchingPolls();
+        await scheduler.stop();
+        // Going away (1001) for every subscriber, then stop accepting and drain HTTP.
+        await wsGraphql.dispose();
+        await new Promise<void>((resolve) => wsServer.close(() => resolve()));
+        await running.close();
+        await apollo.stop();
+        services.receiptEvents.close();
+        services.pollStatusEvents.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+function headerValue(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}

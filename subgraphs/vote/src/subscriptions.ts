@@ -1,0 +1,95 @@
+// The two subscriptions as transport-free async iterators over bus events. graphql-ws (or any
+// other transport) only pulls from them and calls `return()` when the client leaves.
+import { createAsyncQueue } from '@votemesh/common/bus/async-queue';
+import type { ReceiptStatus } from '@votemesh/common/contracts/bus';
+import type { Identity } from '@votemesh/common/contracts/identity';
+import { VotemeshError } from '@votemesh/common/errors';
+import type { VoteServices } from './context.ts';
+import { parseId } from './ids.ts';
+import type { ReceiptRecord } from './votes/receipt-store.ts';
+
+export interface PollStatusEvent {
+  readonly pollId: string;
+  readonly status: 'DRAFT' | 'OPEN' | 'CLOSED';
+  readonly at: string;
+}
+
+export function isFinalReceiptStatus(status: ReceiptStatus): boolean {
+  switch (status) {
+    case 'PENDING':
+      return false;
+    case 'COUNTED':
+    case 'SUPERSEDED':
+    case 'REJECTED':
+      return true;
+  }
+}
+
+/**
+ * The receipt's current state at once, then each change until a final status, then the end.
+ * Subscribes before reading, so a change landing between the two is not lost.
+ */
+export async function watchReceipt(services: VoteServices, reader: Identity, rawId: string): Promise<AsyncIterableIterator<ReceiptRecord>> {
+  const receiptId = parseId(rawId, 'id');
+  const gauge = services.metrics.subscriptions.labels({ field: 'voteReceipt' });
+  let unsubscribe: (() => void) | undefined;
+  const queue = createAsyncQueue<ReceiptRecord>({
+    maxBuffered: 16,
+    onClose: () => {
+      unsubscribe?.();
+      gauge.dec();
+    },
+  });
+  gauge.inc();
+  let current: ReceiptRecord | undefined;
+  const early: { status: ReceiptStatus; reason?: string; updatedAt: string }[] = [];
+
+  function apply(change: { status: ReceiptStatus; reason?: string; updatedAt: string }): void {
+    if (!current || isFinalReceiptStatus(current.status) || change.status === 'PENDING') return;
+    const { reason: _previousReason, ...rest } = current;
+    current = { ...rest, status: change.status, updatedAt: change.updatedAt, ...(change.reason ? { reason: change.reason } : {}) };
+    queue.push(current);
+    queue.end();
+  }
+
+  try {
+    unsubscribe = await services.receiptEvents.subscribe(receiptId, (message) => {
+      if (current) apply(message);
+      else early.push(message);
+    });
+    current = await services.votes.readReceipt(reader, receiptId);
+  } catch (error) {
+    queue.end();
+    throw error;
+  }
+  queue.push(current);
+  if (isFinalReceiptStatus(current.status)) queue.end();
+  for (const change of early.splice(0)) apply(change);
+  return queue.iterator;
+}
+
+/** Every status change of the poll from now on (admin or scheduled), until the client leaves. */
+export async function watchPollStatus(services: VoteServices, rawPollId: string): Promise<AsyncIterableIterator<PollStatusEvent>> {
+  const pollId = parseId(rawPollId, 'pollId');
+  const gauge = services.metrics.subscriptions.labels({ field: 'pollStatus' });
+  let unsubscribe: (() => void) | undefined;
+  const queue = createAsyncQueue<PollStatusEvent>({
+    maxBuffered: 64,
+    onClose: () => {
+      unsubscribe?.();
+      gauge.dec();
+    },
+  });
+  gauge.inc();
+  try {
+    unsubscribe = await services.pollStatusEvents.subscribe(pollId, (message) => {
+      queue.push({ pollId: message.pollId, status: message.status, at: message.at });
+    });
+    const [poll] = await services.store.findByIds([pollId]);
+    if (!poll) throw new VotemeshError('POLL_NOT_FOUND', `No poll has id ${pollId}`);
+  } catch (error) {
+    queue.end();
+    throw error;
+  }
+  return queue.iterator;
+}

@@ -1,0 +1,109 @@
+// Vote receipts in Redis. Accepting a vote is ONE MULTI: the receipt hash (PENDING) with its TTL,
+// the `votes` stream entry for the worker, and the voter's latest receipt per poll (for
+// `Poll.myVote`). Either all of it is written or none. The worker later rewrites `status`/`reason`/
+// `updatedAt` of the hash and publishes a receipt bus message.
+import { RECEIPT_STATUSES, type ReceiptStatus } from '@votemesh/common/contracts/bus';
+import { createRedisKeys } from '@votemesh/common/contracts/redis-keys';
+import { encodeVoteEntry, type VoteEntry } from '@votemesh/common/contracts/vote-entry';
+import type { Redis } from 'ioredis';
+
+export interface ReceiptRecord {
+  readonly id: string;
+  readonly pollId: string;
+  readonly optionId: string;
+  readonly voterId: string;
+  readonly status: ReceiptStatus;
+  readonly reason?: string;
+  readonly castAt: string;
+  readonly updatedAt: string;
+}
+
+export interface ReceiptStore {
+  /** Writes receipt + stream entry + latest-vote pointer atomically; returns the stream id. */
+  accept(entry: VoteEntry): Promise<string>;
+  get(receiptId: string): Promise<ReceiptRecord | null>;
+  /** The voter's latest receipt per poll (absent when none or expired), in one round trip per step. */
+  latestFor(voterId: string, pollIds: readonly string[]): Promise<Map<string, ReceiptRecord>>;
+  ping(): Promise<void>;
+}
+
+export interface ReceiptStoreOptions {
+  readonly redis: Redis;
+  readonly prefix: string;
+  readonly ttlSeconds: number;
+}
+
+/** Hash of voterId → receiptId: the voter's latest receipt for one poll. */
+export function myVoteKey(prefix: string, pollId: string): string {
+  return `${prefix}myvote:${pollId}`;
+}
+
+export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
+  const { redis, prefix, ttlSeconds } = options;
+  const keys = createRedisKeys(prefix);
+
+  return {
+    async accept(entry) {
+      const receiptKey = keys.receipt(entry.receiptId);
+      const latestKey = myVoteKey(prefix, entry.pollId);
+      const results = await redis
+        .multi()
+        .hset(receiptKey, {
+          pollId: entry.pollId,
+          optionId: entry.optionId,
+          voterId: entry.voterId,
+          status: 'PENDING',
+          castAt: entry.castAt,
+          updatedAt: entry.castAt,
+        })
+        .expire(receiptKey, ttlSeconds)
+        .xadd(keys.votes, '*', ...encodeVoteEntry(entry))
+        .hset(latestKey, entry.voterId, entry.receiptId)
+        .expire(latestKey, ttlSeconds)
+        .exec();
+      if (!results) throw new Error('Redis discarded the vote transaction');
+      for (const [error] of results) if (error) throw error;
+      const streamId = results[2]?.[1];
+      if (typeof streamId !== 'string') throw new Error('XADD returned no stream id');
+      return streamId;
+    },
+    async get(receiptId) {
+      return toReceipt(receiptId, await redis.hgetall(keys.receipt(receiptId)));
+    },
+    async latestFor(voterId, pollIds) {
+      const found = new Map<string, ReceiptRecord>();
+      if (pollIds.length === 0) return found;
+      const pointers = await redis.pipeline(pollIds.map((pollId) => ['hget', myVoteKey(prefix, pollId), voterId])).exec();
+      const wanted: { pollId: string; receiptId: string }[] = [];
+      pollIds.forEach((pollId, index) => {
+        const receiptId = pointers?.[index]?.[1];
+        if (typeof receiptId === 'string') wanted.push({ pollId, receiptId });
+      });
+      if (wanted.length === 0) return found;
+      const hashes = await redis.pipeline(wanted.map(({ receiptId }) => ['hgetall', keys.receipt(receiptId)])).exec();
+      wanted.forEach(({ pollId, receiptId }, index) => {
+        const [error, hash] = hashes?.[index] ?? [];
+        if (error || !isStringRecord(hash)) return;
+        const receipt = toReceipt(receiptId, hash);
+        if (receipt && receipt.voterId === voterId) found.set(pollId, receipt);
+      });
+      return found;
+    },
+    async ping() {
+      await redis.ping();
+    },
+  };
+}
+
+function isStringRecord(value: unknown): value is Record<string, string> {
+  return typeof value === 'object' && value !== null;
+}
+
+/** A receipt from its hash, or null when the hash is missing (expired) or incomplete. */
+export function toReceipt(id: string, hash: Record<string, string>): ReceiptRecord | null {
+  const { pollId, optionId, voterId, status, reason, castAt, updatedAt } = hash;
+  if (!pollId || !optionId || !voterId || !castAt) return null;
+  const knownStatus = RECEIPT_STATUSES.find((candidate) => candidate === status);
+  if (!knownStatus) return null;
+  return { id, pollId, optionId, voterId, status: knownStatus, ...(reason ? { reason } : {}), castAt, updatedAt: updatedAt ?? castAt };
+}

@@ -1,0 +1,242 @@
+// Poll lifecycle over HTTP and graphql-ws against the real subgraph: create (with every validation
+// rule), open/close and their conflicts, scheduled open/close, pollStatus, pagination, entities.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { activeSubscriptions, ADMIN, createOpenPoll, createPoll, POLL_FIELDS, startStack, subscribe, VOTER, waitForActiveSubscriptions, type PollView, type Stack } from './support.ts';
+
+const CREATE = `mutation ($input: CreatePollInput!) { createPoll(input: $input) { ${POLL_FIELDS} } }`;
+const OPEN = `mutation ($id: ID!) { openPoll(id: $id) { ${POLL_FIELDS} } }`;
+const CLOSE = `mutation ($id: ID!) { closePoll(id: $id) { ${POLL_FIELDS} } }`;
+const POLL = `query ($id: ID!) { poll(id: $id) { ${POLL_FIELDS} } }`;
+const POLLS = `query ($status: PollStatus, $first: Int, $after: String) {
+  polls(status: $status, first: $first, after: $after) { edges { cursor node { id status question } } pageInfo { hasNextPage endCursor } } }`;
+const POLL_STATUS = `subscription ($pollId: ID!) { pollStatus(pollId: $pollId) { status at poll { id status } } }`;
+
+function inSeconds(seconds: number): string {
+  return new Date(Date.now() + seconds * 1000).toISOString();
+}
+
+describe('vote subgraph: polls', () => {
+  let stack: Stack;
+  before(async () => {
+    // A long safety sweep: scheduled transitions must come from the timer planned for them.
+    stack = await startStack({ schedulerSweepMs: 60_000 });
+  });
+  after(async () => {
+    await stack?.[Symbol.asyncDispose]();
+  });
+
+  describe('createPoll', () => {
+    it('creates a DRAFT poll with options in order, trimmed, and audits it', async () => {
+      const poll = await createPoll(stack, { question: '  Best language?  ', options: [' TypeScript', 'Rust ', 'Go'] });
+      assert.equal(poll.status, 'DRAFT');
+      assert.equal(poll.question, 'Best language?');
+      assert.deepEqual(poll.options.map((option) => [option.label, option.position]), [['TypeScript', 0], ['Rust', 1], ['Go', 2]]);
+      assert.equal(poll.opensAt, null);
+      assert.ok(Date.parse(poll.createdAt) <= Date.now());
+      const event = stack.audit.events.find((candidate) => candidate.subjectId === poll.id);
+      assert.equal(event?.action, 'poll.created');
+      assert.equal(event?.actor, ADMIN.subject);
+      assert.equal(event?.pollId, poll.id);
+      const stored = await stack.prisma.poll.findUnique({ where: { id: poll.id }, include: { options: true } });
+      assert.equal(stored?.createdBy, ADMIN.subject);
+      assert.equal(stored?.options.length, 3);
+    });
+
+    const invalid: { name: string; input: Record<string, unknown>; field: string }[] = [
+      { name: 'empty question', input: { question: '   ' }, field: 'input.question' },
+      { name: 'question over 300 characters', input: { question: 'q'.repeat(301) }, field: 'input.question' },
+      { name: 'one option', input: { options: ['Only'] }, field: 'input.options' },
+      { name: '21 options', input: { options: Array.from({ length: 21 }, (_, i) => `Option ${i}`) }, field: 'input.options' },
+      { name: 'empty label', input: { options: ['Yes', ' '] }, field: 'input.options[1]' },
+      { name: 'label over 100 characters', input: { options: ['Yes', 'n'.repeat(101)] }, field: 'input.options[1]' },
+      { name: 'duplicate labels (case-insensitive)', input: { options: ['Yes', 'No', 'yes'] }, field: 'input.options[2]' },
+      { name: 'opensAt in the past', input: { opensAt: inSeconds(-60) }, field: 'input.opensAt' },
+      { name: 'closesAt in the past', input: { closesAt: inSeconds(-60) }, field: 'input.closesAt' },
+      { name: 'closesAt before opensAt', input: { opensAt: inSeconds(120), closesAt: inSeconds(60) }, field: 'input.closesAt' },
+    ];
+    for (const { name, input, field } of invalid) {
+      it(`refuses ${name} with BAD_USER_INPUT naming ${field}`, async () => {
+        const before = await stack.prisma.poll.count();
+        const result = await stack.request(CREATE, { input: { question: 'Q?', options: ['A', 'B'], ...input } }, ADMIN);
+        assert.equal(result.errors?.[0]?.extensions?.['code'], 'BAD_USER_INPUT');
+        assert.equal(result.errors?.[0]?.extensions?.['field'], field);
+        assert.match(result.errors?.[0]?.message ?? '', new RegExp(`^${field.replace(/[[\]]/g, '\\$&')} `));
+        assert.equal(await stack.prisma.poll.count(), before, 'nothing was written');
+      });
+    }
+
+    it('refuses a malformed DateTime', async () => {
+      const result = await stack.request(CREATE, { input: { question: 'Q?', options: ['A', 'B'], opensAt: 'tomorrow' } }, ADMIN);
+      assert.equal(result.errors?.[0]?.extensions?.['code'], 'BAD_USER_INPUT');
+      assert.match(result.errors?.[0]?.message ?? '', /DateTime/);
+    });
+  });
+
+  describe('openPoll / closePoll', () => {
+    it('moves DRAFT → OPEN → CLOSED, publishing and auditing each change', async () => {
+      const poll = await createPoll(stack);
+      const active = await activeSubscriptions(stack, 'pollStatus');
+      const statuses = subscribe<{ pollStatus: { status: string; at: string; poll: { id: string; status: string } } }>(stack.ws(), POLL_STATUS, { pollId: poll.id });
+      await waitForActiveSubscriptions(stack, 'pollStatus', active + 1);
+
+      const opened = await stack.data<{ openPoll: PollView }>(OPEN, { id: poll.id }, ADMIN);
+      assert.equal(opened.openPoll.status, 'OPEN');
+      assert.ok(opened.openPoll.opensAt, 'opensAt is set to the moment it opened');
+      const openEvent = await statuses.nth(1);
+      assert.equal(openEvent.pollStatus.status, 'OPEN');
+      assert.equal(openEvent.pollStatus.poll.id, poll.id);
+      assert.equal(openEvent.pollStatus.poll.status, 'OPEN');
+
+      const closed = await stack.data<{ closePoll: PollView }>(CLOSE, { id: poll.id }, ADMIN);
+      assert.equal(closed.closePoll.status, 'CLOSED');
+      assert.ok(closed.closePoll.closesAt);
+      const closeEvent = await statuses.nth(2);
+      assert.equal(closeEvent.pollStatus.status, 'CLOSED');
+      assert.equal(closeEvent.pollStatus.poll.status, 'CLOSED');
+
+      const actions = stack.audit.events.filter((event) => event.pollId === poll.id).map((event) => event.action);
+      assert.deepEqual(actions, ['poll.created', 'poll.opened', 'poll.closed']);
+      statuses.unsubscribe();
+    });
+
+    const conflicts: { name: string; setup: (stack: Stack) => Promise<PollView>; mutation: string }[] = [
+      { name: 'opening an OPEN poll', setup: (s) => createOpenPoll(s), mutation: OPEN },
+      { name: 'closing a DRAFT poll', setup: (s) => createPoll(s), mutation: CLOSE },
+      {
+        name: 'reopening a CLOSED poll',
+        setup: async (s) => {
+          const poll = await createOpenPoll(s);
+          await s.data(CLOSE, { id: poll.id }, ADMIN);
+          return poll;
+        },
+        mutation: OPEN,
+      },
+    ];
+    for (const { name, setup, mutation } of conflicts) {
+      it(`refuses ${name} with POLL_STATE_CONFLICT`, async () => {
+        const poll = await setup(stack);
+        const result = await stack.request(mutation, { id: poll.id }, ADMIN);
+        assert.equal(result.errors?.[0]?.extensions?.['code'], 'POLL_STATE_CONFLICT');
+      });
+    }
+
+    it('answers POLL_NOT_FOUND for an unknown poll and BAD_USER_INPUT for a malformed id', async () => {
+      const missing = await stack.request(OPEN, { id: '00000000-0000-4000-8000-000000000000' }, ADMIN);
+      assert.equal(missing.errors?.[0]?.extensions?.['code'], 'POLL_NOT_FOUND');
+      const malformed = await stack.request(CLOSE, { id: 'nope' }, ADMIN);
+      assert.equal(malformed.errors?.[0]?.extensions?.['code'], 'BAD_USER_INPUT');
+    });
+  });
+
+  describe('identity', () => {
+    it('refuses admin mutations without identity, with a bad signature, or from a voter', async () => {
+      const input = { question: 'Q?', options: ['A', 'B'] };
+      const none = await stack.request(CREATE, { input });
+      assert.equal(none.errors?.[0]?.extensions?.['code'], 'IDENTITY_MISSING');
+      const forged = await stack.request(CREATE, { input }, `${await stack.token(ADMIN)}x`);
+      assert.equal(forged.errors?.[0]?.extensions?.['code'], 'IDENTITY_MISSING');
+      assert.match(forged.errors?.[0]?.message ?? '', /does not verify/);
+      const voter = await stack.request(CREATE, { input }, VOTER);
+      assert.equal(voter.errors?.[0]?.extensions?.['code'], 'FORBIDDEN');
+      const poll = await createPoll(stack);
+      const voterOpen = await stack.request(OPEN, { id: poll.id }, VOTER);
+      assert.equal(voterOpen.errors?.[0]?.extensions?.['code'], 'FORBIDDEN');
+    });
+  });
+
+  describe('schedule', () => {
+    it('opens and closes a scheduled poll on time and tells pollStatus subscribers', async () => {
+      const poll = await createPoll(stack, { opensAt: inSeconds(1.2), closesAt: inSeconds(2.4) });
+      const active = await activeSubscriptions(stack, 'pollStatus');
+      const statuses = subscribe<{ pollStatus: { status: string; at: string } }>(stack.ws(), POLL_STATUS, { pollId: poll.id });
+      await waitForActiveSubscriptions(stack, 'pollStatus', active + 1);
+
+      const opened = await statuses.nth(1, 5000);
+      assert.equal(opened.pollStatus.status, 'OPEN');
+      assert.ok(Date.parse(opened.pollStatus.at) >= Date.parse(poll.opensAt ?? ''), 'not before opensAt');
+      const closed = await statuses.nth(2, 5000);
+      assert.equal(closed.pollStatus.status, 'CLOSED');
+      assert.ok(Date.parse(closed.pollStatus.at) >= Date.parse(poll.closesAt ?? ''), 'not before closesAt');
+      // On time: the timer, not the 60 s safety sweep, applied both.
+      assert.ok(Date.parse(closed.pollStatus.at) - Date.parse(poll.closesAt ?? '') < 2000);
+
+      const stored = await stack.data<{ poll: PollView }>(POLL, { id: poll.id });
+      assert.equal(stored.poll.status, 'CLOSED');
+      const scheduled = stack.audit.events.filter((event) => event.pollId === poll.id && event.actor === 'system:scheduler');
+      assert.deepEqual(scheduled.map((event) => event.action), ['poll.opened', 'poll.closed']);
+      statuses.unsubscribe();
+    });
+  });
+
+  describe('queries', () => {
+    it('reads one poll, null for an unknown id, BAD_USER_INPUT for a malformed one', async () => {
+      const poll = await createPoll(stack);
+      const found = await stack.data<{ poll: PollView }>(POLL, { id: poll.id.toUpperCase() });
+      assert.equal(found.poll.id, poll.id);
+      const missing = await stack.data<{ poll: PollView | null }>(POLL, { id: '00000000-0000-4000-8000-000000000000' });
+      assert.equal(missing.poll, null);
+      const malformed = await stack.request(POLL, { id: '42' });
+      assert.equal(malformed.errors?.[0]?.extensions?.['code'], 'BAD_USER_INPUT');
+    });
+
+    it('pages newest first with opaque cursors and filters by status', async () => {
+      const created: string[] = [];
+      for (let i = 0; i < 5; i++) created.push((await createPoll(stack, { question: `Page ${i}?` })).id);
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      let pages = 0;
+      for (;;) {
+        const page: { polls: { edges: { cursor: string; node: { id: string } }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } } =
+          await stack.data(POLLS, { first: 2, after: cursor });
+        pages++;
+        assert.ok(page.polls.edges.length <= 2);
+        seen.push(...page.polls.edges.map((edge) => edge.node.id));
+        if (!page.polls.pageInfo.hasNextPage) break;
+        cursor = page.polls.pageInfo.endCursor;
+      }
+      const total = await stack.prisma.poll.count();
+      assert.equal(seen.length, total, 'every poll exactly once');
+      assert.equal(new Set(seen).size, total);
+      assert.equal(pages, Math.ceil(total / 2));
+      // The five just created are the newest, newest first.
+      assert.deepEqual(seen.slice(0, 5), [...created].reverse());
+
+      const open = await stack.data<{ polls: { edges: { node: { status: string } }[] } }>(POLLS, { status: 'OPEN', first: 100 });
+      assert.ok(open.polls.edges.every((edge) => edge.node.status === 'OPEN'));
+    });
+
+    it('refuses a bad page size and a forged cursor', async () => {
+      for (const first of [0, 101, -1]) {
+        const result = await stack.request(POLLS, { first });
+        assert.equal(result.errors?.[0]?.extensions?.['code'], 'BAD_USER_INPUT', `first=${first}`);
+      }
+      const forged = await stack.request(POLLS, { after: 'not-a-cursor' });
+      assert.equal(forged.errors?.[0]?.extensions?.['code'], 'BAD_USER_INPUT');
+    });
+
+    it('resolves many entity representations with batched queries', async () => {
+      const polls = await Promise.all(Array.from({ length: 6 }, (_, i) => createPoll(stack, { question: `Entity ${i}?` })));
+      const representations = [
+        ...polls.map((poll) => ({ __typename: 'Poll', id: poll.id })),
+        { __typename: 'Poll', id: '00000000-0000-4000-8000-000000000000' },
+        ...polls.map((poll) => ({ __typename: 'PollOption', id: poll.options[1]?.id })),
+      ];
+      const before = stack.queries.length;
+      const result = await stack.data<{ _entities: ({ id: string; question?: string; label?: string; poll?: { question: string } } | null)[] }>(
+        `query ($representations: [_Any!]!) { _entities(representations: $representations) {
+          ... on Poll { id question } ... on PollOption { id label poll { question } } } }`,
+        { representations },
+      );
+      const issued = stack.queries.slice(before);
+      assert.equal(result._entities.length, 13);
+      assert.equal(result._entities[0]?.question, 'Entity 0?');
+      assert.equal(result._entities[6], null, 'an unknown poll resolves to null');
+      assert.equal(result._entities[7]?.label, 'Dogs');
+      assert.equal(result._entities[12]?.poll?.question, 'Entity 5?');
+      // Polls (+ their options) once, options once, their polls once: never one query per entity.
+      assert.ok(issued.length <= 6, `expected batched queries, got ${issued.length}:\n${issued.join('\n')}`);
+    });
+  });
+});
+

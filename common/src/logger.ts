@@ -21,6 +21,13 @@ export const REDACTED_PATHS = [
   '*.secret',
   'adminSecret',
   '*.adminSecret',
+  // The gateway-forwarded identity JWT (contracts/identity.ts) and session cookies.
+  'headers["x-votemesh-identity"]',
+  '*.headers["x-votemesh-identity"]',
+  'connectionParams.identity',
+  '*.connectionParams.identity',
+  'headers.cookie',
+  '*.headers.cookie',
 ];
 
 export interface LoggerOptions {

@@ -9,8 +9,6 @@ import { installModuleHooks } from '../src/telemetry/instrument-process.ts';
 import { startTelemetry } from '../src/telemetry/sdk.ts';
 import { ATTR, ATTR_VALUES, SPAN_NAMES, TRACER_NAMES, VOTES_DESTINATION } from '../src/telemetry/names.ts';
 import { contextFromTraceparent, injectHeaders, injectTraceparent, linksFromTraceparents, withSpan } from '../src/telemetry/propagation.ts';
-import { encodeVoteEntry, parseVoteEntry } from '../src/contracts/vote-entry.ts';
-import { VotemeshError } from '../src/errors.ts';
 import { waitFor } from '../src/testing/wait-for.ts';
 
 const exporter = new InMemorySpanExporter();
@@ -25,6 +23,10 @@ await hooks.ready();
 // Imported after the SDK, as the application is after instrument.ts.
 const http = await import('node:http');
 const { buildSchema, graphql } = await import('graphql');
+// errors.ts (and the contracts, through parse.ts) import graphql: they too must load after the
+// SDK, or graphql would not be instrumented.
+const { VotemeshError } = await import('../src/errors.ts');
+const { encodeVoteEntry, parseVoteEntry } = await import('../src/contracts/vote-entry.ts');
 
 const tracer = trace.getTracer(TRACER_NAMES.common);
 
@@ -178,7 +180,6 @@ describe('telemetry propagation', () => {
         assert.deepEqual(result.errors, undefined);
         return span.spanContext().traceId;
       });
-      console.log(exporter.getFinishedSpans().map((s) => [s.name, s.attributes]));
       const execute = exporter.getFinishedSpans().find((span) => span.attributes[ATTR.GRAPHQL_OPERATION_NAME] === 'PollById');
       assert.ok(execute, 'an execute span carries graphql.operation.name');
       assert.equal(execute.attributes[ATTR.GRAPHQL_OPERATION_TYPE], 'query');

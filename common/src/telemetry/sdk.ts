@@ -1,0 +1,262 @@
+// OpenTelemetry SDK setup for every votemesh process (docs/observability.md). Loaded before
+// application code by each process's `src/instrument.ts` (see instrument-process.ts), so the
+// auto-instrumentations can patch http, graphql, ioredis, pg and @grpc/grpc-js as they load.
+//
+// Three modes, decided from the standard OTEL_* variables:
+// - `otlp`: spans are batched to an OTLP/HTTP endpoint (the charts set OTEL_EXPORTER_OTLP_ENDPOINT).
+// - `local` (the default): nothing is exported and spans are not recorded, but the W3C propagator,
+//   the context manager and a tracer provider are still registered, so every span still gets real
+//   ids: trace context crosses HTTP, graphql-ws, stream entries and gRPC, and log lines carry
+//   trace_id/span_id, at the cost of creating ids only.
+// - `disabled` (OTEL_SDK_DISABLED=true): nothing is registered; the API stays a no-op.
+// Tests pass `spanProcessors` (e.g. an InMemorySpanExporter) and get every span recorded.
+import { CompositePropagator, parseKeyPairsIntoRecord, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
+import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
+import { NodeSDK, type NodeSDKConfiguration } from '@opentelemetry/sdk-node';
+import {
+  AlwaysOffSampler,
+  AlwaysOnSampler,
+  BatchSpanProcessor,
+  NoopSpanProcessor,
+  ParentBasedSampler,
+  TraceIdRatioBasedSampler,
+  type Sampler,
+  type SpanProcessor,
+} from '@opentelemetry/sdk-trace';
+import { ConfigError, readBool, readInt, readOneOf, readOptionalString, readUrl, type Env } from '../config.ts';
+import { ATTR, REQUEST_ID_HEADER, SERVICE_NAMESPACE } from './names.ts';
+
+export type TelemetryMode = 'disabled' | 'local' | 'otlp' | 'custom';
+
+export interface TelemetryOptions {
+  /** `service.name`, e.g. SERVICE_NAMES.gateway. OTEL_SERVICE_NAME overrides it. */
+  readonly serviceName: string;
+  readonly serviceVersion: string;
+  /** The environment to read OTEL_* from (the process's env, or a test's record). */
+  readonly env: Env;
+  /**
+   * Span processors that receive every span, replacing any exporter (tests:
+   * `new SimpleSpanProcessor(new InMemorySpanExporter())`). Every span is sampled.
+   */
+  readonly spanProcessors?: readonly SpanProcessor[];
+  /** Replaces the default instrumentations (tests that only need some). */
+  readonly instrumentations?: NodeSDKConfiguration['instrumentations'];
+}
+
+export interface Telemetry {
+  readonly mode: TelemetryMode;
+  /** Where spans go in `otlp` mode. */
+  readonly endpoint?: string;
+  /** Instrumentations that could not be loaded; the process runs without them. */
+  readonly problems: readonly string[];
+  /** Flushes pending spans and unregisters; safe to call twice. */
+  shutdown(): Promise<void>;
+}
+
+export interface TelemetrySettings {
+  readonly mode: Exclude<TelemetryMode, 'custom'>;
+  readonly endpoint?: string;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly sampler?: Sampler;
+  readonly batch?: BatchSettings;
+}
+
+export interface BatchSettings {
+  readonly scheduledDelayMillis: number;
+  readonly maxQueueSize: number;
+  readonly maxExportBatchSize: number;
+  readonly exportTimeoutMillis: number;
+}
+
+const TRACES_PATH = '/v1/traces';
+const DEFAULT_OTLP_ENDPOINT = 'http://localhost:4318';
+/** Probe and scrape paths: no spans for kubelet and Prometheus traffic. */
+const UNTRACED_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+
+/**
+ * Reads the standard OTEL_* variables: OTEL_SDK_DISABLED, OTEL_TRACES_EXPORTER (otlp | none),
+ * OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT, OTEL_EXPORTER_OTLP_[TRACES_]HEADERS,
+ * OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL (http/protobuf or http/json; sent as OTLP/HTTP JSON),
+ * OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG and OTEL_BSP_*. Export is on when OTEL_TRACES_EXPORTER=otlp or an
+ * endpoint is set, off otherwise. A bad value throws ConfigError naming the variable.
+ */
+export function readTelemetrySettings(env: Env): TelemetrySettings {
+  if (readBool(env, 'OTEL_SDK_DISABLED', false)) return { mode: 'disabled' };
+  const exporter = readOptionalString(env, 'OTEL_TRACES_EXPORTER');
+  const tracesEndpoint = readOptionalString(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT');
+  const endpoint = readOptionalString(env, 'OTEL_EXPORTER_OTLP_ENDPOINT');
+  if (exporter !== undefined && exporter !== 'otlp' && exporter !== 'none') {
+    throw new ConfigError('OTEL_TRACES_EXPORTER', `must be otlp or none, got "${exporter}"`);
+  }
+  const exporting = exporter === 'otlp' || (exporter === undefined && (tracesEndpoint !== undefined || endpoint !== undefined));
+  if (!exporting) return { mode: 'local' };
+
+  const protocolVariable = readOptionalString(env, 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL') ? 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL' : 'OTEL_EXPORTER_OTLP_PROTOCOL';
+  readOneOf(env, protocolVariable, ['http/protobuf', 'http/json'], 'http/protobuf');
+  const url = tracesEndpoint
+    ? readUrl(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', undefined, ['http:', 'https:'])
+    : `${readUrl(env, 'OTEL_EXPORTER_OTLP_ENDPOINT', DEFAULT_OTLP_ENDPOINT, ['http:', 'https:']).replace(/\/+$/, '')}${TRACES_PATH}`;
+  const headers = parseKeyPairsIntoRecord(readOptionalString(env, 'OTEL_EXPORTER_OTLP_TRACES_HEADERS') ?? readOptionalString(env, 'OTEL_EXPORTER_OTLP_HEADERS'));
+  const maxQueueSize = readInt(env, 'OTEL_BSP_MAX_QUEUE_SIZE', 2048, { min: 1 });
+  const batch: BatchSettings = {
+    scheduledDelayMillis: readInt(env, 'OTEL_BSP_SCHEDULE_DELAY', 5000, { min: 0 }),
+    maxQueueSize,
+    maxExportBatchSize: readInt(env, 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', Math.min(512, maxQueueSize), { min: 1, max: maxQueueSize }),
+    exportTimeoutMillis: readInt(env, 'OTEL_BSP_EXPORT_TIMEOUT', 30_000, { min: 1 }),
+  };
+  return { mode: 'otlp', endpoint: url, headers, sampler: readSampler(env), batch };
+}
+
+function readSampler(env: Env): Sampler {
+  const name = readOneOf(
+    env,
+    'OTEL_TRACES_SAMPLER',
+    ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'],
+    'parentbased_always_on',
+  );
+  const ratio = (): number => {
+    const raw = readOptionalString(env, 'OTEL_TRACES_SAMPLER_ARG') ?? '1';
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value < 0 || value > 1) throw new ConfigError('OTEL_TRACES_SAMPLER_ARG', `must be a number from 0 to 1, got "${raw}"`);
+    return value;
+  };
+  switch (name) {
+    case 'always_on':
+      return new AlwaysOnSampler();
+    case 'always_off':
+      return new AlwaysOffSampler();
+    case 'traceidratio':
+      return new TraceIdRatioBasedSampler(ratio());
+    case 'parentbased_always_on':
+      return new ParentBasedSampler({ root: new AlwaysOnSampler() });
+    case 'parentbased_always_off':
+      return new ParentBasedSampler({ root: new AlwaysOffSampler() });
+    case 'parentbased_traceidratio':
+      return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio()) });
+  }
+}
+
+type Instrumentations = NodeSDKConfiguration['instrumentations'];
+
+/**
+ * The auto-instrumentations every process runs. Each is loaded on its own so one that cannot load
+ * (see "Known issue" in docs/observability.md) is reported in `problems` instead of taking the
+ * process down with it.
+ */
+export async function createInstrumentations(problems: string[] = []): Promise<Instrumentations> {
+  const loaders: [string, () => Promise<Instrumentations[number]>][] = [
+    [
+      'http',
+      async () =>
+        new HttpInstrumentation({
+          ignoreIncomingRequestHook: (request) => UNTRACED_PATHS.has((request.url ?? '').split('?', 1)[0] ?? ''),
+          headersToSpanAttributes: { server: { requestHeaders: [REQUEST_ID_HEADER] }, client: { requestHeaders: [REQUEST_ID_HEADER] } },
+        }),
+    ],
+    [
+      'graphql',
+      async () => {
+        const { GraphQLInstrumentation } = await import('@opentelemetry/instrumentation-graphql');
+        // One span per field path across list items; default resolvers (property reads) get none.
+        return new GraphQLInstrumentation({ mergeItems: true, ignoreTrivialResolveSpans: true, allowValues: false });
+      },
+    ],
+    [
+      'ioredis',
+      async () => {
+        const { IORedisInstrumentation } = await import('@opentelemetry/instrumentation-ioredis');
+        // Only inside a traced operation: the worker's blocking XREADGROUP loop must not start a
+        // trace per poll. The default serializer keeps command names and keys, never values.
+        return new IORedisInstrumentation({ requireParentSpan: true });
+      },
+    ],
+    [
+      'pg',
+      async () => {
+        const { PgInstrumentation } = await import('@opentelemetry/instrumentation-pg');
+        // Prisma's pg driver adapter runs its SQL through `pg`.
+        return new PgInstrumentation({ requireParentSpan: true, enhancedDatabaseReporting: false });
+      },
+    ],
+    [
+      'grpc',
+      async () => {
+        const { GrpcInstrumentation } = await import('@opentelemetry/instrumentation-grpc');
+        return new GrpcInstrumentation();
+      },
+    ],
+  ];
+  const instrumentations: Instrumentations = [];
+  for (const [name, load] of loaders) {
+    try {
+      instrumentations.push(await load());
+    } catch (error) {
+      problems.push(`${name} instrumentation unavailable: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  return instrumentations;
+}
+
+function resourceFor(options: TelemetryOptions) {
+  return defaultResource().merge(
+    resourceFromAttributes({
+      [ATTR.SERVICE_NAME]: readOptionalString(options.env, 'OTEL_SERVICE_NAME') ?? options.serviceName,
+      [ATTR.SERVICE_VERSION]: options.serviceVersion,
+      [ATTR.SERVICE_NAMESPACE]: SERVICE_NAMESPACE,
+    }),
+  );
+}
+
+/**
+ * Starts the OpenTelemetry SDK for one process and registers it with @opentelemetry/api. Call once,
+ * before the modules to instrument are imported.
+ */
+export async function startTelemetry(options: TelemetryOptions): Promise<Telemetry> {
+  const custom = options.spanProcessors !== undefined;
+  const settings = custom ? undefined : readTelemetrySettings(options.env);
+  const mode: TelemetryMode = settings?.mode ?? 'custom';
+  if (mode === 'disabled') return { mode, problems: [], shutdown: async () => {} };
+  const problems: string[] = [];
+  const instrumentations = options.instrumentations ?? (await createInstrumentations(problems));
+
+  let spanProcessors: SpanProcessor[];
+  let sampler: Sampler;
+  if (options.spanProcessors) {
+    spanProcessors = [...options.spanProcessors];
+    sampler = new AlwaysOnSampler();
+  } else if (settings?.mode === 'otlp' && settings.endpoint) {
+    // Built here rather than from process.env inside the SDK, so `env` is the one source.
+    const exporter = new OTLPTraceExporter({ url: settings.endpoint, headers: { ...settings.headers } });
+    spanProcessors = [new BatchSpanProcessor({ exporter, ...settings.batch })];
+    sampler = settings.sampler ?? new ParentBasedSampler({ root: new AlwaysOnSampler() });
+  } else {
+    // Local: a provider that samples nothing still mints trace/span ids and propagates them.
+    spanProcessors = [new NoopSpanProcessor()];
+    sampler = new AlwaysOffSampler();
+  }
+
+  const sdk = new NodeSDK({
+    serviceName: readOptionalString(options.env, 'OTEL_SERVICE_NAME') ?? options.serviceName,
+    resource: resourceFor(options),
+    // Host/OS detection only matters for exported spans.
+    autoDetectResources: mode === 'otlp',
+    textMapPropagator: new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }),
+    spanProcessors,
+    sampler,
+    instrumentations,
+    // Metrics are prom-client's (/metrics); logs are pino's (stdout). The SDK exports neither.
+    metricReaders: [],
+    logRecordProcessors: [],
+  });
+  sdk.start();
+
+  let stopped: Promise<void> | undefined;
+  return {
+    mode,
+    problems,
+    ...(settings?.endpoint ? { endpoint: settings.endpoint } : {}),
+    shutdown: () => (stopped ??= sdk.shutdown()),
+  };
+}

@@ -1,0 +1,104 @@
+// The dashboard and alert rules parse and only query metrics the code exports; the linter itself
+// catches what it should.
+import { describe, it, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { extractMetricNames, knownSeriesNames, lintAlertRules, lintDashboard } from '../src/telemetry/lint-observability.ts';
+import { METRICS, type MetricName } from '../src/telemetry/names.ts';
+
+const DASHBOARD = new URL('../../observability/grafana/votemesh-dashboard.json', import.meta.url);
+const ALERTS = new URL('../../observability/prometheus/alerts.yaml', import.meta.url);
+
+describe('observability lint', () => {
+  let known: Set<string>;
+  before(async () => {
+    known = await knownSeriesNames();
+  });
+
+  describe('the committed files', () => {
+    it('the Grafana dashboard is valid and names only exported metrics', async () => {
+      assert.deepEqual(lintDashboard('votemesh-dashboard.json', await readFile(DASHBOARD, 'utf8'), known), []);
+    });
+
+    it('the Prometheus rules are valid and name only exported metrics', async () => {
+      assert.deepEqual(lintAlertRules('alerts.yaml', await readFile(ALERTS, 'utf8'), known), []);
+    });
+
+    it('the dashboard shows the issue\'s panels', async () => {
+      const text = await readFile(DASHBOARD, 'utf8');
+      for (const metric of [METRICS.votesTotal, METRICS.workerVotesAppliedTotal, METRICS.gatewayTallyDeliverySeconds, METRICS.streamLag, METRICS.streamPending, METRICS.streamLength, METRICS.gatewayOperationsTotal, METRICS.gatewayWsConnections, METRICS.gatewaySseConnections, METRICS.gatewaySubscriptions, METRICS.gatewayUpstreamSubscriptions, METRICS.workerBatchApplySeconds]) {
+        assert.ok(text.includes(metric.name), `dashboard shows ${metric.name}`);
+      }
+    });
+
+    it('alerts cover lag, worker down, error rate, delivery latency and slow consumers', async () => {
+      const text = await readFile(ALERTS, 'utf8');
+      for (const alert of ['VotemeshStreamLagGrowing', 'VotemeshWorkerDown', 'VotemeshGatewayErrorRateHigh', 'VotemeshSubscriptionDeliverySlow', 'VotemeshSlowConsumersDropped']) {
+        assert.match(text, new RegExp(`alert: ${alert}\\b`));
+      }
+    });
+  });
+
+  describe('extractMetricNames', () => {
+    const cases: [string, string[]][] = [
+      ['up', ['up']],
+      ['votemesh_stream_lag > 1000', ['votemesh_stream_lag']],
+      ['sum by (outcome) (rate(votemesh_gateway_operations_total{outcome!="ok",operation_name=~"cast.*"}[$__rate_interval]))', ['votemesh_gateway_operations_total']],
+      ['histogram_quantile(0.99, sum by (le) (rate(votemesh_gateway_tally_delivery_seconds_bucket[5m]))) > 0.5', ['votemesh_gateway_tally_delivery_seconds_bucket']],
+      ['deriv(votemesh_stream_lag[5m]) > 0 and votemesh_stream_pending offset 1h > 1e3', ['votemesh_stream_lag', 'votemesh_stream_pending']],
+      ['(sum(up{app=~"(votemesh-)?worker"}) or vector(0)) == 0', ['up']],
+      ['a / on (pod) group_left (node) b', ['a', 'b']],
+      ['max_over_time(votemesh_stream_length[10m:1m])', ['votemesh_stream_length']],
+      ['sum(rate(votemesh_votes_total{reason="rate(evil_metric[5m])"}[1m]))', ['votemesh_votes_total']],
+    ];
+    for (const [expr, names] of cases) {
+      it(`reads ${names.join(', ')} from ${expr}`, () => {
+        assert.deepEqual(extractMetricNames(expr), names);
+      });
+    }
+  });
+
+  describe('catches mistakes', () => {
+    it('names a metric no process exports', () => {
+      const dashboard = JSON.stringify({ uid: 'u', title: 't', panels: [{ id: 1, type: 'timeseries', title: 'Typo', targets: [{ refId: 'A', expr: 'sum(rate(votemesh_vote_total[1m]))' }] }] });
+      const problems = lintDashboard('d.json', dashboard, known);
+      assert.equal(problems.length, 1);
+      assert.match(problems[0]?.message ?? '', /"votemesh_vote_total"/);
+      assert.equal(problems[0]?.where, 'panel "Typo" target A');
+    });
+
+    it('accepts histogram series suffixes only on histograms', () => {
+      assert.ok(known.has('votemesh_worker_batch_apply_seconds_bucket'));
+      assert.ok(known.has('votemesh_worker_batch_apply_seconds_count'));
+      assert.ok(!known.has('votemesh_stream_lag_bucket'));
+      assert.ok(known.has('process_resident_memory_bytes'), 'prom-client default metrics are known');
+    });
+
+    it('rejects invalid JSON and YAML', () => {
+      assert.match(lintDashboard('d.json', '{ "panels": [', known)[0]?.message ?? '', /not valid JSON/);
+      assert.match(lintAlertRules('a.yaml', 'groups: [\n  - name: x', known)[0]?.message ?? '', /not valid YAML/);
+    });
+
+    it('requires severity, annotations and a valid for on alerts', () => {
+      const yaml = 'groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up == 0\n        for: soon\n';
+      const messages = lintAlertRules('a.yaml', yaml, known).map((problem) => problem.message);
+      assert.deepEqual(messages, ['has a bad "for": soon', 'needs labels.severity of critical, warning or info', 'needs annotations.summary', 'needs annotations.description']);
+    });
+  });
+
+  describe('METRICS', () => {
+    it('every metric registers with prom-client under its name, kind, labels and buckets', async () => {
+      const registry = new Registry();
+      for (const metric of Object.values(METRICS) as MetricName[]) {
+        const config = { name: metric.name, help: metric.help, labelNames: [...(metric.labelNames ?? [])], registers: [registry] };
+        if (metric.kind === 'counter') new Counter(config);
+        else if (metric.kind === 'gauge') new Gauge(config);
+        else new Histogram({ ...config, ...(metric.buckets ? { buckets: [...metric.buckets] } : {}) });
+      }
+      const exported = await registry.getMetricsAsJSON();
+      assert.deepEqual(exported.map((metric) => [metric.name, metric.type]).sort(), (Object.values(METRICS) as MetricName[]).map((metric) => [metric.name, metric.kind]).sort());
+      assert.equal(new Set(exported.map((metric) => metric.name)).size, Object.keys(METRICS).length, 'names are unique');
+    });
+  });
+});

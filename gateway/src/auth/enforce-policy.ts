@@ -1,0 +1,124 @@
+// Checks an operation against the supergraph's auth policy before anything executes: an anonymous
+// caller selecting an `@authenticated` field gets UNAUTHENTICATED, a caller without the scopes of a
+// `@requiresScopes` field gets FORBIDDEN, both naming the fields. Subgraphs enforce as well; this
+// makes the error early, whole and clear. Fragments (named and inline) are followed, and fields
+// switched off with @skip/@include are not held against the caller.
+import type { ApolloServerPlugin } from '@apollo/server';
+import {
+  getDirectiveValues,
+  getNamedType,
+  GraphQLIncludeDirective,
+  GraphQLSkipDirective,
+  isInterfaceType,
+  isObjectType,
+  Kind,
+  type FragmentDefinitionNode,
+  type GraphQLNamedType,
+  type GraphQLSchema,
+  type OperationDefinitionNode,
+  type SelectionSetNode,
+} from 'graphql';
+import { VotemeshError } from '@votemesh/common/errors';
+import { decide, describeScopes, type AuthPolicy } from '../supergraph/auth-policy.ts';
+import type { VerifiedIdentity } from './verify-token.ts';
+import type { GatewayContext } from '../gateway-context.ts';
+
+export interface PolicyCheck {
+  readonly schema: GraphQLSchema;
+  readonly operation: OperationDefinitionNode;
+  readonly fragments: Readonly<Record<string, FragmentDefinitionNode>>;
+  readonly variables: Readonly<Record<string, unknown>> | undefined;
+  readonly policy: AuthPolicy;
+  readonly identity: VerifiedIdentity | undefined;
+}
+
+/** Throws UNAUTHENTICATED or FORBIDDEN (a VotemeshError) when the caller may not run `operation`. */
+export function enforcePolicy(check: PolicyCheck): void {
+  if (check.policy.isEmpty) return;
+  const root = check.schema.getRootType(check.operation.operation);
+  if (!root) return;
+  const unauthenticated = new Set<string>();
+  const forbidden = new Map<string, string>();
+  const seen = new Set<string>();
+
+  const walk = (selectionSet: SelectionSetNode, parent: GraphQLNamedType): void => {
+    for (const selection of selectionSet.selections) {
+      if (!isIncluded(selection, check.variables)) continue;
+      switch (selection.kind) {
+        case Kind.FIELD: {
+          if (!isObjectType(parent) && !isInterfaceType(parent)) continue;
+          const field = parent.getFields()[selection.name.value];
+          if (!field) continue; // __typename and introspection meta fields
+          const coordinate = parent === root ? field.name : `${parent.name}.${field.name}`;
+          const auth = check.policy.getFieldAuth(parent.name, field.name);
+          const decision = decide(auth, check.identity);
+          if (!decision.allowed && decision.reason === 'unauthenticated') unauthenticated.add(coordinate);
+          if (!decision.allowed && decision.reason === 'forbidden') forbidden.set(coordinate, describeScopes(decision.missing));
+          if (selection.selectionSet) walk(selection.selectionSet, getNamedType(field.type));
+          break;
+        }
+        case Kind.INLINE_FRAGMENT: {
+          const type = selection.typeCondition ? check.schema.getType(selection.typeCondition.name.value) : parent;
+          if (type) walk(selection.selectionSet, type);
+          break;
+        }
+        case Kind.FRAGMENT_SPREAD: {
+          const fragment = check.fragments[selection.name.value];
+          const key = `${selection.name.value}@${parent.name}`;
+          if (!fragment || seen.has(key)) continue;
+          seen.add(key);
+          const type = check.schema.getType(fragment.typeCondition.name.value);
+          if (type) walk(fragment.selectionSet, type);
+          break;
+        }
+      }
+    }
+  };
+  walk(check.operation.selectionSet, root);
+
+  if (unauthenticated.size > 0) {
+    const fields = [...unauthenticated];
+    throw new VotemeshError('UNAUTHENTICATED', `${list(fields)} ${fields.length === 1 ? 'requires' : 'require'} a bearer token`, { details: { fields } });
+  }
+  if (forbidden.size > 0) {
+    const fields = [...forbidden.keys()];
+    const needs = [...new Set(forbidden.values())].map((scopes) => `the ${scopes} scope`).join(' or ');
+    throw new VotemeshError('FORBIDDEN', `${list(fields)} ${fields.length === 1 ? 'requires' : 'require'} ${needs}; your role is ${check.identity?.role ?? 'anonymous'}`, {
+      details: { fields },
+    });
+  }
+}
+
+/** Apollo Server plugin running `enforcePolicy` once the operation is resolved, before planning. */
+export function createPolicyPlugin(policy: () => AuthPolicy): ApolloServerPlugin<GatewayContext> {
+  return {
+    async requestDidStart() {
+      return {
+        async didResolveOperation({ schema, operation, document, request, contextValue }) {
+          if (!operation) return;
+          const fragments: Record<string, FragmentDefinitionNode> = {};
+          for (const definition of document.definitions) {
+            if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments[definition.name.value] = definition;
+          }
+          try {
+            enforcePolicy({ schema, operation, fragments, variables: request.variables, policy: policy(), identity: contextValue.identity });
+          } catch (error) {
+            if (!(error instanceof VotemeshError)) throw error;
+            // Same error, with the registry's HTTP status for this transport (Apollo strips `http`).
+            throw new VotemeshError(error.code, error.message, { details: { ...error.extensions, http: { status: error.httpStatus } } });
+          }
+        },
+      };
+    },
+  };
+}
+
+function isIncluded(selection: SelectionSetNode['selections'][number], variables: Readonly<Record<string, unknown>> | undefined): boolean {
+  const vars = variables ?? {};
+  if (getDirectiveValues(GraphQLSkipDirective, selection, vars)?.['if'] === true) return false;
+  return getDirectiveValues(GraphQLIncludeDirective, selection, vars)?.['if'] !== false;
+}
+
+function list(fields: readonly string[]): string {
+  return fields.length <= 1 ? (fields[0] ?? '') : `${fields.slice(0, -1).join(', ')} and ${fields.at(-1)}`;
+}

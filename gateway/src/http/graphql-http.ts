@@ -1,0 +1,114 @@
+// The gateway's GraphQL-over-HTTP adapter: Node http → Apollo Server's executeHTTPGraphQLRequest.
+// In order: authenticate (a bad token is refused here, before any work), rate limit per client,
+// read the body under the size limit, then execute with the GatewayContext. Refusals use the
+// GraphQL error shape with the registry's HTTP status.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { HeaderMap, type ApolloServer, type HTTPGraphQLRequest } from '@apollo/server';
+import { VotemeshError, toVotemeshError } from '@votemesh/common/errors';
+import type { GatewayContext, TraceHeaderName } from '../gateway-context.ts';
+import type { VerifiedIdentity } from '../auth/verify-token.ts';
+import type { RateLimiter } from '../limits/rate-limit.ts';
+import { BodyTooLargeError, readLimitedBody, sendBodyTooLarge, sendError } from './respond.ts';
+
+export interface GraphQLHttpOptions {
+  readonly apollo: ApolloServer<GatewayContext>;
+  /** Verifies the request's bearer token; undefined when there is none. Throws VotemeshError. */
+  readonly authenticate: (req: IncomingMessage) => Promise<VerifiedIdentity | undefined>;
+  readonly rateLimiter: RateLimiter;
+  readonly clientKey: (req: IncomingMessage, identity: VerifiedIdentity | undefined) => string;
+  /** Refuse anonymous requests outright (AUTH_REQUIRED_FOR_GRAPH). @default false */
+  readonly requireIdentity?: boolean;
+  /** Largest accepted request body. @default 1048576 */
+  readonly bodyLimitBytes?: number;
+  /** Called for requests refused before execution, with the error code (metrics). */
+  readonly onRejected?: (code: string, seconds: number) => void;
+}
+
+export type GraphQLHttpHandler = (req: IncomingMessage, res: ServerResponse, requestId: string) => Promise<void>;
+
+const TRACE_HEADERS: readonly TraceHeaderName[] = ['traceparent', 'tracestate', 'baggage'];
+
+export function createGraphQLHttpHandler(options: GraphQLHttpOptions): GraphQLHttpHandler {
+  const bodyLimit = options.bodyLimitBytes ?? 1_048_576;
+  return async (req, res, requestId) => {
+    const started = performance.now();
+    const reject = (code: string, send: () => void): void => {
+      options.onRejected?.(code, (performance.now() - started) / 1000);
+      send();
+    };
+    if (req.method !== 'GET' && req.method !== 'POST') {
+      reject('BAD_USER_INPUT', () => sendError(res, new VotemeshError('BAD_USER_INPUT', `Use GET or POST for /graphql, not ${req.method ?? '?'}`), { allow: 'GET, POST' }));
+      return;
+    }
+    let identity: VerifiedIdentity | undefined;
+    try {
+      identity = await options.authenticate(req);
+      if (!identity && options.requireIdentity) {
+        throw new VotemeshError('UNAUTHENTICATED', 'This gateway requires a bearer token for every request (AUTH_REQUIRED_FOR_GRAPH)');
+      }
+    } catch (error) {
+      const refusal = toVotemeshError(error);
+      reject(refusal.code, () => sendError(res, refusal));
+      return;
+    }
+    const decision = await options.rateLimiter.consume(options.clientKey(req, identity));
+    if (!decision.allowed) {
+      const error = new VotemeshError('RATE_LIMITED', `Rate limit of ${decision.limit} requests per minute exceeded; retry in ${decision.retryAfterSeconds} s`, {
+        details: { retryAfterSeconds: decision.retryAfterSeconds },
+      });
+      reject('RATE_LIMITED', () => sendError(res, error, { 'retry-after': String(decision.retryAfterSeconds), 'ratelimit-limit': String(decision.limit), 'ratelimit-remaining': '0' }));
+      return;
+    }
+
+    let body: unknown;
+    try {
+      body = req.method === 'POST' ? parseBody(await readLimitedBody(req, bodyLimit), req.headers['content-type']) : undefined;
+    } catch (error) {
+      if (error instanceof BodyTooLargeError) {
+        reject('BAD_USER_INPUT', () => sendBodyTooLarge(res, error));
+      } else {
+        const refusal = toVotemeshError(error);
+        reject(refusal.code, () => sendError(res, refusal));
+      }
+      return;
+    }
+
+    const headers = new HeaderMap();
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+    }
+    const url = new URL(req.url ?? '/', 'http://gateway');
+    const httpGraphQLRequest: HTTPGraphQLRequest = { method: req.method, headers, search: url.search, body };
+    const traceHeaders: Partial<Record<TraceHeaderName, string>> = {};
+    for (const name of TRACE_HEADERS) {
+      const value = req.headers[name];
+      if (typeof value === 'string') traceHeaders[name] = value;
+    }
+    const context: GatewayContext = { identity, requestId, traceHeaders };
+    const response = await options.apollo.executeHTTPGraphQLRequest({ httpGraphQLRequest, context: async () => context });
+
+    for (const [name, value] of response.headers) res.setHeader(name, value);
+    res.statusCode = response.status ?? 200;
+    if (response.body.kind === 'complete') {
+      res.end(response.body.string);
+      return;
+    }
+    for await (const chunk of response.body.asyncIterator) res.write(chunk);
+    res.end();
+  };
+}
+
+/** JSON bodies only (what GraphQL over HTTP requires of POST); a bad one is BAD_USER_INPUT. */
+function parseBody(text: string, contentType: string | undefined): unknown {
+  const type = (contentType ?? '').split(';')[0]?.trim().toLowerCase();
+  if (type !== 'application/json' && type !== 'application/graphql-response+json') {
+    // Apollo's CSRF prevention answers these with a clear message; hand it the raw text.
+    return text;
+  }
+  if (text.trim() === '') throw new VotemeshError('BAD_USER_INPUT', 'The POST body is empty; send {"query": "..."}');
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new VotemeshError('BAD_USER_INPUT', `The POST body is not valid JSON: ${(error as Error).message}`, { cause: error });
+  }
+}

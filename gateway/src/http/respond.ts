@@ -1,0 +1,46 @@
+// Small HTTP helpers the gateway's own endpoints share: error bodies in the GraphQL error shape
+// (so every client parses one format) and a body reader with a size limit.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { sendJson } from '@votemesh/common/http-server';
+import { VotemeshError } from '@votemesh/common/errors';
+
+/** Writes `{ errors: [{ message, extensions: { code } }] }` with the code's HTTP status. */
+export function sendError(res: ServerResponse, error: VotemeshError, headers: Record<string, string> = {}): void {
+  const extras: Record<string, string> = { ...headers };
+  if (error.httpStatus === 401) extras['www-authenticate'] ??= 'Bearer';
+  sendJson(res, error.httpStatus, { errors: [{ message: error.message, extensions: { ...error.extensions, code: error.code } }] }, extras);
+}
+
+export class BodyTooLargeError extends Error {
+  readonly limitBytes: number;
+  constructor(limitBytes: number) {
+    super(`The request body exceeds ${limitBytes} bytes`);
+    this.name = 'BodyTooLargeError';
+    this.limitBytes = limitBytes;
+  }
+}
+
+/**
+ * Reads a request body up to `limitBytes`; rejects early from Content-Length and stops reading as
+ * soon as the limit is crossed. Answer a BodyTooLargeError with 413.
+ */
+export async function readLimitedBody(req: IncomingMessage, limitBytes: number): Promise<string> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limitBytes) throw new BodyTooLargeError(limitBytes);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const buffer = chunk as Buffer;
+    size += buffer.length;
+    if (size > limitBytes) throw new BodyTooLargeError(limitBytes);
+    chunks.push(buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** 413 in the GraphQL error shape; the connection is closed so the rest of the body is not read. */
+export function sendBodyTooLarge(res: ServerResponse, error: BodyTooLargeError): void {
+  const body = JSON.stringify({ errors: [{ message: error.message, extensions: { code: 'BAD_USER_INPUT', limitBytes: error.limitBytes } }] });
+  res.writeHead(413, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' });
+  res.end(body);
+}

@@ -1,0 +1,84 @@
+// The gateway's composition root and (with instrument.ts) the only module that touches `process`:
+// config → telemetry → clients → server → shutdown stack. Application modules are imported after
+// telemetry has started, so its instrumentations patch them.
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { ConfigError } from '@votemesh/common/config';
+import { SERVICE_NAMES } from '@votemesh/common/telemetry/names';
+import { loadConfig, type GatewayConfig } from './config.ts';
+import type { SubscriptionsFactory } from './server.ts';
+import { telemetry } from './instrument.ts';
+
+let config: GatewayConfig;
+try {
+  config = loadConfig(process.env, process.stdout.isTTY);
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  process.stderr.write(`${error.message}\n`);
+  process.exit(1);
+}
+const { createLogger, createMetricsRegistry, createShutdownStack } = await import('@votemesh/common');
+const { Redis } = await import('ioredis');
+const { startGateway } = await import('./server.ts');
+const { createRedisRateLimitCounter } = await import('./limits/rate-limit.ts');
+const { createSubscriptionsFactory } = await import('./subscriptions/transport.ts');
+
+const logger = createLogger({ service: SERVICE_NAMES.gateway, level: config.logLevel, pretty: config.logPretty });
+const shutdown = createShutdownStack(logger);
+shutdown.defer('telemetry', () => telemetry.shutdown());
+if (config.identitySecretIsDefault) logger.warn('IDENTITY_SECRET is not set: using the public development secret');
+if (config.auth.mode === 'dev') {
+  logger.warn(
+    { adminTokens: config.auth.adminBootstrapSecret !== undefined },
+    'AUTH_MODE=dev: the built-in issuer hands out voter tokens to anyone; use AUTH_MODE=oidc in production',
+  );
+}
+
+try {
+  const supergraphPath = resolve(config.supergraphPath);
+  let supergraphSdl: string;
+  try {
+    supergraphSdl = await readFile(supergraphPath, 'utf8');
+  } catch (error) {
+    throw new ConfigError('SUPERGRAPH_PATH', `names ${supergraphPath}, which cannot be read (${(error as Error).message}); run \`npm run supergraph\``);
+  }
+  const registry = createMetricsRegistry(SERVICE_NAMES.gateway);
+
+  let rateLimitCounter;
+  if (config.rateLimitPerMinute > 0) {
+    // Fail fast while Redis is away: the limiter lets requests through rather than queueing them.
+    const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true });
+    redis.on('error', (error: Error) => logger.debug({ err: error }, 'redis connection error'));
+    redis.connect().catch((error: unknown) => logger.warn({ err: error }, 'redis unavailable at start; rate limiting is lenient until it connects'));
+    shutdown.defer('redis', async () => {
+      await redis.quit().catch(() => redis.disconnect());
+    });
+    rateLimitCounter = createRedisRateLimitCounter(redis);
+  }
+
+  // Subscriptions (graphql-ws + SSE/multipart) on the same /graphql; queries and mutations that
+  // arrive on a socket run through the HTTP pipeline (host.executeOperation).
+  // LEAD: subscription limits use their defaults (gateway/src/subscriptions/options.ts); map env vars here if wanted.
+  const subscriptions: SubscriptionsFactory = (host) => createSubscriptionsFactory({ executeOperation: host.executeOperation })(host);
+
+  const gateway = await startGateway({
+    config,
+    logger,
+    registry,
+    supergraphSdl,
+    ...(rateLimitCounter ? { rateLimitCounter } : {}),
+    subscriptions,
+  });
+  shutdown.defer('gateway', () => gateway.close());
+} catch (error) {
+  if (error instanceof ConfigError) logger.error(error.message);
+  else logger.error({ err: error }, 'gateway failed to start');
+  await shutdown.shutdown('startup failed');
+  process.exit(1);
+}
+
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    void shutdown.shutdown(signal).then(() => process.exit(0));
+  });
+}

@@ -1,0 +1,267 @@
+// startGateway: the votemesh gateway as one HTTP server, every dependency passed in.
+//
+//   POST|GET /graphql              queries and mutations (Apollo Server 5 + @apollo/gateway)
+//   /graphql (upgrade, SSE)        subscriptions, when a SubscriptionTransport is plugged in
+//   POST /auth/token, GET /.well-known/{jwks.json,openid-configuration}   dev issuer (AUTH_MODE=dev)
+//   GET /healthz, /readyz, /metrics
+//
+// ── Subscriptions hook (stable interface) ─────────────────────────────────────────────────────────
+// `deps.subscriptions` is a factory called once the supergraph is loaded, before the server
+// listens. It receives a SubscriptionHost (everything a transport needs: the ApolloGateway, the
+// loaded supergraph and its auth policy, resolved subgraph URLs, authenticate, signIdentity,
+// enforcePolicy) and returns a SubscriptionTransport:
+//   - every HTTP `upgrade` on /graphql goes to `handleUpgrade(req, socket, head)`;
+//   - every /graphql request that looks like a subscription stream (Accept: text/event-stream or
+//     multipart/mixed, or a graphql-sse reservation: PUT/DELETE or `x-graphql-event-stream-token`)
+//     goes to `handleSse(req, res)` first; if it resolves false the request continues as a normal
+//     query/mutation. The `x-request-id` response header is already set on `res`.
+//   - `close()` runs first at shutdown (close sockets with going-away, end streams).
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { ApolloServer } from '@apollo/server';
+import { ApolloGateway } from '@apollo/gateway';
+import { GraphQLError, type ExecutionResult, type GraphQLSchema } from 'graphql';
+import type { Registry } from 'prom-client';
+import type { Logger } from '@votemesh/common/logger';
+import { createHttpServer, handleProbe, listen, sendJson, type ReadinessCheck } from '@votemesh/common/http-server';
+import { identitySecretKey, signIdentity, type Identity } from '@votemesh/common/contracts/identity';
+import { subgraphEnvKey, type GatewayConfig } from './config.ts';
+import type { GatewayContext } from './gateway-context.ts';
+import { loadSupergraph, type LoadedSupergraph } from './supergraph/load-supergraph.ts';
+import type { AuthPolicy } from './supergraph/auth-policy.ts';
+import { createAuthentication } from './auth/authentication.ts';
+import type { VerifiedIdentity } from './auth/verify-token.ts';
+import type { DevIssuer } from './auth/dev-issuer.ts';
+import { createPolicyPlugin, enforcePolicy, type PolicyCheck } from './auth/enforce-policy.ts';
+import { createSubgraphDataSources } from './auth/forward-identity.ts';
+import { createTimeoutFetcher } from './upstream/upstream-timeout.ts';
+import { createMemoryRateLimitCounter, createRateLimiter, type RateLimitCounter, type RateLimiter } from './limits/rate-limit.ts';
+import { createLimitRules } from './limits/graphql-limits.ts';
+import { assignRequestId } from './http/request-id.ts';
+import { createGraphQLHttpHandler } from './http/graphql-http.ts';
+import { clientAddress, clientKey, isSubscriptionStreamRequest } from './http/client.ts';
+import { createFormatError } from './observability/format-error.ts';
+import { createOperationMetrics } from './observability/operation-metrics.ts';
+import { subgraphReadinessChecks } from './upstream/subgraph-readiness.ts';
+
+export interface SubscriptionTransport {
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** Serve the request as a subscription stream and resolve true, or resolve false to pass it on. */
+  handleSse(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export interface SubscriptionHost {
+  readonly gateway: ApolloGateway;
+  /** The API schema clients see (no join/link machinery). */
+  readonly apiSchema: GraphQLSchema;
+  readonly supergraph: LoadedSupergraph;
+  readonly policy: AuthPolicy;
+  /** Subgraph name → URL the gateway uses (SUBGRAPH_URL_<NAME> overrides applied). */
+  readonly subgraphUrls: ReadonlyMap<string, string>;
+  readonly config: GatewayConfig;
+  readonly logger: Logger;
+  readonly registry: Registry;
+  readonly rateLimiter: RateLimiter;
+  /** Verifies a bearer token (no token → undefined); throws VotemeshError TOKEN_* on a bad one. */
+  authenticate(token: string | undefined): Promise<VerifiedIdentity | undefined>;
+  /** Reads and verifies `Authorization: Bearer …` of an HTTP request (SSE, WebSocket upgrade). */
+  authenticateRequest(req: IncomingMessage): Promise<VerifiedIdentity | undefined>;
+  /** The forwarded identity JWT for subgraphs (graphql-ws `connectionParams.identity`). */
+  signIdentity(identity: Identity): Promise<string>;
+  /** Throws UNAUTHENTICATED/FORBIDDEN naming the fields when the caller may not run the operation. */
+  enforcePolicy(check: Omit<PolicyCheck, 'policy' | 'schema'>): void;
+  clientKey(req: IncomingMessage, identity: VerifiedIdentity | undefined): string;
+  /**
+   * Runs a query or mutation that arrived on a socket or stream through the same Apollo Server
+   * pipeline as HTTP (policy, limits, metrics, error masking). Errors come back as GraphQLErrors
+   * carrying the formatted message, path and extensions.
+   */
+  executeOperation(request: OperationInput, caller: CallerIdentity | undefined): Promise<ExecutionResult>;
+}
+
+export interface OperationInput {
+  readonly query: string;
+  readonly operationName?: string | undefined;
+  readonly variables?: Record<string, unknown>;
+  readonly extensions?: Record<string, unknown>;
+}
+
+/** An Identity with what the token said, when known (VerifiedIdentity is one). */
+export type CallerIdentity = Identity & { readonly scopes?: readonly string[]; readonly expiresAt?: number | undefined };
+
+export type SubscriptionsFactory = (host: SubscriptionHost) => SubscriptionTransport | Promise<SubscriptionTransport>;
+
+export interface GatewayDeps {
+  readonly config: GatewayConfig;
+  readonly logger: Logger;
+  readonly registry: Registry;
+  /** The supergraph SDL (main.ts reads SUPERGRAPH_PATH). */
+  readonly supergraphSdl: string;
+  /** Rate-limit counters (Redis in production). @default in-memory, this process only */
+  readonly rateLimitCounter?: RateLimitCounter;
+  /** Extra readiness checks (e.g. Redis), besides the supergraph and each subgraph. */
+  readonly readinessChecks?: readonly ReadinessCheck[];
+  readonly subscriptions?: SubscriptionsFactory;
+}
+
+export interface RunningGateway {
+  readonly url: string;
+  readonly httpServer: Server;
+  readonly gateway: ApolloGateway;
+  readonly supergraph: LoadedSupergraph;
+  readonly devIssuer: DevIssuer | undefined;
+  authenticate(token: string | undefined): Promise<VerifiedIdentity | undefined>;
+  close(): Promise<void>;
+}
+
+export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
+  const { config, logger, registry } = deps;
+  const supergraph = loadSupergraph(deps.supergraphSdl);
+  const subgraphUrls = new Map(supergraph.subgraphs.map(({ name, url }) => [name, config.subgraphUrlOverrides[subgraphEnvKey(name)] ?? url]));
+  const identityKey = identitySecretKey(config.identitySecret);
+  const auth = await createAuthentication(config.auth);
+
+  const gateway = new ApolloGateway({
+    supergraphSdl: supergraph.executableSdl,
+    buildService: createSubgraphDataSources({
+      identityKey,
+      fetcher: createTimeoutFetcher({ timeoutMs: config.upstreamTimeoutMs }),
+      urlFor: ({ name, url }) => subgraphUrls.get(name) ?? url ?? '',
+    }),
+    logger: logger.child({ component: 'apollo-gateway' }),
+  });
+  let apiSchema: GraphQLSchema | undefined;
+  gateway.onSchemaLoadOrUpdate(({ apiSchema: schema }) => {
+    apiSchema = schema;
+  });
+  const metrics = createOperationMetrics({ registry, logger });
+  const apollo = new ApolloServer<GatewayContext>({
+    gateway,
+    plugins: [createPolicyPlugin(() => supergraph.policy), metrics.plugin],
+    validationRules: createLimitRules({ maxDepth: config.maxDepth, maxAliases: config.maxAliases }),
+    formatError: createFormatError({ production: config.production }),
+    includeStacktraceInErrorResponses: !config.production,
+    introspection: config.introspection,
+    stopOnTerminationSignals: false,
+    logger: logger.child({ component: 'apollo-server' }),
+  });
+  await apollo.start();
+  const schema = apiSchema;
+  if (!schema) throw new Error('The gateway loaded no API schema from the supergraph');
+
+  const rateLimiter = createRateLimiter({
+    limit: config.rateLimitPerMinute,
+    counter: deps.rateLimitCounter ?? createMemoryRateLimitCounter(),
+    keyFor: (client, windowStart) => `${config.redisPrefix}rl:${client}:${windowStart}`,
+    logger,
+  });
+  const keyOf = (req: IncomingMessage, identity: VerifiedIdentity | undefined): string => clientKey(req, identity, config.trustForwardedFor);
+  const graphql = createGraphQLHttpHandler({
+    apollo,
+    authenticate: auth.authenticateRequest,
+    rateLimiter,
+    clientKey: keyOf,
+    requireIdentity: config.auth.requiredForGraph,
+    bodyLimitBytes: config.bodyLimitBytes,
+    onRejected: metrics.recordRejected,
+  });
+
+  const subscriptions = await deps.subscriptions?.({
+    gateway,
+    apiSchema: schema,
+    supergraph,
+    policy: supergraph.policy,
+    subgraphUrls,
+    config,
+    logger,
+    registry,
+    rateLimiter,
+    authenticate: auth.authenticate,
+    authenticateRequest: auth.authenticateRequest,
+    signIdentity: (identity) => signIdentity(identityKey, identity),
+    enforcePolicy: (check) => enforcePolicy({ ...check, schema, policy: supergraph.policy }),
+    clientKey: keyOf,
+    async executeOperation(request, caller) {
+      const identity = caller && { subject: caller.subject, role: caller.role, scopes: caller.scopes ?? [], expiresAt: caller.expiresAt };
+      const response = await apollo.executeOperation(
+        {
+          query: request.query,
+          ...(request.operationName === undefined ? {} : { operationName: request.operationName }),
+          ...(request.variables === undefined ? {} : { variables: request.variables }),
+          ...(request.extensions === undefined ? {} : { extensions: request.extensions }),
+        },
+        { contextValue: { identity, requestId: randomUUID(), traceHeaders: {} } },
+      );
+      if (response.body.kind !== 'single') throw new Error('Incremental delivery is not supported over subscriptions transports');
+      const { data, errors, extensions } = response.body.singleResult;
+      return {
+        ...(data === undefined ? {} : { data }),
+        ...(errors ? { errors: errors.map((error) => new GraphQLError(error.message, { path: error.path, extensions: error.extensions })) } : {}),
+        ...(extensions ? { extensions } : {}),
+      };
+    },
+  });
+
+  const probes = {
+    registry,
+    checks: [
+      { name: 'supergraph', check: async () => {} },
+      ...subgraphReadinessChecks(subgraphUrls, Math.min(config.upstreamTimeoutMs, 2000)),
+      ...(deps.readinessChecks ?? []),
+    ],
+  };
+  const httpServer = createHttpServer(async (req, res) => {
+    const requestId = assignRequestId(req, res);
+    if (await handleProbe(req, res, probes)) return;
+    const path = (req.url ?? '/').split('?')[0];
+    if (auth.devIssuer && (path === '/auth/token' || path?.startsWith('/.well-known/'))) {
+      if (path === '/auth/token') {
+        const decision = await rateLimiter.consume(`token:${clientAddress(req, config.trustForwardedFor)}`);
+        if (!decision.allowed) {
+          sendJson(res, 429, { errors: [{ message: `Too many token requests; retry in ${decision.retryAfterSeconds} s`, extensions: { code: 'RATE_LIMITED' } }] }, { 'retry-after': String(decision.retryAfterSeconds) });
+          return;
+        }
+      }
+      if (await auth.devIssuer.handle(req, res)) return;
+    }
+    if (path === '/graphql') {
+      if (subscriptions && isSubscriptionStreamRequest(req) && (await subscriptions.handleSse(req, res))) return;
+      await graphql(req, res, requestId);
+      return;
+    }
+    sendJson(res, 404, { errors: [{ message: `No route for ${req.method ?? '?'} ${path ?? '/'}; GraphQL is at /graphql`, extensions: { code: 'BAD_USER_INPUT' } }] });
+  });
+  httpServer.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (subscriptions && path === '/graphql') {
+      subscriptions.handleUpgrade(req, socket, head);
+      return;
+    }
+    socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+  });
+
+  const running = await listen(httpServer, config.port, config.host);
+  logger.info({ url: running.url, graphql: `${running.url}/graphql`, subgraphs: Object.fromEntries(subgraphUrls), authMode: config.auth.mode }, 'listening');
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: running.url,
+    httpServer,
+    gateway,
+    supergraph,
+    devIssuer: auth.devIssuer,
+    authenticate: auth.authenticate,
+    close() {
+      closing ??= (async () => {
+        await subscriptions?.close();
+        const stopped = running.close();
+        httpServer.closeIdleConnections();
+        await stopped;
+        await apollo.stop();
+      })();
+      return closing;
+    },
+  };
+}

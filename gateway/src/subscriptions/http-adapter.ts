@@ -1,0 +1,217 @@
+// Subscriptions over plain HTTP responses: graphql-sse "distinct connections" mode
+// (`Accept: text/event-stream`, GET or POST; `event: next` / `event: complete`) and Apollo Client's
+// multipart HTTP subscriptions (`Accept: multipart/mixed;subscriptionSpec="1.0"`). One response
+// carries one operation; closing it unsubscribes. Auth is the `Authorization: Bearer` header.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { readBody, sendJson } from '@votemesh/common/http-server';
+import { VotemeshError } from '@votemesh/common/errors';
+import type { Logger } from '@votemesh/common/logger';
+import type { GraphQLFormattedError } from 'graphql';
+import { bearerToken } from '../auth/verify-token.ts';
+import { clientKey, type ClientAddress, type ClientLimiter } from './client-limiter.ts';
+import { parseOperationRequest, type AuthenticatedCaller, type OperationRequest, type OperationStarter } from './operations.ts';
+import type { SubscriptionLimits } from './options.ts';
+import type { SubscriberSink } from './subscription-hub.ts';
+
+type Mode = 'sse' | 'multipart';
+
+interface Stream {
+  readonly res: ServerResponse;
+  readonly mode: Mode;
+  readonly expiresAtMs: number | undefined;
+  readonly sink: SubscriberSink;
+  /** Binds the running subscription; stops it at once if the stream already ended. */
+  attach(unsubscribe: () => void): void;
+  /** Ends the stream: stops the operation and frees the client's slot. */
+  finish(): void;
+}
+
+export interface HttpStreamAdapterOptions {
+  readonly starter: OperationStarter;
+  readonly authenticate: (token?: string) => Promise<AuthenticatedCaller | undefined>;
+  readonly limiter: ClientLimiter;
+  readonly clientAddress: ClientAddress;
+  readonly limits: SubscriptionLimits;
+  readonly logger: Logger;
+  readonly onSlowConsumer: () => void;
+}
+
+export interface HttpStreamAdapter {
+  /** Serves the request if it asks for an event stream or multipart subscription; else false. */
+  handle(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
+  streamCount(): number;
+  close(): Promise<void>;
+}
+
+const BOUNDARY = 'graphql';
+const MULTIPART_PART = `\r\ncontent-type: application/json; charset=utf-8\r\n\r\n`;
+
+export function createHttpStreamAdapter(options: HttpStreamAdapterOptions): HttpStreamAdapter {
+  const { limits, logger } = options;
+  const streams = new Set<Stream>();
+  let accepting = true;
+  const ticker = setInterval(housekeeping, Math.max(10, Math.min(1000, limits.keepAliveMs)));
+  ticker.unref();
+  let lastBeat = Date.now();
+
+  function housekeeping(): void {
+    const now = Date.now();
+    const beat = now - lastBeat >= limits.keepAliveMs;
+    if (beat) lastBeat = now;
+    for (const stream of streams) {
+      if (stream.expiresAtMs !== undefined && stream.expiresAtMs <= now) {
+        stream.sink.error([new VotemeshError('TOKEN_EXPIRED', 'The bearer token has expired; subscribe again with a new one').toJSON()]);
+      } else if (beat) {
+        stream.res.write(stream.mode === 'sse' ? ':\n\n' : `${MULTIPART_PART}{}\r\n--${BOUNDARY}`);
+      }
+    }
+  }
+
+  function frame(mode: Mode, serialized: string): string {
+    return mode === 'sse' ? `event: next\ndata: ${serialized}\n\n` : `${MULTIPART_PART}{"payload":${serialized}}\r\n--${BOUNDARY}`;
+  }
+
+  function open(res: ServerResponse, mode: Mode, caller: AuthenticatedCaller | undefined, key: string): Stream {
+    let done = false;
+    let stop = (): void => {};
+    const stream: Stream = {
+      res,
+      mode,
+      expiresAtMs: caller?.expiresAt !== undefined ? caller.expiresAt * 1000 : undefined,
+      attach(unsubscribe) {
+        if (done) unsubscribe();
+        else stop = unsubscribe;
+      },
+      finish() {
+        if (done) return;
+        done = true;
+        streams.delete(stream);
+        options.limiter.release(key);
+        stop();
+      },
+      sink: {
+        send(serialized) {
+          if (done || res.destroyed) return false;
+          if (res.writableLength > limits.maxBufferedBytes) {
+            options.onSlowConsumer();
+            logger.warn({ bufferedBytes: res.writableLength }, 'dropping slow subscription consumer');
+            stream.finish();
+            res.destroy();
+            return false;
+          }
+          res.write(frame(mode, serialized));
+          return true;
+        },
+        complete() {
+          if (done) return;
+          stream.finish();
+          res.end(mode === 'sse' ? 'event: complete\ndata:\n\n' : '--\r\n');
+        },
+        error(errors: readonly GraphQLFormattedError[]) {
+          if (done) return;
+          res.write(frame(mode, JSON.stringify({ errors })));
+          stream.sink.complete();
+        },
+      },
+    };
+    res.writeHead(200, {
+      'content-type': mode === 'sse' ? 'text/event-stream; charset=utf-8' : `multipart/mixed;boundary="${BOUNDARY}";subscriptionSpec="1.0"`,
+      'cache-control': 'no-cache, no-transform',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
+    res.write(mode === 'sse' ? ':\n\n' : `\r\n--${BOUNDARY}`);
+    streams.add(stream);
+    res.on('close', () => stream.finish());
+    return stream;
+  }
+
+  return {
+    async handle(req, res) {
+      const accept = req.headers.accept ?? '';
+      const mode: Mode | undefined = accept.includes('text/event-stream') ? 'sse' : /multipart\/mixed/i.test(accept) && /subscriptionSpec/i.test(accept) ? 'multipart' : undefined;
+      if (!mode) return false;
+      if (!accepting) return reply(res, new VotemeshError('UPSTREAM_UNAVAILABLE', 'The gateway is shutting down; retry'), { connection: 'close' });
+      if (req.method !== 'GET' && req.method !== 'POST') {
+        return reply(res, new VotemeshError('BAD_USER_INPUT', 'Subscriptions over HTTP use GET or POST'), { allow: 'GET, POST' }, 405);
+      }
+      const request = await readRequest(req, limits.maxMessageBytes);
+      if (typeof request === 'string') return reply(res, new VotemeshError('BAD_USER_INPUT', request));
+      let caller: AuthenticatedCaller | undefined;
+      try {
+        caller = await options.authenticate(bearerToken(req.headers.authorization));
+      } catch (error) {
+        if (error instanceof VotemeshError) return reply(res, error, { 'www-authenticate': 'Bearer' });
+        logger.error({ err: error }, 'authenticating a subscription stream failed');
+        return reply(res, new VotemeshError('UPSTREAM_UNAVAILABLE', 'Could not verify the token now; retry'));
+      }
+      const key = clientKey(caller, options.clientAddress(req));
+      if (!options.limiter.acquire(key)) {
+        return reply(res, new VotemeshError('TOO_MANY_SUBSCRIPTIONS', `Too many connections (at most ${limits.maxConnectionsPerClient} per client)`));
+      }
+      const stream = open(res, mode, caller, key);
+      const started = options.starter.start(request, caller, stream.sink);
+      switch (started.kind) {
+        case 'rejected':
+          stream.sink.error(started.errors);
+          break;
+        case 'single':
+          started.result.then(
+            (result) => {
+              if (stream.sink.send(JSON.stringify(result))) stream.sink.complete();
+            },
+            (error: unknown) => {
+              logger.error({ err: error }, 'executing an operation sent over a stream failed');
+              stream.sink.error([{ message: 'Internal error', extensions: { code: 'INTERNAL' } }]);
+            },
+          );
+          break;
+        case 'subscribed':
+          stream.attach(started.unsubscribe);
+          break;
+      }
+      return true;
+    },
+    streamCount: () => streams.size,
+    async close() {
+      accepting = false;
+      clearInterval(ticker);
+      const open = [...streams];
+      const deadline = Date.now() + limits.drainTimeoutMs;
+      while (open.some((stream) => !stream.res.destroyed && stream.res.writableLength > 0) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      // No `complete`: the operation did not finish, the server is going away; clients reconnect.
+      for (const stream of open) {
+        stream.finish();
+        stream.res.end();
+      }
+    },
+  };
+}
+
+async function readRequest(req: IncomingMessage, limitBytes: number): Promise<OperationRequest | string> {
+  try {
+    if (req.method === 'GET') {
+      const params = new URL(req.url ?? '/', 'http://gateway').searchParams;
+      return parseOperationRequest({
+        query: params.get('query') ?? undefined,
+        operationName: params.get('operationName') ?? undefined,
+        variables: jsonParam(params.get('variables')),
+        extensions: jsonParam(params.get('extensions')),
+      });
+    }
+    return parseOperationRequest(JSON.parse(await readBody(req, limitBytes)));
+  } catch (error) {
+    return error instanceof Error ? error.message : 'the request could not be read';
+  }
+}
+
+function jsonParam(value: string | null): unknown {
+  return value === null || value === '' ? undefined : JSON.parse(value);
+}
+
+function reply(res: ServerResponse, error: VotemeshError, headers: Record<string, string> = {}, status = error.httpStatus): true {
+  sendJson(res, status, { errors: [error.toJSON()] }, headers);
+  return true;
+}

@@ -1,0 +1,96 @@
+// What both transports do with one requested operation: parse the request at the edge, plan it,
+// coerce its variables, check the caller may select every field, then either subscribe it in the
+// hub or run it once through the gateway's query path.
+import type { Identity } from '@votemesh/common/contracts/identity';
+import { VotemeshError } from '@votemesh/common/errors';
+import { getVariableValues, type ExecutionResult, type GraphQLFormattedError } from 'graphql';
+import { decide, describeScopes, type FieldAuth } from '../supergraph/auth-policy.ts';
+import type { SubscriberSink, SubscriptionHub } from './subscription-hub.ts';
+import type { SubscriptionPlanner } from './planner.ts';
+
+/** A caller as the gateway's `authenticate` returns it (scopes and `exp` when the token had them). */
+export interface AuthenticatedCaller extends Identity {
+  readonly scopes?: readonly string[];
+  /** The token's `exp`, seconds since the epoch. */
+  readonly expiresAt?: number | undefined;
+}
+
+export interface OperationRequest {
+  readonly query: string;
+  readonly operationName: string | undefined;
+  readonly variables: Record<string, unknown>;
+  readonly extensions: Record<string, unknown>;
+}
+
+/** Runs a query or mutation through the gateway's normal HTTP path (same plan, auth, limits). */
+export type ExecuteOperation = (request: OperationRequest, caller: AuthenticatedCaller | undefined) => Promise<ExecutionResult>;
+
+export type StartedOperation =
+  | { readonly kind: 'rejected'; readonly errors: readonly GraphQLFormattedError[] }
+  | { readonly kind: 'single'; readonly result: Promise<ExecutionResult> }
+  | { readonly kind: 'subscribed'; readonly unsubscribe: () => void };
+
+export interface OperationStarter {
+  start(request: OperationRequest, caller: AuthenticatedCaller | undefined, sink: SubscriberSink): StartedOperation;
+}
+
+/** Parses `{ query, operationName?, variables?, extensions? }`; a string says what is wrong. */
+export function parseOperationRequest(value: unknown): OperationRequest | string {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'the operation must be a JSON object';
+  const fields: Record<string, unknown> = { ...value };
+  const { query, operationName, variables, extensions } = fields;
+  if (typeof query !== 'string' || query.trim() === '') return '"query" must be a non-empty string';
+  if (operationName !== undefined && operationName !== null && typeof operationName !== 'string') return '"operationName" must be a string or null';
+  if (variables !== undefined && variables !== null && !isPlainObject(variables)) return '"variables" must be an object or null';
+  if (extensions !== undefined && extensions !== null && !isPlainObject(extensions)) return '"extensions" must be an object or null';
+  return {
+    query,
+    operationName: typeof operationName === 'string' && operationName !== '' ? operationName : undefined,
+    variables: isPlainObject(variables) ? variables : {},
+    extensions: isPlainObject(extensions) ? extensions : {},
+  };
+}
+
+export function createOperationStarter(options: {
+  readonly planner: SubscriptionPlanner;
+  readonly hub: SubscriptionHub;
+  readonly executeOperation: ExecuteOperation | undefined;
+}): OperationStarter {
+  const { planner, hub } = options;
+  return {
+    start(request, caller, sink) {
+      const planned = planner.plan(request.query, request.operationName);
+      if (!planned.ok) return { kind: 'rejected', errors: planned.errors.map((error) => error.toJSON()) };
+      const { operation } = planned;
+      if (operation.kind !== 'subscription') {
+        // Queries and mutations take the HTTP path unchanged (its auth, limits and partial results).
+        if (!options.executeOperation) {
+          const error = new VotemeshError('BAD_USER_INPUT', `This endpoint serves ${operation.kind} operations over HTTP POST /graphql; use the socket for subscriptions`);
+          return { kind: 'rejected', errors: [error.toJSON()] };
+        }
+        return { kind: 'single', result: options.executeOperation(request, caller) };
+      }
+      const refusal = authorize(operation.auth, caller, operation.kind);
+      if (refusal) return { kind: 'rejected', errors: [refusal.toJSON()] };
+      const coerced = getVariableValues(planner.apiSchema, operation.operationContext.operation.variableDefinitions ?? [], request.variables, { maxErrors: 10 });
+      if (coerced.errors) {
+        return { kind: 'rejected', errors: coerced.errors.map((error) => new VotemeshError('BAD_USER_INPUT', error.message, { cause: error }).toJSON()) };
+      }
+      const identity = caller ? { subject: caller.subject, role: caller.role } : undefined;
+      return { kind: 'subscribed', unsubscribe: hub.subscribe({ plan: operation, variables: coerced.coerced, identity, sink }) };
+    },
+  };
+}
+
+function authorize(auth: FieldAuth, caller: AuthenticatedCaller | undefined, kind: string): VotemeshError | undefined {
+  const decision = decide(auth, caller);
+  if (decision.allowed) return undefined;
+  if (decision.reason === 'unauthenticated') {
+    return new VotemeshError('UNAUTHENTICATED', `This ${kind} selects fields that need an authenticated caller; send a bearer token`);
+  }
+  return new VotemeshError('FORBIDDEN', `This ${kind} selects fields that require the scope ${describeScopes(decision.missing)}`);
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,167 @@
+// Plans operations for the subscription path with the supergraph's own query planner: parse,
+// validate against the API schema, pick the operation, and for a subscription build the
+// `SubscriptionNode { primary, rest }` plan plus the auth requirement of every selected field.
+// Results are kept in a small LRU keyed by (document text, operation name).
+import { operationFromDocument, Supergraph, type Schema } from '@apollo/federation-internals';
+import { buildOperationContext } from '@apollo/gateway';
+import { QueryPlanner, type FetchNode, type PlanNode } from '@apollo/query-planner';
+import {
+  GraphQLError,
+  parse,
+  TypeInfo,
+  validate,
+  visit,
+  visitWithTypeInfo,
+  type DocumentNode,
+  type GraphQLSchema,
+} from 'graphql';
+import { combineAuth, type FieldAuth } from '../supergraph/auth-policy.ts';
+
+/** The gateway's parsed-operation record (not exported by name from @apollo/gateway). */
+export type OperationContext = ReturnType<typeof buildOperationContext>;
+
+export interface PlannedSubscription {
+  readonly kind: 'subscription';
+  /** Cache key of this (document, operationName): names a resolution group in the hub. */
+  readonly key: string;
+  readonly document: DocumentNode;
+  readonly operationContext: OperationContext;
+  readonly primary: FetchNode;
+  readonly rest: PlanNode | undefined;
+  /** Every selected field's requirement, combined (all must hold). */
+  readonly auth: FieldAuth;
+}
+
+export interface PlannedSingleResult {
+  readonly kind: 'query' | 'mutation';
+  readonly document: DocumentNode;
+  readonly auth: FieldAuth;
+}
+
+export type PlanResult =
+  | { readonly ok: true; readonly operation: PlannedSubscription | PlannedSingleResult }
+  | { readonly ok: false; readonly errors: readonly GraphQLError[] };
+
+export interface SubscriptionPlanner {
+  readonly apiSchema: GraphQLSchema;
+  readonly supergraphSchema: GraphQLSchema;
+  readonly federationApiSchema: Schema;
+  /** Names of the subgraphs in the supergraph. */
+  readonly subgraphNames: readonly string[];
+  plan(query: string, operationName: string | undefined): PlanResult;
+}
+
+export interface PlannerOptions {
+  readonly supergraphSdl: string;
+  readonly getFieldAuth: (typeName: string, fieldName: string) => FieldAuth;
+  /** @default 500 */
+  readonly cacheSize?: number;
+}
+
+export function createSubscriptionPlanner(options: PlannerOptions): SubscriptionPlanner {
+  // `supportedFeatures: null`: the gateway (not this planner) decides which features it supports;
+  // the SDL may still carry the SECURITY links or may have had them stripped.
+  const supergraph = Supergraph.build(options.supergraphSdl, { supportedFeatures: null });
+  const federationApiSchema = supergraph.apiSchema();
+  const apiSchema = federationApiSchema.toGraphQLJSSchema();
+  const supergraphSchema = supergraph.schema.toGraphQLJSSchema();
+  const queryPlanner = new QueryPlanner(supergraph);
+  const cacheSize = options.cacheSize ?? 500;
+  const cache = new Map<string, PlanResult>();
+
+  function planUncached(key: string, query: string, operationName: string | undefined): PlanResult {
+    let document: DocumentNode;
+    try {
+      document = parse(query);
+    } catch (error) {
+      const syntax = error instanceof GraphQLError ? error : new GraphQLError(String(error));
+      return { ok: false, errors: [withCode(syntax, 'GRAPHQL_PARSE_FAILED')] };
+    }
+    const validationErrors = validate(apiSchema, document);
+    if (validationErrors.length > 0) {
+      return { ok: false, errors: validationErrors.map((error) => withCode(error, 'GRAPHQL_VALIDATION_FAILED')) };
+    }
+    let operationContext: OperationContext;
+    try {
+      operationContext = buildOperationContext({ schema: apiSchema, operationDocument: document, ...(operationName ? { operationName } : {}) });
+    } catch (error) {
+      return { ok: false, errors: [withCode(toGraphQLError(error), 'GRAPHQL_VALIDATION_FAILED')] };
+    }
+    const auth = requiredAuth(apiSchema, document, operationContext, options.getFieldAuth);
+    const kind = operationContext.operation.operation;
+    if (kind !== 'subscription') return { ok: true, operation: { kind, document, auth } };
+    try {
+      const operation = operationFromDocument(federationApiSchema, document, operationName ? { operationName } : {});
+      const plan = queryPlanner.buildQueryPlan(operation);
+      if (plan.node?.kind !== 'Subscription') {
+        return { ok: false, errors: [withCode(new GraphQLError('The subscription did not plan to a subscription fetch'), 'INTERNAL')] };
+      }
+      return { ok: true, operation: { kind, key, document, operationContext, primary: plan.node.primary, rest: plan.node.rest, auth } };
+    } catch (error) {
+      return { ok: false, errors: [withCode(toGraphQLError(error), 'GRAPHQL_VALIDATION_FAILED')] };
+    }
+  }
+
+  return {
+    apiSchema,
+    supergraphSchema,
+    federationApiSchema,
+    subgraphNames: supergraph.subgraphsMetadata().map((subgraph) => subgraph.name),
+    plan(query, operationName) {
+      const key = `${operationName ?? ''}\u0000${query}`;
+      const cached = cache.get(key);
+      if (cached) {
+        cache.delete(key);
+        cache.set(key, cached);
+        return cached;
+      }
+      const result = planUncached(key, query, operationName);
+      cache.set(key, result);
+      if (cache.size > cacheSize) {
+        const oldest = cache.keys().next();
+        if (!oldest.done) cache.delete(oldest.value);
+      }
+      return result;
+    },
+  };
+}
+
+/** The conjunction of the requirements of every field the operation selects (fragments included;
+ * @skip/@include are ignored on purpose: a field the caller may not see is refused either way). */
+function requiredAuth(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  context: OperationContext,
+  getFieldAuth: (typeName: string, fieldName: string) => FieldAuth,
+): FieldAuth {
+  let auth: FieldAuth = 'public';
+  const typeInfo = new TypeInfo(schema);
+  const visitor = visitWithTypeInfo(typeInfo, {
+    Field(node) {
+      const parent = typeInfo.getParentType();
+      if (!parent || node.name.value.startsWith('__')) return;
+      auth = combineAuth(auth, getFieldAuth(parent.name, node.name.value));
+    },
+  });
+  visit(context.operation, visitor);
+  const used = new Set<string>();
+  visit(document, { FragmentSpread: (spread) => void used.add(spread.name.value) });
+  for (const fragment of Object.values(context.fragments)) {
+    if (used.has(fragment.name.value)) visit(fragment, visitor);
+  }
+  return auth;
+}
+
+function withCode(error: GraphQLError, code: string): GraphQLError {
+  return new GraphQLError(error.message, {
+    ...(error.nodes ? { nodes: error.nodes } : {}),
+    ...(error.source ? { source: error.source } : {}),
+    ...(error.positions ? { positions: error.positions } : {}),
+    extensions: { ...error.extensions, code },
+  });
+}
+
+function toGraphQLError(error: unknown): GraphQLError {
+  if (error instanceof GraphQLError) return error;
+  return new GraphQLError(error instanceof Error ? error.message : String(error), error instanceof Error ? { originalError: error } : {});
+}

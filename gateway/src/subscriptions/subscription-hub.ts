@@ -1,0 +1,239 @@
+// The transport-free core of federated subscriptions. Client subscriptions that would open the
+// same upstream subscription — same subgraph, upstream operation, upstream variables and auth
+// scope — share ONE upstream subscription. Per upstream event each resolution group (clients with
+// the same document + variables) is resolved once and serialized once; the same string is then
+// written to every subscriber's sink. The upstream closes when its last subscriber leaves.
+import type { Identity } from '@votemesh/common/contracts/identity';
+import type { Logger } from '@votemesh/common/logger';
+import type { ExecutionResult, GraphQLFormattedError } from 'graphql';
+import type { EventResolver, ResolutionContext, UpstreamEvent } from './event-resolver.ts';
+import type { PlannedSubscription } from './planner.ts';
+import type { UpstreamConnector } from './upstream.ts';
+
+/** Where a client subscription's messages go; implemented by the WS and SSE adapters. */
+export interface SubscriberSink {
+  /** One serialized ExecutionResult. Returns false when the consumer is overloaded (and dropped). */
+  send(serialized: string): boolean;
+  complete(): void;
+  error(errors: readonly GraphQLFormattedError[]): void;
+}
+
+export interface HubSubscribeRequest {
+  readonly plan: PlannedSubscription;
+  readonly variables: Record<string, unknown>;
+  /** The verified caller; required when `plan.auth` is not 'public' (checked before). */
+  readonly identity: Identity | undefined;
+  readonly sink: SubscriberSink;
+}
+
+export interface UpstreamStats {
+  readonly key: string;
+  readonly subgraph: string;
+  readonly scope: string;
+  readonly subscribers: number;
+  /** Distinct (document, variables) resolutions per event. */
+  readonly groups: number;
+}
+
+export interface HubCounters {
+  eventResolved(): void;
+  messagesSent(count: number): void;
+}
+
+export interface SubscriptionHub {
+  subscribe(request: HubSubscribeRequest): () => void;
+  subscriptionCount(): number;
+  upstreams(): UpstreamStats[];
+  /** Waits (bounded) until events already received are delivered to sinks. */
+  flush(timeoutMs: number): Promise<void>;
+  /** Ends every upstream without notifying sinks (their transports are closing). */
+  close(): void;
+}
+
+export interface SubscriptionHubOptions {
+  readonly connector: UpstreamConnector;
+  readonly resolver: EventResolver;
+  readonly signIdentity: (identity: Identity) => Promise<string>;
+  readonly counters: HubCounters;
+  readonly logger: Logger;
+}
+
+interface Group {
+  readonly plan: PlannedSubscription;
+  readonly variables: Record<string, unknown>;
+  readonly sinks: Set<SubscriberSink>;
+}
+
+interface Upstream {
+  readonly key: string;
+  readonly subgraph: string;
+  readonly scope: string;
+  readonly identity: Identity | undefined;
+  readonly groups: Map<string, Group>;
+  subscribers: number;
+  /** Delivery order: event N+1 is written after event N even if it resolved first. */
+  delivered: Promise<void>;
+  dispose: () => void;
+  identityToken: { value: string; renewAt: number } | undefined;
+}
+
+/** Forwarded identity tokens live 300 s (common/contracts/identity); renew well before. */
+const IDENTITY_TOKEN_REUSE_MS = 60_000;
+
+export function createSubscriptionHub(options: SubscriptionHubOptions): SubscriptionHub {
+  const upstreams = new Map<string, Upstream>();
+  let subscriptions = 0;
+
+  async function resolutionContext(upstream: Upstream): Promise<ResolutionContext> {
+    if (!upstream.identity) return {};
+    const now = Date.now();
+    if (!upstream.identityToken || upstream.identityToken.renewAt <= now) {
+      upstream.identityToken = { value: await options.signIdentity(upstream.identity), renewAt: now + IDENTITY_TOKEN_REUSE_MS };
+    }
+    return { identityToken: upstream.identityToken.value };
+  }
+
+  function onEvent(upstream: Upstream, event: UpstreamEvent): void {
+    options.counters.eventResolved();
+    const groups = [...upstream.groups.values()];
+    const serialized = resolutionContext(upstream).then((context) =>
+      Promise.all(groups.map((group) => options.resolver.resolve(group.plan, group.variables, event, context).then(serialize, (error: unknown) => {
+        options.logger.error({ err: error, subgraph: upstream.subgraph }, 'resolving a subscription event failed');
+        return JSON.stringify({ errors: [{ message: 'Internal error resolving this event', extensions: { code: 'INTERNAL' } }] });
+      }))),
+    );
+    upstream.delivered = upstream.delivered.then(async () => {
+      const payloads = await serialized;
+      groups.forEach((group, index) => {
+        const payload = payloads[index];
+        if (payload === undefined) return;
+        let sent = 0;
+        // Copy: a sink that reports overload is removed by its adapter while we iterate.
+        for (const sink of [...group.sinks]) if (sink.send(payload)) sent += 1;
+        options.counters.messagesSent(sent);
+      });
+    }).catch((error: unknown) => options.logger.error({ err: error }, 'delivering a subscription event failed'));
+  }
+
+  function end(upstream: Upstream, notify: (sink: SubscriberSink) => void): void {
+    if (upstreams.get(upstream.key) !== upstream) return;
+    upstreams.delete(upstream.key);
+    // Deliver what is already resolving, then end every subscriber.
+    void upstream.delivered.then(() => {
+      const sinks = [...upstream.groups.values()].flatMap((group) => {
+        const members = [...group.sinks];
+        group.sinks.clear();
+        return members;
+      });
+      upstream.groups.clear();
+      upstream.subscribers = 0;
+      subscriptions -= sinks.length;
+      for (const sink of sinks) notify(sink);
+    });
+  }
+
+  function open(key: string, plan: PlannedSubscription, upstreamVariables: Record<string, unknown>, scope: string, identity: Identity | undefined): Upstream {
+    const upstream: Upstream = {
+      key,
+      subgraph: plan.primary.serviceName,
+      scope,
+      identity,
+      groups: new Map(),
+      subscribers: 0,
+      delivered: Promise.resolve(),
+      dispose: () => {},
+      identityToken: undefined,
+    };
+    upstreams.set(key, upstream);
+    upstream.dispose = options.connector.subscribe(
+      { subgraph: upstream.subgraph, scope, identity },
+      { query: plan.primary.operation, operationName: plan.primary.operationName, variables: upstreamVariables },
+      {
+        next: (event) => onEvent(upstream, event),
+        error: (errors) => end(upstream, (sink) => sink.error(errors)),
+        complete: () => end(upstream, (sink) => sink.complete()),
+      },
+    );
+    return upstream;
+  }
+
+  return {
+    subscribe({ plan, variables, identity, sink }) {
+      const scope = plan.auth === 'public' ? 'public' : scopeOf(identity);
+      const forwarded = plan.auth === 'public' ? undefined : identity;
+      const upstreamVariables = pick(variables, plan.primary.variableUsages ?? []);
+      const key = [plan.primary.serviceName, scope, plan.primary.operation, stableStringify(upstreamVariables)].join('\u0000');
+      const upstream = upstreams.get(key) ?? open(key, plan, upstreamVariables, scope, forwarded);
+      const groupKey = `${plan.key}\u0000${stableStringify(variables)}`;
+      let group = upstream.groups.get(groupKey);
+      if (!group) {
+        group = { plan, variables, sinks: new Set() };
+        upstream.groups.set(groupKey, group);
+      }
+      group.sinks.add(sink);
+      upstream.subscribers += 1;
+      subscriptions += 1;
+      const joined = group;
+      let left = false;
+      return () => {
+        if (left) return;
+        left = true;
+        if (!joined.sinks.delete(sink)) return; // already ended by the upstream
+        subscriptions -= 1;
+        upstream.subscribers -= 1;
+        if (joined.sinks.size === 0) upstream.groups.delete(groupKey);
+        if (upstream.groups.size === 0 && upstreams.get(key) === upstream) {
+          upstreams.delete(key);
+          upstream.dispose();
+        }
+      };
+    },
+    subscriptionCount: () => subscriptions,
+    upstreams: () =>
+      [...upstreams.values()].map((upstream) => ({
+        key: upstream.key,
+        subgraph: upstream.subgraph,
+        scope: upstream.scope,
+        subscribers: upstream.subscribers,
+        groups: upstream.groups.size,
+      })),
+    async flush(timeoutMs) {
+      let timer: NodeJS.Timeout | undefined;
+      const fuse = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, timeoutMs);
+      });
+      await Promise.race([Promise.all([...upstreams.values()].map((upstream) => upstream.delivered)), fuse]);
+      clearTimeout(timer);
+    },
+    close() {
+      for (const upstream of upstreams.values()) upstream.dispose();
+      upstreams.clear();
+      subscriptions = 0;
+    },
+  };
+}
+
+function scopeOf(identity: Identity | undefined): string {
+  if (!identity) throw new Error('a non-public subscription reached the hub without an identity');
+  return `${identity.role}:${identity.subject}`;
+}
+
+function serialize(result: ExecutionResult): string {
+  return JSON.stringify(result);
+}
+
+function pick(variables: Record<string, unknown>, names: readonly string[]): Record<string, unknown> {
+  const picked: Record<string, unknown> = {};
+  for (const name of names) if (Object.hasOwn(variables, name) && variables[name] !== undefined) picked[name] = variables[name];
+  return picked;
+}
+
+/** JSON with object keys sorted, so equal variables give equal keys whatever their order. */
+export function stableStringify(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value).filter(([, item]) => item !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([name, item]) => `${JSON.stringify(name)}:${stableStringify(item)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}

@@ -1,0 +1,26 @@
+// Plugs the subscription service into `startGateway` (server.ts `deps.subscriptions`): maps the
+// gateway's SubscriptionHost onto the service's dependencies.
+import type { SubscriptionsFactory } from '../server.ts';
+import { createSubscriptionService, type ExecuteOperation, type SubscriptionLimits } from './index.ts';
+
+export interface SubscriptionsFactoryOptions {
+  readonly limits?: Partial<SubscriptionLimits>;
+  readonly executeOperation?: ExecuteOperation;
+}
+
+export function createSubscriptionsFactory(options: SubscriptionsFactoryOptions = {}): SubscriptionsFactory {
+  return (host) =>
+    createSubscriptionService({
+      supergraphSdl: host.supergraph.executableSdl,
+      subgraphUrls: host.subgraphUrls,
+      authenticate: host.authenticate,
+      getFieldAuth: (typeName, fieldName) => host.policy.getFieldAuth(typeName, fieldName),
+      signIdentity: host.signIdentity,
+      logger: host.logger,
+      metricsRegistry: host.registry,
+      // The gateway's own client identification (honours TRUST_FORWARDED_FOR like its rate limits).
+      clientAddress: (req) => host.clientKey(req, undefined),
+      ...(options.limits ? { limits: options.limits } : {}),
+      ...(options.executeOperation ? { executeOperation: options.executeOperation } : {}),
+    });
+}

@@ -1,0 +1,197 @@
+// Subscriptions to subgraphs over graphql-ws (`graphql-transport-ws`). One client (one socket) per
+// (subgraph, auth scope), multiplexing every deduplicated upstream subscription of that scope; the
+// scope's identity goes in `connection_init` as `{ identity }`, signed afresh on every (re)connect.
+// A socket lost unexpectedly is reconnected with exponential backoff and full jitter for at most
+// `upstreamReconnectWindowMs`; the graphql-ws client then re-sends every active `subscribe`, so
+// clients keep their subscriptions. When the window passes, each subscription ends with an
+// UPSTREAM_UNAVAILABLE error, never silently.
+import type { Identity } from '@votemesh/common/contracts/identity';
+import type { Logger } from '@votemesh/common/logger';
+import type { GraphQLFormattedError } from 'graphql';
+import { createClient, type Client } from 'graphql-ws';
+import WebSocket from 'ws';
+import type { UpstreamEvent } from './event-resolver.ts';
+
+export interface UpstreamTarget {
+  readonly subgraph: string;
+  /** 'public', or the caller scope (`role:subject`) whose identity is forwarded. */
+  readonly scope: string;
+  readonly identity: Identity | undefined;
+}
+
+export interface UpstreamRequest {
+  readonly query: string;
+  readonly operationName: string | undefined;
+  readonly variables: Record<string, unknown>;
+}
+
+export interface UpstreamHandlers {
+  next(event: UpstreamEvent): void;
+  /** The subgraph refused or ended the subscription with errors, or could not be reached in time. */
+  error(errors: readonly GraphQLFormattedError[]): void;
+  complete(): void;
+}
+
+export interface UpstreamConnector {
+  subscribe(target: UpstreamTarget, request: UpstreamRequest, handlers: UpstreamHandlers): () => void;
+  /** Open subgraph sockets (one per subgraph + scope in use). */
+  socketCount(): number;
+  close(): Promise<void>;
+}
+
+export interface UpstreamConnectorOptions {
+  /** Subgraph name → graphql-ws URL (`ws://…/graphql`). */
+  readonly wsUrls: ReadonlyMap<string, string>;
+  readonly signIdentity: (identity: Identity) => Promise<string>;
+  readonly logger: Logger;
+  readonly reconnectWindowMs: number;
+  readonly maxBackoffMs: number;
+  readonly keepAliveMs: number;
+}
+
+/** `ws` with per-message deflate off: compression costs more CPU than it saves on small events. */
+class PlainWebSocket extends WebSocket {
+  constructor(address: string, protocols?: string | string[]) {
+    super(address, protocols, { perMessageDeflate: false });
+  }
+}
+
+interface PooledClient {
+  readonly client: Client;
+  refs: number;
+  /** When the socket was lost; undefined while connected. */
+  disconnectedAt: number | undefined;
+}
+
+export function createUpstreamConnector(options: UpstreamConnectorOptions): UpstreamConnector {
+  const pool = new Map<string, PooledClient>();
+  let closed = false;
+
+  function acquire(target: UpstreamTarget): { pooled: PooledClient; release: () => void } {
+    const poolKey = `${target.subgraph}\u0000${target.scope}`;
+    let pooled = pool.get(poolKey);
+    if (!pooled) {
+      const url = options.wsUrls.get(target.subgraph);
+      if (!url) throw new Error(`No WebSocket URL for subgraph "${target.subgraph}"`);
+      const log = options.logger.child({ subgraph: target.subgraph, scope: target.scope === 'public' ? 'public' : 'caller' });
+      const entry: PooledClient = {
+        refs: 0,
+        disconnectedAt: undefined,
+        client: createClient({
+          url,
+          webSocketImpl: PlainWebSocket,
+          lazy: true,
+          keepAlive: options.keepAliveMs,
+          connectionParams: async () => (target.identity ? { identity: await options.signIdentity(target.identity) } : {}),
+          retryAttempts: Number.MAX_SAFE_INTEGER, // bounded by time in shouldRetry instead
+          retryWait: (retries) => backoff(retries, options.maxBackoffMs),
+          shouldRetry: (errorOrClose) => {
+            if (closed || isRefusal(errorOrClose)) return false;
+            const lostFor = Date.now() - (entry.disconnectedAt ?? Date.now());
+            return lostFor < options.reconnectWindowMs;
+          },
+          on: {
+            connected: (_socket, _payload, wasRetry) => {
+              if (wasRetry) log.info({ downMs: Date.now() - (entry.disconnectedAt ?? Date.now()) }, 'subgraph subscription socket reconnected');
+              entry.disconnectedAt = undefined;
+            },
+            closed: (event) => {
+              if (entry.refs > 0 && entry.disconnectedAt === undefined) {
+                entry.disconnectedAt = Date.now();
+                log.warn({ code: closeCode(event) }, 'subgraph subscription socket lost; reconnecting');
+              }
+            },
+          },
+        }),
+      };
+      pooled = entry;
+      pool.set(poolKey, entry);
+    }
+    const held = pooled;
+    held.refs += 1;
+    let released = false;
+    return {
+      pooled: held,
+      release() {
+        if (released) return;
+        released = true;
+        held.refs -= 1;
+        if (held.refs === 0 && pool.get(poolKey) === held) {
+          pool.delete(poolKey);
+          void held.client.dispose();
+        }
+      },
+    };
+  }
+
+  return {
+    subscribe(target, request, handlers) {
+      const { pooled, release } = acquire(target);
+      let ended = false;
+      const end = (): void => {
+        ended = true;
+        release();
+      };
+      const unsubscribe = pooled.client.subscribe<Record<string, unknown>>(
+        { query: request.query, variables: request.variables, ...(request.operationName ? { operationName: request.operationName } : {}) },
+        {
+          next: (result) => {
+            if (!ended) handlers.next({ ...(result.data !== undefined ? { data: result.data } : {}), ...(result.errors ? { errors: result.errors } : {}) });
+          },
+          error: (error: unknown) => {
+            if (ended) return;
+            end();
+            handlers.error(toUpstreamErrors(error, target.subgraph));
+          },
+          complete: () => {
+            if (ended) return;
+            end();
+            handlers.complete();
+          },
+        },
+      );
+      return () => {
+        if (ended) return;
+        end();
+        unsubscribe();
+      };
+    },
+    socketCount: () => pool.size,
+    async close() {
+      closed = true;
+      const clients = [...pool.values()].map((pooled) => pooled.client);
+      pool.clear();
+      await Promise.all(clients.map((client) => client.dispose()));
+    },
+  };
+}
+
+/** Full-jitter exponential backoff: uniform in [0, min(cap, 250 ms · 2^retries)]. */
+function backoff(retries: number, capMs: number): Promise<void> {
+  const ceiling = Math.min(capMs, 250 * 2 ** Math.min(retries, 20));
+  return new Promise((resolve) => setTimeout(resolve, Math.random() * ceiling).unref());
+}
+
+/** The subgraph said no (4xxx from graphql-ws other than a terminate/timeout): retrying won't help. */
+function isRefusal(errorOrClose: unknown): boolean {
+  const code = closeCode(errorOrClose);
+  return code !== undefined && code >= 4000 && code <= 4999 && code !== 4499 && code !== 4408 && code !== 4504;
+}
+
+function closeCode(event: unknown): number | undefined {
+  if (typeof event === 'object' && event !== null && 'code' in event && typeof event.code === 'number') return event.code;
+  return undefined;
+}
+
+function toUpstreamErrors(error: unknown, subgraph: string): readonly GraphQLFormattedError[] {
+  if (Array.isArray(error)) {
+    return error.map((item: GraphQLFormattedError) => ({ ...item, extensions: { ...item.extensions, serviceName: subgraph } }));
+  }
+  const code = closeCode(error);
+  const reason = typeof error === 'object' && error !== null && 'reason' in error && typeof error.reason === 'string' ? error.reason : '';
+  const detail = code !== undefined ? `socket closed ${code}${reason ? ` ${reason}` : ''}` : error instanceof Error ? error.message : 'connection failed';
+  return [{
+    message: `Subscription to subgraph "${subgraph}" was lost (${detail})`,
+    extensions: { code: 'UPSTREAM_UNAVAILABLE', serviceName: subgraph },
+  }];
+}

@@ -1,0 +1,313 @@
+// The `graphql-transport-ws` protocol (graphql-ws PROTOCOL.md) served on `ws`, written here rather
+// than with graphql-ws's `makeServer`: that server stringifies every `next` message per socket,
+// while fan-out to thousands of sockets needs to write ONE pre-serialized payload to all of them
+// (we only wrap it in the per-id envelope). It also gives us one shared housekeeping interval for
+// init timeouts, token expiry and keep-alive pings instead of timers per connection. Message
+// parsing and validation still come from graphql-ws (`parseMessage`).
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { VotemeshError } from '@votemesh/common/errors';
+import type { Logger } from '@votemesh/common/logger';
+import type { GraphQLFormattedError } from 'graphql';
+import { GRAPHQL_TRANSPORT_WS_PROTOCOL, MessageType, parseMessage, type Message } from 'graphql-ws';
+import { WebSocket, WebSocketServer } from 'ws';
+import { bearerToken } from '../auth/verify-token.ts';
+import { clientKey, type ClientAddress, type ClientLimiter } from './client-limiter.ts';
+import { parseOperationRequest, type AuthenticatedCaller, type OperationStarter } from './operations.ts';
+import { CloseCode, type SubscriptionLimits } from './options.ts';
+import type { SubscriberSink } from './subscription-hub.ts';
+
+type Phase =
+  | { readonly kind: 'awaiting-init'; readonly deadline: number }
+  | { readonly kind: 'initialising' }
+  | { readonly kind: 'ready'; readonly caller: AuthenticatedCaller | undefined; readonly clientKey: string; readonly expiresAtMs: number | undefined }
+  | { readonly kind: 'closed' };
+
+interface Connection {
+  readonly socket: WebSocket;
+  readonly address: string;
+  phase: Phase;
+  /** Answered the last ping (or sent anything) since. */
+  alive: boolean;
+  /** Active operation id → how to stop it. */
+  readonly operations: Map<string, () => void>;
+}
+
+export interface WsAdapterOptions {
+  readonly starter: OperationStarter;
+  readonly authenticate: (token?: string) => Promise<AuthenticatedCaller | undefined>;
+  readonly limiter: ClientLimiter;
+  readonly clientAddress: ClientAddress;
+  readonly limits: SubscriptionLimits;
+  readonly logger: Logger;
+  readonly onSlowConsumer: () => void;
+}
+
+export interface WsAdapter {
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  connectionCount(): number;
+  /** Stops accepting; waits (bounded) for buffers to drain; closes everyone with 1001. */
+  close(): Promise<void>;
+}
+
+export function createWsAdapter(options: WsAdapterOptions): WsAdapter {
+  const { limits, logger } = options;
+  const connections = new Set<Connection>();
+  const server = new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: false,
+    maxPayload: limits.maxMessageBytes,
+    clientTracking: false,
+    handleProtocols: (protocols) => (protocols.has(GRAPHQL_TRANSPORT_WS_PROTOCOL) ? GRAPHQL_TRANSPORT_WS_PROTOCOL : false),
+  });
+  let accepting = true;
+  let lastPing = Date.now();
+  const tickMs = Math.max(10, Math.min(1000, limits.connectionInitTimeoutMs / 4, limits.keepAliveMs));
+  const ticker = setInterval(housekeeping, tickMs);
+  ticker.unref();
+
+  function housekeeping(): void {
+    const now = Date.now();
+    const ping = now - lastPing >= limits.keepAliveMs;
+    if (ping) lastPing = now;
+    for (const connection of connections) {
+      const { phase, socket } = connection;
+      if (phase.kind === 'awaiting-init' && phase.deadline <= now) {
+        end(connection, CloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout');
+      } else if (phase.kind === 'ready' && phase.expiresAtMs !== undefined && phase.expiresAtMs <= now) {
+        end(connection, CloseCode.Forbidden, 'Token expired');
+      } else if (ping && socket.readyState === WebSocket.OPEN) {
+        if (!connection.alive) {
+          end(connection, undefined, 'keep-alive timeout');
+          continue;
+        }
+        connection.alive = false;
+        socket.ping();
+      }
+    }
+  }
+
+  /** Stops every operation and frees the slot now; the socket closes (or is cut, code undefined). */
+  function end(connection: Connection, code: number | undefined, reason: string): void {
+    if (connection.phase.kind === 'closed') return;
+    const phase = connection.phase;
+    connection.phase = { kind: 'closed' };
+    connections.delete(connection);
+    for (const stop of connection.operations.values()) stop();
+    connection.operations.clear();
+    if (phase.kind === 'ready') options.limiter.release(phase.clientKey);
+    if (code === undefined) connection.socket.terminate();
+    else if (connection.socket.readyState === WebSocket.OPEN) connection.socket.close(code, reason);
+  }
+
+  function send(connection: Connection, message: string): void {
+    if (connection.socket.readyState === WebSocket.OPEN) connection.socket.send(message);
+  }
+
+  function sendError(connection: Connection, id: string, errors: readonly GraphQLFormattedError[]): void {
+    send(connection, JSON.stringify({ id, type: MessageType.Error, payload: errors }));
+  }
+
+  async function onInit(connection: Connection, payload: Record<string, unknown> | null | undefined): Promise<void> {
+    connection.phase = { kind: 'initialising' };
+    let caller: AuthenticatedCaller | undefined;
+    try {
+      caller = await options.authenticate(tokenOf(payload));
+    } catch (error) {
+      if (error instanceof VotemeshError && error.code.startsWith('TOKEN_')) {
+        return end(connection, CloseCode.Forbidden, closeReason(`${error.code}: ${error.message}`));
+      }
+      logger.error({ err: error }, 'authenticating a subscription connection failed');
+      return end(connection, 1013, 'Try again later');
+    }
+    if (isClosed(connection)) return; // the socket went away while we verified the token
+    const key = clientKey(caller, connection.address);
+    if (!options.limiter.acquire(key)) {
+      return end(connection, CloseCode.TooManyRequests, `Too many connections (at most ${limits.maxConnectionsPerClient} per client)`);
+    }
+    const expiresAtMs = caller?.expiresAt !== undefined ? caller.expiresAt * 1000 : undefined;
+    connection.phase = { kind: 'ready', caller, clientKey: key, expiresAtMs };
+    send(connection, '{"type":"connection_ack"}');
+  }
+
+  function onSubscribe(connection: Connection, id: string, payload: unknown): void {
+    const phase = connection.phase;
+    if (phase.kind !== 'ready') return end(connection, CloseCode.Unauthorized, 'Unauthorized');
+    if (connection.operations.has(id)) return end(connection, CloseCode.SubscriberAlreadyExists, closeReason(`Subscriber for ${id} already exists`));
+    if (connection.operations.size >= limits.maxSubscriptionsPerConnection) {
+      const error = new VotemeshError('TOO_MANY_SUBSCRIPTIONS', `A connection may hold at most ${limits.maxSubscriptionsPerConnection} operations`);
+      return sendError(connection, id, [error.toJSON()]);
+    }
+    const request = parseOperationRequest(payload);
+    if (typeof request === 'string') return sendError(connection, id, [new VotemeshError('BAD_USER_INPUT', request).toJSON()]);
+
+    const envelope = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
+    let active = true;
+    const stop = (): void => {
+      active = false;
+      if (connection.operations.get(id) === registered) connection.operations.delete(id);
+    };
+    let registered: () => void = stop;
+    connection.operations.set(id, stop);
+    const sink: SubscriberSink = {
+      send(serialized) {
+        const { socket } = connection;
+        if (!active || socket.readyState !== WebSocket.OPEN) return false;
+        if (socket.bufferedAmount > limits.maxBufferedBytes) {
+          options.onSlowConsumer();
+          logger.warn({ bufferedBytes: socket.bufferedAmount }, 'dropping slow subscription consumer');
+          end(connection, CloseCode.SlowConsumer, 'Slow consumer');
+          return false;
+        }
+        socket.send(envelope + serialized + '}');
+        return true;
+      },
+      complete() {
+        if (!active) return;
+        stop();
+        send(connection, JSON.stringify({ id, type: MessageType.Complete }));
+      },
+      error(errors) {
+        if (!active) return;
+        stop();
+        sendError(connection, id, errors);
+      },
+    };
+    const started = options.starter.start(request, phase.caller, sink);
+    switch (started.kind) {
+      case 'rejected':
+        return sink.error(started.errors);
+      case 'single':
+        started.result.then(
+          (result) => {
+            if (sink.send(JSON.stringify(result))) sink.complete();
+          },
+          (error: unknown) => {
+            logger.error({ err: error }, 'executing an operation sent over WebSocket failed');
+            sink.error([{ message: 'Internal error', extensions: { code: 'INTERNAL' } }]);
+          },
+        );
+        return;
+      case 'subscribed': {
+        const unsubscribe = started.unsubscribe;
+        const owned = (): void => {
+          stop();
+          unsubscribe();
+        };
+        if (active) {
+          registered = owned;
+          connection.operations.set(id, owned);
+        } else unsubscribe(); // ended synchronously
+        return;
+      }
+    }
+  }
+
+  function onMessage(connection: Connection, data: WebSocket.RawData): void {
+    connection.alive = true;
+    let message: Message;
+    try {
+      message = parseMessage(data.toString());
+    } catch (error) {
+      return end(connection, CloseCode.BadRequest, closeReason(error instanceof Error ? error.message : 'Invalid message received'));
+    }
+    switch (message.type) {
+      case MessageType.ConnectionInit:
+        if (connection.phase.kind !== 'awaiting-init') return end(connection, CloseCode.TooManyRequests, 'Too many initialisation requests');
+        void onInit(connection, message.payload);
+        return;
+      case MessageType.Ping:
+        send(connection, message.payload ? JSON.stringify({ type: MessageType.Pong, payload: message.payload }) : '{"type":"pong"}');
+        return;
+      case MessageType.Pong:
+        return;
+      case MessageType.Subscribe:
+        return onSubscribe(connection, message.id, message.payload);
+      case MessageType.Complete:
+        connection.operations.get(message.id)?.();
+        return;
+      default:
+        return end(connection, CloseCode.BadRequest, `Unexpected message of type ${message.type} received`);
+    }
+  }
+
+  function onConnection(socket: WebSocket, req: IncomingMessage): void {
+    const connection: Connection = {
+      socket,
+      address: options.clientAddress(req),
+      phase: { kind: 'awaiting-init', deadline: Date.now() + limits.connectionInitTimeoutMs },
+      alive: true,
+      operations: new Map(),
+    };
+    if (socket.protocol !== GRAPHQL_TRANSPORT_WS_PROTOCOL) {
+      socket.close(CloseCode.SubprotocolNotAcceptable, 'Subprotocol not acceptable');
+      return;
+    }
+    connections.add(connection);
+    socket.on('message', (data) => onMessage(connection, data));
+    socket.on('pong', () => {
+      connection.alive = true;
+    });
+    socket.on('close', () => end(connection, undefined, 'closed'));
+    socket.on('error', (error) => logger.debug({ err: error }, 'subscription socket error'));
+  }
+
+  return {
+    handleUpgrade(req, socket, head) {
+      if (!accepting) {
+        socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        return;
+      }
+      server.handleUpgrade(req, socket, head, (ws) => onConnection(ws, req));
+    },
+    connectionCount: () => connections.size,
+    async close() {
+      accepting = false;
+      clearInterval(ticker);
+      const open = [...connections];
+      await drain(open.map((connection) => connection.socket), limits.drainTimeoutMs);
+      const closed = open.map((connection) => new Promise<void>((resolve) => {
+        if (connection.socket.readyState === WebSocket.CLOSED) return resolve();
+        connection.socket.once('close', () => resolve());
+      }));
+      for (const connection of open) end(connection, CloseCode.GoingAway, 'Going away');
+      await withDeadline(Promise.all(closed), limits.drainTimeoutMs, () => open.forEach((connection) => connection.socket.terminate()));
+      server.close();
+    },
+  };
+}
+
+function isClosed(connection: Connection): boolean {
+  return connection.phase.kind === 'closed';
+}
+
+/** The bearer token in `connection_init`: `{ authorization: "Bearer …" }` (any case) or `{ token }`. */
+function tokenOf(payload: Record<string, unknown> | null | undefined): string | undefined {
+  if (!payload) return undefined;
+  const authorization = payload['authorization'] ?? payload['Authorization'];
+  if (typeof authorization === 'string') return bearerToken(authorization);
+  const token = payload['token'];
+  return typeof token === 'string' && token !== '' ? token : undefined;
+}
+
+/** Close reasons are limited to 123 bytes by RFC 6455. */
+function closeReason(reason: string): string {
+  return Buffer.byteLength(reason) <= 123 ? reason : `${Buffer.from(reason).subarray(0, 120).toString()}...`;
+}
+
+async function drain(sockets: readonly WebSocket[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (sockets.some((socket) => socket.readyState === WebSocket.OPEN && socket.bufferedAmount > 0) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+async function withDeadline(work: Promise<unknown>, timeoutMs: number, onTimeout: () => void): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const fuse = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), timeoutMs);
+  });
+  const outcome = await Promise.race([work, fuse]);
+  clearTimeout(timer);
+  if (outcome === 'timeout') onTimeout();
+}

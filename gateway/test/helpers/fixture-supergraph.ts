@@ -1,0 +1,19 @@
+// The votemesh supergraph composed from the fixture copy of the brief's subgraph SDL
+// (gateway/test/fixtures/subgraphs), independent of the subgraphs' work in progress.
+import { readFileSync } from 'node:fs';
+import { parse } from 'graphql';
+import { composeSupergraph, VOTEMESH_SUBGRAPHS, type SubgraphSource } from '../../src/supergraph/compose.ts';
+
+export function fixtureSubgraphs(): SubgraphSource[] {
+  return VOTEMESH_SUBGRAPHS.map(({ name, url }) => ({
+    name,
+    url,
+    typeDefs: parse(readFileSync(new URL(`../fixtures/subgraphs/${name}.graphql`, import.meta.url), 'utf8')),
+  }));
+}
+
+export function fixtureSupergraphSdl(): string {
+  const result = composeSupergraph(fixtureSubgraphs());
+  if (!result.ok) throw new Error(result.problems.map((problem) => problem.message).join('\n'));
+  return result.supergraphSdl;
+}

@@ -1,0 +1,68 @@
+// Starts the real gateway (startGateway) on port 0 with a test configuration built through
+// loadConfig, so tests exercise the same parsing and defaults as production. Logs are collected
+// in memory: tests can assert on what was logged (e.g. the unmasked internal error).
+import { Writable } from 'node:stream';
+import { createLogger } from '@votemesh/common/logger';
+import { createMetricsRegistry } from '@votemesh/common/metrics';
+import { loadConfig } from '../../src/config.ts';
+import { startGateway, type GatewayDeps, type RunningGateway } from '../../src/server.ts';
+import { TEST_IDENTITY_SECRET } from './test-subgraphs.ts';
+
+export interface TestGateway extends RunningGateway {
+  readonly logs: Record<string, unknown>[];
+  /** POSTs a GraphQL operation; returns status, headers and the parsed body. */
+  graphql(body: { query: string; variables?: Record<string, unknown>; operationName?: string }, headers?: Record<string, string>): Promise<GraphQLHttpResult>;
+}
+
+export interface GraphQLHttpResult {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly body: {
+    data?: Record<string, unknown> | null;
+    errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, unknown> }[];
+  };
+}
+
+export async function startTestGateway(
+  supergraphSdl: string,
+  env: Record<string, string> = {},
+  deps: Partial<Pick<GatewayDeps, 'rateLimitCounter' | 'subscriptions' | 'readinessChecks'>> = {},
+): Promise<TestGateway> {
+  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', IDENTITY_SECRET: TEST_IDENTITY_SECRET, LOG_LEVEL: 'debug', ...env });
+  const logs: Record<string, unknown>[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line.trim() !== '') logs.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  const logger = createLogger({ service: 'gateway-test', level: config.logLevel, destination });
+  const gateway = await startGateway({ config, logger, registry: createMetricsRegistry('gateway-test'), supergraphSdl, ...deps });
+  return {
+    ...gateway,
+    logs,
+    async graphql(body, headers = {}) {
+      const response = await fetch(`${gateway.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify(body),
+      });
+      return { status: response.status, headers: response.headers, body: (await response.json()) as GraphQLHttpResult['body'] };
+    },
+  };
+}
+
+/** POST /auth/token on the gateway's dev issuer. */
+export async function requestToken(gatewayUrl: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(`${gatewayUrl}/auth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+export function bearer(token: unknown): Record<string, string> {
+  if (typeof token !== 'string') throw new Error(`expected a token string, got ${JSON.stringify(token)}`);
+  return { authorization: `Bearer ${token}` };
+}

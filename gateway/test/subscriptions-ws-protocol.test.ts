@@ -1,0 +1,232 @@
+// The graphql-transport-ws server, message by message against a real gateway front: connection
+// phase, operation phase, then robustness (slow consumers, subgraph restarts, shutdown).
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { waitFor } from '@votemesh/common/testing/wait-for';
+import { CloseCode } from '../src/subscriptions/index.ts';
+import { startHarness, type Harness } from './fixtures/subscriptions/harness.ts';
+import { WsTestClient } from './fixtures/subscriptions/test-clients.ts';
+
+const ticks = (room: string) => ({ query: 'subscription Ticks($room: ID!) { ticks(room: $room) { n } }', variables: { room } });
+
+describe('graphql-transport-ws', () => {
+  let harness: Harness;
+  const open = async (): Promise<WsTestClient> => WsTestClient.connect(harness.wsUrl);
+  const ready = async (payload?: Record<string, unknown>): Promise<WsTestClient> => {
+    const client = await open();
+    await client.init(payload);
+    return client;
+  };
+
+  before(async () => {
+    harness = await startHarness({ limits: { connectionInitTimeoutMs: 300, maxSubscriptionsPerConnection: 2, maxConnectionsPerClient: 3 } });
+  });
+  after(() => harness.close());
+
+  describe('connection phase', () => {
+    it('closes 4408 when connection_init does not arrive in time', async () => {
+      const client = await open();
+      const started = Date.now();
+      assert.deepEqual(await client.waitForClose(), { code: CloseCode.ConnectionInitialisationTimeout, reason: 'Connection initialisation timeout' });
+      assert.ok(Date.now() - started >= 250, 'not before the timeout');
+    });
+
+    it('closes 4406 without the graphql-transport-ws subprotocol', async () => {
+      const client = await WsTestClient.connect(harness.wsUrl, []);
+      assert.equal((await client.waitForClose()).code, CloseCode.SubprotocolNotAcceptable);
+    });
+
+    it('closes 4429 on a second connection_init', async () => {
+      const client = await ready();
+      client.send({ type: 'connection_init' });
+      assert.equal((await client.waitForClose()).code, CloseCode.TooManyRequests);
+    });
+
+    it('closes 4401 on subscribe before connection_ack', async () => {
+      const client = await open();
+      client.subscribe('1', ticks('c1'));
+      assert.deepEqual(await client.waitForClose(), { code: CloseCode.Unauthorized, reason: 'Unauthorized' });
+    });
+
+    it('answers ping with pong carrying the same payload', async () => {
+      const client = await ready();
+      client.send({ type: 'ping', payload: { at: 1 } });
+      assert.deepEqual(await client.waitFor((message) => message.type === 'pong', 'pong'), { type: 'pong', payload: { at: 1 } });
+      client.close();
+    });
+
+    const badMessages: { name: string; message: unknown }[] = [
+      { name: 'not JSON', message: '{nope' },
+      { name: 'an unknown type', message: { type: 'start' } },
+      { name: 'subscribe without id', message: { type: 'subscribe', payload: ticks('x') } },
+      { name: 'subscribe without query', message: { id: '1', type: 'subscribe', payload: {} } },
+      { name: 'a server-only message', message: { id: '1', type: 'next', payload: {} } },
+    ];
+    for (const { name, message } of badMessages) {
+      it(`closes 4400 on ${name}`, async () => {
+        const client = await ready();
+        client.send(message);
+        assert.equal((await client.waitForClose()).code, CloseCode.BadRequest);
+      });
+    }
+
+    const badTokens: { name: string; token: (h: Harness) => Promise<string>; code: string }[] = [
+      { name: 'a malformed token', token: async () => 'not-a-jwt', code: 'TOKEN_INVALID' },
+      { name: 'an expired token', token: (h) => h.token({ subject: 'late', role: 'voter' }, { expiresInSeconds: -60 }), code: 'TOKEN_EXPIRED' },
+      { name: 'a token for another audience', token: (h) => h.token({ subject: 'x', role: 'voter' }, { audience: 'elsewhere' }), code: 'TOKEN_WRONG_AUDIENCE' },
+    ];
+    for (const { name, token, code } of badTokens) {
+      it(`closes 4403 for ${name}`, async () => {
+        const client = await open();
+        client.send({ type: 'connection_init', payload: { authorization: `Bearer ${await token(harness)}` } });
+        const closed = await client.waitForClose();
+        assert.equal(closed.code, CloseCode.Forbidden);
+        assert.match(closed.reason, new RegExp(`^${code}: `));
+      });
+    }
+
+    it('closes 4403 "Token expired" when the token of an open connection expires', async () => {
+      const token = await harness.token({ subject: 'short-lived', role: 'voter' }, { expiresInSeconds: 1 });
+      const client = await ready({ authorization: `Bearer ${token}` });
+      client.subscribe('1', ticks('c2'));
+      await waitFor(() => harness.counter.active('c2') === 1, { what: 'the subscription' });
+      assert.deepEqual(await client.waitForClose(3000), { code: CloseCode.Forbidden, reason: 'Token expired' });
+      await waitFor(() => harness.counter.active('c2') === 0, { what: 'the upstream to close' });
+    });
+
+    it('refuses more connections per client than the limit with 4429', async () => {
+      const token = await harness.token({ subject: 'many-tabs', role: 'voter' });
+      const payload = { authorization: `Bearer ${token}` };
+      const clients = [await ready(payload), await ready(payload), await ready(payload)];
+      const extra = await open();
+      extra.send({ type: 'connection_init', payload });
+      assert.deepEqual(await extra.waitForClose(), { code: CloseCode.TooManyRequests, reason: 'Too many connections (at most 3 per client)' });
+      clients[0]?.close();
+      await clients[0]?.waitForClose();
+      await waitFor(() => harness.service.stats().connections === 2, { what: 'the slot to be freed' });
+      const again = await ready(payload);
+      for (const client of [...clients, again]) client.close();
+    });
+  });
+
+  describe('operation phase', () => {
+    it('answers an invalid document with an error message and keeps the socket open', async () => {
+      const client = await ready();
+      client.subscribe('bad', { query: 'subscription { ticks(room: "o1") { missing } }' });
+      const error = await client.waitFor((message) => message.id === 'bad', 'the error');
+      assert.equal(error.type, 'error');
+      assert.equal((error.payload as { extensions: { code: string } }[])[0]?.extensions.code, 'GRAPHQL_VALIDATION_FAILED');
+      client.subscribe('good', ticks('o1'));
+      await waitFor(() => harness.counter.active('o1') === 1, { what: 'the valid subscription' });
+      harness.counter.publish('o1', { n: 1 });
+      assert.deepEqual(await client.waitFor((message) => message.id === 'good', 'next'), { id: 'good', type: 'next', payload: { data: { ticks: { n: 1 } } } });
+      assert.equal(client.closed, undefined);
+      client.close();
+    });
+
+    it('closes 4409 when an active id is reused', async () => {
+      const client = await ready();
+      client.subscribe('same', ticks('o2'));
+      client.subscribe('same', ticks('o2'));
+      assert.equal((await client.waitForClose()).code, CloseCode.SubscriberAlreadyExists);
+      await waitFor(() => harness.counter.active('o2') === 0, { what: 'the upstream to close with the socket' });
+    });
+
+    it('refuses operations beyond the per-connection limit with TOO_MANY_SUBSCRIPTIONS', async () => {
+      const client = await ready();
+      client.subscribe('1', ticks('o3'));
+      client.subscribe('2', ticks('o3'));
+      client.subscribe('3', ticks('o3'));
+      const error = await client.waitFor((message) => message.id === '3', 'the refusal');
+      assert.equal(error.type, 'error');
+      assert.equal((error.payload as { extensions: { code: string } }[])[0]?.extensions.code, 'TOO_MANY_SUBSCRIPTIONS');
+      assert.equal(client.closed, undefined);
+      client.close();
+    });
+
+    it('stops the upstream on complete and lets the id be reused', async () => {
+      const client = await ready();
+      client.subscribe('1', ticks('o4'));
+      await waitFor(() => harness.counter.active('o4') === 1, { what: 'the subscription' });
+      client.complete('1');
+      await waitFor(() => harness.counter.active('o4') === 0 && harness.service.stats().upstreams.length === 0, { what: 'the upstream to close' });
+      client.subscribe('1', ticks('o4'));
+      await waitFor(() => harness.counter.active('o4') === 1, { what: 'the id reused' });
+      client.close();
+    });
+  });
+
+  describe('robustness', () => {
+    it('keeps subscriptions across a subgraph restart', async () => {
+      const client = await ready();
+      client.subscribe('1', ticks('u1'));
+      await waitFor(() => harness.counter.active('u1') === 1, { what: 'the subscription' });
+      harness.counter.publish('u1', { n: 1 });
+      await client.waitFor((message) => message.type === 'next', 'the first event');
+      await harness.restartCounter();
+      await waitFor(() => harness.counter.active('u1') === 1, { what: 'the gateway to resubscribe', timeoutMs: 5000 });
+      harness.counter.publish('u1', { n: 2 });
+      const second = await client.waitFor((message) => message.type === 'next' && JSON.stringify(message.payload).includes('"n":2'), 'the event after the restart');
+      assert.deepEqual(second.payload, { data: { ticks: { n: 2 } } });
+      assert.equal(client.of('1', 'error').length + client.of('1', 'complete').length, 0);
+      client.close();
+    });
+  });
+});
+
+describe('graphql-transport-ws under pressure', () => {
+  it('drops a slow consumer with 4413 instead of buffering without bound', async () => {
+    await using harness = await startHarness({ limits: { maxBufferedBytes: 64 * 1024 } });
+    const slow = await WsTestClient.connect(harness.wsUrl);
+    await slow.init();
+    slow.subscribe('1', { query: 'subscription { ticks(room: "p1") { n blob } }' });
+    await waitFor(() => harness.counter.active('p1') === 1, { what: 'the subscription' });
+    slow.socket.pause();
+    const blob = 'x'.repeat(256 * 1024);
+    let n = 0;
+    await waitFor(async () => {
+      harness.counter.publish('p1', { n: (n += 1), blob });
+      return (await harness.metric('votemesh_gateway_slow_consumers_dropped_total')) === 1;
+    }, { what: 'the slow consumer to be dropped', timeoutMs: 20_000 });
+    await waitFor(() => harness.counter.active('p1') === 0, { what: 'its upstream to close' });
+    assert.equal(harness.service.stats().connections, 0);
+    slow.socket.resume();
+    assert.deepEqual(await slow.waitForClose(10_000), { code: CloseCode.SlowConsumer, reason: 'Slow consumer' });
+  });
+
+  it('ends subscriptions with UPSTREAM_UNAVAILABLE when the subgraph stays down past the reconnect window', async () => {
+    await using harness = await startHarness({ limits: { upstreamReconnectWindowMs: 600, upstreamMaxBackoffMs: 100 } });
+    const client = await WsTestClient.connect(harness.wsUrl);
+    await client.init();
+    client.subscribe('1', { query: 'subscription { ticks(room: "g1") { n } }' });
+    await waitFor(() => harness.counter.active('g1') === 1, { what: 'the subscription' });
+    const stopped = Date.now();
+    await harness.stopCounter();
+    const error = await client.waitFor((message) => message.id === '1', 'the subscription to end', 5000);
+    assert.equal(error.type, 'error');
+    assert.equal((error.payload as { extensions: { code: string; serviceName: string } }[])[0]?.extensions.code, 'UPSTREAM_UNAVAILABLE');
+    assert.ok(Date.now() - stopped < 3000, 'ends within the bounded window');
+    assert.equal(client.closed, undefined);
+    assert.deepEqual(harness.service.stats().upstreams, []);
+    client.close();
+  });
+
+  it('on close() flushes delivered events, then closes every client with 1001', async () => {
+    await using harness = await startHarness();
+    const clients = [await WsTestClient.connect(harness.wsUrl), await WsTestClient.connect(harness.wsUrl)];
+    for (const client of clients) {
+      await client.init();
+      client.subscribe('1', { query: 'subscription { ticks(room: "s1") { n room { name } } }' });
+    }
+    await waitFor(() => harness.service.stats().upstreams[0]?.subscribers === 2, { what: 'both subscribers' });
+    for (let n = 1; n <= 5; n += 1) harness.counter.publish('s1', { n });
+    await waitFor(async () => (await harness.metric('votemesh_gateway_subscription_events_total')) === 5, { what: 'the gateway to receive 5 events' });
+    await harness.service.close();
+    for (const client of clients) {
+      assert.deepEqual(await client.waitForClose(), { code: CloseCode.GoingAway, reason: 'Going away' });
+      assert.deepEqual(client.of('1', 'next').map((message) => (message.payload as { data: { ticks: { n: number } } }).data.ticks.n), [1, 2, 3, 4, 5]);
+    }
+    const late = await WsTestClient.connect(harness.wsUrl).then(() => 'connected', (error: unknown) => (error instanceof Error ? error.message : String(error)));
+    assert.match(late, /503/);
+  });
+});

@@ -74,3 +74,16 @@ export function readOneOf<const T extends string>(env: Env, name: string, choice
 export function redactUrl(value: string): string {
   return value.replace(/\/\/([^:/@]+):([^@]+)@/, '//$1:***@');
 }
+
+/** Public development value of IDENTITY_SECRET; never accepted when NODE_ENV=production. */
+export const DEV_IDENTITY_SECRET = 'votemesh-dev-identity-secret-change-me';
+
+/** Reads IDENTITY_SECRET, the HMAC key the gateway and subgraphs share (docs/contracts/identity.md). */
+export function readIdentitySecret(env: Env, production: boolean): { identitySecret: string; identitySecretIsDefault: boolean } {
+  const secret = readOptionalString(env, 'IDENTITY_SECRET');
+  if (production && secret === undefined) {
+    throw new ConfigError('IDENTITY_SECRET', 'is required when NODE_ENV=production (the dev default is public)');
+  }
+  if (secret !== undefined && secret.length < 16) throw new ConfigError('IDENTITY_SECRET', 'must be at least 16 characters');
+  return { identitySecret: secret ?? DEV_IDENTITY_SECRET, identitySecretIsDefault: secret === undefined };
+}

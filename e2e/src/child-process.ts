@@ -28,7 +28,9 @@ export interface ProcessOptions {
 
 export async function startProcess(options: ProcessOptions): Promise<ManagedProcess> {
   const output: string[] = [];
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', options.entry], {
+  // Telemetry loads before application code, exactly as `npm start` and the container images run it.
+  const instrument = options.entry.replace(/main\.ts$/, 'instrument.ts');
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', '--import', `./${instrument}`, options.entry], {
     cwd: root,
     env: { PATH: process.env['PATH'] ?? '', LOG_FORMAT: 'json', LOG_LEVEL: 'info', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -9,14 +9,13 @@ import {
   readPort,
   readString,
   readUrl,
-  type Env,
-} from '@votemesh/common/config';
+  type Env, readIdentitySecret } from '@votemesh/common/config';
 
 export const AUTH_MODES = ['dev', 'oidc', 'none'] as const;
 export type AuthMode = (typeof AUTH_MODES)[number];
 
 /** The fixed development identity secret every process shares unless IDENTITY_SECRET is set. */
-export const DEV_IDENTITY_SECRET = 'votemesh-dev-identity-secret-change-me';
+export { DEV_IDENTITY_SECRET } from '@votemesh/common/config';
 export const DEV_ISSUER = 'urn:votemesh:dev-issuer';
 export const DEFAULT_AUDIENCE = 'votemesh';
 
@@ -66,10 +65,6 @@ const SUBGRAPH_URL_PREFIX = 'SUBGRAPH_URL_';
 /** `stdoutIsTty` picks the default LOG_FORMAT (pretty for a person at a terminal). */
 export function loadConfig(env: Env, stdoutIsTty = false): GatewayConfig {
   const production = env['NODE_ENV'] === 'production';
-  const identitySecret = readOptionalString(env, 'IDENTITY_SECRET');
-  if (production && identitySecret === undefined) {
-    throw new ConfigError('IDENTITY_SECRET', 'is required when NODE_ENV=production (the dev default is public)');
-  }
   const mode = readOneOf(env, 'AUTH_MODE', AUTH_MODES, 'dev');
   const auth: AuthConfig = {
     mode,
@@ -96,8 +91,7 @@ export function loadConfig(env: Env, stdoutIsTty = false): GatewayConfig {
     logPretty: readOneOf(env, 'LOG_FORMAT', ['pretty', 'json'], stdoutIsTty ? 'pretty' : 'json') === 'pretty',
     supergraphPath: readString(env, 'SUPERGRAPH_PATH', './supergraph.graphql'),
     subgraphUrlOverrides: Object.freeze(readSubgraphUrlOverrides(env)),
-    identitySecret: identitySecret ?? DEV_IDENTITY_SECRET,
-    identitySecretIsDefault: identitySecret === undefined,
+    ...readIdentitySecret(env, production),
     auth: Object.freeze(auth),
     redisUrl: readUrl(env, 'REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
     redisPrefix: readString(env, 'REDIS_PREFIX', 'vm:'),

@@ -1,9 +1,9 @@
 // The audit subgraph's configuration, read once from the environment by main.ts. Every variable
 // has a default that works on a laptop; a bad value throws ConfigError naming the variable.
-import { ConfigError, readInt, readOneOf, readOptionalString, readPort, readString, readUrl, type Env } from '@votemesh/common/config';
+import { ConfigError, readInt, readOneOf, readOptionalString, readPort, readString, readUrl, type Env, readIdentitySecret } from '@votemesh/common/config';
 
 /** The development identity secret shared by every process unless IDENTITY_SECRET is set. */
-export const DEV_IDENTITY_SECRET = 'votemesh-dev-identity-secret-change-me';
+export { DEV_IDENTITY_SECRET } from '@votemesh/common/config';
 
 export interface AuditConfig {
   /** HOST @default 0.0.0.0 */
@@ -36,10 +36,6 @@ export interface AuditConfig {
 /** `stdoutIsTty` picks the default LOG_FORMAT (pretty for a person at a terminal). */
 export function loadConfig(env: Env, stdoutIsTty = false): AuditConfig {
   const production = env['NODE_ENV'] === 'production';
-  const identitySecret = readOptionalString(env, 'IDENTITY_SECRET');
-  if (production && identitySecret === undefined) {
-    throw new ConfigError('IDENTITY_SECRET', 'is required when NODE_ENV=production (the dev default is public)');
-  }
   return Object.freeze({
     host: readString(env, 'HOST', '0.0.0.0'),
     port: readPort(env, 'PORT', 4003),
@@ -49,8 +45,7 @@ export function loadConfig(env: Env, stdoutIsTty = false): AuditConfig {
     logPretty: readOneOf(env, 'LOG_FORMAT', ['pretty', 'json'], stdoutIsTty ? 'pretty' : 'json') === 'pretty',
     databaseUrl: readUrl(env, 'DATABASE_URL', 'postgresql://postgres@127.0.0.1:5432/votemesh', ['postgresql:', 'postgres:']),
     databasePoolMax: readInt(env, 'DATABASE_POOL_MAX', 10, { min: 2, max: 200 }),
-    identitySecret: identitySecret ?? DEV_IDENTITY_SECRET,
-    identitySecretIsDefault: identitySecret === undefined,
+    ...readIdentitySecret(env, production),
     appendMaxBatch: readInt(env, 'AUDIT_APPEND_MAX_BATCH', 500, { min: 1, max: 5000 }),
     appendMaxDelayMs: readInt(env, 'AUDIT_APPEND_MAX_DELAY_MS', 20, { min: 0, max: 1000 }),
     shutdownTimeoutMs: readInt(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, { min: 100 }),

@@ -1,9 +1,9 @@
 // The result subgraph's configuration, read once from the environment by main.ts. Every variable
 // has a default that works on a laptop; a bad value throws ConfigError naming the variable.
-import { ConfigError, readInt, readOneOf, readOptionalString, readPort, readString, readUrl, type Env } from '@votemesh/common/config';
+import { ConfigError, readInt, readOneOf, readOptionalString, readPort, readString, readUrl, type Env, readIdentitySecret } from '@votemesh/common/config';
 
 /** The development identity secret shared by every process unless IDENTITY_SECRET is set. */
-export const DEV_IDENTITY_SECRET = 'votemesh-dev-identity-secret-change-me';
+export { DEV_IDENTITY_SECRET } from '@votemesh/common/config';
 
 export interface ResultConfig {
   readonly host: string;
@@ -29,10 +29,6 @@ export interface ResultConfig {
 /** `stdoutIsTty` picks the default LOG_FORMAT (pretty for a person at a terminal). */
 export function loadConfig(env: Env, stdoutIsTty = false): ResultConfig {
   const production = env['NODE_ENV'] === 'production';
-  const identitySecret = readOptionalString(env, 'IDENTITY_SECRET');
-  if (production && identitySecret === undefined) {
-    throw new ConfigError('IDENTITY_SECRET', 'is required when NODE_ENV=production (the dev default is public)');
-  }
   const tallyGrpcUrl = readString(env, 'TALLY_GRPC_URL', '127.0.0.1:50051');
   if (!/^[^\s/:]+:\d{1,5}$/.test(tallyGrpcUrl.replace(/^dns:(\/\/\/)?/, ''))) {
     throw new ConfigError('TALLY_GRPC_URL', `must be host:port, got "${tallyGrpcUrl}"`);
@@ -54,8 +50,7 @@ export function loadConfig(env: Env, stdoutIsTty = false): ResultConfig {
     coalesceMs: readInt(env, 'COALESCE_MS', 100, { min: 0, max: 60_000 }),
     watchReconnectInitialMs,
     watchReconnectMaxMs,
-    identitySecret: identitySecret ?? DEV_IDENTITY_SECRET,
-    identitySecretIsDefault: identitySecret === undefined,
+    ...readIdentitySecret(env, production),
     shutdownTimeoutMs: readInt(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, { min: 100 }),
   });
 }

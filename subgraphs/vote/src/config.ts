@@ -1,9 +1,9 @@
 // The vote subgraph's configuration, read once from the environment by main.ts. Every variable
 // has a default that works on a laptop; a bad value throws ConfigError naming the variable.
-import { ConfigError, readInt, readOneOf, readOptionalString, readPort, readString, readUrl, type Env } from '@votemesh/common/config';
+import { ConfigError, readInt, readOneOf, readOptionalString, readPort, readString, readUrl, type Env, readIdentitySecret } from '@votemesh/common/config';
 
 /** The development identity secret shared by every process unless IDENTITY_SECRET is set (the gateway's default). */
-export const DEV_IDENTITY_SECRET = 'votemesh-dev-identity-secret-change-me';
+export { DEV_IDENTITY_SECRET } from '@votemesh/common/config';
 
 export interface VoteConfig {
   readonly host: string;
@@ -30,10 +30,6 @@ export interface VoteConfig {
 /** `stdoutIsTty` picks the default LOG_FORMAT (pretty for a person at a terminal). */
 export function loadConfig(env: Env, stdoutIsTty = false): VoteConfig {
   const production = env['NODE_ENV'] === 'production';
-  const identitySecret = readOptionalString(env, 'IDENTITY_SECRET');
-  if (production && identitySecret === undefined) {
-    throw new ConfigError('IDENTITY_SECRET', 'is required when NODE_ENV=production (the dev default is public)');
-  }
   const auditGrpcUrl = readString(env, 'AUDIT_GRPC_URL', '127.0.0.1:50052');
   if (!/^[^\s/:]+:\d{1,5}$/.test(auditGrpcUrl.replace(/^dns:(\/\/\/)?/, ''))) {
     throw new ConfigError('AUDIT_GRPC_URL', `must be host:port, got "${auditGrpcUrl}"`);
@@ -47,8 +43,7 @@ export function loadConfig(env: Env, stdoutIsTty = false): VoteConfig {
     databaseUrl: readUrl(env, 'DATABASE_URL', 'postgresql://postgres@127.0.0.1:5432/votemesh', ['postgresql:', 'postgres:']),
     redisUrl: readUrl(env, 'REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
     redisPrefix: readString(env, 'REDIS_PREFIX', 'vm:'),
-    identitySecret: identitySecret ?? DEV_IDENTITY_SECRET,
-    identitySecretIsDefault: identitySecret === undefined,
+    ...readIdentitySecret(env, production),
     auditGrpcUrl,
     receiptTtlSeconds: readInt(env, 'RECEIPT_TTL_SECONDS', 86_400, { min: 60 }),
     pollCacheTtlMs: readInt(env, 'POLL_CACHE_TTL_MS', 1000, { min: 0, max: 60_000 }),

@@ -1,0 +1,163 @@
+// Applies one batch of stream entries end to end: parse → one PostgreSQL transaction (retried on
+// deadlock/serialization failure) → receipts, XACK/XDEL and tally messages in one Redis pipeline →
+// audit events. Safe to run on the same entries twice and from several replicas at once: the
+// ballots table decides, by stream id, what changes.
+import { SpanStatusCode } from '@opentelemetry/api';
+import type { Redis } from 'ioredis';
+import type { AuditSink } from '@votemesh/common/contracts/audit';
+import type { TallyUpdate } from '@votemesh/common/contracts/bus';
+import type { RedisKeys } from '@votemesh/common/contracts/redis-keys';
+import type { PrismaClient } from '@votemesh/common/db/client';
+import type { Logger } from '@votemesh/common/logger';
+import { decidedVoteEvent, malformedEntryEvent, replacedReceiptEvent } from './audit-events.ts';
+import type { WorkerMetrics } from './metrics.ts';
+import { splitEntries, type MalformedEntry } from './outcomes.ts';
+import { publishBatch, type ReceiptWrite } from './receipts.ts';
+import { withTransactionRetry } from './retry.ts';
+import type { StreamEntry } from './stream.ts';
+import { commitVotes, type CommitResult } from './tally-sql.ts';
+import { BATCH_SPAN, linkFromTraceparent, MAX_LINKS, traceparentOf, tracer } from './trace.ts';
+
+export interface ApplySettings {
+  /** Rolling votes/s window. @default 5 */
+  readonly windowSeconds: number;
+  readonly receiptTtlSeconds: number;
+}
+
+export interface ApplyDeps {
+  readonly prisma: PrismaClient;
+  /** A non-blocking connection (never the one parked in XREADGROUP BLOCK). */
+  readonly redis: Redis;
+  readonly keys: RedisKeys;
+  readonly audit: AuditSink;
+  readonly logger: Logger;
+  readonly settings: ApplySettings;
+  readonly metrics?: WorkerMetrics;
+}
+
+export interface BatchReport {
+  readonly entries: number;
+  readonly counted: number;
+  readonly superseded: number;
+  readonly rejected: number;
+  /** Ballots inserted or changed (what moved the tallies). */
+  readonly applied: number;
+  readonly tallies: readonly TallyUpdate[];
+}
+
+/** A batch whose transaction committed; `settleBatch` tells Redis and the audit log about it. */
+export interface CommittedBatch {
+  readonly entries: number;
+  readonly result: CommitResult;
+  readonly malformed: readonly MalformedEntry[];
+  readonly ackIds: readonly string[];
+  readonly committedAtMs: number;
+  readonly traceparent?: string;
+  readonly startedAt: number;
+}
+
+/** commitBatch then settleBatch: the whole apply for one batch. */
+export async function applyBatch(deps: ApplyDeps, entries: readonly StreamEntry[]): Promise<BatchReport> {
+  return settleBatch(deps, await commitBatch(deps, entries));
+}
+
+/**
+ * Phase 1: parse and run the PostgreSQL transaction (retried on deadlock/serialization failure).
+ * The consumer overlaps it with the previous batch's settle, which only touches Redis.
+ */
+export async function commitBatch(deps: ApplyDeps, entries: readonly StreamEntry[]): Promise<CommittedBatch> {
+  const links = entries.flatMap((entry) => {
+    if (!entry.fields) return [];
+    const index = entry.fields.indexOf('traceparent');
+    const link = index >= 0 && index % 2 === 0 ? linkFromTraceparent(entry.fields[index + 1] ?? '') : undefined;
+    return link ? [link] : [];
+  });
+  return tracer.startActiveSpan(BATCH_SPAN, { links: links.slice(0, MAX_LINKS), attributes: { 'votemesh.batch.size': entries.length } }, async (span) => {
+    try {
+      const startedAt = performance.now();
+      const { votes, malformed, gone } = splitEntries(entries);
+      for (const entry of malformed) deps.logger.warn({ streamId: entry.id, receiptId: entry.receiptId, reason: entry.reason }, 'malformed vote stream entry rejected');
+      const result = await withTransactionRetry(() => commitVotes(deps.prisma, votes, { windowSeconds: deps.settings.windowSeconds }), {
+        onRetry: (attempt, sqlState) => {
+          deps.metrics?.transactionRetries.inc({ sqlstate: sqlState });
+          deps.logger.warn({ attempt, sqlState, entries: entries.length }, 'batch transaction lost a lock race; retrying');
+        },
+      });
+      const traceparent = traceparentOf(span);
+      return {
+        entries: entries.length,
+        result,
+        malformed,
+        ackIds: [...votes.map((vote) => vote.id), ...malformed.map((entry) => entry.id), ...gone],
+        committedAtMs: Date.now(),
+        startedAt,
+        ...(traceparent ? { traceparent } : {}),
+      };
+    } catch (error) {
+      span.recordException(error instanceof Error ? error : new Error(String(error)));
+      span.setStatus({ code: SpanStatusCode.ERROR });
+      throw error;
+    } finally {
+      span.end();
+    }
+  });
+}
+
+/**
+ * Phase 2: receipts, XACK/XDEL and tally messages in one Redis pipeline, then audit events and
+ * metrics. The pipeline is sent before this function first yields, so settles started in batch
+ * order reach Redis in batch order.
+ */
+export async function settleBatch(deps: ApplyDeps, batch: CommittedBatch): Promise<BatchReport> {
+  const { logger, metrics, settings } = deps;
+  const { result, malformed, committedAtMs, traceparent } = batch;
+  const at = new Date(committedAtMs).toISOString();
+
+  const receipts: ReceiptWrite[] = [];
+  let counted = 0;
+  let superseded = 0;
+  let rejected = malformed.length;
+  let applied = 0;
+  for (const { vote, outcome } of result.decided) {
+    const { receiptId, pollId, optionId, voterId, castAt } = vote.entry;
+    if (outcome.status === 'COUNTED') {
+      counted += 1;
+      if (outcome.change !== 'replay') applied += 1;
+    } else if (outcome.status === 'SUPERSEDED') superseded += 1;
+    else rejected += 1;
+    receipts.push({ receiptId, pollId, status: outcome.status, ...(outcome.status === 'COUNTED' ? {} : { reason: outcome.reason }), vote: { optionId, voterId, castAt } });
+  }
+  for (const old of result.replaced) {
+    receipts.push({ receiptId: old.receiptId, pollId: old.pollId, status: 'SUPERSEDED', reason: 'Replaced by a newer vote', vote: { optionId: old.optionId, voterId: old.voterId, castAt: old.castAt } });
+  }
+  for (const entry of malformed) {
+    if (entry.receiptId) receipts.push({ receiptId: entry.receiptId, status: 'REJECTED', reason: `Malformed vote: ${entry.reason}`, ...(entry.pollId ? { pollId: entry.pollId } : {}) });
+  }
+
+  const tallies: TallyUpdate[] = result.tallies.map((tally) => ({ type: 'tally', ...tally, committedAtMs, ...(traceparent ? { traceparent } : {}) }));
+  const errors = await publishBatch(deps.redis, deps.keys, { key: deps.keys.votes, group: deps.keys.tallyGroup }, {
+    receipts,
+    ackIds: batch.ackIds,
+    tallies,
+    updatedAt: at,
+    receiptTtlSeconds: settings.receiptTtlSeconds,
+  });
+  if (errors.length > 0) {
+    metrics?.publishErrors.inc(errors.length);
+    logger.error({ errors: errors.slice(0, 5).map((error) => error.message), failed: errors.length }, 'some Redis commands failed after commit');
+  }
+
+  for (const decided of result.decided) deps.audit.record(decidedVoteEvent(decided, at));
+  for (const old of result.replaced) deps.audit.record(replacedReceiptEvent(old, at));
+  for (const entry of malformed) deps.audit.record(malformedEntryEvent(entry, at));
+
+  if (metrics) {
+    metrics.batchSize.observe(batch.entries);
+    metrics.batchApplySeconds.observe((performance.now() - batch.startedAt) / 1000);
+    if (counted > 0) metrics.votesApplied.inc({ outcome: 'counted' }, counted);
+    if (superseded > 0) metrics.votesApplied.inc({ outcome: 'superseded' }, superseded);
+    if (rejected > 0) metrics.votesApplied.inc({ outcome: 'rejected' }, rejected);
+  }
+  logger.debug({ entries: batch.entries, counted, superseded, rejected, polls: tallies.length }, 'batch applied');
+  return { entries: batch.entries, counted, superseded, rejected, applied, tallies };
+}

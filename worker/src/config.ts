@@ -1,0 +1,67 @@
+// The worker's configuration, read once from the environment by main.ts. Every value has a default
+// that works on a laptop; a bad value throws ConfigError naming the variable.
+import { hostname } from 'node:os';
+import { readInt, readOneOf, readPort, readString, readUrl, type Env } from '@votemesh/common/config';
+
+export interface WorkerConfig {
+  readonly host: string;
+  /** HTTP port for /healthz, /readyz, /metrics. @default 4004 */
+  readonly port: number;
+  /** TallyService gRPC port. @default 50051 */
+  readonly grpcPort: number;
+  readonly databaseUrl: string;
+  readonly redisUrl: string;
+  readonly redisPrefix: string;
+  readonly auditGrpcUrl: string;
+  readonly logLevel: string;
+  readonly logFormat: 'pretty' | 'json';
+  readonly consumer: ConsumerSettings;
+  readonly grpcShutdownMs: number;
+}
+
+export interface ConsumerSettings {
+  /** Unique per replica: the name this process reads the `tally` group as. @default `<hostname>-<pid>` */
+  readonly consumerName: string;
+  /** Entries per XREADGROUP and per PostgreSQL transaction. @default 2000 */
+  readonly batchSize: number;
+  /** How long one XREADGROUP blocks waiting for entries. @default 1000 */
+  readonly blockMs: number;
+  /** Pending entries idle longer than this are claimed from (presumably dead) consumers. @default 30000 */
+  readonly claimIdleMs: number;
+  /** How often to look for claimable entries. @default 5000 */
+  readonly claimIntervalMs: number;
+  /** Width of the rolling votes/s window. @default 5 */
+  readonly windowSeconds: number;
+  /** Receipt hashes expire this long after their last change. @default 86400 */
+  readonly receiptTtlSeconds: number;
+}
+
+export interface ConfigContext {
+  readonly pid: number;
+  readonly isTty: boolean;
+}
+
+export function loadConfig(env: Env, context: ConfigContext): WorkerConfig {
+  const consumer: ConsumerSettings = {
+    consumerName: readString(env, 'CONSUMER_NAME', `${hostname()}-${context.pid}`),
+    batchSize: readInt(env, 'BATCH_SIZE', 2000, { min: 1, max: 50_000 }),
+    blockMs: readInt(env, 'BLOCK_MS', 1000, { min: 1, max: 60_000 }),
+    claimIdleMs: readInt(env, 'CLAIM_IDLE_MS', 30_000, { min: 0 }),
+    claimIntervalMs: readInt(env, 'CLAIM_INTERVAL_MS', 5000, { min: 10 }),
+    windowSeconds: readInt(env, 'WINDOW_SECONDS', 5, { min: 1, max: 3600 }),
+    receiptTtlSeconds: readInt(env, 'RECEIPT_TTL_SECONDS', 86_400, { min: 1 }),
+  };
+  return Object.freeze({
+    host: readString(env, 'HOST', '0.0.0.0'),
+    port: readPort(env, 'PORT', 4004),
+    grpcPort: readPort(env, 'GRPC_PORT', 50051),
+    databaseUrl: readUrl(env, 'DATABASE_URL', 'postgresql://postgres@127.0.0.1:5432/votemesh', ['postgresql:', 'postgres:']),
+    redisUrl: readUrl(env, 'REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
+    redisPrefix: readString(env, 'REDIS_PREFIX', 'vm:'),
+    auditGrpcUrl: readString(env, 'AUDIT_GRPC_URL', '127.0.0.1:50052'),
+    logLevel: readOneOf(env, 'LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], 'info'),
+    logFormat: readOneOf(env, 'LOG_FORMAT', ['pretty', 'json'], context.isTty ? 'pretty' : 'json'),
+    consumer: Object.freeze(consumer),
+    grpcShutdownMs: readInt(env, 'GRPC_SHUTDOWN_MS', 5000, { min: 0 }),
+  });
+}

@@ -1,0 +1,72 @@
+// The tally worker's composition root and the only module that touches `process`:
+// config → telemetry → clients → consumer + servers → shutdown stack. Prints one `listening` line
+// (JSON) with the bound HTTP URL and gRPC address, so a parent process can find them with PORT=0.
+import { ConfigError } from '@votemesh/common/config';
+import { SERVICE_NAMES } from '@votemesh/common/telemetry/names';
+import { startTelemetry } from '@votemesh/common/telemetry/sdk';
+import { loadConfig, type WorkerConfig } from './config.ts';
+
+let config: WorkerConfig;
+try {
+  config = loadConfig(process.env, { pid: process.pid, isTty: process.stdout.isTTY === true });
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  process.stderr.write(`${error.message}\n`);
+  process.exit(1);
+}
+// Started before the instrumented modules (ioredis, pg, @grpc/grpc-js, http) are imported below.
+const telemetry = await startTelemetry({ serviceName: SERVICE_NAMES.worker, serviceVersion: '0.1.0', env: process.env });
+
+const { createLogger, createMetricsRegistry, createShutdownStack, createRedisKeys } = await import('@votemesh/common');
+const { createPrismaClient } = await import('@votemesh/common/db/client');
+const { createRedisEventBus } = await import('@votemesh/common/bus/redis-event-bus');
+const { createAuditClient } = await import('@votemesh/common/grpc/audit-client');
+const { Redis } = await import('ioredis');
+const { startConsumer } = await import('./consumer.ts');
+const { createWorkerMetrics, registerStreamGauges } = await import('./metrics.ts');
+const { startHttpServer } = await import('./server.ts');
+const { startTallyServer } = await import('./tally-service.ts');
+
+const logger = createLogger({ service: SERVICE_NAMES.worker, level: config.logLevel, pretty: config.logFormat === 'pretty' });
+// Consumer stop waits for a blocking read (≤ BLOCK_MS) plus the batch in flight; gRPC has its own fuse.
+const shutdown = createShutdownStack(logger, config.consumer.blockMs + config.grpcShutdownMs + 15_000);
+shutdown.defer('telemetry', () => telemetry.shutdown());
+
+try {
+  const keys = createRedisKeys(config.redisPrefix);
+  const redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: null });
+  await redis.connect();
+  shutdown.defer('redis', async () => void (await redis.quit()));
+  const bus = createRedisEventBus({ publisher: redis, subscriber: redis.duplicate(), prefix: config.redisPrefix, logger });
+  shutdown.defer('event bus', () => bus.close());
+  const prisma = createPrismaClient(config.databaseUrl);
+  shutdown.defer('prisma', () => prisma.$disconnect());
+  const audit = createAuditClient({ address: config.auditGrpcUrl, logger, source: 'worker' });
+  shutdown.defer('audit client', async () => {
+    await audit.flush(2000);
+    await audit.close();
+  });
+
+  const registry = createMetricsRegistry(SERVICE_NAMES.worker);
+  const metrics = createWorkerMetrics(registry);
+  registerStreamGauges(registry, redis, { key: keys.votes, group: keys.tallyGroup });
+
+  const consumer = await startConsumer({ prisma, redis, keys, audit, logger, metrics, settings: config.consumer });
+  const tally = await startTallyServer({ prisma, bus, logger, windowSeconds: config.consumer.windowSeconds, host: config.host, port: config.grpcPort });
+  const http = await startHttpServer({ host: config.host, port: config.port, registry, prisma, redis, consumer: () => consumer });
+  // Last in, first out: stop taking HTTP probes, end gRPC streams, then finish the batch and ack.
+  shutdown.defer('consumer', () => consumer.stop('shutdown'));
+  shutdown.defer('grpc server', () => tally.close(config.grpcShutdownMs));
+  shutdown.defer('http server', () => http.close());
+  logger.info({ url: http.url, grpcAddress: tally.address, httpPort: http.port, grpcPort: tally.port, consumer: consumer.name }, 'listening');
+} catch (error) {
+  logger.error({ err: error }, 'worker failed to start');
+  await shutdown.shutdown('startup failed');
+  process.exit(1);
+}
+
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    void shutdown.shutdown(signal).then(() => process.exit(0));
+  });
+}

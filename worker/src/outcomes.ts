@@ -1,0 +1,80 @@
+// What a stream entry becomes: a parsed vote with its stream position, or a malformed entry; and
+// the outcome the worker decides for it. Receipt statuses and audit actions follow from these.
+import { parseStreamId, parseVoteEntry, type VoteEntry } from '@votemesh/common/contracts/vote-entry';
+import { UUID_PATTERN } from '@votemesh/common/contracts/parse';
+import type { StreamEntry } from './stream.ts';
+
+export interface StreamPosition {
+  readonly ms: bigint;
+  readonly seq: bigint;
+}
+
+export interface ParsedVote extends StreamPosition {
+  readonly id: string;
+  readonly entry: VoteEntry;
+}
+
+/** An entry that cannot be applied; acked anyway so it never blocks the group. */
+export interface MalformedEntry {
+  readonly id: string;
+  readonly reason: string;
+  /** Best-effort fields, so the receipt (if any) can still be marked REJECTED. */
+  readonly receiptId?: string;
+  readonly pollId?: string;
+  readonly voterId?: string;
+}
+
+export type VoteOutcome =
+  | { readonly status: 'COUNTED'; readonly change: 'new' | 'changed' | 'same-option' | 'replay' }
+  | { readonly status: 'SUPERSEDED'; readonly reason: string }
+  | { readonly status: 'REJECTED'; readonly reason: string };
+
+export interface SplitEntries {
+  readonly votes: ParsedVote[];
+  readonly malformed: MalformedEntry[];
+  /** Ids whose entry was deleted while pending: nothing to apply, only to acknowledge. */
+  readonly gone: string[];
+}
+
+/** 9999-12-31T23:59:59.999Z: anything later is a bug upstream, not a vote. */
+const LATEST_CAST_AT_MS = 253_402_300_799_999;
+
+export function compareStreamIds(a: StreamPosition, b: StreamPosition): number {
+  if (a.ms !== b.ms) return a.ms > b.ms ? 1 : -1;
+  if (a.seq !== b.seq) return a.seq > b.seq ? 1 : -1;
+  return 0;
+}
+
+export function splitEntries(entries: readonly StreamEntry[]): SplitEntries {
+  const votes: ParsedVote[] = [];
+  const malformed: MalformedEntry[] = [];
+  const gone: string[] = [];
+  for (const { id, fields } of entries) {
+    if (fields === null) {
+      gone.push(id);
+      continue;
+    }
+    try {
+      const { ms, seq } = parseStreamId(id);
+      const entry = parseVoteEntry(fields);
+      const castAtMs = Date.parse(entry.castAt);
+      if (castAtMs < 0 || castAtMs > LATEST_CAST_AT_MS) throw new Error(`vote stream entry: field "castAt" is out of range, got "${entry.castAt}"`);
+      // Normalised so PostgreSQL parses exactly what Date.parse accepted.
+      votes.push({ id, ms, seq, entry: { ...entry, castAt: new Date(castAtMs).toISOString() } });
+    } catch (error) {
+      malformed.push({ id, reason: error instanceof Error ? error.message : String(error), ...salvage(fields) });
+    }
+  }
+  return { votes, malformed, gone };
+}
+
+function salvage(fields: readonly string[]): { receiptId?: string; pollId?: string; voterId?: string } {
+  const found: { receiptId?: string; pollId?: string; voterId?: string } = {};
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const [name, value] = [fields[i], fields[i + 1] ?? ''];
+    if (name === 'receiptId' && UUID_PATTERN.test(value)) found.receiptId = value.toLowerCase();
+    else if (name === 'pollId' && UUID_PATTERN.test(value)) found.pollId = value.toLowerCase();
+    else if (name === 'voterId' && value.length > 0 && value.length <= 128) found.voterId = value;
+  }
+  return found;
+}

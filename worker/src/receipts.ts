@@ -1,0 +1,98 @@
+// After commit, everything Redis must learn from a batch goes out in ONE pipeline, in this order:
+// receipt hashes (HSET + EXPIRE) and their `receipt` bus messages (a small Lua script per chunk
+// of receipts), XACK + XDEL of the batch, then
+// one `tally` bus message per touched poll. Commands in a pipeline run in order on one connection,
+// so a subscriber never sees a tally before the receipts that produced it.
+import type { Redis } from 'ioredis';
+import { encodeBusMessage, type ReceiptStatus, type TallyUpdate } from '@votemesh/common/contracts/bus';
+import type { RedisKeys } from '@votemesh/common/contracts/redis-keys';
+
+export interface ReceiptWrite {
+  readonly receiptId: string;
+  readonly status: ReceiptStatus;
+  readonly reason?: string;
+  /** Absent only for a malformed entry whose poll id could not be read: no bus message then. */
+  readonly pollId?: string;
+  /**
+   * What the worker knows of the vote. Written alongside the status so that a hash that expired (or
+   * never reached Redis) is recreated complete rather than as a bare status.
+   */
+  readonly vote?: { readonly optionId: string; readonly voterId: string; readonly castAt: string };
+}
+
+export interface PublishPlan {
+  readonly receipts: readonly ReceiptWrite[];
+  readonly ackIds: readonly string[];
+  readonly tallies: readonly TallyUpdate[];
+  readonly updatedAt: string;
+  readonly receiptTtlSeconds: number;
+}
+
+/**
+ * One EVAL per chunk of receipts instead of three commands each: per vote the client encodes seven
+ * short strings, and the script builds the hash fields and the JSON bus message itself, which
+ * keeps the worker's Node CPU for parsing and SQL. KEYS: receipt hashes. ARGV: ttl, channel,
+ * updatedAt, then per receipt: receiptId, status, reason, pollId, optionId, voterId, castAt ('' =
+ * unknown). Receipt statuses only move forward (PENDING → COUNTED → SUPERSEDED; REJECTED is
+ * final), so two replicas settling overlapping batches in either order leave the right status.
+ * The message has the shape of ReceiptUpdate (contracts/bus.ts), checked by the tests through
+ * parseBusMessage.
+ */
+const RECEIPTS_SCRIPT = `
+local ttl, channel, updatedAt = ARGV[1], ARGV[2], ARGV[3]
+local rank = { PENDING = 0, COUNTED = 1, SUPERSEDED = 2, REJECTED = 2 }
+local names = { 'receiptId', 'status', 'reason', 'pollId', 'optionId', 'voterId', 'castAt' }
+for i = 1, #KEYS do
+  local base = 3 + (i - 1) * 7
+  local status = ARGV[base + 2]
+  local current = redis.call('HGET', KEYS[i], 'status')
+  if not current or (rank[status] or 0) >= (rank[current] or 0) then
+    local fields = { 'updatedAt', updatedAt }
+    for j = 1, 7 do
+      local value = ARGV[base + j]
+      if value ~= '' then fields[#fields + 1] = names[j]; fields[#fields + 1] = value end
+    end
+    redis.call('HSET', KEYS[i], unpack(fields))
+    redis.call('EXPIRE', KEYS[i], ttl)
+    local pollId = ARGV[base + 4]
+    if pollId ~= '' then
+      local message = { type = 'receipt', receiptId = ARGV[base + 1], pollId = pollId, status = status, updatedAt = updatedAt }
+      if ARGV[base + 3] ~= '' then message.reason = ARGV[base + 3] end
+      redis.call('PUBLISH', channel, cjson.encode(message))
+    end
+  end
+end
+return #KEYS`;
+/** Receipts per EVAL: keeps each script run short (Redis runs nothing else meanwhile). */
+const RECEIPTS_PER_SCRIPT = 500;
+
+/** Sends the plan; returns the errors of commands that failed (the pipeline itself never half-sends). */
+export async function publishBatch(redis: Redis, keys: RedisKeys, stream: { key: string; group: string }, plan: PublishPlan): Promise<Error[]> {
+  const pipeline = redis.pipeline();
+  const receiptChannel = keys.channel('receipt');
+  for (let start = 0; start < plan.receipts.length; start += RECEIPTS_PER_SCRIPT) {
+    const chunk = plan.receipts.slice(start, start + RECEIPTS_PER_SCRIPT);
+    const args: string[] = new Array(3 + chunk.length * 7);
+    args[0] = String(plan.receiptTtlSeconds);
+    args[1] = receiptChannel;
+    args[2] = plan.updatedAt;
+    let at = 3;
+    const chunkKeys: string[] = new Array(chunk.length);
+    for (const [i, receipt] of chunk.entries()) {
+      chunkKeys[i] = keys.receipt(receipt.receiptId);
+      args[at++] = receipt.receiptId;
+      args[at++] = receipt.status;
+      args[at++] = receipt.reason ?? '';
+      args[at++] = receipt.pollId ?? '';
+      args[at++] = receipt.vote?.optionId ?? '';
+      args[at++] = receipt.vote?.voterId ?? '';
+      args[at++] = receipt.vote?.castAt ?? '';
+    }
+    pipeline.eval(RECEIPTS_SCRIPT, chunk.length, ...chunkKeys, ...args);
+  }
+  if (plan.ackIds.length > 0) pipeline.xack(stream.key, stream.group, ...plan.ackIds).xdel(stream.key, ...plan.ackIds);
+  const tallyChannel = keys.channel('tally');
+  for (const tally of plan.tallies) pipeline.publish(tallyChannel, encodeBusMessage(tally));
+  const results = (await pipeline.exec()) ?? [];
+  return results.flatMap(([error]) => (error ? [error] : []));
+}

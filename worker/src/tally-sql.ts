@@ -1,0 +1,218 @@
+// The PostgreSQL half of applying a batch: ONE transaction, a handful of set-based statements
+// (unnest arrays), whatever the batch size. Decides every vote's outcome against the committed
+// ballots and returns the new tally of each poll it changed.
+//
+// Lock order is the same in every replica where it matters most (the hot tally rows):
+// ballots (sorted by poll, voter) → option_tallies (by option) → poll_tallies → poll_rate_buckets
+// (by poll). Reads run under READ COMMITTED while holding those row locks, so the tally returned for
+// a poll is exactly the state its new `version` names.
+import type { OptionCount } from '@votemesh/common/contracts/bus';
+import type { Prisma, PrismaClient } from '@votemesh/common/db/client';
+import { resolveBallots, type BallotChange } from './ballots-sql.ts';
+import { compareStreamIds, type ParsedVote, type VoteOutcome } from './outcomes.ts';
+
+type Tx = Prisma.TransactionClient;
+
+export interface DecidedVote {
+  readonly vote: ParsedVote;
+  readonly outcome: VoteOutcome;
+}
+
+/** A receipt that was COUNTED earlier and lost its ballot to a newer vote in this batch. */
+export interface ReplacedReceipt {
+  readonly receiptId: string;
+  readonly pollId: string;
+  readonly optionId: string;
+  readonly voterId: string;
+  readonly castAt: string;
+  readonly replacedBy: string;
+}
+
+export interface CommittedTally {
+  readonly pollId: string;
+  readonly version: number;
+  readonly totalVotes: number;
+  readonly options: readonly OptionCount[];
+  readonly votesPerSecond: number;
+  readonly updatedAt: string;
+}
+
+export interface CommitResult {
+  readonly decided: readonly DecidedVote[];
+  readonly replaced: readonly ReplacedReceipt[];
+  readonly tallies: readonly CommittedTally[];
+}
+
+export interface CommitOptions {
+  readonly windowSeconds: number;
+  /** Interactive transaction timeout. @default 30000 */
+  readonly timeoutMs?: number;
+}
+
+const keyOf = (pollId: string, voterId: string): string => `${pollId}\u0000${voterId}`;
+const byPollVoter = (a: ParsedVote, b: ParsedVote): number =>
+  a.entry.pollId < b.entry.pollId ? -1 : a.entry.pollId > b.entry.pollId ? 1 : a.entry.voterId < b.entry.voterId ? -1 : a.entry.voterId > b.entry.voterId ? 1 : 0;
+
+export async function commitVotes(prisma: PrismaClient, votes: readonly ParsedVote[], options: CommitOptions): Promise<CommitResult> {
+  if (votes.length === 0) return { decided: [], replaced: [], tallies: [] };
+  return prisma.$transaction((tx) => applyInTransaction(tx, votes, options), { timeout: options.timeoutMs ?? 30_000, maxWait: 10_000 });
+}
+
+async function applyInTransaction(tx: Tx, votes: readonly ParsedVote[], options: CommitOptions): Promise<CommitResult> {
+  const decided: DecidedVote[] = [];
+  const replaced: ReplacedReceipt[] = [];
+
+  // 1. The poll exists and the option belongs to it: one query for all distinct pairs.
+  const valid = await validatePairs(tx, votes, decided);
+
+  // 2. Newest entry per (poll, voter) within the batch; the older ones are superseded right away.
+  const newest = new Map<string, ParsedVote>();
+  for (const vote of valid) {
+    const key = keyOf(vote.entry.pollId, vote.entry.voterId);
+    const seen = newest.get(key);
+    if (!seen) newest.set(key, vote);
+    else if (compareStreamIds(vote, seen) > 0) {
+      decided.push({ vote: seen, outcome: { status: 'SUPERSEDED', reason: 'A newer vote by the same voter arrived in the same batch' } });
+      newest.set(key, vote);
+    } else decided.push({ vote, outcome: { status: 'SUPERSEDED', reason: 'A newer vote by the same voter arrived in the same batch' } });
+  }
+
+  // 3. Ballots, in (poll, voter) order (see ballots-sql.ts).
+  const winners = [...newest.values()].sort(byPollVoter);
+  const changes = winners.length === 0 ? [] : await resolveBallots(tx, winners);
+
+  const deltas = new Map<string, { pollId: string; delta: number }>();
+  const perPoll = new Map<string, { newBallots: number; applied: number }>();
+  const bump = (optionId: string, pollId: string, delta: number): void => {
+    const entry = deltas.get(optionId) ?? { pollId, delta: 0 };
+    entry.delta += delta;
+    deltas.set(optionId, entry);
+  };
+  const touch = (pollId: string, isNew: boolean): void => {
+    const entry = perPoll.get(pollId) ?? { newBallots: 0, applied: 0 };
+    entry.applied += 1;
+    if (isNew) entry.newBallots += 1;
+    perPoll.set(pollId, entry);
+  };
+
+  for (const [index, vote] of winners.entries()) {
+    const { pollId, voterId, optionId, receiptId } = vote.entry;
+    const change = changes[index] as BallotChange;
+    switch (change.kind) {
+      case 'new':
+        decided.push({ vote, outcome: { status: 'COUNTED', change: 'new' } });
+        bump(optionId, pollId, 1);
+        touch(pollId, true);
+        break;
+      case 'changed': {
+        const sameOption = change.previous.optionId === optionId;
+        decided.push({ vote, outcome: { status: 'COUNTED', change: sameOption ? 'same-option' : 'changed' } });
+        if (!sameOption) {
+          bump(change.previous.optionId, pollId, -1);
+          bump(optionId, pollId, 1);
+        }
+        touch(pollId, false);
+        if (change.previous.receiptId !== receiptId) {
+          replaced.push({ receiptId: change.previous.receiptId, pollId, optionId: change.previous.optionId, voterId, castAt: change.previous.castAt.toISOString(), replacedBy: receiptId });
+        }
+        break;
+      }
+      case 'replay':
+        decided.push({ vote, outcome: { status: 'COUNTED', change: 'replay' } });
+        break;
+      case 'older':
+        decided.push({ vote, outcome: { status: 'SUPERSEDED', reason: 'A newer vote by the same voter was already counted' } });
+        break;
+    }
+  }
+
+  // 4. Counts, versions and the rate window.
+  const touched = [...perPoll.keys()].sort();
+  if (touched.length === 0) return { decided, replaced, tallies: [] };
+  await applyOptionDeltas(tx, deltas);
+  const tallies = await applyPollTallies(tx, touched, perPoll, options.windowSeconds);
+  return { decided, replaced, tallies };
+}
+
+async function validatePairs(tx: Tx, votes: readonly ParsedVote[], decided: DecidedVote[]): Promise<ParsedVote[]> {
+  const pairs = new Map<string, { pollId: string; optionId: string }>();
+  for (const { entry } of votes) pairs.set(`${entry.pollId}/${entry.optionId}`, { pollId: entry.pollId, optionId: entry.optionId });
+  const list = [...pairs.values()];
+  const rows = await tx.$queryRaw<{ poll_id: string; option_id: string; poll_exists: boolean; option_in_poll: boolean }[]>`
+    SELECT v.poll_id::text AS poll_id, v.option_id::text AS option_id,
+           EXISTS (SELECT 1 FROM polls p WHERE p.id = v.poll_id) AS poll_exists,
+           EXISTS (SELECT 1 FROM poll_options o WHERE o.id = v.option_id AND o.poll_id = v.poll_id) AS option_in_poll
+    FROM unnest(${list.map((p) => p.pollId)}::uuid[], ${list.map((p) => p.optionId)}::uuid[]) AS v(poll_id, option_id)`;
+  const verdict = new Map<string, string | null>();
+  for (const row of rows) {
+    const reason = !row.poll_exists ? 'POLL_NOT_FOUND: the poll does not exist' : !row.option_in_poll ? 'OPTION_NOT_IN_POLL: the option does not belong to the poll' : null;
+    verdict.set(`${row.poll_id}/${row.option_id}`, reason);
+  }
+  const valid: ParsedVote[] = [];
+  for (const vote of votes) {
+    const reason = verdict.get(`${vote.entry.pollId}/${vote.entry.optionId}`);
+    if (reason === null) valid.push(vote);
+    else decided.push({ vote, outcome: { status: 'REJECTED', reason: reason ?? 'the poll and option could not be validated' } });
+  }
+  return valid;
+}
+
+async function applyOptionDeltas(tx: Tx, deltas: ReadonlyMap<string, { pollId: string; delta: number }>): Promise<void> {
+  const changes = [...deltas.entries()].filter(([, change]) => change.delta !== 0).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  if (changes.length === 0) return;
+  await tx.$executeRaw`
+    INSERT INTO option_tallies (option_id, poll_id, votes)
+    SELECT v.option_id, v.poll_id, v.delta
+    FROM unnest(${changes.map(([optionId]) => optionId)}::uuid[], ${changes.map(([, c]) => c.pollId)}::uuid[], ${changes.map(([, c]) => c.delta)}::bigint[])
+         WITH ORDINALITY AS v(option_id, poll_id, delta, ord)
+    ORDER BY v.ord
+    ON CONFLICT (option_id) DO UPDATE SET votes = option_tallies.votes + EXCLUDED.votes`;
+}
+
+/**
+ * Bumps total and version of every touched poll, adds the applied votes to the current second's
+ * rate bucket, and reads back the full tally, all in one statement. The bucket second is the
+ * database's clock at apply time (not castAt): votes/s then says how fast results are moving, a
+ * backlog drained after an outage shows up as the burst it is instead of landing in seconds already
+ * outside the window, and every replica shares one clock.
+ */
+async function applyPollTallies(tx: Tx, polls: readonly string[], perPoll: ReadonlyMap<string, { newBallots: number; applied: number }>, windowSeconds: number): Promise<CommittedTally[]> {
+  const totals = polls.map((pollId) => perPoll.get(pollId)?.newBallots ?? 0);
+  const applied = polls.map((pollId) => perPoll.get(pollId)?.applied ?? 0);
+  const rows = await tx.$queryRaw<{ poll_id: string; total_votes: bigint; version: bigint; updated_at: Date; options: { optionId: string; votes: number }[] | null; window_votes: bigint }[]>`
+    WITH input AS (
+      SELECT * FROM unnest(${polls}::uuid[], ${totals}::bigint[], ${applied}::int[]) WITH ORDINALITY AS v(poll_id, new_ballots, applied, ord)
+    ), tallies AS (
+      INSERT INTO poll_tallies (poll_id, total_votes, version, updated_at)
+      SELECT poll_id, new_ballots, 1, now() FROM input ORDER BY ord
+      ON CONFLICT (poll_id) DO UPDATE
+        SET total_votes = poll_tallies.total_votes + EXCLUDED.total_votes, version = poll_tallies.version + 1, updated_at = now()
+      RETURNING poll_id, total_votes, version, updated_at
+    ), buckets AS (
+      INSERT INTO poll_rate_buckets (poll_id, second, votes)
+      SELECT poll_id, floor(extract(epoch FROM now()))::bigint, applied FROM input ORDER BY ord
+      ON CONFLICT (poll_id, second) DO UPDATE SET votes = poll_rate_buckets.votes + EXCLUDED.votes
+      RETURNING poll_id, votes
+    )
+    SELECT t.poll_id::text AS poll_id, t.total_votes, t.version, t.updated_at,
+      (SELECT json_agg(json_build_object('optionId', o.option_id, 'votes', o.votes) ORDER BY o.option_id)
+         FROM option_tallies o WHERE o.poll_id = t.poll_id AND o.votes > 0) AS options,
+      (SELECT b.votes FROM buckets b WHERE b.poll_id = t.poll_id)
+        + (SELECT coalesce(sum(r.votes), 0) FROM poll_rate_buckets r
+           WHERE r.poll_id = t.poll_id AND r.second > floor(extract(epoch FROM now()))::bigint - ${windowSeconds}::int
+             AND r.second < floor(extract(epoch FROM now()))::bigint) AS window_votes
+    FROM tallies t`;
+  return rows.map((row) => ({
+    pollId: row.poll_id,
+    version: Number(row.version),
+    totalVotes: Number(row.total_votes),
+    options: (row.options ?? []).map((option) => ({ optionId: option.optionId, votes: Number(option.votes) })),
+    votesPerSecond: Number(row.window_votes) / windowSeconds,
+    updatedAt: row.updated_at.toISOString(),
+  }));
+}
+
+/** Drops rate buckets that left every window long ago; run now and then, outside the hot path. */
+export async function pruneRateBuckets(prisma: PrismaClient, keepSeconds: number): Promise<number> {
+  return prisma.$executeRaw`DELETE FROM poll_rate_buckets WHERE second < floor(extract(epoch FROM now()))::bigint - ${keepSeconds}::int`;
+}

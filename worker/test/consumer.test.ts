@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { waitFor } from '@votemesh/common/testing/wait-for';
+import { startConsumer, type Consumer, type ConsumerDeps } from '../src/consumer.ts';
+import { ensureGroup, readGroup, readGroupStats } from '../src/stream.ts';
+import { createHarness, seededRandom, type Harness } from './support/harness.ts';
+
+let h: Harness;
+before(async () => {
+  h = await createHarness();
+});
+after(async () => {
+  await h[Symbol.asyncDispose]();
+});
+
+function consumerDeps(name: string, overrides: Partial<ConsumerDeps['settings']> = {}): ConsumerDeps {
+  return {
+    ...h.applyDeps,
+    settings: { ...h.applyDeps.settings, consumerName: name, batchSize: 50, blockMs: 100, claimIdleMs: 30_000, claimIntervalMs: 200, ...overrides },
+  };
+}
+
+async function streamDrained(): Promise<boolean> {
+  const stats = await readGroupStats(h.redis, { key: h.keys.votes, group: h.keys.tallyGroup });
+  return stats.length === 0 && stats.pending === 0;
+}
+
+describe('consumer lifecycle', () => {
+  it('runs, then stops once (stop twice is the same stop) and reports stopped', async () => {
+    const consumer = await startConsumer(consumerDeps('lifecycle'));
+    assert.equal(consumer.state().phase, 'running');
+    const first = consumer.stop('test');
+    const second = consumer.stop('again');
+    assert.equal(consumer.state().phase, 'stopping');
+    await Promise.all([first, second]);
+    assert.equal(consumer.state().phase, 'stopped');
+    await consumer.stop();
+  });
+});
+
+describe('consumer: replicas and recovery', () => {
+  it('two consumers on the same stream keep tallies exact', async () => {
+    const poll = await h.createPoll(3);
+    const random = seededRandom(42);
+    const latest = new Map<string, string>();
+    const a = await startConsumer(consumerDeps('replica-a'));
+    const b = await startConsumer(consumerDeps('replica-b'));
+    const seen = { a: 0, b: 0 };
+    try {
+      for (let round = 0; round < 8; round += 1) {
+        const pipeline = h.redis.pipeline();
+        for (let i = 0; i < 150; i += 1) {
+          const voterId = `voter-${Math.floor(random() * 120)}`;
+          const optionId = poll.optionIds[Math.floor(random() * 3)]!;
+          latest.set(voterId, optionId);
+          const receiptId = crypto.randomUUID();
+          pipeline.xadd(h.keys.votes, '*', 'receiptId', receiptId, 'pollId', poll.id, 'optionId', optionId, 'voterId', voterId, 'castAt', new Date().toISOString());
+        }
+        await pipeline.exec();
+      }
+      await waitFor(streamDrained, { what: 'both consumers drain the stream', timeoutMs: 30_000 });
+      seen.a = a.state().phase === 'running' ? (a.state() as { batches: number }).batches : 0;
+      seen.b = b.state().phase === 'running' ? (b.state() as { batches: number }).batches : 0;
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+    }
+    const votes = await h.optionVotes(poll.id);
+    for (const optionId of poll.optionIds) {
+      assert.equal(votes.get(optionId) ?? 0, [...latest.values()].filter((id) => id === optionId).length, `votes of ${optionId}`);
+    }
+    assert.equal((await h.pollTally(poll.id))?.totalVotes, latest.size);
+    assert.ok(seen.a > 0 && seen.b > 0, `both replicas applied batches (a=${seen.a}, b=${seen.b})`);
+  });
+
+  it("claims a dead consumer's pending entries and applies them", async () => {
+    const poll = await h.createPoll(2);
+    await ensureGroup(h.redis, { key: h.keys.votes, group: h.keys.tallyGroup });
+    const votes = await Promise.all(['v1', 'v2', 'v3'].map((voterId) => h.castVote({ pollId: poll.id, optionId: poll.optionIds[0]!, voterId })));
+    // Consumer "dead" reads the entries and dies before acking them.
+    const read = await readGroup(h.redis, { key: h.keys.votes, group: h.keys.tallyGroup }, { consumer: 'dead', count: 100, from: '>' });
+    assert.equal(read.length, 3);
+    const claimedBefore = (await h.metrics.claimedEntries.get()).values[0]?.value ?? 0;
+
+    let claimedBatches = 0;
+    const rescuer: Consumer = await startConsumer({ ...consumerDeps('rescuer', { claimIdleMs: 1, claimIntervalMs: 50 }), onBatch: (_report, source) => void (source === 'claimed' && (claimedBatches += 1)) });
+    try {
+      await waitFor(streamDrained, { what: 'claimed entries applied and acked' });
+    } finally {
+      await rescuer.stop();
+    }
+    assert.ok(claimedBatches >= 1);
+    assert.equal((await h.optionVotes(poll.id)).get(poll.optionIds[0]!), 3);
+    for (const { receiptId } of votes) assert.equal((await h.receipt(receiptId))['status'], 'COUNTED');
+    assert.equal(((await h.metrics.claimedEntries.get()).values[0]?.value ?? 0) - claimedBefore, 3);
+  });
+
+  it('finishes and acks the batch in flight when stopped', async () => {
+    const poll = await h.createPoll(2);
+    let batches = 0;
+    const consumer = await startConsumer({ ...consumerDeps('stopper'), onBatch: () => void (batches += 1) });
+    await Promise.all(Array.from({ length: 40 }, (_, i) => h.castVote({ pollId: poll.id, optionId: poll.optionIds[i % 2]!, voterId: `s${i}` })));
+    await waitFor(() => batches > 0, { what: 'a batch started' });
+    await consumer.stop();
+    const stats = await readGroupStats(h.redis, { key: h.keys.votes, group: h.keys.tallyGroup });
+    assert.equal(stats.pending, 0, 'nothing the consumer committed is left unacked');
+    const total = (await h.pollTally(poll.id))?.totalVotes ?? 0;
+    assert.equal(total + stats.length, 40, 'every vote is either counted or still waiting in the stream');
+  });
+});

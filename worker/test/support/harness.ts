@@ -1,0 +1,116 @@
+// Everything a worker test needs, real and isolated: a fresh migrated PostgreSQL database, a Redis
+// key prefix of its own, an in-memory audit sink, a silent logger and a metrics registry.
+// `await using h = await createHarness()` tears it all down.
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { createMetricsRegistry } from '@votemesh/common/metrics';
+import { createLogger, type Logger } from '@votemesh/common/logger';
+import { createRedisKeys, type RedisKeys } from '@votemesh/common/contracts/redis-keys';
+import { encodeVoteEntry, type VoteEntry } from '@votemesh/common/contracts/vote-entry';
+import { createPrismaClient, type PrismaClient } from '@votemesh/common/db/client';
+import { createTestDatabase, type TestDatabase } from '@votemesh/common/testing/database';
+import type { Registry } from 'prom-client';
+import type { ApplyDeps } from '../../src/apply-batch.ts';
+import { createWorkerMetrics, type WorkerMetrics } from '../../src/metrics.ts';
+import { createMemoryAuditSink, type MemoryAuditSink } from './memory-audit-sink.ts';
+
+export const REDIS_URL = 'redis://127.0.0.1:6379';
+
+export interface Harness extends AsyncDisposable {
+  readonly db: TestDatabase;
+  readonly prisma: PrismaClient;
+  readonly redis: Redis;
+  readonly prefix: string;
+  readonly keys: RedisKeys;
+  readonly audit: MemoryAuditSink;
+  readonly logger: Logger;
+  readonly registry: Registry;
+  readonly metrics: WorkerMetrics;
+  readonly applyDeps: ApplyDeps;
+  createPoll(optionCount?: number): Promise<TestPoll>;
+  /** XADD with an auto id; returns the id. */
+  castVote(vote: Omit<VoteEntry, 'receiptId' | 'castAt'> & { receiptId?: string }): Promise<{ id: string; receiptId: string }>;
+  receipt(receiptId: string): Promise<Record<string, string>>;
+  optionVotes(pollId: string): Promise<Map<string, number>>;
+  pollTally(pollId: string): Promise<{ totalVotes: number; version: number } | undefined>;
+}
+
+export interface TestPoll {
+  readonly id: string;
+  readonly optionIds: readonly string[];
+}
+
+export async function createHarness(): Promise<Harness> {
+  const db = await createTestDatabase();
+  const prisma = createPrismaClient(db.url);
+  const redis = new Redis(REDIS_URL);
+  const prefix = `vmtest:${randomBytes(5).toString('hex')}:`;
+  const keys = createRedisKeys(prefix);
+  const audit = createMemoryAuditSink();
+  const logger = createLogger({ service: 'worker-test', level: process.env['TEST_LOG_LEVEL'] ?? 'silent' });
+  const registry = createMetricsRegistry('worker-test');
+  const metrics = createWorkerMetrics(registry);
+  const applyDeps: ApplyDeps = { prisma, redis, keys, audit, logger, metrics, settings: { windowSeconds: 5, receiptTtlSeconds: 600 } };
+
+  return {
+    db,
+    prisma,
+    redis,
+    prefix,
+    keys,
+    audit,
+    logger,
+    registry,
+    metrics,
+    applyDeps,
+    async createPoll(optionCount = 3) {
+      const id = randomUUID();
+      const optionIds = Array.from({ length: optionCount }, () => randomUUID());
+      await prisma.poll.create({
+        data: {
+          id,
+          question: `Test poll ${id.slice(0, 8)}?`,
+          status: 'OPEN',
+          createdBy: 'test-admin',
+          options: { create: optionIds.map((optionId, position) => ({ id: optionId, label: `Option ${position + 1}`, position })) },
+        },
+      });
+      return { id, optionIds };
+    },
+    async castVote(vote) {
+      const receiptId = vote.receiptId ?? randomUUID();
+      const entry: VoteEntry = { ...vote, receiptId, castAt: new Date().toISOString() };
+      const id = await redis.xadd(keys.votes, '*', ...encodeVoteEntry(entry));
+      if (id === null) throw new Error('XADD returned no id');
+      return { id, receiptId };
+    },
+    receipt: (receiptId) => redis.hgetall(keys.receipt(receiptId)),
+    async optionVotes(pollId) {
+      const rows = await prisma.optionTally.findMany({ where: { pollId } });
+      return new Map(rows.map((row) => [row.optionId, Number(row.votes)]));
+    },
+    async pollTally(pollId) {
+      const row = await prisma.pollTally.findUnique({ where: { pollId } });
+      return row ? { totalVotes: Number(row.totalVotes), version: Number(row.version) } : undefined;
+    },
+    async [Symbol.asyncDispose]() {
+      const found = await redis.keys(`${prefix}*`);
+      if (found.length > 0) await redis.del(...found);
+      redis.disconnect();
+      await prisma.$disconnect();
+      await db[Symbol.asyncDispose]();
+    },
+  };
+}
+
+/** A deterministic PRNG (mulberry32), so a failing property run can be replayed from its seed. */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}

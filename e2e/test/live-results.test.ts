@@ -71,17 +71,21 @@ describe('live results through the gateway', () => {
 
   it('50 subscribers to one poll share exactly one upstream subscription, closed when they leave', async () => {
     const poll = await createOpenPoll(client, adminToken, ['One', 'Two']);
-    const clients = Array.from({ length: 50 }, () => createSubscriptionClient({ gatewayUrl: stack.gatewayUrl, transport: 'ws' }));
-    const subscriptions = clients.map((subscriber) => subscriber.subscribe<LiveResults>(POLL_RESULTS, { pollId: poll.id }));
-    await Promise.all(subscriptions.map((live) => live.waitForEvent((event) => event.data?.pollResults.totalVotes === 0)));
-    assert.equal(await scrapeMetric(stack.gatewayUrl, 'votemesh_gateway_upstream_subscriptions'), 1);
-    assert.equal(await scrapeMetric(stack.gatewayUrl, 'votemesh_gateway_subscriptions'), 50);
+    // Fifty different voters: pollResults is public, so their identities must not split the upstream.
+    const tokens = await Promise.all(Array.from({ length: 50 }, () => client.voterToken()));
+    const clients = tokens.map((token) => createSubscriptionClient({ gatewayUrl: stack.gatewayUrl, transport: 'ws', token }));
+    try {
+      const subscriptions = clients.map((subscriber) => subscriber.subscribe<LiveResults>(POLL_RESULTS, { pollId: poll.id }));
+      await Promise.all(subscriptions.map((live) => live.waitForEvent((event) => event.data?.pollResults.totalVotes === 0)));
+      assert.equal(await scrapeMetric(stack.gatewayUrl, 'votemesh_gateway_upstream_subscriptions'), 1);
+      assert.equal(await scrapeMetric(stack.gatewayUrl, 'votemesh_gateway_subscriptions'), 50);
 
-    const voter = await client.voterToken();
-    await castVote(client, voter, poll.id, poll.options[1]?.id ?? '');
-    await Promise.all(subscriptions.map((live) => live.waitForEvent((event) => event.data?.pollResults.totalVotes === 1)));
-
-    await Promise.all(clients.map((subscriber) => subscriber[Symbol.asyncDispose]()));
+      const voter = await client.voterToken();
+      await castVote(client, voter, poll.id, poll.options[1]?.id ?? '');
+      await Promise.all(subscriptions.map((live) => live.waitForEvent((event) => event.data?.pollResults.totalVotes === 1)));
+    } finally {
+      await Promise.all(clients.map((subscriber) => subscriber[Symbol.asyncDispose]()));
+    }
     await waitFor(async () => (await scrapeMetric(stack.gatewayUrl, 'votemesh_gateway_upstream_subscriptions')) === 0, { timeoutMs: 10_000, what: 'the upstream subscription to close' });
   });
 

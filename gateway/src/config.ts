@@ -16,6 +16,7 @@ export type AuthMode = (typeof AUTH_MODES)[number];
 
 /** The fixed development identity secret every process shares unless IDENTITY_SECRET is set. */
 export { DEV_IDENTITY_SECRET } from '@votemesh/common/config';
+import { DEFAULT_SUBSCRIPTION_LIMITS, type SubscriptionLimits } from './subscriptions/options.ts';
 export const DEV_ISSUER = 'urn:votemesh:dev-issuer';
 export const DEFAULT_AUDIENCE = 'votemesh';
 
@@ -37,6 +38,7 @@ export interface AuthConfig {
 }
 
 export interface GatewayConfig {
+  readonly subscriptionLimits: SubscriptionLimits;
   readonly host: string;
   readonly port: number;
   readonly production: boolean;
@@ -102,6 +104,21 @@ export function loadConfig(env: Env, stdoutIsTty = false): GatewayConfig {
     maxDepth: readInt(env, 'GRAPHQL_MAX_DEPTH', 12, { min: 1 }),
     maxAliases: readInt(env, 'GRAPHQL_MAX_ALIASES', 30, { min: 0 }),
     introspection: readBool(env, 'GRAPHQL_INTROSPECTION', !production),
+    subscriptionLimits: readSubscriptionLimits(env),
+  });
+}
+
+/** Subscription limits (gateway/src/subscriptions/options.ts has the meaning of each). */
+function readSubscriptionLimits(env: Env): SubscriptionLimits {
+  const d = DEFAULT_SUBSCRIPTION_LIMITS;
+  return Object.freeze({
+    ...d,
+    connectionInitTimeoutMs: readInt(env, 'WS_INIT_TIMEOUT_MS', d.connectionInitTimeoutMs, { min: 1 }),
+    keepAliveMs: readInt(env, 'SUBSCRIPTION_KEEPALIVE_MS', d.keepAliveMs, { min: 100 }),
+    maxSubscriptionsPerConnection: readInt(env, 'MAX_SUBSCRIPTIONS_PER_CONNECTION', d.maxSubscriptionsPerConnection, { min: 1 }),
+    maxConnectionsPerClient: readInt(env, 'MAX_CONNECTIONS_PER_CLIENT', d.maxConnectionsPerClient, { min: 1 }),
+    maxBufferedBytes: readInt(env, 'SUBSCRIPTION_MAX_BUFFERED_BYTES', d.maxBufferedBytes, { min: 1024 }),
+    upstreamReconnectWindowMs: readInt(env, 'UPSTREAM_RECONNECT_WINDOW_MS', d.upstreamReconnectWindowMs, { min: 1 }),
   });
 }
 

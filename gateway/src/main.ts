@@ -58,8 +58,8 @@ try {
 
   // Subscriptions (graphql-ws + SSE/multipart) on the same /graphql; queries and mutations that
   // arrive on a socket run through the HTTP pipeline (host.executeOperation).
-  // LEAD: subscription limits use their defaults (gateway/src/subscriptions/options.ts); map env vars here if wanted.
-  const subscriptions: SubscriptionsFactory = (host) => createSubscriptionsFactory({ executeOperation: host.executeOperation })(host);
+  const subscriptions: SubscriptionsFactory = (host) =>
+    createSubscriptionsFactory({ limits: config.subscriptionLimits, executeOperation: host.executeOperation })(host);
 
   const gateway = await startGateway({
     config,

@@ -3,7 +3,6 @@
 // (JSON) with the bound HTTP URL and gRPC address, so a parent process can find them with PORT=0.
 import { ConfigError } from '@votemesh/common/config';
 import { SERVICE_NAMES } from '@votemesh/common/telemetry/names';
-import { startTelemetry } from '@votemesh/common/telemetry/sdk';
 import { loadConfig, type WorkerConfig } from './config.ts';
 
 let config: WorkerConfig;
@@ -14,8 +13,9 @@ try {
   process.stderr.write(`${error.message}\n`);
   process.exit(1);
 }
-// Started before the instrumented modules (ioredis, pg, @grpc/grpc-js, http) are imported below.
-const telemetry = await startTelemetry({ serviceName: SERVICE_NAMES.worker, serviceVersion: '0.1.0', env: process.env });
+// Normally already loaded by `--import ./worker/src/instrument.ts`; importing it here keeps a plain
+// `node worker/src/main.ts` traced too, and it is still before the instrumented modules below.
+const { telemetry } = await import('./instrument.ts');
 
 const { createLogger, createMetricsRegistry, createShutdownStack, createRedisKeys } = await import('@votemesh/common');
 const { createPrismaClient } = await import('@votemesh/common/db/client');

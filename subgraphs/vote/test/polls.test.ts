@@ -83,7 +83,8 @@ describe('vote subgraph: polls', () => {
       const opened = await stack.data<{ openPoll: PollView }>(OPEN, { id: poll.id }, ADMIN);
       assert.equal(opened.openPoll.status, 'OPEN');
       assert.ok(opened.openPoll.opensAt, 'opensAt is set to the moment it opened');
-      const openEvent = await statuses.nth(1);
+      // The DRAFT announcement of createPoll may still be in flight when the subscription starts.
+      const openEvent = await statuses.first((event) => event.pollStatus.status === 'OPEN');
       assert.equal(openEvent.pollStatus.status, 'OPEN');
       assert.equal(openEvent.pollStatus.poll.id, poll.id);
       assert.equal(openEvent.pollStatus.poll.status, 'OPEN');
@@ -91,7 +92,7 @@ describe('vote subgraph: polls', () => {
       const closed = await stack.data<{ closePoll: PollView }>(CLOSE, { id: poll.id }, ADMIN);
       assert.equal(closed.closePoll.status, 'CLOSED');
       assert.ok(closed.closePoll.closesAt);
-      const closeEvent = await statuses.nth(2);
+      const closeEvent = await statuses.first((event) => event.pollStatus.status === 'CLOSED');
       assert.equal(closeEvent.pollStatus.status, 'CLOSED');
       assert.equal(closeEvent.pollStatus.poll.status, 'CLOSED');
 
@@ -152,10 +153,10 @@ describe('vote subgraph: polls', () => {
       const statuses = subscribe<{ pollStatus: { status: string; at: string } }>(stack.ws(), POLL_STATUS, { pollId: poll.id });
       await waitForActiveSubscriptions(stack, 'pollStatus', active + 1);
 
-      const opened = await statuses.nth(1, 5000);
+      const opened = await statuses.first((event) => event.pollStatus.status === 'OPEN', 5000);
       assert.equal(opened.pollStatus.status, 'OPEN');
       assert.ok(Date.parse(opened.pollStatus.at) >= Date.parse(poll.opensAt ?? ''), 'not before opensAt');
-      const closed = await statuses.nth(2, 5000);
+      const closed = await statuses.first((event) => event.pollStatus.status === 'CLOSED', 5000);
       assert.equal(closed.pollStatus.status, 'CLOSED');
       assert.ok(Date.parse(closed.pollStatus.at) >= Date.parse(poll.closesAt ?? ''), 'not before closesAt');
       // On time: the timer, not the 60 s safety sweep, applied both.

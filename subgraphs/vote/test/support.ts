@@ -144,6 +144,8 @@ export interface SubscriptionProbe<T> {
   readonly completed: boolean;
   /** Waits until at least `count` events arrived and returns the `count`-th (1-based). */
   nth(count: number, timeoutMs?: number): Promise<T>;
+  /** Waits for the first event that matches. */
+  first(predicate: (event: T) => boolean, timeoutMs?: number): Promise<T>;
   waitForCompletion(timeoutMs?: number): Promise<void>;
   waitForError(timeoutMs?: number): Promise<unknown>;
   unsubscribe(): void;
@@ -173,6 +175,7 @@ export function subscribe<T = Record<string, unknown>>(client: Client, query: st
       return completed;
     },
     nth: (count, timeoutMs = 10_000) => waitFor(() => events[count - 1], { timeoutMs, what: `subscription event #${count} (have ${events.length})` }),
+    first: (predicate, timeoutMs = 10_000) => waitFor(() => events.find(predicate), { timeoutMs, what: `a matching subscription event (have ${events.length})` }),
     waitForCompletion: (timeoutMs = 10_000) => waitFor(() => completed, { timeoutMs, what: 'subscription completion' }).then(() => undefined),
     waitForError: (timeoutMs = 10_000) => waitFor(() => errors[0], { timeoutMs, what: 'subscription error' }),
     unsubscribe,

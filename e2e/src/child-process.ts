@@ -24,6 +24,8 @@ export interface ProcessOptions {
   /** URL polled until it answers 200. */
   readonly readyUrl: string;
   readonly readyTimeoutMs?: number;
+  /** Sees every stdout/stderr line (the `output` buffer keeps only the last 200). */
+  readonly onLine?: (line: string) => void;
 }
 
 export async function startProcess(options: ProcessOptions): Promise<ManagedProcess> {
@@ -36,6 +38,7 @@ export async function startProcess(options: ProcessOptions): Promise<ManagedProc
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const remember = (line: string): void => {
+    options.onLine?.(line);
     output.push(line);
     if (output.length > 200) output.shift();
     if (process.env['E2E_VERBOSE']) console.error(`[${options.name}] ${line}`);

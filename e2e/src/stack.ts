@@ -32,8 +32,12 @@ export interface Stack extends AsyncDisposable {
 }
 
 export interface StackOptions {
+  /** Environment for every process (e.g. OTEL_* pointing at a test's OTLP receiver). */
+  readonly sharedEnv?: Record<string, string>;
   readonly workerEnv?: Record<string, string>;
   readonly gatewayEnv?: Record<string, string>;
+  /** Sees every output line of every process, by process name (log assertions). */
+  readonly onOutput?: (process: string, line: string) => void;
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
@@ -56,6 +60,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     HOST: '127.0.0.1',
     TALLY_GRPC_URL: `127.0.0.1:${ports.workerGrpc}`,
     AUDIT_GRPC_URL: `127.0.0.1:${ports.auditGrpc}`,
+    ...options.sharedEnv,
   };
   const specs: Record<string, { entry: string; env: Record<string, string>; readyUrl: string }> = {
     audit: { entry: 'subgraphs/audit/src/main.ts', env: { PORT: String(ports.audit), GRPC_PORT: String(ports.auditGrpc) }, readyUrl: `http://127.0.0.1:${ports.audit}/readyz` },
@@ -80,7 +85,14 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   async function launch(name: string, specName: string, extraEnv: Record<string, string> = {}): Promise<ManagedProcess> {
     const spec = specs[specName];
     if (!spec) throw new Error(`unknown process ${specName}`);
-    const started = await startProcess({ name, entry: spec.entry, env: { ...shared, ...spec.env, ...extraEnv }, readyUrl: extraEnv['READY_URL'] ?? spec.readyUrl });
+    const onOutput = options.onOutput;
+    const started = await startProcess({
+      name,
+      entry: spec.entry,
+      env: { ...shared, ...spec.env, ...extraEnv },
+      readyUrl: extraEnv['READY_URL'] ?? spec.readyUrl,
+      ...(onOutput ? { onLine: (line: string) => onOutput(name, line) } : {}),
+    });
     processes.set(name, started);
     return started;
   }

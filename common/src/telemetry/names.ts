@@ -124,6 +124,8 @@ export const ATTR = {
   SUBGRAPH_NAME: 'votemesh.subgraph.name',
   SUBSCRIPTION_FIELD: 'votemesh.subscription.field',
   SUBSCRIBERS: 'votemesh.subscription.subscribers',
+  /** Messages one subscription event was written as (one per client that took it). */
+  SUBSCRIPTION_MESSAGES: 'votemesh.subscription.messages',
   TRANSPORT: 'votemesh.transport',
   AUDIT_ACTION: 'votemesh.audit.action',
 } as const;
@@ -174,10 +176,11 @@ export const METRICS = {
     name: 'votemesh_gateway_operation_duration_seconds',
     help: 'Time from request to response for gateway queries and mutations.',
     kind: 'histogram',
+    labelNames: ['operation_type', 'operation_name'],
     buckets: LATENCY_BUCKETS_SECONDS,
   },
   gatewayWsConnections: { name: 'votemesh_gateway_ws_connections', help: 'Open graphql-ws connections.', kind: 'gauge' },
-  gatewaySseConnections: { name: 'votemesh_gateway_sse_connections', help: 'Open graphql-sse connections.', kind: 'gauge' },
+  gatewaySseConnections: { name: 'votemesh_gateway_sse_connections', help: 'Open SSE (graphql-sse) and multipart subscription streams.', kind: 'gauge' },
   gatewaySubscriptions: { name: 'votemesh_gateway_subscriptions', help: 'Active downstream (client) subscriptions.', kind: 'gauge' },
   gatewayUpstreamSubscriptions: {
     name: 'votemesh_gateway_upstream_subscriptions',
@@ -212,10 +215,39 @@ export const METRICS = {
     kind: 'counter',
     labelNames: ['outcome', 'reason'],
   },
+  castVoteDurationSeconds: {
+    name: 'votemesh_cast_vote_duration_seconds',
+    help: 'Time castVote took from validation to the PENDING receipt, accepted or not.',
+    kind: 'histogram',
+    buckets: LATENCY_BUCKETS_SECONDS,
+  },
+  pollTransitionsTotal: {
+    name: 'votemesh_poll_transitions_total',
+    help: 'Poll lifecycle changes applied by this process, by new status and trigger (admin or schedule).',
+    kind: 'counter',
+    labelNames: ['status', 'trigger'],
+  },
+  pollCacheLookupsTotal: {
+    name: 'votemesh_poll_cache_lookups_total',
+    help: "castVote's in-memory poll cache lookups, by result (hit or miss).",
+    kind: 'counter',
+    labelNames: ['result'],
+  },
+  voteSubscriptions: {
+    name: 'votemesh_subscriptions_active',
+    help: 'Subscriptions currently served by the vote subgraph, by root field.',
+    kind: 'gauge',
+    labelNames: ['field'],
+  },
   // result subgraph
   resultSubscriptions: { name: 'votemesh_result_subscriptions', help: 'Active pollResults subscriptions.', kind: 'gauge' },
   resultPushesTotal: { name: 'votemesh_result_pushes_total', help: 'pollResults events pushed to subscribers.', kind: 'counter' },
   resultWatchStreams: { name: 'votemesh_result_watch_streams', help: 'Open TallyService.WatchResults streams.', kind: 'gauge' },
+  resultWatchReconnectsTotal: {
+    name: 'votemesh_result_watch_reconnects_total',
+    help: 'TallyService.WatchResults streams that ended unexpectedly and were reopened after a backoff.',
+    kind: 'counter',
+  },
   // audit subgraph
   auditEventsAppendedTotal: {
     name: 'votemesh_audit_events_appended_total',
@@ -230,6 +262,24 @@ export const METRICS = {
     buckets: LATENCY_BUCKETS_SECONDS,
   },
   auditIngestStreams: { name: 'votemesh_audit_ingest_streams', help: 'Open AuditIngest client streams.', kind: 'gauge' },
+  auditEventsDuplicateTotal: {
+    name: 'votemesh_audit_events_duplicate_total',
+    help: 'Audit events ignored because their event_id was already recorded (client resends).',
+    kind: 'counter',
+  },
+  auditIngestRejectedTotal: {
+    name: 'votemesh_audit_ingest_rejected_total',
+    help: 'AuditIngest messages rejected at the edge, by offending field.',
+    kind: 'counter',
+    labelNames: ['field'],
+  },
+  auditAppendBatchSize: {
+    name: 'votemesh_audit_append_batch_size',
+    help: 'Events per append transaction.',
+    kind: 'histogram',
+    buckets: [1, 5, 10, 25, 50, 100, 250, 500, 1000],
+  },
+  auditFeedSubscribers: { name: 'votemesh_audit_feed_subscribers', help: 'auditEvents subscriptions currently served by this process.', kind: 'gauge' },
   // worker
   workerBatchSize: { name: 'votemesh_worker_batch_size', help: 'Entries per applied batch.', kind: 'histogram', buckets: BATCH_SIZE_BUCKETS },
   workerBatchApplySeconds: {
@@ -247,6 +297,17 @@ export const METRICS = {
   workerClaimedEntriesTotal: {
     name: 'votemesh_worker_claimed_entries_total',
     help: 'Pending entries claimed from dead consumers (XAUTOCLAIM).',
+    kind: 'counter',
+  },
+  workerTransactionRetriesTotal: {
+    name: 'votemesh_worker_transaction_retries_total',
+    help: 'Batch transactions retried after a deadlock or serialization failure, by SQLSTATE.',
+    kind: 'counter',
+    labelNames: ['sqlstate'],
+  },
+  workerPublishErrorsTotal: {
+    name: 'votemesh_worker_publish_errors_total',
+    help: 'Redis commands that failed after a commit (receipts, ack, tally publish).',
     kind: 'counter',
   },
   streamLength: { name: 'votemesh_stream_length', help: 'Entries in the votes stream (XLEN).', kind: 'gauge' },

@@ -22,6 +22,8 @@ type Logger = RequestContext['logger'];
 export interface UpstreamEvent {
   readonly data?: Record<string, unknown> | null;
   readonly errors?: readonly GraphQLFormattedError[];
+  /** The subgraph's telemetry for this event (event-telemetry.ts); never passed on to clients. */
+  readonly extensions?: Readonly<Record<string, unknown>>;
 }
 
 export interface EventResolver {

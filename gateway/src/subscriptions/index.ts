@@ -113,6 +113,7 @@ export function createSubscriptionService(deps: SubscriptionServiceDeps): Subscr
       messagesSent: (count) => {
         if (count > 0) metrics.messages.inc(count);
       },
+      tallyDelivered: (seconds) => metrics.tallyDeliverySeconds.observe(seconds),
     },
   });
   const starter = createOperationStarter({ planner, hub, executeOperation: deps.executeOperation });

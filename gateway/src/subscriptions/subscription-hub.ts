@@ -7,6 +7,7 @@ import type { Identity } from '@votemesh/common/contracts/identity';
 import type { Logger } from '@votemesh/common/logger';
 import type { ExecutionResult, GraphQLFormattedError } from 'graphql';
 import type { EventResolver, ResolutionContext, UpstreamEvent } from './event-resolver.ts';
+import { startEventTelemetry } from './event-telemetry.ts';
 import type { PlannedSubscription } from './planner.ts';
 import type { UpstreamConnector } from './upstream.ts';
 
@@ -38,6 +39,8 @@ export interface UpstreamStats {
 export interface HubCounters {
   eventResolved(): void;
   messagesSent(count: number): void;
+  /** An event with a commit time reached its clients this many seconds after the commit. */
+  tallyDelivered(seconds: number): void;
 }
 
 export interface SubscriptionHub {
@@ -95,15 +98,17 @@ export function createSubscriptionHub(options: SubscriptionHubOptions): Subscrip
 
   function onEvent(upstream: Upstream, event: UpstreamEvent): void {
     options.counters.eventResolved();
+    const telemetry = startEventTelemetry(event, { subgraph: upstream.subgraph, subscribers: upstream.subscribers });
     const groups = [...upstream.groups.values()];
-    const serialized = resolutionContext(upstream).then((context) =>
+    const serialized = telemetry.run(() => resolutionContext(upstream).then((context) =>
       Promise.all(groups.map((group) => options.resolver.resolve(group.plan, group.variables, event, context).then(serialize, (error: unknown) => {
         options.logger.error({ err: error, subgraph: upstream.subgraph }, 'resolving a subscription event failed');
         return JSON.stringify({ errors: [{ message: 'Internal error resolving this event', extensions: { code: 'INTERNAL' } }] });
       }))),
-    );
+    ));
     upstream.delivered = upstream.delivered.then(async () => {
       const payloads = await serialized;
+      let delivered = 0;
       groups.forEach((group, index) => {
         const payload = payloads[index];
         if (payload === undefined) return;
@@ -111,8 +116,15 @@ export function createSubscriptionHub(options: SubscriptionHubOptions): Subscrip
         // Copy: a sink that reports overload is removed by its adapter while we iterate.
         for (const sink of [...group.sinks]) if (sink.send(payload)) sent += 1;
         options.counters.messagesSent(sent);
+        delivered += sent;
       });
-    }).catch((error: unknown) => options.logger.error({ err: error }, 'delivering a subscription event failed'));
+      const seconds = delivered > 0 ? telemetry.deliverySeconds() : undefined;
+      if (seconds !== undefined) options.counters.tallyDelivered(seconds);
+      telemetry.end(delivered);
+    }).catch((error: unknown) => {
+      telemetry.end(0, error);
+      options.logger.error({ err: error }, 'delivering a subscription event failed');
+    });
   }
 
   function end(upstream: Upstream, notify: (sink: SubscriberSink) => void): void {

@@ -132,11 +132,16 @@ export function createUpstreamConnector(options: UpstreamConnectorOptions): Upst
         ended = true;
         release();
       };
-      const unsubscribe = pooled.client.subscribe<Record<string, unknown>>(
+      const unsubscribe = pooled.client.subscribe<Record<string, unknown>, Record<string, unknown>>(
         { query: request.query, variables: request.variables, ...(request.operationName ? { operationName: request.operationName } : {}) },
         {
           next: (result) => {
-            if (!ended) handlers.next({ ...(result.data !== undefined ? { data: result.data } : {}), ...(result.errors ? { errors: result.errors } : {}) });
+            if (ended) return;
+            handlers.next({
+              ...(result.data !== undefined ? { data: result.data } : {}),
+              ...(result.errors ? { errors: result.errors } : {}),
+              ...(result.extensions ? { extensions: result.extensions } : {}),
+            });
           },
           error: (error: unknown) => {
             if (ended) return;

@@ -1,6 +1,6 @@
 // The audit process's own Prometheus metrics, registered on the process registry.
 // The three contract metrics take their names from common/src/telemetry/names.ts (METRICS); the
-// others are audit-local diagnostics (to be added to METRICS by its owner).
+// others are audit-local diagnostics (also listed in METRICS).
 import { METRICS } from '@votemesh/common/telemetry/names';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
@@ -23,12 +23,12 @@ export function createAuditMetrics(registry: Registry): AuditMetrics {
       registers: [registry],
     }),
     duplicates: new Counter({
-      name: 'votemesh_audit_events_duplicate_total',
+      name: METRICS.auditEventsDuplicateTotal.name,
       help: 'Audit events ignored because their event_id was already recorded (client resends).',
       registers: [registry],
     }),
     rejected: new Counter({
-      name: 'votemesh_audit_ingest_rejected_total',
+      name: METRICS.auditIngestRejectedTotal.name,
       help: 'AuditIngest messages rejected at the edge, by offending field.',
       labelNames: ['field'],
       registers: [registry],
@@ -40,7 +40,7 @@ export function createAuditMetrics(registry: Registry): AuditMetrics {
       registers: [registry],
     }),
     appendBatchSize: new Histogram({
-      name: 'votemesh_audit_append_batch_size',
+      name: METRICS.auditAppendBatchSize.name,
       help: 'Events per append transaction.',
       buckets: [1, 5, 10, 25, 50, 100, 250, 500, 1000],
       registers: [registry],
@@ -51,7 +51,7 @@ export function createAuditMetrics(registry: Registry): AuditMetrics {
       registers: [registry],
     }),
     feedSubscribers: new Gauge({
-      name: 'votemesh_audit_feed_subscribers',
+      name: METRICS.auditFeedSubscribers.name,
       help: 'auditEvents subscriptions currently served by this process.',
       registers: [registry],
     }),

@@ -2,12 +2,15 @@
 // the forwarded identity (if it verifies), a per-request results loader, and the live results hub.
 import { verifyIdentity, type Identity } from '@votemesh/common/contracts/identity';
 import type { LiveResults } from './live-results.ts';
+import type { PushedEventSlot } from './push-telemetry.ts';
 import type { ResultsLoader } from './results-loader.ts';
 
 export interface ResultContext {
   readonly identity?: Identity;
   readonly results: ResultsLoader;
   readonly live: LiveResults;
+  /** Per subscription: the event being pushed, for its span and extensions (push-telemetry.ts). */
+  readonly pushed: PushedEventSlot;
 }
 
 /**

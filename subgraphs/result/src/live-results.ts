@@ -12,7 +12,7 @@ import { createCoalescer, type Coalescer } from './coalescer.ts';
 import { createLatestMailbox, type LatestMailbox } from './latest-mailbox.ts';
 import type { ResultMetrics } from './metrics.ts';
 import type { PollOptionSource } from './poll-options.ts';
-import { buildPollResults, type PollResults } from './results.ts';
+import { buildPollResults, type CommitInfo, type PollResults } from './results.ts';
 import { pollNotFound, readPollResults } from './results-loader.ts';
 import type { TallySource, TallyWatch } from './tally-client.ts';
 
@@ -85,12 +85,16 @@ export function createLiveResults(deps: LiveResultsDeps): LiveResults {
           logger.warn({ pollId: watch.pollId, got: tally.pollId }, 'tally stream sent another poll; ignored');
           return;
         }
+        // The first message of a (re)opened stream is the current state; later ones are commits.
+        const live = watch.link.kind === 'streaming';
         if (watch.link.kind === 'connecting') {
           if (watch.failures > 0) logger.info({ pollId: watch.pollId, failures: watch.failures }, 'tally watch stream recovered');
           watch.link = { kind: 'streaming', stream };
           watch.failures = 0;
         }
-        watch.coalescer.offer(buildPollResults(watch.optionIds, tally, now().toISOString()));
+        const results = buildPollResults(watch.optionIds, tally, now().toISOString());
+        const commit: CommitInfo = { committedAtMs: tally.committedAtMs, ...(tally.traceparent ? { traceparent: tally.traceparent } : {}) };
+        watch.coalescer.offer(live ? { ...results, commit } : results);
       },
       onEnd(error) {
         metrics.watchStreams.dec();

@@ -20,10 +20,6 @@ export function createResultMetrics(registry: Registry): ResultMetrics {
     subscriptions: new Gauge({ name: resultSubscriptions.name, help: resultSubscriptions.help, registers: [registry] }),
     pushes: new Counter({ name: resultPushesTotal.name, help: resultPushesTotal.help, registers: [registry] }),
     watchStreams: new Gauge({ name: resultWatchStreams.name, help: resultWatchStreams.help, registers: [registry] }),
-    watchReconnects: new Counter({
-      name: 'votemesh_result_watch_reconnects_total',
-      help: 'TallyService.WatchResults streams that ended unexpectedly and were reopened after a backoff.',
-      registers: [registry],
-    }),
+    watchReconnects: new Counter({ name: METRICS.resultWatchReconnectsTotal.name, help: METRICS.resultWatchReconnectsTotal.help, registers: [registry] }),
   };
 }

@@ -30,6 +30,8 @@ export interface TallySnapshot {
   readonly updatedAt: string | undefined;
   /** Epoch ms of the commit that produced this tally; 0 when unknown. */
   readonly committedAtMs: number;
+  /** W3C traceparent of the worker batch that committed it, when known (telemetry only). */
+  readonly traceparent?: string;
 }
 
 export interface OptionResult {
@@ -51,6 +53,17 @@ export interface PollResults {
   readonly updatedAt: string;
   readonly version: number;
   readonly committedAtMs: number;
+  /**
+   * Set on live updates only (a tally the worker just committed, not the state read on subscribe
+   * or reconnect): what push-telemetry.ts puts in the pushed event's `extensions`.
+   */
+  readonly commit?: CommitInfo;
+}
+
+export interface CommitInfo {
+  readonly committedAtMs: number;
+  /** W3C traceparent of the worker batch span that committed it. */
+  readonly traceparent?: string;
 }
 
 const TENTHS_IN_WHOLE = 1000;

@@ -41,7 +41,10 @@ export const resolvers = {
   Subscription: {
     pollResults: {
       subscribe: (_source: unknown, args: { pollId: string }, context: ResultContext) => context.live.subscribe(args.pollId),
-      resolve: (results: PollResults) => results,
+      resolve: (results: PollResults, _args: unknown, context: ResultContext) => {
+        context.pushed.record(results);
+        return results;
+      },
     },
   },
 } satisfies GraphQLResolverMap<ResultContext>;

@@ -17,6 +17,7 @@ import { readIdentity, type ResultContext } from './context.ts';
 import { createLiveResults, type LiveResults } from './live-results.ts';
 import { createResultMetrics } from './metrics.ts';
 import { createPrismaPollOptionSource, type PollOptionSource } from './poll-options.ts';
+import { createPushedEventSlot, pushExtensions } from './push-telemetry.ts';
 import { createResultsLoader } from './results-loader.ts';
 import { resolvers, typeDefs } from './schema.ts';
 import type { TallySource } from './tally-client.ts';
@@ -60,6 +61,7 @@ export async function startResultSubgraph(deps: ResultSubgraphDeps): Promise<Run
     ...(identity ? { identity } : {}),
     results: createResultsLoader({ options, tally, now }),
     live,
+    pushed: createPushedEventSlot(),
   });
   const formatError = createGraphQLErrorFormatter(logger);
 
@@ -99,12 +101,15 @@ export async function startResultSubgraph(deps: ResultSubgraphDeps): Promise<Run
         return true;
       },
       context: (ctx) => contextFor(identities.get(ctx)),
-      // Subscription results get the same error masking as HTTP responses (Apollo's formatError).
-      onNext: (_ctx, _id, _payload, _args, result) => {
-        if (!result.errors?.length) return undefined;
+      // Subscription results get the same error masking as HTTP responses (Apollo's formatError),
+      // and live updates carry their trace context and commit time (push-telemetry.ts).
+      onNext: (_ctx, _id, _payload, args, result) => {
+        const extensions = pushExtensions((args.contextValue as ResultContext).pushed.take());
+        if (!result.errors?.length && !extensions) return undefined;
         return {
           ...(result.data !== undefined ? { data: result.data } : {}),
-          errors: result.errors.map((error) => formatError(error.toJSON(), error)),
+          ...(result.errors?.length ? { errors: result.errors.map((error) => formatError(error.toJSON(), error)) } : {}),
+          ...(extensions ? { extensions: { ...result.extensions, ...extensions } } : {}),
         };
       },
       isProd: config.production,

@@ -126,6 +126,8 @@ function toUpstreamError(error: ServiceError, pollId: string, address: string): 
   }
 }
 
+const TRACEPARENT_FORMAT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
 function readCount(value: string, field: string): number {
   if (!/^\d+$/.test(value)) throw new VotemeshError('INVALID_MESSAGE', `PollTally.${field} must be a non-negative integer, got "${value}"`);
   const parsed = Number(value);
@@ -153,5 +155,7 @@ export function parsePollTally(message: PollTally__Output): TallySnapshot {
     votesPerSecond,
     updatedAt: message.updated_at === '' ? undefined : new Date(message.updated_at).toISOString(),
     committedAtMs: readCount(message.committed_at_ms, 'committed_at_ms'),
+    // Telemetry only: a malformed value is dropped, never an error.
+    ...(TRACEPARENT_FORMAT.test(message.traceparent) ? { traceparent: message.traceparent } : {}),
   };
 }

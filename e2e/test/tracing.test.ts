@@ -1,0 +1,223 @@
+// Issue 5, traces: every process exports OTLP/HTTP to a receiver inside this test, and one vote cast
+// through the gateway is followed from the client's traceparent to the subscription push:
+//   client ─▶ gateway ─▶ vote subgraph ─▶ `send votes` (traceparent into the stream entry)
+//   worker `tally.apply_batch` LINKS to that entry's context
+//   batch ─▶ result `graphql.subscription.event` ─▶ gateway `gateway.subscription.fanout`
+// plus the semantic-convention attributes on GraphQL, messaging and gRPC spans.
+import assert from 'node:assert/strict';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { ATTR, SERVICE_NAMES, SPAN_NAMES, TRACER_NAMES, VOTES_DESTINATION } from '@votemesh/common/telemetry/names';
+import { createGraphQLClient, type GraphQLClient } from '../src/graphql-client.ts';
+import { SPAN_KIND, startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../src/otlp-receiver.ts';
+import { createOpenPoll, type CreatedPoll } from '../src/scenario.ts';
+import { ADMIN_SECRET, startStack, type Stack } from '../src/stack.ts';
+import { createSubscriptionClient, type SubscriptionClient, type TestSubscription } from '../src/subscription-client.ts';
+
+interface ClientTrace {
+  readonly traceId: string;
+  readonly spanId: string;
+  readonly traceparent: string;
+}
+
+function clientTrace(): ClientTrace {
+  const traceId = randomBytes(16).toString('hex');
+  const spanId = randomBytes(8).toString('hex');
+  return { traceId, spanId, traceparent: `00-${traceId}-${spanId}-01` };
+}
+
+/** Posts a named operation with the client's own trace context and request id. */
+async function post(gatewayUrl: string, body: { query: string; operationName: string; variables: Record<string, unknown> }, headers: Record<string, string>): Promise<Record<string, unknown>> {
+  const response = await fetch(`${gatewayUrl}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  const json = (await response.json()) as { data?: Record<string, unknown>; errors?: unknown };
+  assert.equal(response.status, 200, JSON.stringify(json));
+  assert.equal(json.errors, undefined, JSON.stringify(json.errors));
+  assert.ok(json.data);
+  return json.data;
+}
+
+/** The chain of spans from `span` up to the root of its trace (as far as parents were received). */
+function ancestry(spans: readonly ReceivedSpan[], span: ReceivedSpan): ReceivedSpan[] {
+  const byId = new Map(spans.filter((candidate) => candidate.traceId === span.traceId).map((candidate) => [candidate.spanId, candidate]));
+  const chain = [span];
+  for (let parent = byId.get(span.parentSpanId); parent; parent = byId.get(parent.parentSpanId)) chain.push(parent);
+  return chain;
+}
+
+function describeSpans(spans: readonly ReceivedSpan[]): string {
+  return spans.map((span) => `${span.service} ${span.name} ${span.traceId}/${span.spanId}←${span.parentSpanId || '∅'}`).join('\n');
+}
+
+describe('one vote is one trace, across all five processes', () => {
+  let receiver: OtlpReceiver;
+  let stack: Stack;
+  let client: GraphQLClient;
+  let poll: CreatedPoll;
+  let subscriber: SubscriptionClient;
+  let live: TestSubscription<{ pollResults: { totalVotes: number; options: { votes: number; option: { label: string } }[] } }>;
+  const vote = clientTrace();
+  const requestId = `e2e-${randomUUID()}`;
+  let voterToken: string;
+
+  before(async () => {
+    receiver = await startOtlpReceiver();
+    stack = await startStack({
+      sharedEnv: {
+        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+        OTEL_BSP_SCHEDULE_DELAY: '100',
+      },
+    });
+    client = createGraphQLClient(stack.gatewayUrl);
+    const adminToken = await client.adminToken(ADMIN_SECRET);
+    poll = await createOpenPoll(client, adminToken, ['Red', 'Blue'], 'Traced poll?');
+    subscriber = createSubscriptionClient({ gatewayUrl: stack.gatewayUrl, transport: 'ws' });
+    live = subscriber.subscribe(`subscription LiveTally($pollId: ID!) { pollResults(pollId: $pollId) { totalVotes options { votes option { label } } } }`, { pollId: poll.id });
+    await live.waitForEvent((event) => event.data?.pollResults.totalVotes === 0);
+    voterToken = await client.voterToken();
+
+    const data = await post(
+      stack.gatewayUrl,
+      {
+        query: `mutation CastVote($pollId: ID!, $optionId: ID!) { castVote(pollId: $pollId, optionId: $optionId) { id status } }`,
+        operationName: 'CastVote',
+        variables: { pollId: poll.id, optionId: poll.options[1]?.id },
+      },
+      { authorization: `Bearer ${voterToken}`, traceparent: vote.traceparent, 'x-request-id': requestId },
+    );
+    assert.equal((data['castVote'] as { status: string }).status, 'PENDING');
+  });
+
+  after(async () => {
+    await subscriber?.[Symbol.asyncDispose]();
+    await stack?.[Symbol.asyncDispose]();
+    await receiver?.[Symbol.asyncDispose]();
+  });
+
+  it('gateway and vote subgraph continue the client trace as one parent/child chain down to the stream producer', async () => {
+    const send = await receiver.waitFor(
+      (spans) => spans.find((span) => span.traceId === vote.traceId && span.name === SPAN_NAMES.votesSend),
+      'the vote subgraph `send votes` span in the client trace',
+    );
+    // The gateway's server span is exported when the response is done; the chain is complete then.
+    const chain = await receiver.waitFor((spans) => {
+      const found = ancestry(spans, send);
+      return found.at(-1)?.parentSpanId === vote.spanId ? found : undefined;
+    }, 'the span chain from `send votes` up to the gateway span whose parent is the client');
+    const trace = receiver.spans.filter((span) => span.traceId === vote.traceId);
+
+    const services = chain.map((span) => span.service);
+    const root = chain.at(-1);
+    assert.ok(root);
+    assert.equal(root.service, SERVICE_NAMES.gateway, `the trace enters at the gateway:\n${describeSpans(chain)}`);
+    assert.equal(root.kind, SPAN_KIND.server);
+    // [send votes, …vote subgraph…, …gateway…]: one hop from the gateway into the vote subgraph.
+    const enteredGateway = services.indexOf(SERVICE_NAMES.gateway);
+    assert.ok(enteredGateway > 0, describeSpans(chain));
+    assert.ok(services.slice(0, enteredGateway).every((service) => service === SERVICE_NAMES.vote), `below the gateway everything is the vote subgraph:\n${describeSpans(chain)}`);
+    assert.ok(services.slice(enteredGateway).every((service) => service === SERVICE_NAMES.gateway), `above the vote subgraph everything is the gateway:\n${describeSpans(chain)}`);
+    assert.ok(chain.some((span) => span.name === SPAN_NAMES.castVote), '`vote.cast` is an ancestor of `send votes`');
+    const voteServer = chain.findLast((span) => span.service === SERVICE_NAMES.vote);
+    assert.equal(voteServer?.kind, SPAN_KIND.server, 'the vote subgraph span under the gateway is its HTTP server span');
+
+    // x-request-id: the client's id reaches the vote subgraph's server span.
+    assert.deepEqual(root.attributes[ATTR.HTTP_REQUEST_ID], [requestId]);
+    assert.deepEqual(voteServer?.attributes[ATTR.HTTP_REQUEST_ID], [requestId]);
+
+    // GraphQL semantic conventions on both sides.
+    assert.ok(
+      trace.some((span) => span.service === SERVICE_NAMES.gateway && span.attributes[ATTR.GRAPHQL_OPERATION_NAME] === 'CastVote' && span.attributes[ATTR.GRAPHQL_OPERATION_TYPE] === 'mutation'),
+      `a gateway span names the operation:\n${describeSpans(trace)}`,
+    );
+    const subgraphOperation = trace.find((span) => span.service === SERVICE_NAMES.vote && span.attributes[ATTR.GRAPHQL_OPERATION_TYPE] === 'mutation');
+    assert.ok(subgraphOperation, 'the vote subgraph has a GraphQL operation span');
+    assert.match(String(subgraphOperation.attributes[ATTR.GRAPHQL_OPERATION_NAME]), /^CastVote/);
+
+    // Messaging semantic conventions on the stream producer span.
+    assert.equal(send.kind, SPAN_KIND.producer);
+    assert.equal(send.attributes[ATTR.MESSAGING_SYSTEM], 'redis');
+    assert.equal(send.attributes[ATTR.MESSAGING_DESTINATION_NAME], VOTES_DESTINATION);
+    assert.equal(send.attributes[ATTR.MESSAGING_OPERATION_TYPE], 'send');
+    assert.match(String(send.attributes[ATTR.MESSAGING_MESSAGE_ID]), /^\d+-\d+$/);
+    // No voter id, token or variable value on any span of the trace.
+    const leaked = trace.filter((span) => JSON.stringify(span.attributes).includes(voterToken));
+    assert.deepEqual(leaked, []);
+  });
+
+  it('the worker batch that applied the vote links to the stream entry context', async () => {
+    const send = receiver.spans.find((span) => span.traceId === vote.traceId && span.name === SPAN_NAMES.votesSend);
+    assert.ok(send);
+    const batch = await receiver.waitFor(
+      (spans) => spans.find((span) => span.service === SERVICE_NAMES.worker && span.name === SPAN_NAMES.tallyApplyBatch && span.links.some((link) => link.traceId === vote.traceId)),
+      'a worker batch span linked to the vote',
+    );
+    assert.equal(batch.scope, TRACER_NAMES.worker);
+    assert.deepEqual(
+      batch.links.filter((link) => link.traceId === vote.traceId).map((link) => link.spanId),
+      [send.spanId],
+      'the link points at the `send votes` span whose context the stream entry carried',
+    );
+    // The batch's SQL runs inside it.
+    const sql = receiver.spans.filter((span) => span.traceId === batch.traceId && span.parentSpanId === batch.spanId && span.name.startsWith('pg.query'));
+    assert.ok(sql.length > 0, 'pg spans are children of the batch span');
+  });
+
+  it('the tally push continues the batch trace through the result subgraph to the gateway fan-out', async () => {
+    await live.waitForEvent((event) => event.data?.pollResults.totalVotes === 1);
+    const batch = receiver.spans.find((span) => span.name === SPAN_NAMES.tallyApplyBatch && span.links.some((link) => link.traceId === vote.traceId));
+    assert.ok(batch);
+    const fanout = await receiver.waitFor(
+      (spans) => spans.find((span) => span.traceId === batch.traceId && span.name === SPAN_NAMES.subscriptionFanout),
+      'the gateway fan-out span in the batch trace',
+    );
+    const chain = ancestry(receiver.spans, fanout);
+    assert.deepEqual(
+      chain.map((span) => `${span.service} ${span.name}`),
+      [`${SERVICE_NAMES.gateway} ${SPAN_NAMES.subscriptionFanout}`, `${SERVICE_NAMES.result} ${SPAN_NAMES.subscriptionEvent}`, `${SERVICE_NAMES.worker} ${SPAN_NAMES.tallyApplyBatch}`],
+      describeSpans(chain),
+    );
+    const [, pushed] = chain;
+    assert.equal(pushed?.attributes[ATTR.GRAPHQL_OPERATION_TYPE], 'subscription');
+    assert.equal(pushed?.attributes[ATTR.POLL_ID], poll.id);
+    assert.equal(fanout.attributes[ATTR.SUBGRAPH_NAME], 'result');
+    assert.equal(fanout.attributes[ATTR.SUBSCRIPTION_MESSAGES], 1);
+    // The event's entity fetch (option labels from the vote subgraph) runs inside the fan-out.
+    const fetched = receiver.spans.filter((span) => span.traceId === batch.traceId && span.service === SERVICE_NAMES.vote && span.kind === SPAN_KIND.server);
+    assert.ok(
+      fetched.some((span) => ancestry(receiver.spans, span).includes(fanout)),
+      `the vote subgraph's entity fetch is a descendant of the fan-out:\n${describeSpans(receiver.spans.filter((span) => span.traceId === batch.traceId))}`,
+    );
+    // The client never sees the telemetry extensions.
+    assert.ok(live.events.every((event) => !('extensions' in event)), JSON.stringify(live.events));
+  });
+
+  it('gRPC hops (result → worker TallyService) carry rpc.* attributes inside the caller trace', async () => {
+    const read = clientTrace();
+    await post(
+      stack.gatewayUrl,
+      { query: `query PollResults($id: ID!) { poll(id: $id) { results { totalVotes } } }`, operationName: 'PollResults', variables: { id: poll.id } },
+      { traceparent: read.traceparent },
+    );
+    const [clientSpan, serverSpan] = await receiver.waitFor((spans) => {
+      const grpc = spans.filter((span) => span.traceId === read.traceId && span.attributes[ATTR.RPC_SYSTEM] === 'grpc');
+      const callee = grpc.find((span) => span.kind === SPAN_KIND.server);
+      const caller = grpc.find((span) => span.kind === SPAN_KIND.client && span.spanId === callee?.parentSpanId);
+      return caller && callee ? ([caller, callee] as const) : undefined;
+    }, 'the GetResults client and server spans in the query trace');
+    assert.equal(clientSpan.service, SERVICE_NAMES.result);
+    assert.equal(serverSpan.service, SERVICE_NAMES.worker);
+    for (const span of [clientSpan, serverSpan]) {
+      assert.equal(span.attributes[ATTR.RPC_SERVICE], 'votemesh.tally.v1.TallyService');
+      assert.equal(span.attributes[ATTR.RPC_METHOD], 'GetResults');
+      assert.equal(span.attributes[ATTR.RPC_GRPC_STATUS_CODE], 0);
+    }
+    // …and the result subgraph's part hangs off the gateway's: one connected trace.
+    const chain = ancestry(receiver.spans, clientSpan);
+    assert.equal(chain.at(-1)?.service, SERVICE_NAMES.gateway, describeSpans(chain));
+    assert.equal(chain.at(-1)?.parentSpanId, read.spanId);
+  });
+
+  it('every export was valid OTLP/JSON', () => {
+    assert.deepEqual(receiver.rejected, []);
+  });
+});

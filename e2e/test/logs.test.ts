@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { waitFor } from '@votemesh/common/testing/wait-for';
 import { createGraphQLClient, type GraphQLClient } from '../src/graphql-client.ts';
-import { castVote, createOpenPoll, waitForFinalReceipts } from '../src/scenario.ts';
+import { castVote, waitForFinalReceipts } from '../src/scenario.ts';
 import { ADMIN_SECRET, startStack, type Stack } from '../src/stack.ts';
 import { createSubscriptionClient } from '../src/subscription-client.ts';
 

@@ -141,9 +141,9 @@ describe('telemetry propagation', () => {
       // The worker side: parse entries (as read from XREADGROUP), one batch span linking to all.
       const entries = sent.map(({ fields }) => parseVoteEntry(fields));
       const links = linksFromTraceparents(entries.map((entry) => entry.traceparent), () => ({ [ATTR.MESSAGING_DESTINATION_NAME]: VOTES_DESTINATION }));
-      await withSpan(tracer, SPAN_NAMES.votesProcess, { [ATTR.MESSAGING_BATCH_MESSAGE_COUNT]: entries.length }, () => {}, { kind: SpanKind.CONSUMER, links, parent: ROOT_CONTEXT });
+      await withSpan(tracer, SPAN_NAMES.tallyApplyBatch, { [ATTR.MESSAGING_BATCH_MESSAGE_COUNT]: entries.length }, () => {}, { links, parent: ROOT_CONTEXT });
 
-      const [batch] = spansNamed(SPAN_NAMES.votesProcess);
+      const [batch] = spansNamed(SPAN_NAMES.tallyApplyBatch);
       assert.ok(batch);
       assert.equal(batch.links.length, 3);
       assert.deepEqual(

@@ -3,11 +3,15 @@
 //   client ─▶ gateway ─▶ vote subgraph ─▶ `send votes` (traceparent into the stream entry)
 //   worker `tally.apply_batch` LINKS to that entry's context
 //   batch ─▶ result `graphql.subscription.event` ─▶ gateway `gateway.subscription.fanout`
-// plus the semantic-convention attributes on GraphQL, messaging and gRPC spans.
+// plus the semantic-convention attributes on GraphQL, messaging and gRPC spans, and a client
+// subscription's trace context reaching the subgraph over the gateway's upstream graphql-ws socket:
+//   client (connection_init / subscribe extensions) ─▶ gateway `gateway.upstream.subscribe`
+//   ─▶ subgraph `subscription …` execution (graphql-ws `subscribe` extensions)
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { ATTR, SERVICE_NAMES, SPAN_NAMES, TRACER_NAMES, VOTES_DESTINATION } from '@votemesh/common/telemetry/names';
+import { createClient as createWsClient, type Client as WsClient } from 'graphql-ws';
 import { createGraphQLClient, type GraphQLClient } from '../src/graphql-client.ts';
 import { SPAN_KIND, startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../src/otlp-receiver.ts';
 import { createOpenPoll, type CreatedPoll } from '../src/scenario.ts';
@@ -58,6 +62,8 @@ describe('one vote is one trace, across all five processes', () => {
   const vote = clientTrace();
   const requestId = `e2e-${randomUUID()}`;
   let voterToken: string;
+  let adminToken: string;
+  let receiptId: string;
 
   before(async () => {
     receiver = await startOtlpReceiver();
@@ -69,7 +75,7 @@ describe('one vote is one trace, across all five processes', () => {
       },
     });
     client = createGraphQLClient(stack.gatewayUrl);
-    const adminToken = await client.adminToken(ADMIN_SECRET);
+    adminToken = await client.adminToken(ADMIN_SECRET);
     poll = await createOpenPoll(client, adminToken, ['Red', 'Blue'], 'Traced poll?');
     subscriber = createSubscriptionClient({ gatewayUrl: stack.gatewayUrl, transport: 'ws' });
     live = subscriber.subscribe(`subscription LiveTally($pollId: ID!) { pollResults(pollId: $pollId) { totalVotes options { votes option { label } } } }`, { pollId: poll.id });
@@ -85,7 +91,9 @@ describe('one vote is one trace, across all five processes', () => {
       },
       { authorization: `Bearer ${voterToken}`, traceparent: vote.traceparent, 'x-request-id': requestId },
     );
-    assert.equal((data['castVote'] as { status: string }).status, 'PENDING');
+    const cast = data['castVote'] as { id: string; status: string };
+    assert.equal(cast.status, 'PENDING');
+    receiptId = cast.id;
   });
 
   after(async () => {
@@ -139,6 +147,14 @@ describe('one vote is one trace, across all five processes', () => {
     assert.equal(send.attributes[ATTR.MESSAGING_DESTINATION_NAME], VOTES_DESTINATION);
     assert.equal(send.attributes[ATTR.MESSAGING_OPERATION_TYPE], 'send');
     assert.match(String(send.attributes[ATTR.MESSAGING_MESSAGE_ID]), /^\d+-\d+$/);
+    // The PENDING receipt's bus PUBLISH is a producer span in the same trace.
+    const busSend = await receiver.waitFor(
+      (spans) => spans.find((span) => span.traceId === vote.traceId && span.service === SERVICE_NAMES.vote && span.name === SPAN_NAMES.busSend),
+      'the vote subgraph `send bus` span in the client trace',
+    );
+    assert.equal(busSend.kind, SPAN_KIND.producer);
+    assert.equal(busSend.attributes[ATTR.MESSAGING_OPERATION_TYPE], 'send');
+    assert.match(String(busSend.attributes[ATTR.MESSAGING_DESTINATION_NAME]), /bus:receipt$/);
     // No voter id, token or variable value on any span of the trace.
     const leaked = trace.filter((span) => JSON.stringify(span.attributes).includes(voterToken));
     assert.deepEqual(leaked, []);
@@ -170,7 +186,11 @@ describe('one vote is one trace, across all five processes', () => {
       (spans) => spans.find((span) => span.traceId === batch.traceId && span.name === SPAN_NAMES.subscriptionFanout),
       'the gateway fan-out span in the batch trace',
     );
-    const chain = ancestry(receiver.spans, fanout);
+    // Each process exports on its own schedule: wait until every ancestor of the fan-out arrived.
+    const chain = await receiver.waitFor((spans) => {
+      const found = ancestry(spans, fanout);
+      return found.at(-1)?.parentSpanId === '' ? found : undefined;
+    }, 'every ancestor of the fan-out span, up to its root');
     assert.deepEqual(
       chain.map((span) => `${span.service} ${span.name}`),
       [`${SERVICE_NAMES.gateway} ${SPAN_NAMES.subscriptionFanout}`, `${SERVICE_NAMES.result} ${SPAN_NAMES.subscriptionEvent}`, `${SERVICE_NAMES.worker} ${SPAN_NAMES.tallyApplyBatch}`],
@@ -187,6 +207,15 @@ describe('one vote is one trace, across all five processes', () => {
       fetched.some((span) => ancestry(receiver.spans, span).includes(fanout)),
       `the vote subgraph's entity fetch is a descendant of the fan-out:\n${describeSpans(receiver.spans.filter((span) => span.traceId === batch.traceId))}`,
     );
+    // The worker's TallyService receives the batch's tally message from the bus inside the batch trace.
+    const processed = await receiver.waitFor(
+      (spans) => spans.find((span) => span.traceId === batch.traceId && span.name === SPAN_NAMES.busProcess),
+      'the `process bus` span of the tally message in the batch trace',
+    );
+    assert.equal(processed.service, SERVICE_NAMES.worker);
+    assert.equal(processed.kind, SPAN_KIND.consumer);
+    assert.equal(processed.parentSpanId, batch.spanId);
+    assert.equal(processed.attributes[ATTR.POLL_ID], poll.id);
     // The client never sees the telemetry extensions.
     assert.ok(live.events.every((event) => !('extensions' in event)), JSON.stringify(live.events));
   });
@@ -215,6 +244,87 @@ describe('one vote is one trace, across all five processes', () => {
     const chain = ancestry(receiver.spans, clientSpan);
     assert.equal(chain.at(-1)?.service, SERVICE_NAMES.gateway, describeSpans(chain));
     assert.equal(chain.at(-1)?.parentSpanId, read.spanId);
+  });
+
+  describe('a client subscription continues its trace through the upstream subscription into the subgraph', () => {
+    /** One graphql-ws client of the gateway, with `connection_init` payload `init`. */
+    function gatewaySocket(init: Record<string, unknown>): WsClient {
+      return createWsClient({ url: `${stack.gatewayUrl.replace(/^http/, 'ws')}/graphql`, lazy: true, retryAttempts: 0, connectionParams: init });
+    }
+
+    /** Runs one subscription until `done(event)` holds (or it completes), then stops it: its upstream closes and its span ends. */
+    async function subscribeUntil(socket: WsClient, payload: { query: string; variables: Record<string, unknown>; extensions?: Record<string, unknown> }, done: (event: { data?: unknown }) => boolean): Promise<void> {
+      let stop: (() => void) | undefined;
+      await new Promise<void>((resolve, reject) => {
+        stop = socket.subscribe(payload, {
+          next: (event) => {
+            if (event.errors) reject(new Error(JSON.stringify(event.errors)));
+            else if (done(event)) resolve();
+          },
+          error: reject,
+          complete: resolve,
+        });
+      });
+      stop?.();
+      await socket.dispose();
+    }
+
+    /** The gateway's upstream span in `client`'s trace and the subgraph's execution span directly under it. */
+    async function upstreamAndSubgraphSpans(client: ClientTrace, subgraph: string): Promise<{ upstream: ReceivedSpan; execution: ReceivedSpan; trace: ReceivedSpan[] }> {
+      return receiver.waitFor((spans) => {
+        const trace = spans.filter((span) => span.traceId === client.traceId);
+        const upstream = trace.find((span) => span.service === SERVICE_NAMES.gateway && span.name === SPAN_NAMES.upstreamSubscribe);
+        const execution = trace.find((span) => span.service === subgraph && span.name.startsWith('subscription ') && span.parentSpanId === upstream?.spanId);
+        return upstream && execution ? { upstream, execution, trace } : undefined;
+      }, `the gateway's ${SPAN_NAMES.upstreamSubscribe} span and the ${subgraph} subscription span under it in trace ${client.traceId}`);
+    }
+
+    it('pollResults with the traceparent in connection_init: gateway upstream span → result subgraph', async () => {
+      const subscriber = clientTrace();
+      // A poll of its own: a subscription sharing an existing upstream opens none (deduplication).
+      const watched = await createOpenPoll(client, adminToken, ['Yes', 'No'], 'Traced subscription?');
+      await subscribeUntil(
+        gatewaySocket({ traceparent: subscriber.traceparent }),
+        { query: 'subscription TracedResults($pollId: ID!) { pollResults(pollId: $pollId) { totalVotes } }', variables: { pollId: watched.id } },
+        () => true,
+      );
+      const { upstream, execution, trace } = await upstreamAndSubgraphSpans(subscriber, SERVICE_NAMES.result);
+      assert.equal(upstream.parentSpanId, subscriber.spanId, "the upstream span is a child of the client's span");
+      assert.equal(upstream.kind, SPAN_KIND.client);
+      assert.equal(upstream.attributes[ATTR.SUBGRAPH_NAME], 'result');
+      assert.equal(upstream.attributes[ATTR.GRAPHQL_OPERATION_TYPE], 'subscription');
+      assert.match(String(upstream.attributes[ATTR.GRAPHQL_OPERATION_NAME]), /^TracedResults__result__\d+$/);
+      assert.equal(execution.name, `subscription ${String(upstream.attributes[ATTR.GRAPHQL_OPERATION_NAME])}`);
+      assert.equal(execution.attributes[ATTR.GRAPHQL_OPERATION_TYPE], 'subscription');
+      // The subgraph's parse and validate of the upstream operation are in the trace too.
+      const setup = trace.filter((span) => span.service === SERVICE_NAMES.result && span.parentSpanId === upstream.spanId).map((span) => span.name);
+      assert.ok(setup.includes('graphql.parse') && setup.includes('graphql.validate'), setup.join(', '));
+    });
+
+    it("voteReceipt with the traceparent in the subscribe message's extensions: gateway upstream span → vote subgraph", async () => {
+      const subscriber = clientTrace();
+      const connection = clientTrace();
+      await subscribeUntil(
+        gatewaySocket({ authorization: `Bearer ${voterToken}`, traceparent: connection.traceparent }),
+        { query: 'subscription TracedReceipt($id: ID!) { voteReceipt(id: $id) { status } }', variables: { id: receiptId }, extensions: { traceparent: subscriber.traceparent } },
+        (event) => (event.data as { voteReceipt?: { status?: string } } | undefined)?.voteReceipt?.status === 'COUNTED',
+      );
+      const { upstream, execution } = await upstreamAndSubgraphSpans(subscriber, SERVICE_NAMES.vote);
+      assert.equal(upstream.parentSpanId, subscriber.spanId, "the operation's extensions win over connection_init");
+      assert.equal(upstream.attributes[ATTR.SUBGRAPH_NAME], 'vote');
+      assert.match(execution.name, /^subscription TracedReceipt__vote__\d+$/);
+      assert.ok(!receiver.spans.some((span) => span.traceId === connection.traceId), 'nothing joined the connection-level trace');
+    });
+  });
+
+  it('the audit subgraph appends each batch in an `audit.append_batch` span with its SQL inside', async () => {
+    const append = await receiver.waitFor(
+      (spans) => spans.find((span) => span.service === SERVICE_NAMES.audit && span.name === SPAN_NAMES.auditAppendBatch && spans.some((child) => child.parentSpanId === span.spanId && child.name.startsWith('pg.query'))),
+      'an audit append batch span with pg spans under it',
+    );
+    assert.equal(append.parentSpanId, '', 'a batch mixes senders: its own trace');
+    assert.ok(Number(append.attributes[ATTR.BATCH_SIZE]) >= 1);
+    assert.ok(Number(append.attributes[ATTR.AUDIT_APPENDED]) <= Number(append.attributes[ATTR.BATCH_SIZE]));
   });
 
   it('every export was valid OTLP/JSON', () => {

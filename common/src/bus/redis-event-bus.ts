@@ -1,12 +1,29 @@
 // The event bus over Redis pub/sub. One subscriber connection serves the whole process: the first
 // local subscription to a type SUBSCRIBEs its channel, the last one to leave UNSUBSCRIBEs. Incoming
 // bytes become messages only through `parseBusMessage`; anything else is logged and dropped.
+// Tracing (messaging semantic conventions): a PUBLISH inside a traced operation is a `send bus`
+// producer span; a received message that carries a traceparent (tally updates) is handled in a
+// `process bus` consumer span, its child. Untraced publishes and messages without a traceparent
+// (receipts, poll status) start no trace: a root span per message would only add noise.
+import { context as contextApi, SpanKind, trace, type Attributes } from '@opentelemetry/api';
 import type { Redis } from 'ioredis';
 import { encodeBusMessage, parseBusMessage, type BusMessage, type BusMessageType } from '../contracts/bus.ts';
 import { createRedisKeys } from '../contracts/redis-keys.ts';
+import { ATTR, ATTR_VALUES, SPAN_NAMES, TRACER_NAMES } from '../telemetry/names.ts';
+import { contextFromTraceparent, withSpan } from '../telemetry/propagation.ts';
 import { dispatchToHandlers, type BusHandler, type BusLogger, type BusMessageOf, type EventBus, type Unsubscribe } from './event-bus.ts';
 
 type AnyHandler = (message: BusMessage) => void;
+
+const tracer = trace.getTracer(TRACER_NAMES.common);
+
+function messagingAttributes(channel: string, operationType: string): Attributes {
+  return {
+    [ATTR.MESSAGING_SYSTEM]: ATTR_VALUES.MESSAGING_SYSTEM_REDIS,
+    [ATTR.MESSAGING_DESTINATION_NAME]: channel,
+    [ATTR.MESSAGING_OPERATION_TYPE]: operationType,
+  };
+}
 
 export interface RedisEventBusOptions {
   /** Used for PUBLISH; stays owned by the caller. */
@@ -48,7 +65,20 @@ export function createRedisEventBus(options: RedisEventBusOptions): EventBus {
       logger.warn({ channel, type: message.type }, 'dropped a bus message published on the wrong channel');
       return;
     }
-    dispatchToHandlers(state.handlers, message, logger);
+    const traceparent = message.type === 'tally' ? message.traceparent : undefined;
+    if (traceparent === undefined) {
+      dispatchToHandlers(state.handlers, message, logger);
+      return;
+    }
+    const parent = contextFromTraceparent(traceparent);
+    const span = tracer.startSpan(
+      SPAN_NAMES.busProcess,
+      { kind: SpanKind.CONSUMER, attributes: { ...messagingAttributes(channel, ATTR_VALUES.MESSAGING_OPERATION_PROCESS), [ATTR.POLL_ID]: message.pollId } },
+      parent,
+    );
+    // Handlers run synchronously (dispatchToHandlers isolates their throws), so the span covers them.
+    contextApi.with(trace.setSpan(parent, span), () => dispatchToHandlers(state.handlers, message, logger));
+    span.end();
   });
 
   function release(channel: string, state: ChannelState, handler: AnyHandler): void {
@@ -95,7 +125,15 @@ export function createRedisEventBus(options: RedisEventBusOptions): EventBus {
     },
     async publish(message: BusMessage): Promise<void> {
       if (closing) throw new Error('event bus is closed');
-      await publisher.publish(keys.channel(message.type), encodeBusMessage(message));
+      const channel = keys.channel(message.type);
+      const payload = encodeBusMessage(message);
+      if (!trace.getActiveSpan()) {
+        await publisher.publish(channel, payload);
+        return;
+      }
+      await withSpan(tracer, SPAN_NAMES.busSend, messagingAttributes(channel, ATTR_VALUES.MESSAGING_OPERATION_SEND), () => publisher.publish(channel, payload), {
+        kind: SpanKind.PRODUCER,
+      });
     },
     close(): Promise<void> {
       closing ??= (async () => {

@@ -61,25 +61,25 @@ export const SPAN_NAMES = {
   castVote: 'vote.cast',
   /** Vote subgraph: XADD to `votes` (messaging producer span; its context goes in the entry). */
   votesSend: 'send votes',
-  /** Worker: XREADGROUP / XAUTOCLAIM that returned entries (consumer span). */
-  votesReceive: 'receive votes',
-  /** Worker: one batch (consumer span, LINKS to every entry's traceparent). */
-  votesProcess: 'process votes',
-  /** Worker: XACK of a committed batch. */
-  votesSettle: 'settle votes',
-  /** Worker: the one PostgreSQL transaction that applies a batch. */
+  /**
+   * Worker: one batch of stream entries applied in one PostgreSQL transaction — the messaging
+   * `process` of the batch: its own trace, LINKS to every entry's traceparent (≤ 64).
+   */
   tallyApplyBatch: 'tally.apply_batch',
-  /** Worker: PUBLISH of tally / receipt bus messages after commit (producer span). */
+  /** EventBus PUBLISH inside a traced operation (producer span; `createRedisEventBus`). */
   busSend: 'send bus',
-  /** Result subgraph / gateway: handling one bus message or WatchResults update (consumer span). */
+  /** EventBus: handling one received message that carries a traceparent (consumer span, child of it). */
   busProcess: 'process bus',
   /** Any subscription source pushing one event to its subscribers (result subgraph, gateway). */
   subscriptionEvent: 'graphql.subscription.event',
   /** Gateway: one upstream subscription event fanned out to its downstream clients. */
   subscriptionFanout: 'gateway.subscription.fanout',
-  /** Gateway: opening the graphql-ws connection / subscribe to a subgraph. */
+  /**
+   * Gateway: one deduplicated upstream subscription to a subgraph, for its whole life (client
+   * span; its context goes to the subgraph in the graphql-ws `subscribe` message's extensions).
+   */
   upstreamSubscribe: 'gateway.upstream.subscribe',
-  /** Audit subgraph: appending one hash-chained batch. */
+  /** Audit subgraph: appending one hash-chained batch (one transaction). */
   auditAppendBatch: 'audit.append_batch',
 } as const;
 export type SpanName = (typeof SPAN_NAMES)[keyof typeof SPAN_NAMES];
@@ -121,6 +121,8 @@ export const ATTR = {
   VOTE_OUTCOME: 'votemesh.vote.outcome',
   TALLY_VERSION: 'votemesh.tally.version',
   BATCH_POLLS: 'votemesh.batch.polls',
+  /** Items in one batch (stream entries of a worker batch, events of an audit append). */
+  BATCH_SIZE: 'votemesh.batch.size',
   SUBGRAPH_NAME: 'votemesh.subgraph.name',
   SUBSCRIPTION_FIELD: 'votemesh.subscription.field',
   SUBSCRIBERS: 'votemesh.subscription.subscribers',
@@ -128,15 +130,15 @@ export const ATTR = {
   SUBSCRIPTION_MESSAGES: 'votemesh.subscription.messages',
   TRANSPORT: 'votemesh.transport',
   AUDIT_ACTION: 'votemesh.audit.action',
+  /** Events of an audit batch actually appended (the rest were resends already in the chain). */
+  AUDIT_APPENDED: 'votemesh.audit.appended',
 } as const;
 
 /** Well-known attribute values. */
 export const ATTR_VALUES = {
   MESSAGING_SYSTEM_REDIS: 'redis',
   MESSAGING_OPERATION_SEND: 'send',
-  MESSAGING_OPERATION_RECEIVE: 'receive',
   MESSAGING_OPERATION_PROCESS: 'process',
-  MESSAGING_OPERATION_SETTLE: 'settle',
   RPC_SYSTEM_GRPC: 'grpc',
 } as const;
 

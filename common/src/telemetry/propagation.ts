@@ -2,7 +2,7 @@
 // pass-throughs) whether or not the SDK is started, so code and unit tests never need the SDK.
 //
 // A vote's trace: gateway HTTP span → subgraph HTTP/GraphQL spans → `send votes` (its traceparent
-// is stored in the stream entry) → worker `process votes` batch span LINKING to every entry's
+// is stored in the stream entry) → worker `tally.apply_batch` span LINKING to every entry's
 // traceparent → gRPC / bus message carrying the batch traceparent → subscription pushes.
 import {
   context as contextApi,

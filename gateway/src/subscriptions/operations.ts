@@ -1,8 +1,17 @@
 // What both transports do with one requested operation: parse the request at the edge, plan it,
 // coerce its variables, check the caller may select every field, then either subscribe it in the
 // hub or run it once through the gateway's query path.
+//
+// Trace context of a client operation on a socket or stream, first found wins:
+//   1. the operation's `extensions.traceparent` (+ `tracestate`): graphql-ws `subscribe` payload,
+//      SSE/multipart request body or query string;
+//   2. what the transport had: graphql-ws `connection_init` payload `{ traceparent, tracestate? }`
+//      (per connection); for SSE/multipart the request's `traceparent` header (the HTTP server span);
+//   3. none: the operation's spans start a new trace.
+import { context as contextApi, type Context } from '@opentelemetry/api';
 import type { Identity } from '@votemesh/common/contracts/identity';
 import { VotemeshError } from '@votemesh/common/errors';
+import { contextFromTraceExtensions } from '@votemesh/common/telemetry/graphql-ws-trace';
 import { getVariableValues, type ExecutionResult, type GraphQLFormattedError } from 'graphql';
 import { decide, describeScopes, type FieldAuth } from '../supergraph/auth-policy.ts';
 import type { SubscriberSink, SubscriptionHub } from './subscription-hub.ts';
@@ -31,7 +40,11 @@ export type StartedOperation =
   | { readonly kind: 'subscribed'; readonly unsubscribe: () => void };
 
 export interface OperationStarter {
-  start(request: OperationRequest, caller: AuthenticatedCaller | undefined, sink: SubscriberSink): StartedOperation;
+  /**
+   * `transportContext`: the trace context the transport carried (graphql-ws `connection_init`, the
+   * HTTP request); default the active context. The request's own `extensions` override it.
+   */
+  start(request: OperationRequest, caller: AuthenticatedCaller | undefined, sink: SubscriberSink, transportContext?: Context): StartedOperation;
 }
 
 /** Parses `{ query, operationName?, variables?, extensions? }`; a string says what is wrong. */
@@ -58,7 +71,8 @@ export function createOperationStarter(options: {
 }): OperationStarter {
   const { planner, hub } = options;
   return {
-    start(request, caller, sink) {
+    start(request, caller, sink, transportContext = contextApi.active()) {
+      const traceContext = contextFromTraceExtensions(request.extensions, transportContext);
       const planned = planner.plan(request.query, request.operationName);
       if (!planned.ok) return { kind: 'rejected', errors: planned.errors.map((error) => error.toJSON()) };
       const { operation } = planned;
@@ -68,7 +82,8 @@ export function createOperationStarter(options: {
           const error = new VotemeshError('BAD_USER_INPUT', `This endpoint serves ${operation.kind} operations over HTTP POST /graphql; use the socket for subscriptions`);
           return { kind: 'rejected', errors: [error.toJSON()] };
         }
-        return { kind: 'single', result: options.executeOperation(request, caller) };
+        const execute = options.executeOperation;
+        return { kind: 'single', result: contextApi.with(traceContext, () => execute(request, caller)) };
       }
       const refusal = authorize(operation.auth, caller, operation.kind);
       if (refusal) return { kind: 'rejected', errors: [refusal.toJSON()] };
@@ -77,7 +92,7 @@ export function createOperationStarter(options: {
         return { kind: 'rejected', errors: coerced.errors.map((error) => new VotemeshError('BAD_USER_INPUT', error.message, { cause: error }).toJSON()) };
       }
       const identity = caller ? { subject: caller.subject, role: caller.role } : undefined;
-      return { kind: 'subscribed', unsubscribe: hub.subscribe({ plan: operation, variables: coerced.coerced, identity, sink }) };
+      return { kind: 'subscribed', unsubscribe: hub.subscribe({ plan: operation, variables: coerced.coerced, identity, sink, traceContext }) };
     },
   };
 }

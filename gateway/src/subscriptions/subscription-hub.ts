@@ -3,6 +3,9 @@
 // scope — share ONE upstream subscription. Per upstream event each resolution group (clients with
 // the same document + variables) is resolved once and serialized once; the same string is then
 // written to every subscriber's sink. The upstream closes when its last subscriber leaves.
+// Opening an upstream starts its `gateway.upstream.subscribe` span under the trace context of the
+// subscription that caused it (upstream-telemetry.ts).
+import { ROOT_CONTEXT, type Context } from '@opentelemetry/api';
 import type { Identity } from '@votemesh/common/contracts/identity';
 import type { Logger } from '@votemesh/common/logger';
 import type { ExecutionResult, GraphQLFormattedError } from 'graphql';
@@ -10,6 +13,7 @@ import type { EventResolver, ResolutionContext, UpstreamEvent } from './event-re
 import { startEventTelemetry } from './event-telemetry.ts';
 import type { PlannedSubscription } from './planner.ts';
 import type { UpstreamConnector } from './upstream.ts';
+import { startUpstreamTelemetry } from './upstream-telemetry.ts';
 
 /** Where a client subscription's messages go; implemented by the WS and SSE adapters. */
 export interface SubscriberSink {
@@ -25,6 +29,11 @@ export interface HubSubscribeRequest {
   /** The verified caller; required when `plan.auth` is not 'public' (checked before). */
   readonly identity: Identity | undefined;
   readonly sink: SubscriberSink;
+  /**
+   * The client operation's trace context: parent of the `gateway.upstream.subscribe` span when this
+   * subscription opens its upstream (default: none, the span starts a trace).
+   */
+  readonly traceContext?: Context;
 }
 
 export interface UpstreamStats {
@@ -144,7 +153,7 @@ export function createSubscriptionHub(options: SubscriptionHubOptions): Subscrip
     });
   }
 
-  function open(key: string, plan: PlannedSubscription, upstreamVariables: Record<string, unknown>, scope: string, identity: Identity | undefined): Upstream {
+  function open(key: string, plan: PlannedSubscription, upstreamVariables: Record<string, unknown>, scope: string, identity: Identity | undefined, traceContext: Context): Upstream {
     const upstream: Upstream = {
       key,
       subgraph: plan.primary.serviceName,
@@ -157,25 +166,46 @@ export function createSubscriptionHub(options: SubscriptionHubOptions): Subscrip
       identityToken: undefined,
     };
     upstreams.set(key, upstream);
-    upstream.dispose = options.connector.subscribe(
-      { subgraph: upstream.subgraph, scope, identity },
-      { query: plan.primary.operation, operationName: plan.primary.operationName, variables: upstreamVariables },
-      {
-        next: (event) => onEvent(upstream, event),
-        error: (errors) => end(upstream, (sink) => sink.error(errors)),
-        complete: () => end(upstream, (sink) => sink.complete()),
-      },
-    );
+    const telemetry = startUpstreamTelemetry(traceContext, { subgraph: upstream.subgraph, operationName: plan.primary.operationName });
+    let unsubscribe: () => void;
+    try {
+      unsubscribe = options.connector.subscribe(
+        { subgraph: upstream.subgraph, scope, identity },
+        { query: plan.primary.operation, operationName: plan.primary.operationName, variables: upstreamVariables, extensions: telemetry.extensions },
+        {
+          next: (event) => {
+            telemetry.received(event);
+            onEvent(upstream, event);
+          },
+          error: (errors) => {
+            telemetry.end(errors);
+            end(upstream, (sink) => sink.error(errors));
+          },
+          complete: () => {
+            telemetry.end();
+            end(upstream, (sink) => sink.complete());
+          },
+        },
+      );
+    } catch (error) {
+      telemetry.end([{ message: error instanceof Error ? error.message : String(error) }]);
+      upstreams.delete(key);
+      throw error;
+    }
+    upstream.dispose = () => {
+      telemetry.end();
+      unsubscribe();
+    };
     return upstream;
   }
 
   return {
-    subscribe({ plan, variables, identity, sink }) {
+    subscribe({ plan, variables, identity, sink, traceContext }) {
       const scope = plan.auth === 'public' ? 'public' : scopeOf(identity);
       const forwarded = plan.auth === 'public' ? undefined : identity;
       const upstreamVariables = pick(variables, plan.primary.variableUsages ?? []);
       const key = [plan.primary.serviceName, scope, plan.primary.operation, stableStringify(upstreamVariables)].join('\u0000');
-      const upstream = upstreams.get(key) ?? open(key, plan, upstreamVariables, scope, forwarded);
+      const upstream = upstreams.get(key) ?? open(key, plan, upstreamVariables, scope, forwarded, traceContext ?? ROOT_CONTEXT);
       const groupKey = `${plan.key}\u0000${stableStringify(variables)}`;
       let group = upstream.groups.get(groupKey);
       if (!group) {

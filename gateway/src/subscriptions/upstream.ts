@@ -4,7 +4,8 @@
 // A socket lost unexpectedly is reconnected with exponential backoff and full jitter for at most
 // `upstreamReconnectWindowMs`; the graphql-ws client then re-sends every active `subscribe`, so
 // clients keep their subscriptions. When the window passes, each subscription ends with an
-// UPSTREAM_UNAVAILABLE error, never silently.
+// UPSTREAM_UNAVAILABLE error, never silently. A request's `extensions` (the trace context of its
+// `gateway.upstream.subscribe` span) go in the `subscribe` message and are re-sent with it.
 import type { Identity } from '@votemesh/common/contracts/identity';
 import type { Logger } from '@votemesh/common/logger';
 import type { GraphQLFormattedError } from 'graphql';
@@ -23,6 +24,8 @@ export interface UpstreamRequest {
   readonly query: string;
   readonly operationName: string | undefined;
   readonly variables: Record<string, unknown>;
+  /** The `subscribe` message's `payload.extensions`: the trace context (upstream-telemetry.ts). */
+  readonly extensions?: Readonly<Record<string, unknown>>;
 }
 
 export interface UpstreamHandlers {
@@ -133,7 +136,12 @@ export function createUpstreamConnector(options: UpstreamConnectorOptions): Upst
         release();
       };
       const unsubscribe = pooled.client.subscribe<Record<string, unknown>, Record<string, unknown>>(
-        { query: request.query, variables: request.variables, ...(request.operationName ? { operationName: request.operationName } : {}) },
+        {
+          query: request.query,
+          variables: request.variables,
+          ...(request.operationName ? { operationName: request.operationName } : {}),
+          ...(request.extensions && Object.keys(request.extensions).length > 0 ? { extensions: { ...request.extensions } } : {}),
+        },
         {
           next: (result) => {
             if (ended) return;

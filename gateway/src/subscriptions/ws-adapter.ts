@@ -6,8 +6,10 @@
 // parsing and validation still come from graphql-ws (`parseMessage`).
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { ROOT_CONTEXT, type Context } from '@opentelemetry/api';
 import { VotemeshError } from '@votemesh/common/errors';
 import type { Logger } from '@votemesh/common/logger';
+import { contextFromTraceExtensions } from '@votemesh/common/telemetry/graphql-ws-trace';
 import type { GraphQLFormattedError } from 'graphql';
 import { GRAPHQL_TRANSPORT_WS_PROTOCOL, MessageType, parseMessage, type Message } from 'graphql-ws';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -20,7 +22,14 @@ import type { SubscriberSink } from './subscription-hub.ts';
 type Phase =
   | { readonly kind: 'awaiting-init'; readonly deadline: number }
   | { readonly kind: 'initialising' }
-  | { readonly kind: 'ready'; readonly caller: AuthenticatedCaller | undefined; readonly clientKey: string; readonly expiresAtMs: number | undefined }
+  | {
+      readonly kind: 'ready';
+      readonly caller: AuthenticatedCaller | undefined;
+      readonly clientKey: string;
+      readonly expiresAtMs: number | undefined;
+      /** From the `connection_init` payload's `traceparent`/`tracestate`; the root context when absent. */
+      readonly traceContext: Context;
+    }
   | { readonly kind: 'closed' };
 
 interface Connection {
@@ -126,7 +135,8 @@ export function createWsAdapter(options: WsAdapterOptions): WsAdapter {
       return end(connection, CloseCode.TooManyRequests, `Too many connections (at most ${limits.maxConnectionsPerClient} per client)`);
     }
     const expiresAtMs = caller?.expiresAt !== undefined ? caller.expiresAt * 1000 : undefined;
-    connection.phase = { kind: 'ready', caller, clientKey: key, expiresAtMs };
+    // Socket events carry no trace: the connection's context is what the client put in connection_init.
+    connection.phase = { kind: 'ready', caller, clientKey: key, expiresAtMs, traceContext: contextFromTraceExtensions(payload, ROOT_CONTEXT) };
     send(connection, '{"type":"connection_ack"}');
   }
 
@@ -173,7 +183,7 @@ export function createWsAdapter(options: WsAdapterOptions): WsAdapter {
         sendError(connection, id, errors);
       },
     };
-    const started = options.starter.start(request, phase.caller, sink);
+    const started = options.starter.start(request, phase.caller, sink, phase.traceContext);
     switch (started.kind) {
       case 'rejected':
         return sink.error(started.errors);

@@ -2,7 +2,12 @@
 // `maxDelayMs` after the first one waits) and appends one batch at a time. The store serializes
 // appends across replicas with an advisory lock; running one batch at a time here keeps this
 // process from queueing several transactions (and pool connections) behind that lock.
+// Each append is one `audit.append_batch` span (its SQL inside), a trace of its own: a batch mixes
+// events from many senders, whichever ingest stream happened to fill it is not its parent.
+import { ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import type { Logger } from '@votemesh/common/logger';
+import { ATTR, SPAN_NAMES, TRACER_NAMES } from '@votemesh/common/telemetry/names';
+import { withSpan } from '@votemesh/common/telemetry/propagation';
 import type { ChainedContent } from './chain.ts';
 import type { AuditMetrics } from './metrics.ts';
 import type { AuditStore, StoredEvent } from './store.ts';
@@ -32,6 +37,8 @@ interface Waiting {
   resolve(outcome: AppendOutcome): void;
   reject(error: unknown): void;
 }
+
+const tracer = trace.getTracer(TRACER_NAMES.audit);
 
 type State = { readonly kind: 'idle' } | { readonly kind: 'waiting'; readonly timer: NodeJS.Timeout } | { readonly kind: 'appending'; readonly done: Promise<void> };
 
@@ -74,7 +81,16 @@ export function createAppender(options: AppenderOptions): Appender {
   async function appendBatch(batch: readonly Waiting[]): Promise<void> {
     const stopTimer = options.metrics.appendBatchSeconds.startTimer();
     try {
-      const result = await options.store.append(batch.map((waiting) => waiting.event));
+      const result = await withSpan(
+        tracer,
+        SPAN_NAMES.auditAppendBatch,
+        { [ATTR.BATCH_SIZE]: batch.length },
+        (span) => options.store.append(batch.map((waiting) => waiting.event)).then((appended) => {
+          span.setAttribute(ATTR.AUDIT_APPENDED, appended.appended.length);
+          return appended;
+        }),
+        { parent: ROOT_CONTEXT },
+      );
       stopTimer();
       options.metrics.appendBatchSize.observe(batch.length);
       const seqById = new Map(result.appended.map((event) => [event.eventId, event.seq]));

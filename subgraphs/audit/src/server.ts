@@ -8,6 +8,7 @@ import type { PrismaClient } from '@votemesh/common/db/generated/client';
 import { createGraphQLErrorFormatter, createGraphQLHttpHandler } from '@votemesh/common/graphql-http';
 import { createHttpServer, handleProbe, listen, sendJson } from '@votemesh/common/http-server';
 import type { Logger } from '@votemesh/common/logger';
+import { withTraceContext } from '@votemesh/common/telemetry/graphql-ws-trace';
 import { useServer } from 'graphql-ws/use/ws';
 import type { Registry } from 'prom-client';
 import { WebSocketServer } from 'ws';
@@ -84,15 +85,16 @@ export async function startAuditSubgraph(deps: AuditSubgraphDeps): Promise<Runni
   });
 
   const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql' });
+  // Operations run under the trace context the gateway sends in `subscribe` extensions.
   const wsDisposable = useServer<Record<string, unknown> | undefined, { identity?: Identity | undefined }>(
-    {
+    withTraceContext({
       schema,
       async onConnect(ctx) {
         ctx.extra.identity = await readIdentity(ctx.connectionParams?.['identity']);
         return true;
       },
       context: (ctx) => contextFor(ctx.extra.identity),
-    },
+    }),
     wsServer,
   );
 

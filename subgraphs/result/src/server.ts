@@ -9,6 +9,7 @@ import type { PrismaClient } from '@votemesh/common/db/client';
 import { createGraphQLErrorFormatter, createGraphQLHttpHandler } from '@votemesh/common/graphql-http';
 import { createHttpServer, handleProbe, listen, sendJson, type ReadinessCheck } from '@votemesh/common/http-server';
 import type { Logger } from '@votemesh/common/logger';
+import { withTraceContext } from '@votemesh/common/telemetry/graphql-ws-trace';
 import { useServer } from 'graphql-ws/use/ws';
 import type { Registry } from 'prom-client';
 import { WebSocketServer } from 'ws';
@@ -90,11 +91,12 @@ export async function startResultSubgraph(deps: ResultSubgraphDeps): Promise<Run
     sendJson(res, 404, { errors: [{ message: `Not found; GraphQL is served at ${PATH}`, extensions: { code: 'NOT_FOUND' } }] });
   });
 
-  // graphql-ws: the identity is read once, from connection_init, and kept per connection.
+  // graphql-ws: the identity is read once, from connection_init, and kept per connection; each
+  // operation runs under the trace context the gateway sends in its `subscribe` extensions.
   const identities = new WeakMap<object, Identity | undefined>();
   const wss = new WebSocketServer({ server: httpServer, path: PATH });
   const wsServer = useServer<Record<string, unknown>>(
-    {
+    withTraceContext({
       schema,
       onConnect: async (ctx) => {
         identities.set(ctx, await readIdentity(identityKey, ctx.connectionParams?.['identity']));
@@ -113,7 +115,7 @@ export async function startResultSubgraph(deps: ResultSubgraphDeps): Promise<Run
         };
       },
       isProd: config.production,
-    },
+    }),
     wss,
   );
 

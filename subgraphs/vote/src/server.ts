@@ -3,6 +3,7 @@
 // every dependency as an argument; owns only what it creates here.
 import type { IncomingMessage } from 'node:http';
 import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/index.js';
 import type { EventBus } from '@votemesh/common/bus/event-bus';
@@ -13,6 +14,7 @@ import type { PrismaClient } from '@votemesh/common/db/client';
 import { createGraphQLErrorFormatter, createGraphQLHttpHandler } from '@votemesh/common/graphql-http';
 import { createHttpServer, handleProbe, listen, sendJson } from '@votemesh/common/http-server';
 import type { Logger } from '@votemesh/common/logger';
+import { withTraceContext } from '@votemesh/common/telemetry/graphql-ws-trace';
 import type { GraphQLFormattedError } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import type { Redis } from 'ioredis';
@@ -85,6 +87,8 @@ export async function startVoteSubgraph(deps: VoteSubgraphDeps): Promise<Running
     includeStacktraceInErrorResponses: false,
     introspection: true,
     stopOnTerminationSignals: false,
+    // Traces go through OpenTelemetry; Apollo's inline `ftv1` traces are for Apollo Studio only.
+    plugins: [ApolloServerPluginInlineTraceDisabled()],
   });
   await apollo.start();
 
@@ -106,8 +110,9 @@ export async function startVoteSubgraph(deps: VoteSubgraphDeps): Promise<Running
 
   const wsServer = new WebSocketServer({ server: httpServer, path: GRAPHQL_PATH });
   const socketIdentities = new WeakMap<WebSocket, IdentityResult>();
+  // Operations run under the trace context the gateway sends in `subscribe` extensions.
   const wsGraphql = useServer<Record<string, unknown>>(
-    {
+    withTraceContext({
       schema,
       isProd: true,
       async onConnect(ctx) {
@@ -127,7 +132,7 @@ export async function startVoteSubgraph(deps: VoteSubgraphDeps): Promise<Running
         const errors = result.errors.map((error): GraphQLFormattedError => formatError(error.toJSON(), error));
         return { ...(result.data !== undefined ? { data: result.data } : {}), errors };
       },
-    },
+    }),
     wsServer,
   );
 

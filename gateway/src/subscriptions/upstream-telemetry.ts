@@ -1,0 +1,66 @@
+// The `gateway.upstream.subscribe` span: one per deduplicated upstream subscription, covering its
+// whole life (opened → last subscriber left, subgraph ended it, or it failed). Its parent is the
+// trace context of the client subscription that caused it (see clientTraceContext in
+// operations.ts); clients that later share the upstream do not get one. Its own context goes to
+// the subgraph in the graphql-ws `subscribe` message's `payload.extensions`
+// (`{ traceparent, tracestate? }`, common/src/telemetry/graphql-ws-trace.ts), so the subgraph's
+// parse/validate and per-event execution spans join the client's trace. A reconnect re-sends the
+// same message, so a resubscription after a subgraph restart lands in the same trace.
+import { SpanKind, trace, type Context } from '@opentelemetry/api';
+import { traceExtensions, type TraceExtensions } from '@votemesh/common/telemetry/graphql-ws-trace';
+import { ATTR, SPAN_NAMES, TRACER_NAMES } from '@votemesh/common/telemetry/names';
+import { recordError } from '@votemesh/common/telemetry/propagation';
+import type { GraphQLFormattedError } from 'graphql';
+
+const tracer = trace.getTracer(TRACER_NAMES.gateway);
+
+export interface UpstreamTelemetry {
+  /** What the upstream `subscribe` message carries in `payload.extensions`. */
+  readonly extensions: TraceExtensions;
+  /**
+   * An upstream result. One with errors and no data is the subgraph refusing the subscription
+   * (graphql-ws sends it as `next` + `complete`): the span is marked failed.
+   */
+  received(result: { readonly data?: unknown; readonly errors?: readonly GraphQLFormattedError[] }): void;
+  /** The upstream ended (with the subgraph's or the connection's errors, if any). Idempotent. */
+  end(errors?: readonly GraphQLFormattedError[]): void;
+}
+
+export function startUpstreamTelemetry(
+  parent: Context,
+  attributes: { readonly subgraph: string; readonly operationName: string | undefined },
+): UpstreamTelemetry {
+  const span = tracer.startSpan(
+    SPAN_NAMES.upstreamSubscribe,
+    {
+      kind: SpanKind.CLIENT,
+      attributes: {
+        [ATTR.GRAPHQL_OPERATION_TYPE]: 'subscription',
+        ...(attributes.operationName ? { [ATTR.GRAPHQL_OPERATION_NAME]: attributes.operationName } : {}),
+        [ATTR.SUBGRAPH_NAME]: attributes.subgraph,
+      },
+    },
+    parent,
+  );
+  let ended = false;
+  let failed = false;
+  const fail = (errors: readonly GraphQLFormattedError[] | undefined): void => {
+    const [first] = errors ?? [];
+    if (!first || failed || ended) return;
+    failed = true;
+    const code = first.extensions?.['code'];
+    recordError(span, Object.assign(new Error(first.message), typeof code === 'string' ? { code } : {}));
+  };
+  return {
+    extensions: traceExtensions(trace.setSpan(parent, span)),
+    received(result) {
+      if (result.data === undefined || result.data === null) fail(result.errors);
+    },
+    end(errors) {
+      if (ended) return;
+      fail(errors);
+      ended = true;
+      span.end();
+    },
+  };
+}

@@ -1,6 +1,7 @@
-// Applies one batch of stream entries end to end: parse → one PostgreSQL transaction (retried on
-// deadlock/serialization failure) → receipts, XACK/XDEL and tally messages in one Redis pipeline →
-// audit events. Safe to run on the same entries twice and from several replicas at once: the
+// Applies one batch of stream entries end to end: parse → PostgreSQL (one statement for the whole
+// batch; the rare votes whose ballot a concurrent batch changed meanwhile are decided again in a
+// locking transaction; both retried on deadlock/serialization failure, see tally-sql.ts) →
+// receipts, XACK/XDEL and tally messages in one Redis pipeline → audit events. Safe to run on the same entries twice and from several replicas at once: the
 // ballots table decides, by stream id, what changes.
 import { SpanStatusCode } from '@opentelemetry/api';
 import type { Redis } from 'ioredis';
@@ -13,7 +14,6 @@ import { decidedVoteEvent, malformedEntryEvent, replacedReceiptEvent } from './a
 import type { WorkerMetrics } from './metrics.ts';
 import { splitEntries, type MalformedEntry } from './outcomes.ts';
 import { publishBatch, type ReceiptWrite } from './receipts.ts';
-import { withTransactionRetry } from './retry.ts';
 import type { StreamEntry } from './stream.ts';
 import { commitVotes, type CommitResult } from './tally-sql.ts';
 import { BATCH_SPAN, linkFromTraceparent, MAX_LINKS, traceparentOf, tracer } from './trace.ts';
@@ -62,7 +62,7 @@ export async function applyBatch(deps: ApplyDeps, entries: readonly StreamEntry[
 }
 
 /**
- * Phase 1: parse and run the PostgreSQL transaction (retried on deadlock/serialization failure).
+ * Phase 1: parse and commit to PostgreSQL (retried on deadlock/serialization failure).
  * The consumer overlaps it with the previous batch's settle, which only touches Redis.
  */
 export async function commitBatch(deps: ApplyDeps, entries: readonly StreamEntry[]): Promise<CommittedBatch> {
@@ -77,10 +77,17 @@ export async function commitBatch(deps: ApplyDeps, entries: readonly StreamEntry
       const startedAt = performance.now();
       const { votes, malformed, gone } = splitEntries(entries);
       for (const entry of malformed) deps.logger.warn({ streamId: entry.id, receiptId: entry.receiptId, reason: entry.reason }, 'malformed vote stream entry rejected');
-      const result = await withTransactionRetry(() => commitVotes(deps.prisma, votes, { windowSeconds: deps.settings.windowSeconds }), {
-        onRetry: (attempt, sqlState) => {
-          deps.metrics?.transactionRetries.inc({ sqlstate: sqlState });
-          deps.logger.warn({ attempt, sqlState, entries: entries.length }, 'batch transaction lost a lock race; retrying');
+      const result = await commitVotes(deps.prisma, votes, {
+        windowSeconds: deps.settings.windowSeconds,
+        retry: {
+          onRetry: (attempt, sqlState) => {
+            deps.metrics?.transactionRetries.inc({ sqlstate: sqlState });
+            deps.logger.warn({ attempt, sqlState, entries: entries.length }, 'batch transaction lost a lock race; retrying');
+          },
+        },
+        onBallotRace: (count) => {
+          deps.metrics?.ballotRaces.inc(count);
+          deps.logger.debug({ votes: count }, 'ballots changed concurrently; deciding those votes under row locks');
         },
       });
       const traceparent = traceparentOf(span);

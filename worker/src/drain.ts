@@ -2,7 +2,7 @@
 // entry point for bench/ingest-worker.ts. Uses the same readGroup + commit/settle path as the
 // consumer (commitBatch + settleBatch, overlapped), with non-blocking reads, and stops when the group has nothing new left.
 import { commitBatch, settleBatch, type ApplyDeps, type BatchReport } from './apply-batch.ts';
-import { ensureGroup, readGroup, type StreamRef } from './stream.ts';
+import { ensureGroup, readGroup, type StreamEntry, type StreamRef } from './stream.ts';
 
 export interface DrainOptions {
   /** Concurrent consumers (each its own consumer name in the group). @default 1 */
@@ -39,12 +39,18 @@ export async function drainStream(deps: ApplyDeps, options: DrainOptions = {}): 
     totals.rejected += report.rejected;
   };
 
-  // Same overlap as the consumer: batch N settles in Redis while N+1 reads and commits.
+  // The consumer's overlap (batch N settles in Redis while N+1 commits), and one more: batch N+1 is
+  // read while N commits, so PostgreSQL, Redis and this process work at the same time.
   async function drainAs(consumer: string): Promise<void> {
     let settling: Promise<void> = Promise.resolve();
+    const read = (): Promise<StreamEntry[]> => readGroup(deps.redis, stream, { consumer, count: batchSize, from: '>' });
+    let next = read();
     for (;;) {
-      const entries = await readGroup(deps.redis, stream, { consumer, count: batchSize, from: '>' });
+      const entries = await next;
       if (entries.length === 0) break;
+      next = read();
+      // A failed commit ends the drain; the read ahead of it must not become an unhandled rejection.
+      next.catch(() => undefined);
       const committed = await commitBatch(deps, entries);
       await settling;
       settling = settleBatch(deps, committed).then(add);

@@ -14,6 +14,7 @@ export interface WorkerMetrics {
   readonly claimedEntries: Counter;
   readonly transactionRetries: Counter<'sqlstate'>;
   readonly publishErrors: Counter;
+  readonly ballotRaces: Counter;
 }
 
 export function createWorkerMetrics(registry: Registry): WorkerMetrics {
@@ -38,6 +39,11 @@ export function createWorkerMetrics(registry: Registry): WorkerMetrics {
     publishErrors: new Counter({
       name: 'votemesh_worker_publish_errors_total',
       help: 'Redis commands that failed after a commit (receipts, ack, tally publish).',
+      registers: [registry],
+    }),
+    ballotRaces: new Counter({
+      name: 'votemesh_worker_ballot_races_total',
+      help: 'Votes whose ballot a concurrent batch changed during the one-statement apply; decided again under row locks.',
       registers: [registry],
     }),
   };

@@ -1,8 +1,9 @@
 // What a stream entry becomes: a parsed vote with its stream position, or a malformed entry; and
 // the outcome the worker decides for it. Receipt statuses and audit actions follow from these.
-import { parseStreamId, parseVoteEntry, type VoteEntry } from '@votemesh/common/contracts/vote-entry';
+import { parseStreamId, type VoteEntry } from '@votemesh/common/contracts/vote-entry';
 import { UUID_PATTERN } from '@votemesh/common/contracts/parse';
 import type { StreamEntry } from './stream.ts';
+import { parseVoteFields } from './vote-parse.ts';
 
 export interface StreamPosition {
   readonly ms: bigint;
@@ -56,11 +57,12 @@ export function splitEntries(entries: readonly StreamEntry[]): SplitEntries {
     }
     try {
       const { ms, seq } = parseStreamId(id);
-      const entry = parseVoteEntry(fields);
+      const entry = parseVoteFields(fields);
       const castAtMs = Date.parse(entry.castAt);
       if (castAtMs < 0 || castAtMs > LATEST_CAST_AT_MS) throw new Error(`vote stream entry: field "castAt" is out of range, got "${entry.castAt}"`);
-      // Normalised so PostgreSQL parses exactly what Date.parse accepted.
-      votes.push({ id, ms, seq, entry: { ...entry, castAt: new Date(castAtMs).toISOString() } });
+      // Normalised so PostgreSQL parses exactly what Date.parse accepted (castVote already writes this form).
+      const castAt = new Date(castAtMs).toISOString();
+      votes.push({ id, ms, seq, entry: castAt === entry.castAt ? entry : { ...entry, castAt } });
     } catch (error) {
       malformed.push({ id, reason: error instanceof Error ? error.message : String(error), ...salvage(fields) });
     }

@@ -30,37 +30,50 @@ export interface PublishPlan {
 
 /**
  * One EVAL per chunk of receipts instead of three commands each: per vote the client encodes seven
- * short strings, and the script builds the hash fields and the JSON bus message itself, which
- * keeps the worker's Node CPU for parsing and SQL. KEYS: receipt hashes. ARGV: ttl, channel,
- * updatedAt, then per receipt: receiptId, status, reason, pollId, optionId, voterId, castAt ('' =
- * unknown). Receipt statuses only move forward (PENDING → COUNTED → SUPERSEDED; REJECTED is
- * final), so two replicas settling overlapping batches in either order leave the right status.
- * The message has the shape of ReceiptUpdate (contracts/bus.ts), checked by the tests through
- * parseBusMessage.
+ * short strings, and the script writes the hash and the bus message itself, which keeps the
+ * worker's Node CPU for parsing and SQL. KEYS: receipt hashes. ARGV: ttl, channel, updatedAt, then
+ * per receipt: receiptId, status, reason, pollId, optionId, voterId, castAt ('' = unknown).
+ * Receipt statuses only move forward (PENDING → COUNTED → SUPERSEDED; REJECTED is final), so two
+ * replicas settling overlapping batches in either order leave the right status.
+ *
+ * A hash that exists (castVote wrote it complete) only gets status, updatedAt and reason; a missing
+ * one (expired, or never written) is recreated with everything the worker knows. The message has
+ * the shape of ReceiptUpdate (contracts/bus.ts), checked by the tests through parseBusMessage; it
+ * is concatenated rather than built with cjson (a table per receipt costs more than the HSET), which
+ * is safe because receiptId and pollId are validated UUIDs, status is one of four words and
+ * updatedAt an ISO time; the free-text reason goes through cjson.encode.
  */
 const RECEIPTS_SCRIPT = `
 local ttl, channel, updatedAt = ARGV[1], ARGV[2], ARGV[3]
 local rank = { PENDING = 0, COUNTED = 1, SUPERSEDED = 2, REJECTED = 2 }
-local names = { 'receiptId', 'status', 'reason', 'pollId', 'optionId', 'voterId', 'castAt' }
+local tail = ',"updatedAt":"' .. updatedAt .. '"}'
+local base = 3
 for i = 1, #KEYS do
-  local base = 3 + (i - 1) * 7
-  local status = ARGV[base + 2]
-  local current = redis.call('HGET', KEYS[i], 'status')
+  local key = KEYS[i]
+  local receiptId, status, reason, pollId = ARGV[base + 1], ARGV[base + 2], ARGV[base + 3], ARGV[base + 4]
+  local current = redis.call('HGET', key, 'status')
   if not current or (rank[status] or 0) >= (rank[current] or 0) then
-    local fields = { 'updatedAt', updatedAt }
-    for j = 1, 7 do
-      local value = ARGV[base + j]
-      if value ~= '' then fields[#fields + 1] = names[j]; fields[#fields + 1] = value end
+    if current then
+      redis.call('HSET', key, 'status', status, 'updatedAt', updatedAt)
+    else
+      local fields = { 'updatedAt', updatedAt, 'receiptId', receiptId, 'status', status }
+      if pollId ~= '' then fields[#fields + 1] = 'pollId'; fields[#fields + 1] = pollId end
+      if ARGV[base + 5] ~= '' then
+        fields[#fields + 1] = 'optionId'; fields[#fields + 1] = ARGV[base + 5]
+        fields[#fields + 1] = 'voterId'; fields[#fields + 1] = ARGV[base + 6]
+        fields[#fields + 1] = 'castAt'; fields[#fields + 1] = ARGV[base + 7]
+      end
+      redis.call('HSET', key, unpack(fields))
     end
-    redis.call('HSET', KEYS[i], unpack(fields))
-    redis.call('EXPIRE', KEYS[i], ttl)
-    local pollId = ARGV[base + 4]
+    if reason ~= '' then redis.call('HSET', key, 'reason', reason) end
+    redis.call('EXPIRE', key, ttl)
     if pollId ~= '' then
-      local message = { type = 'receipt', receiptId = ARGV[base + 1], pollId = pollId, status = status, updatedAt = updatedAt }
-      if ARGV[base + 3] ~= '' then message.reason = ARGV[base + 3] end
-      redis.call('PUBLISH', channel, cjson.encode(message))
+      local message = '{"type":"receipt","receiptId":"' .. receiptId .. '","pollId":"' .. pollId .. '","status":"' .. status .. '"'
+      if reason ~= '' then message = message .. ',"reason":' .. cjson.encode(reason) end
+      redis.call('PUBLISH', channel, message .. tail)
     end
   end
+  base = base + 7
 end
 return #KEYS`;
 /** Receipts per EVAL: keeps each script run short (Redis runs nothing else meanwhile). */

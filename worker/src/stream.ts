@@ -83,8 +83,15 @@ function parseEntries(value: unknown): StreamEntry[] {
   return asArray(value, 'stream entries').map((item) => {
     const pair = asArray(item, 'stream entry');
     const fields = pair[1];
-    return { id: String(pair[0]), fields: fields === null ? null : asArray(fields, 'stream entry fields').map(String) };
+    return { id: String(pair[0]), fields: fields === null ? null : asStrings(fields, 'stream entry fields') };
   });
+}
+
+/** The array itself once every item is checked to be a string (ioredis already decoded them): no copy per entry. */
+function asStrings(value: unknown, what: string): string[] {
+  const items = asArray(value, what);
+  for (const item of items) if (typeof item !== 'string') throw new Error(`Unexpected ${what} from Redis: ${JSON.stringify(value)}`);
+  return items as string[];
 }
 
 function pairsToRecord(items: readonly unknown[]): Record<string, unknown> {

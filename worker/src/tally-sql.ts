@@ -1,6 +1,8 @@
-// The PostgreSQL half of applying a batch: ONE transaction, a handful of set-based statements
-// (unnest arrays), whatever the batch size. Decides every vote's outcome against the committed
-// ballots and returns the new tally of each poll it changed.
+// The PostgreSQL half of applying a batch. Decides every vote's outcome against the committed
+// ballots and returns the new tally of each poll it changed. `commitVotes` runs the one-statement
+// fast path (batch-sql.ts) and hands the votes that lost a ballot race to `commitVotesLocked`: ONE
+// interactive transaction, a handful of set-based statements (unnest arrays) with explicit row
+// locks where races happened (ballots-sql.ts). Each commit is complete and consistent on its own.
 //
 // Lock order is the same in every replica where it matters most (the hot tally rows):
 // ballots (sorted by poll, voter) → option_tallies (by option) → poll_tallies → poll_rate_buckets
@@ -9,6 +11,8 @@
 import type { OptionCount } from '@votemesh/common/contracts/bus';
 import type { Prisma, PrismaClient } from '@votemesh/common/db/client';
 import { resolveBallots, type BallotChange } from './ballots-sql.ts';
+import { applyVotesFast, OUTCOME_CODES, type FastResult } from './batch-sql.ts';
+import { withTransactionRetry, type RetryOptions } from './retry.ts';
 import { compareStreamIds, type ParsedVote, type VoteOutcome } from './outcomes.ts';
 
 type Tx = Prisma.TransactionClient;
@@ -47,15 +51,87 @@ export interface CommitOptions {
   readonly windowSeconds: number;
   /** Interactive transaction timeout. @default 30000 */
   readonly timeoutMs?: number;
+  /** Deadlocks and serialization failures are retried (each commit on its own). */
+  readonly retry?: RetryOptions;
+  /** Called with the number of votes that lost a ballot race and go through the locking path. */
+  readonly onBallotRace?: (votes: number) => void;
 }
 
 const keyOf = (pollId: string, voterId: string): string => `${pollId}\u0000${voterId}`;
 const byPollVoter = (a: ParsedVote, b: ParsedVote): number =>
   a.entry.pollId < b.entry.pollId ? -1 : a.entry.pollId > b.entry.pollId ? 1 : a.entry.voterId < b.entry.voterId ? -1 : a.entry.voterId > b.entry.voterId ? 1 : 0;
 
+/**
+ * Applies the votes: first the one-statement fast path (batch-sql.ts); the few votes whose ballot a
+ * concurrent batch changed meanwhile are then decided through the locking path below, in a
+ * transaction of their own. Each of the two commits is complete and consistent on its own.
+ */
 export async function commitVotes(prisma: PrismaClient, votes: readonly ParsedVote[], options: CommitOptions): Promise<CommitResult> {
   if (votes.length === 0) return { decided: [], replaced: [], tallies: [] };
+  // Each commit retries on its own: retrying the fast one after the locked one failed would replay
+  // the committed votes and lose their outcomes (replaced receipts, tallies).
+  const fastResult = await withTransactionRetry(() => applyVotesFast(prisma, votes, options.windowSeconds), options.retry);
+  const fast = fromFastResult(votes, fastResult, options.windowSeconds);
+  if (fast.lost.length === 0) return fast;
+  options.onBallotRace?.(fast.lost.length);
+  const locked = await withTransactionRetry(() => commitVotesLocked(prisma, fast.lost, options), options.retry);
+  // The locking path committed after the fast one: its tally of a poll is the newer one.
+  const newer = new Set(locked.tallies.map((tally) => tally.pollId));
+  return {
+    decided: [...fast.decided, ...locked.decided],
+    replaced: [...fast.replaced, ...locked.replaced],
+    tallies: [...fast.tallies.filter((tally) => !newer.has(tally.pollId)), ...locked.tallies],
+  };
+}
+
+/** The concurrency-safe path on its own: an interactive transaction with explicit row locks where races happened. */
+export async function commitVotesLocked(prisma: PrismaClient, votes: readonly ParsedVote[], options: CommitOptions): Promise<CommitResult> {
+  if (votes.length === 0) return { decided: [], replaced: [], tallies: [] };
   return prisma.$transaction((tx) => applyInTransaction(tx, votes, options), { timeout: options.timeoutMs ?? 30_000, maxWait: 10_000 });
+}
+
+const SUPERSEDED_IN_BATCH: VoteOutcome = { status: 'SUPERSEDED', reason: 'A newer vote by the same voter arrived in the same batch' };
+const SUPERSEDED_OLDER: VoteOutcome = { status: 'SUPERSEDED', reason: 'A newer vote by the same voter was already counted' };
+const FAST_OUTCOMES: Readonly<Record<string, VoteOutcome>> = {
+  [OUTCOME_CODES.new]: { status: 'COUNTED', change: 'new' },
+  [OUTCOME_CODES.changed]: { status: 'COUNTED', change: 'changed' },
+  [OUTCOME_CODES.sameOption]: { status: 'COUNTED', change: 'same-option' },
+  [OUTCOME_CODES.replay]: { status: 'COUNTED', change: 'replay' },
+  [OUTCOME_CODES.older]: SUPERSEDED_OLDER,
+  [OUTCOME_CODES.supersededInBatch]: SUPERSEDED_IN_BATCH,
+  [OUTCOME_CODES.pollNotFound]: { status: 'REJECTED', reason: 'POLL_NOT_FOUND: the poll does not exist' },
+  [OUTCOME_CODES.optionNotInPoll]: { status: 'REJECTED', reason: 'OPTION_NOT_IN_POLL: the option does not belong to the poll' },
+};
+
+function fromFastResult(votes: readonly ParsedVote[], result: FastResult, windowSeconds: number): CommitResult & { lost: ParsedVote[] } {
+  const decided: DecidedVote[] = [];
+  const lost: ParsedVote[] = [];
+  for (let i = 0; i < votes.length; i += 1) {
+    const vote = votes[i] as ParsedVote;
+    const code = result.codes[i] as string;
+    if (code === OUTCOME_CODES.lostRace) {
+      lost.push(vote);
+      continue;
+    }
+    const outcome = FAST_OUTCOMES[code];
+    if (!outcome) throw new Error(`batch statement answered an unknown outcome code "${code}"`);
+    decided.push({ vote, outcome });
+  }
+  const replaced: ReplacedReceipt[] = result.replaced.map((old) => {
+    const by = votes[old.ord - 1];
+    if (!by) throw new Error(`batch statement answered an unknown ordinal ${old.ord}`);
+    const { pollId, voterId, receiptId } = by.entry;
+    return { receiptId: old.receiptId, pollId, optionId: old.optionId, voterId, castAt: new Date(old.castAtMs).toISOString(), replacedBy: receiptId };
+  });
+  const tallies: CommittedTally[] = result.tallies.map((tally) => ({
+    pollId: tally.pollId,
+    version: tally.version,
+    totalVotes: tally.totalVotes,
+    options: tally.options,
+    votesPerSecond: tally.windowVotes / windowSeconds,
+    updatedAt: new Date(tally.updatedAtMs).toISOString(),
+  }));
+  return { decided, replaced, tallies, lost };
 }
 
 async function applyInTransaction(tx: Tx, votes: readonly ParsedVote[], options: CommitOptions): Promise<CommitResult> {
@@ -72,9 +148,9 @@ async function applyInTransaction(tx: Tx, votes: readonly ParsedVote[], options:
     const seen = newest.get(key);
     if (!seen) newest.set(key, vote);
     else if (compareStreamIds(vote, seen) > 0) {
-      decided.push({ vote: seen, outcome: { status: 'SUPERSEDED', reason: 'A newer vote by the same voter arrived in the same batch' } });
+      decided.push({ vote: seen, outcome: SUPERSEDED_IN_BATCH });
       newest.set(key, vote);
-    } else decided.push({ vote, outcome: { status: 'SUPERSEDED', reason: 'A newer vote by the same voter arrived in the same batch' } });
+    } else decided.push({ vote, outcome: SUPERSEDED_IN_BATCH });
   }
 
   // 3. Ballots, in (poll, voter) order (see ballots-sql.ts).
@@ -121,7 +197,7 @@ async function applyInTransaction(tx: Tx, votes: readonly ParsedVote[], options:
         decided.push({ vote, outcome: { status: 'COUNTED', change: 'replay' } });
         break;
       case 'older':
-        decided.push({ vote, outcome: { status: 'SUPERSEDED', reason: 'A newer vote by the same voter was already counted' } });
+        decided.push({ vote, outcome: SUPERSEDED_OLDER });
         break;
     }
   }

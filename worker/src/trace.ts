@@ -1,7 +1,7 @@
 // OpenTelemetry glue for the batch span: links to the castVote spans carried in stream entries,
 // and the batch span's own traceparent for the tally messages it produces.
-import { isSpanContextValid, trace, TraceFlags, type Link, type Span } from '@opentelemetry/api';
-import { SPAN_NAMES, TRACER_NAMES } from '@votemesh/common/telemetry/names';
+import { isSpanContextValid, trace, TraceFlags, type Attributes, type Link, type Span } from '@opentelemetry/api';
+import { ATTR, ATTR_VALUES, SPAN_NAMES, TRACER_NAMES, VOTES_DESTINATION, VOTES_CONSUMER_GROUP } from '@votemesh/common/telemetry/names';
 
 export const tracer = trace.getTracer(TRACER_NAMES.worker);
 export const BATCH_SPAN = SPAN_NAMES.tallyApplyBatch;
@@ -19,4 +19,19 @@ export function traceparentOf(span: Span): string | undefined {
   const context = span.spanContext();
   if (!isSpanContextValid(context)) return undefined;
   return `00-${context.traceId}-${context.spanId}-${(context.traceFlags & 0xff).toString(16).padStart(2, '0')}`;
+}
+
+/**
+ * Attributes of the batch span: `votemesh.batch.size` and the semantic-convention ones of a
+ * messaging `process` of `count` stream entries.
+ */
+export function batchSpanAttributes(count: number): Attributes {
+  return {
+    [ATTR.BATCH_SIZE]: count,
+    [ATTR.MESSAGING_SYSTEM]: ATTR_VALUES.MESSAGING_SYSTEM_REDIS,
+    [ATTR.MESSAGING_DESTINATION_NAME]: VOTES_DESTINATION,
+    [ATTR.MESSAGING_CONSUMER_GROUP_NAME]: VOTES_CONSUMER_GROUP,
+    [ATTR.MESSAGING_OPERATION_TYPE]: ATTR_VALUES.MESSAGING_OPERATION_PROCESS,
+    [ATTR.MESSAGING_BATCH_MESSAGE_COUNT]: count,
+  };
 }

@@ -87,3 +87,41 @@ export function readIdentitySecret(env: Env, production: boolean): { identitySec
   if (secret !== undefined && secret.length < 16) throw new ConfigError('IDENTITY_SECRET', 'must be at least 16 characters');
   return { identitySecret: secret ?? DEV_IDENTITY_SECRET, identitySecretIsDefault: secret === undefined };
 }
+
+/** `host:port` of a gRPC peer (an optional `dns:` scheme is allowed). */
+export function readGrpcAddress(env: Env, name: string, fallback: string): string {
+  const value = readString(env, name, fallback);
+  if (!/^[^\s/:]+:\d{1,5}$/.test(value.replace(/^dns:(\/\/\/)?/, ''))) throw new ConfigError(name, `must be host:port, got "${value}"`);
+  return value;
+}
+
+export interface ServiceBasics {
+  readonly host: string;
+  readonly port: number;
+  readonly production: boolean;
+  readonly logLevel: string;
+  readonly logPretty: boolean;
+  readonly shutdownTimeoutMs: number;
+}
+
+/** The settings every votemesh process has; `stdoutIsTty` picks the default LOG_FORMAT. */
+export function readServiceBasics(env: Env, defaults: { port: number; stdoutIsTty: boolean }): ServiceBasics {
+  return {
+    host: readString(env, 'HOST', '0.0.0.0'),
+    port: readPort(env, 'PORT', defaults.port),
+    production: env['NODE_ENV'] === 'production',
+    logLevel: readOneOf(env, 'LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], 'info'),
+    logPretty: readOneOf(env, 'LOG_FORMAT', ['pretty', 'json'], defaults.stdoutIsTty ? 'pretty' : 'json') === 'pretty',
+    shutdownTimeoutMs: readInt(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, { min: 100 }),
+  };
+}
+
+export const DEFAULT_DATABASE_URL = 'postgresql://postgres@127.0.0.1:5432/votemesh';
+
+export function readDatabaseUrl(env: Env): string {
+  return readUrl(env, 'DATABASE_URL', DEFAULT_DATABASE_URL, ['postgresql:', 'postgres:']);
+}
+
+export function readRedisUrl(env: Env): string {
+  return readUrl(env, 'REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']);
+}

@@ -1,23 +1,13 @@
 // The audit subgraph's configuration, read once from the environment by main.ts. Every variable
 // has a default that works on a laptop; a bad value throws ConfigError naming the variable.
-import { readInt, readOneOf, readPort, readString, readUrl, type Env, readIdentitySecret } from '@votemesh/common/config';
+import { readDatabaseUrl, readIdentitySecret, readInt, readPort, readServiceBasics, type Env, type ServiceBasics } from '@votemesh/common/config';
 
 /** The development identity secret shared by every process unless IDENTITY_SECRET is set. */
 export { DEV_IDENTITY_SECRET } from '@votemesh/common/config';
 
-export interface AuditConfig {
-  /** HOST @default 0.0.0.0 */
-  readonly host: string;
-  /** PORT: GraphQL (HTTP + graphql-ws), probes, metrics. @default 4003 */
-  readonly port: number;
+export interface AuditConfig extends ServiceBasics {
   /** GRPC_PORT: AuditIngest. @default 50052 */
   readonly grpcPort: number;
-  /** NODE_ENV=production */
-  readonly production: boolean;
-  /** LOG_LEVEL @default info */
-  readonly logLevel: string;
-  /** LOG_FORMAT pretty|json @default pretty on a TTY, else json */
-  readonly logPretty: boolean;
   /** DATABASE_URL @default postgresql://postgres@127.0.0.1:5432/votemesh */
   readonly databaseUrl: string;
   /** DATABASE_POOL_MAX @default 10 */
@@ -29,25 +19,19 @@ export interface AuditConfig {
   readonly appendMaxBatch: number;
   /** AUDIT_APPEND_MAX_DELAY_MS: longest an event waits for its batch to fill. @default 20 */
   readonly appendMaxDelayMs: number;
-  /** SHUTDOWN_TIMEOUT_MS @default 10000 */
-  readonly shutdownTimeoutMs: number;
 }
 
 /** `stdoutIsTty` picks the default LOG_FORMAT (pretty for a person at a terminal). */
 export function loadConfig(env: Env, stdoutIsTty = false): AuditConfig {
-  const production = env['NODE_ENV'] === 'production';
+  const basics = readServiceBasics(env, { port: 4003, stdoutIsTty });
+  const { production } = basics;
   return Object.freeze({
-    host: readString(env, 'HOST', '0.0.0.0'),
-    port: readPort(env, 'PORT', 4003),
+    ...basics,
     grpcPort: readPort(env, 'GRPC_PORT', 50052),
-    production,
-    logLevel: readString(env, 'LOG_LEVEL', 'info'),
-    logPretty: readOneOf(env, 'LOG_FORMAT', ['pretty', 'json'], stdoutIsTty ? 'pretty' : 'json') === 'pretty',
-    databaseUrl: readUrl(env, 'DATABASE_URL', 'postgresql://postgres@127.0.0.1:5432/votemesh', ['postgresql:', 'postgres:']),
+    databaseUrl: readDatabaseUrl(env),
     databasePoolMax: readInt(env, 'DATABASE_POOL_MAX', 10, { min: 2, max: 200 }),
     ...readIdentitySecret(env, production),
     appendMaxBatch: readInt(env, 'AUDIT_APPEND_MAX_BATCH', 500, { min: 1, max: 5000 }),
     appendMaxDelayMs: readInt(env, 'AUDIT_APPEND_MAX_DELAY_MS', 20, { min: 0, max: 1000 }),
-    shutdownTimeoutMs: readInt(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, { min: 100 }),
   });
 }

@@ -8,7 +8,7 @@ import { requireIdentity, type Identity } from '@votemesh/common/contracts/ident
 import { UUID_PATTERN } from '@votemesh/common/contracts/parse';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
 import { parse, type DocumentNode } from 'graphql';
-import { DateTimeScalar } from './date-time.ts';
+import { DateTimeScalar } from '@votemesh/common/graphql/date-time';
 import type { AuditFeed } from './feed.ts';
 import { pageEvents } from './pagination.ts';
 import type { AuditFilter, AuditStore, StoredEvent } from './store.ts';

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
 import { parse } from 'graphql';
 import type { ResultContext } from './context.ts';
-import { DateTimeScalar } from './date-time.ts';
+import { DateTimeScalar } from '@votemesh/common/graphql/date-time';
 import type { OptionResult, PollResults } from './results.ts';
 
 export const name = 'result';

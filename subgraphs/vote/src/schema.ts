@@ -7,7 +7,7 @@ import { VotemeshError } from '@votemesh/common/errors';
 import { parse, type DocumentNode } from 'graphql';
 import { requireCaller, type VoteContext } from './context.ts';
 import { decodeCursor, encodeCursor } from './cursor.ts';
-import { DateTimeScalar } from './date-time.ts';
+import { DateTimeScalar } from '@votemesh/common/graphql/date-time';
 import { parseId } from './ids.ts';
 import type { CreatePollInput } from './polls/poll-input.ts';
 import type { OptionRecord, PollRecord } from './polls/poll-store.ts';

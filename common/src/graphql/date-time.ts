@@ -1,5 +1,5 @@
-// The `DateTime` scalar: an ISO-8601 string on the wire, a Date inside. Identical in every
-// subgraph that declares it.
+// The `DateTime` scalar: an ISO-8601 string on the wire, a Date inside. One definition shared by
+// every subgraph that declares `scalar DateTime`, so they always agree.
 import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
 
 function toDate(value: unknown): Date {

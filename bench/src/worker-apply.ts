@@ -1,6 +1,7 @@
 // Issue 2a: how fast the tally worker applies a backlog. A fresh database and a private Redis
 // prefix; the `votes` stream is filled with a reproducible workload (XADD in pipelines), then the
-// worker's own `startConsumer` runs with the production settings (worker/src/config.ts defaults)
+// worker's own `startConsumer` runs with the production settings (worker/src/config.ts defaults;
+// WORKER_CONCURRENCY from the environment when set)
 // and the clock stops when the last batch is committed AND acknowledged. The result is checked
 // against the workload's independently computed tally, ballots and receipt statuses.
 import { randomBytes } from 'node:crypto';
@@ -41,6 +42,8 @@ export interface ApplyRunResult {
   readonly changes: number;
   readonly batchSize: number;
   readonly consumers: number;
+  /** Lanes per consumer (WORKER_CONCURRENCY). */
+  readonly concurrency: number;
   readonly batches: number;
   readonly fillSeconds: number;
   readonly applySeconds: number;
@@ -67,7 +70,8 @@ export async function runApplyBenchmark(options: ApplyRunOptions): Promise<Apply
     const workload = buildWorkload(polls, options.entries, options.changeShare);
     const fillSeconds = await fillStream(redis, keys, workload);
 
-    const production = loadConfig({}, { pid: process.pid, isTty: false }).consumer;
+    // WORKER_CONCURRENCY (lanes per replica) may be set for the run; everything else is the default.
+    const production = loadConfig({ WORKER_CONCURRENCY: process.env['WORKER_CONCURRENCY'] }, { pid: process.pid, isTty: false }).consumer;
     const settings = { ...production, ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }) };
     const consumerCount = options.consumers ?? 1;
     const audit = createCountingAuditSink();
@@ -112,6 +116,7 @@ export async function runApplyBenchmark(options: ApplyRunOptions): Promise<Apply
       await Promise.all(consumers.map((consumer) => consumer.stop('benchmark done')));
       for (const connection of connections.slice(1)) connection.disconnect();
     }
+    console.log(`${options.label}: ${consumerCount} consumer(s) x ${settings.concurrency} lane(s) (WORKER_CONCURRENCY), batch size ${settings.batchSize}`);
     const cpu = process.cpuUsage(cpuBefore);
     const serviceCpu = services();
     const checks = await verify(prisma, redis, keys, workload, audit.count());
@@ -122,6 +127,7 @@ export async function runApplyBenchmark(options: ApplyRunOptions): Promise<Apply
       changes: workload.changes,
       batchSize: settings.batchSize,
       consumers: consumerCount,
+      concurrency: settings.concurrency,
       batches,
       fillSeconds,
       applySeconds,

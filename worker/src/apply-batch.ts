@@ -15,8 +15,9 @@ import type { WorkerMetrics } from './metrics.ts';
 import { splitEntries, type MalformedEntry } from './outcomes.ts';
 import { publishBatch, type ReceiptWrite } from './receipts.ts';
 import type { StreamEntry } from './stream.ts';
-import { commitVotes, type CommitResult } from './tally-sql.ts';
-import { BATCH_SPAN, linkFromTraceparent, MAX_LINKS, traceparentOf, tracer } from './trace.ts';
+import { commitIsolatingRefused } from './isolate.ts';
+import { commitVotes, type CommitResult, type DecidedVote } from './tally-sql.ts';
+import { batchSpanAttributes, BATCH_SPAN, linkFromTraceparent, logTraceFields, MAX_LINKS, traceparentOf, tracer } from './trace.ts';
 
 export interface ApplySettings {
   /** Rolling votes/s window. @default 5 */
@@ -56,13 +57,17 @@ export interface CommittedBatch {
   readonly startedAt: number;
 }
 
+/** The start of the reason of a vote PostgreSQL refused (the rest is PostgreSQL's message). */
+export const REFUSED_REASON = 'VOTE_REFUSED_BY_DATABASE';
+
 /** commitBatch then settleBatch: the whole apply for one batch. */
 export async function applyBatch(deps: ApplyDeps, entries: readonly StreamEntry[]): Promise<BatchReport> {
   return settleBatch(deps, await commitBatch(deps, entries));
 }
 
 /**
- * Phase 1: parse and commit to PostgreSQL (retried on deadlock/serialization failure).
+ * Phase 1: parse and commit to PostgreSQL (retried on deadlock/serialization failure; a batch
+ * PostgreSQL refuses for its data is bisected and the refused entries are REJECTED, see isolate.ts).
  * The consumer overlaps it with the previous batch's settle, which only touches Redis.
  */
 export async function commitBatch(deps: ApplyDeps, entries: readonly StreamEntry[]): Promise<CommittedBatch> {
@@ -72,24 +77,33 @@ export async function commitBatch(deps: ApplyDeps, entries: readonly StreamEntry
     const link = index >= 0 && index % 2 === 0 ? linkFromTraceparent(entry.fields[index + 1] ?? '') : undefined;
     return link ? [link] : [];
   });
-  return tracer.startActiveSpan(BATCH_SPAN, { links: links.slice(0, MAX_LINKS), attributes: { 'votemesh.batch.size': entries.length } }, async (span) => {
+  return tracer.startActiveSpan(BATCH_SPAN, { links: links.slice(0, MAX_LINKS), attributes: batchSpanAttributes(entries.length) }, async (span) => {
     try {
       const startedAt = performance.now();
       const { votes, malformed, gone } = splitEntries(entries);
       for (const entry of malformed) deps.logger.warn({ streamId: entry.id, receiptId: entry.receiptId, reason: entry.reason }, 'malformed vote stream entry rejected');
-      const result = await commitVotes(deps.prisma, votes, {
+      const options = {
         windowSeconds: deps.settings.windowSeconds,
         retry: {
-          onRetry: (attempt, sqlState) => {
+          onRetry: (attempt: number, sqlState: string) => {
             deps.metrics?.transactionRetries.inc({ sqlstate: sqlState });
             deps.logger.warn({ attempt, sqlState, entries: entries.length }, 'batch transaction lost a lock race; retrying');
           },
         },
-        onBallotRace: (count) => {
+        onBallotRace: (count: number) => {
           deps.metrics?.ballotRaces.inc(count);
           deps.logger.debug({ votes: count }, 'ballots changed concurrently; deciding those votes under row locks');
         },
+      };
+      const committed = await commitIsolatingRefused(votes, (part) => commitVotes(deps.prisma, part, options), {
+        onSplit: (size, error) => deps.logger.warn({ votes: size, sqlState: error.sqlState, error: error.message }, 'PostgreSQL refused data in a batch; splitting it to find the entries'),
       });
+      const refused = committed.refused.map(({ vote, error }): DecidedVote => {
+        deps.logger.warn({ streamId: vote.id, receiptId: vote.entry.receiptId, sqlState: error.sqlState, error: error.message }, 'vote refused by PostgreSQL; rejected');
+        return { vote, outcome: { status: 'REJECTED', reason: `${REFUSED_REASON}: ${error.message} (SQLSTATE ${error.sqlState})` } };
+      });
+      if (refused.length > 0) span.setAttribute('votemesh.batch.refused', refused.length);
+      const result: CommitResult = refused.length === 0 ? committed : { decided: [...committed.decided, ...refused], replaced: committed.replaced, tallies: committed.tallies };
       const traceparent = traceparentOf(span);
       return {
         entries: entries.length,
@@ -165,6 +179,7 @@ export async function settleBatch(deps: ApplyDeps, batch: CommittedBatch): Promi
     if (superseded > 0) metrics.votesApplied.inc({ outcome: 'superseded' }, superseded);
     if (rejected > 0) metrics.votesApplied.inc({ outcome: 'rejected' }, rejected);
   }
-  logger.debug({ entries: batch.entries, counted, superseded, rejected, polls: tallies.length }, 'batch applied');
+  // Settling runs outside the batch span: name its trace explicitly so the line joins the trace.
+  logger.debug({ entries: batch.entries, counted, superseded, rejected, polls: tallies.length, ...logTraceFields(traceparent) }, 'batch applied');
   return { entries: batch.entries, counted, superseded, rejected, applied, tallies };
 }

@@ -16,7 +16,7 @@
 // key order, so the counts returned are exactly the state the returned `version` names.
 //
 // A ballot that lost a race (a concurrent batch inserted or changed it after this statement's
-// snapshot) is neither inserted nor updated and gets code `L`: its vote has not touched any count,
+// snapshot, or holds its row lock right now) is neither inserted nor updated and gets code `L`: its vote has not touched any count,
 // everything else in the statement is complete and consistent, and the caller decides the lost votes
 // again through the locking path (tally-sql.ts), in a transaction of their own.
 import type { PrismaClient } from '@votemesh/common/db/client';
@@ -93,15 +93,24 @@ WITH input AS (
   ORDER BY c.poll_id, c.voter_id COLLATE "C"
   ON CONFLICT (poll_id, voter_id) DO NOTHING
   RETURNING poll_id, voter_id
+), lockable AS (
+  -- A ballot another batch holds is skipped, never waited for: that vote is decided again on the
+  -- locking path (code L). Waiting would order this statement's row locks after the other's in
+  -- whatever order the join produced them, and two concurrent batches then deadlock (each stalls
+  -- for deadlock_timeout before one is killed and retried).
+  -- The row it locks is the one the compare-and-set below updates (same key, still the old ids).
+  SELECT c.ord, c.poll_id, c.voter_id, c.option_id, c.receipt_id, c.stream_ms, c.stream_seq, c.cast_at
+  FROM cur c JOIN ballots b ON b.poll_id = c.poll_id AND b.voter_id = c.voter_id
+  WHERE c.had AND b.stream_ms = c.old_ms AND b.stream_seq = c.old_seq
+    AND (c.stream_ms, c.stream_seq) > (c.old_ms, c.old_seq)
+  FOR UPDATE OF b SKIP LOCKED
 ), upd AS (
   UPDATE ballots b
-  SET option_id = c.option_id, receipt_id = c.receipt_id, stream_ms = c.stream_ms, stream_seq = c.stream_seq,
-      cast_at = c.cast_at, counted_at = now()
-  FROM cur c
-  WHERE c.had AND b.poll_id = c.poll_id AND b.voter_id = c.voter_id
-    AND b.stream_ms = c.old_ms AND b.stream_seq = c.old_seq
-    AND (c.stream_ms, c.stream_seq) > (c.old_ms, c.old_seq)
-  RETURNING c.ord
+  SET option_id = l.option_id, receipt_id = l.receipt_id, stream_ms = l.stream_ms, stream_seq = l.stream_seq,
+      cast_at = l.cast_at, counted_at = now()
+  FROM lockable l
+  WHERE b.poll_id = l.poll_id AND b.voter_id = l.voter_id
+  RETURNING l.ord
 ), decided AS (
   -- IN (SELECT …) rather than joins: hashed subplans whatever the row estimates of the CTEs.
   SELECT c.ord, c.poll_id, c.option_id, c.receipt_id, c.old_option_id, c.old_receipt_id, c.old_cast_at,

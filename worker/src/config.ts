@@ -24,6 +24,11 @@ export interface ConsumerSettings {
   readonly consumerName: string;
   /** Entries per XREADGROUP and per PostgreSQL transaction. @default 2000 */
   readonly batchSize: number;
+  /**
+   * Lanes (batches in flight at once) in this process, each reading the group as
+   * `<consumerName>#<lane>` on its own connection (WORKER_CONCURRENCY). @default 2
+   */
+  readonly concurrency: number;
   /** How long one XREADGROUP blocks waiting for entries. @default 1000 */
   readonly blockMs: number;
   /** Pending entries idle longer than this are claimed from (presumably dead) consumers. @default 30000 */
@@ -45,6 +50,7 @@ export function loadConfig(env: Env, context: ConfigContext): WorkerConfig {
   const consumer: ConsumerSettings = {
     consumerName: readString(env, 'CONSUMER_NAME', `${hostname()}-${context.pid}`),
     batchSize: readInt(env, 'BATCH_SIZE', 2000, { min: 1, max: 50_000 }),
+    concurrency: readInt(env, 'WORKER_CONCURRENCY', 2, { min: 1, max: 32 }),
     blockMs: readInt(env, 'BLOCK_MS', 1000, { min: 1, max: 60_000 }),
     claimIdleMs: readInt(env, 'CLAIM_IDLE_MS', 30_000, { min: 0 }),
     claimIntervalMs: readInt(env, 'CLAIM_INTERVAL_MS', 5000, { min: 10 }),

@@ -1,30 +1,33 @@
-// The stream consumer: one loop per replica reading the `tally` group of the `votes` stream and
-// applying each batch with applyBatch. Pending entries of consumers that died are claimed with
-// XAUTOCLAIM and applied the same way; this replica's own pending entries (from a failed batch)
-// are re-read before anything new. `stop()` finishes the batch in flight, acks it, then returns.
-import { setTimeout as delay } from 'node:timers/promises';
-import type { Redis } from 'ioredis';
-import { commitBatch, settleBatch, type ApplyDeps, type ApplySettings, type BatchReport } from './apply-batch.ts';
-import { pruneRateBuckets } from './tally-sql.ts';
-import { autoClaim, ensureGroup, readGroup, type StreamEntry, type StreamRef } from './stream.ts';
+// The stream consumer: what one worker replica runs. `concurrency` lanes read the `tally` group of
+// the `votes` stream, each as `<consumerName>#<lane>` on its own blocking Redis connection, and all
+// share one Prisma client and one non-blocking connection (see pipeline.ts: read ahead, commit and
+// settle overlap within a lane; lanes overlap with each other). Entries of consumers that died are
+// claimed with XAUTOCLAIM and applied the same way; a lane's own pending entries (from a failed
+// batch or an earlier life under the same name) are re-read before anything new. `stop()` finishes
+// the batches in flight, acks what committed, then returns.
+import type { ApplyDeps, ApplySettings, BatchReport } from './apply-batch.ts';
+import { laneConsumerName, startPipeline, type BatchSource } from './pipeline.ts';
+
+export type { BatchSource } from './pipeline.ts';
 
 export interface ConsumerSettings extends ApplySettings {
+  /** The replica's name; lane i reads the group as `<consumerName>#<i>`. */
   readonly consumerName: string;
   readonly batchSize: number;
   readonly blockMs: number;
   readonly claimIdleMs: number;
   readonly claimIntervalMs: number;
+  /** Lanes in this process: batches in flight at once, each with its own consumer name. @default 1 */
+  readonly concurrency?: number;
   /** Rate buckets older than this are deleted now and then. @default 3600 */
   readonly rateBucketRetentionSeconds?: number;
 }
 
 export interface ConsumerDeps extends ApplyDeps {
   readonly settings: ConsumerSettings;
-  /** Called after every applied batch (tests and benchmarks observe progress with it). */
-  readonly onBatch?: (report: BatchReport, source: BatchSource) => void;
+  /** Called after every applied batch with the lane's consumer name (tests and benchmarks observe progress with it). */
+  readonly onBatch?: (report: BatchReport, source: BatchSource, consumerName: string) => void;
 }
-
-export type BatchSource = 'new' | 'own-pending' | 'claimed';
 
 export type ConsumerState =
   | { readonly phase: 'idle' }
@@ -34,124 +37,49 @@ export type ConsumerState =
 
 export interface Consumer {
   readonly name: string;
+  /** The consumer names the lanes read the group as. */
+  readonly consumerNames: readonly string[];
   state(): ConsumerState;
-  /** Finishes the batch in flight (committed work is acked), closes the reading connection. Idempotent. */
+  /** Finishes the batches in flight (committed work is acked), closes the reading connections. Idempotent. */
   stop(reason?: string): Promise<void>;
 }
 
-const MAX_BACKOFF_MS = 5000;
 const PRUNE_EVERY_MS = 60_000;
 
 export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
   const { settings, logger } = deps;
-  const stream: StreamRef = { key: deps.keys.votes, group: deps.keys.tallyGroup };
-  await ensureGroup(deps.redis, stream);
-  // XREADGROUP BLOCK parks a connection; it must never be the one receipts and acks go through.
-  const reader: Redis = deps.redis.duplicate();
-  const abort = new AbortController();
-  let state: ConsumerState = { phase: 'idle' };
-  let batches = 0;
+  const consumerNames = Array.from({ length: Math.max(1, settings.concurrency ?? 1) }, (_, lane) => laneConsumerName(settings.consumerName, lane));
+  const applyDeps: ApplyDeps = deps;
+  const pipeline = await startPipeline(applyDeps, {
+    consumerNames,
+    batchSize: settings.batchSize,
+    mode: { kind: 'follow', blockMs: settings.blockMs },
+    claim: { idleMs: settings.claimIdleMs, intervalMs: settings.claimIntervalMs },
+    pruneRateBuckets: { keepSeconds: settings.rateBucketRetentionSeconds ?? 3600, everyMs: PRUNE_EVERY_MS },
+    ...(deps.onBatch ? { onBatch: deps.onBatch } : {}),
+  });
+  const since = Date.now();
+  let phase: 'running' | { readonly stopping: string } | 'stopped' = 'running';
   let stopping: Promise<void> | undefined;
-
-  const isStopping = (): boolean => abort.signal.aborted;
-
-  // One settle (receipts, ack, publish) may run while the next batch reads and commits; settles
-  // start in batch order, so Redis sees them in batch order.
-  let settling: Promise<void> = Promise.resolve();
-  let ownPending = true; // entries left pending by an earlier life of this consumer name
-
-  async function apply(entries: readonly StreamEntry[], source: BatchSource): Promise<void> {
-    const committed = await commitBatch(deps, entries);
-    await settling;
-    settling = settleBatch(deps, committed).then(
-      (report) => {
-        batches += 1;
-        if (state.phase === 'running') state = { phase: 'running', since: state.since, batches };
-        deps.onBatch?.(report, source);
-      },
-      (error: unknown) => {
-        // Committed but not acked: the entries stay pending under our name and replay as no-ops.
-        ownPending = true;
-        logger.error({ err: error, entries: entries.length }, 'settling a committed batch failed; it will be replayed');
-      },
-    );
-  }
-
-  async function claimDead(cursor: string): Promise<string> {
-    const claimed = await autoClaim(deps.redis, stream, settings.consumerName, settings.claimIdleMs, cursor, settings.batchSize);
-    if (claimed.entries.length > 0) {
-      deps.metrics?.claimedEntries.inc(claimed.entries.length);
-      logger.info({ claimed: claimed.entries.length, deleted: claimed.deletedIds.length }, 'claimed pending entries from idle consumers');
-      await apply(claimed.entries, 'claimed');
-    }
-    return claimed.cursor;
-  }
-
-  async function run(): Promise<void> {
-    let claimCursor = '0-0';
-    let nextClaimAt = 0;
-    let nextPruneAt = Date.now() + PRUNE_EVERY_MS;
-    let failures = 0;
-    while (!isStopping()) {
-      try {
-        const now = Date.now();
-        if (ownPending) {
-          await settling; // its entries are still pending until it acks
-          const entries = await readGroup(deps.redis, stream, { consumer: settings.consumerName, count: settings.batchSize, from: '0' });
-          if (entries.length === 0) ownPending = false;
-          else await apply(entries, 'own-pending');
-        } else if (now >= nextClaimAt) {
-          await settling;
-          claimCursor = await claimDead(claimCursor);
-          // Keep scanning while the pending list has more; otherwise wait for the next tick.
-          if (claimCursor === '0-0') nextClaimAt = now + settings.claimIntervalMs;
-        } else if (now >= nextPruneAt) {
-          nextPruneAt = now + PRUNE_EVERY_MS;
-          await pruneRateBuckets(deps.prisma, settings.rateBucketRetentionSeconds ?? 3600);
-        } else {
-          const blockMs = Math.max(1, Math.min(settings.blockMs, nextClaimAt - now));
-          const entries = await readGroup(reader, stream, { consumer: settings.consumerName, count: settings.batchSize, blockMs, from: '>' });
-          if (entries.length > 0) await apply(entries, 'new');
-        }
-        if (failures > 0 && state.phase === 'running') state = { phase: 'running', since: state.since, batches };
-        failures = 0;
-      } catch (error) {
-        failures += 1;
-        ownPending = true; // the failed batch stays pending under our name: retry it first
-        const backoff = Math.min(MAX_BACKOFF_MS, 100 * 2 ** Math.min(failures, 6));
-        const message = error instanceof Error ? error.message : String(error);
-        if (state.phase === 'running') state = { ...state, lastError: message };
-        logger.error({ err: error, failures, backoffMs: backoff }, 'consumer iteration failed; its entries stay pending and are retried');
-        await delay(backoff, undefined, { signal: abort.signal }).catch(() => undefined);
-      }
-    }
-    await settling;
-  }
-
-  state = { phase: 'running', since: Date.now(), batches: 0 };
-  logger.info({ consumer: settings.consumerName, stream: stream.key, group: stream.group, batchSize: settings.batchSize }, 'consumer started');
-  const loop = run();
+  logger.info({ consumer: settings.consumerName, consumers: consumerNames, key: deps.keys.votes, group: deps.keys.tallyGroup, batchSize: settings.batchSize }, 'consumer started');
 
   return {
     name: settings.consumerName,
-    state: () => state,
+    consumerNames,
+    state(): ConsumerState {
+      if (phase === 'stopped') return { phase: 'stopped', batches: pipeline.batches() };
+      if (phase !== 'running') return { phase: 'stopping', reason: phase.stopping };
+      const lastError = pipeline.lastError();
+      return { phase: 'running', since, batches: pipeline.batches(), ...(lastError === undefined ? {} : { lastError }) };
+    },
     stop(reason = 'stop requested') {
       stopping ??= (async () => {
-        switch (state.phase) {
-          case 'idle':
-          case 'running':
-            state = { phase: 'stopping', reason };
-            break;
-          case 'stopping':
-          case 'stopped':
-            return;
-        }
-        abort.abort();
-        // The loop ends after the batch in flight (and the current blocking read, ≤ blockMs).
-        await loop;
-        reader.disconnect();
-        state = { phase: 'stopped', batches };
-        logger.info({ consumer: settings.consumerName, batches, reason }, 'consumer stopped');
+        phase = { stopping: reason };
+        pipeline.stop();
+        // The lanes end after the batches in flight (and the current blocking reads, ≤ blockMs).
+        await pipeline.done;
+        phase = 'stopped';
+        logger.info({ consumer: settings.consumerName, batches: pipeline.batches(), reason }, 'consumer stopped');
       })();
       return stopping;
     },

@@ -1,11 +1,12 @@
 // Drains a pre-filled `votes` stream as fast as the worker can apply it and reports the rate: the
-// entry point for bench/ingest-worker.ts. Uses the same readGroup + commit/settle path as the
-// consumer (commitBatch + settleBatch, overlapped), with non-blocking reads, and stops when the group has nothing new left.
-import { commitBatch, settleBatch, type ApplyDeps, type BatchReport } from './apply-batch.ts';
-import { ensureGroup, readGroup, type StreamEntry, type StreamRef } from './stream.ts';
+// quick measurement behind worker/scripts/measure-drain.ts. It is the consumer's own pipeline
+// (pipeline.ts: read ahead, commit and settle overlapped, lanes side by side) in drain mode:
+// non-blocking reads, and each lane stops when the group has nothing new left for it.
+import type { ApplyDeps, BatchReport } from './apply-batch.ts';
+import { laneConsumerName, startPipeline } from './pipeline.ts';
 
 export interface DrainOptions {
-  /** Concurrent consumers (each its own consumer name in the group). @default 1 */
+  /** Lanes (each its own consumer name in the group and its own Redis connection). @default 1 */
   readonly consumers?: number;
   /** @default 2000 */
   readonly batchSize?: number;
@@ -25,12 +26,7 @@ export interface DrainReport {
 }
 
 export async function drainStream(deps: ApplyDeps, options: DrainOptions = {}): Promise<DrainReport> {
-  const stream: StreamRef = { key: deps.keys.votes, group: deps.keys.tallyGroup };
-  await ensureGroup(deps.redis, stream);
-  const batchSize = options.batchSize ?? 2000;
   const totals = { entries: 0, batches: 0, counted: 0, superseded: 0, rejected: 0 };
-  const started = performance.now();
-
   const add = (report: BatchReport): void => {
     totals.entries += report.entries;
     totals.batches += 1;
@@ -38,28 +34,15 @@ export async function drainStream(deps: ApplyDeps, options: DrainOptions = {}): 
     totals.superseded += report.superseded;
     totals.rejected += report.rejected;
   };
-
-  // The consumer's overlap (batch N settles in Redis while N+1 commits), and one more: batch N+1 is
-  // read while N commits, so PostgreSQL, Redis and this process work at the same time.
-  async function drainAs(consumer: string): Promise<void> {
-    let settling: Promise<void> = Promise.resolve();
-    const read = (): Promise<StreamEntry[]> => readGroup(deps.redis, stream, { consumer, count: batchSize, from: '>' });
-    let next = read();
-    for (;;) {
-      const entries = await next;
-      if (entries.length === 0) break;
-      next = read();
-      // A failed commit ends the drain; the read ahead of it must not become an unhandled rejection.
-      next.catch(() => undefined);
-      const committed = await commitBatch(deps, entries);
-      await settling;
-      settling = settleBatch(deps, committed).then(add);
-    }
-    await settling;
-  }
-
   const prefix = options.consumerPrefix ?? 'drain';
-  await Promise.all(Array.from({ length: options.consumers ?? 1 }, (_, index) => drainAs(`${prefix}-${index}`)));
+  const started = performance.now();
+  const pipeline = await startPipeline(deps, {
+    consumerNames: Array.from({ length: Math.max(1, options.consumers ?? 1) }, (_, lane) => laneConsumerName(prefix, lane)),
+    batchSize: options.batchSize ?? 2000,
+    mode: { kind: 'drain' },
+    onBatch: add,
+  });
+  await pipeline.done;
   const seconds = (performance.now() - started) / 1000;
   return { ...totals, seconds, entriesPerSecond: totals.entries / seconds };
 }

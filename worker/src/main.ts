@@ -28,7 +28,7 @@ const { startHttpServer } = await import('./server.ts');
 const { startTallyServer } = await import('./tally-service.ts');
 
 const logger = createLogger({ service: SERVICE_NAMES.worker, level: config.logLevel, pretty: config.logFormat === 'pretty' });
-// Consumer stop waits for a blocking read (≤ BLOCK_MS) plus the batch in flight; gRPC has its own fuse.
+// Consumer stop waits for the blocking reads (≤ BLOCK_MS) plus the batches in flight; gRPC has its own fuse.
 const shutdown = createShutdownStack(logger, config.consumer.blockMs + config.grpcShutdownMs + 15_000);
 shutdown.defer('telemetry', () => telemetry.shutdown());
 
@@ -58,7 +58,7 @@ try {
   shutdown.defer('consumer', () => consumer.stop('shutdown'));
   shutdown.defer('grpc server', () => tally.close(config.grpcShutdownMs));
   shutdown.defer('http server', () => http.close());
-  logger.info({ url: http.url, grpcAddress: tally.address, httpPort: http.port, grpcPort: tally.port, consumer: consumer.name }, 'listening');
+  logger.info({ url: http.url, grpcAddress: tally.address, httpPort: http.port, grpcPort: tally.port, consumer: consumer.name, consumers: consumer.consumerNames }, 'listening');
 } catch (error) {
   logger.error({ err: error }, 'worker failed to start');
   await shutdown.shutdown('startup failed');

@@ -28,24 +28,16 @@ export function createWorkerMetrics(registry: Registry): WorkerMetrics {
       registers: [registry],
     }),
     // counted | superseded | rejected (a replayed entry is counted: its receipt is COUNTED again).
-    votesApplied: new Counter({ name: METRICS.workerVotesAppliedTotal.name, help: METRICS.workerVotesAppliedTotal.help, labelNames: ['outcome'], registers: [registry] }),
+    votesApplied: new Counter({ name: METRICS.workerVotesAppliedTotal.name, help: METRICS.workerVotesAppliedTotal.help, labelNames: [...METRICS.workerVotesAppliedTotal.labelNames], registers: [registry] }),
     claimedEntries: new Counter({ name: METRICS.workerClaimedEntriesTotal.name, help: METRICS.workerClaimedEntriesTotal.help, registers: [registry] }),
     transactionRetries: new Counter({
-      name: 'votemesh_worker_transaction_retries_total',
-      help: 'Batch transactions retried after a deadlock or serialization failure.',
-      labelNames: ['sqlstate'],
+      name: METRICS.workerTransactionRetriesTotal.name,
+      help: METRICS.workerTransactionRetriesTotal.help,
+      labelNames: [...METRICS.workerTransactionRetriesTotal.labelNames],
       registers: [registry],
     }),
-    publishErrors: new Counter({
-      name: 'votemesh_worker_publish_errors_total',
-      help: 'Redis commands that failed after a commit (receipts, ack, tally publish).',
-      registers: [registry],
-    }),
-    ballotRaces: new Counter({
-      name: 'votemesh_worker_ballot_races_total',
-      help: 'Votes whose ballot a concurrent batch changed during the one-statement apply; decided again under row locks.',
-      registers: [registry],
-    }),
+    publishErrors: new Counter({ name: METRICS.workerPublishErrorsTotal.name, help: METRICS.workerPublishErrorsTotal.help, registers: [registry] }),
+    ballotRaces: new Counter({ name: METRICS.workerBallotRacesTotal.name, help: METRICS.workerBallotRacesTotal.help, registers: [registry] }),
   };
 }
 

@@ -1,7 +1,7 @@
 // What a stream entry becomes: a parsed vote with its stream position, or a malformed entry; and
 // the outcome the worker decides for it. Receipt statuses and audit actions follow from these.
 import { parseStreamId, type VoteEntry } from '@votemesh/common/contracts/vote-entry';
-import { UUID_PATTERN } from '@votemesh/common/contracts/parse';
+import { unstorableTextProblem, UUID_PATTERN } from '@votemesh/common/contracts/parse';
 import type { StreamEntry } from './stream.ts';
 import { parseVoteFields } from './vote-parse.ts';
 
@@ -76,7 +76,8 @@ function salvage(fields: readonly string[]): { receiptId?: string; pollId?: stri
     const [name, value] = [fields[i], fields[i + 1] ?? ''];
     if (name === 'receiptId' && UUID_PATTERN.test(value)) found.receiptId = value.toLowerCase();
     else if (name === 'pollId' && UUID_PATTERN.test(value)) found.pollId = value.toLowerCase();
-    else if (name === 'voterId' && value.length > 0 && value.length <= 128) found.voterId = value;
+    // Only text PostgreSQL can store: the salvaged voterId goes into the audit event.
+    else if (name === 'voterId' && value.length > 0 && value.length <= 128 && unstorableTextProblem(value) === undefined) found.voterId = value;
   }
   return found;
 }

@@ -46,3 +46,47 @@ export function retryableState(error: unknown): string | undefined {
   }
   return undefined;
 }
+
+export interface DatabaseError {
+  /** The SQLSTATE PostgreSQL answered. */
+  readonly sqlState: string;
+  /** PostgreSQL's own message (and detail, when there is one), without the client's wrapping. */
+  readonly message: string;
+}
+
+/** The PostgreSQL error inside `error` (a Prisma error wraps the driver's), or undefined. */
+export function databaseErrorOf(error: unknown): DatabaseError | undefined {
+  const seen = new Set<unknown>();
+  const stack: unknown[] = [error];
+  while (stack.length > 0) {
+    const current = stack.pop();
+    if (typeof current !== 'object' || current === null || seen.has(current)) continue;
+    seen.add(current);
+    const record = current as Record<string, unknown>;
+    const code = record['originalCode'];
+    if (typeof code === 'string' && SQLSTATE.test(code)) {
+      const text = record['originalMessage'] ?? record['message'];
+      const detail = record['detail'];
+      const message = typeof text === 'string' ? text : `SQLSTATE ${code}`;
+      return { sqlState: code, message: typeof detail === 'string' && detail.length > 0 ? `${message} (${detail})` : message };
+    }
+    stack.push(record['cause'], record['meta'], record['driverAdapterError']);
+  }
+  return undefined;
+}
+
+const SQLSTATE = /^[0-9A-Z]{5}$/;
+/**
+ * SQLSTATE classes that say the DATA was refused: 22 data exception (a value out of range, an
+ * untranslatable character, …) and 23 integrity constraint violation. Running the same rows again
+ * fails the same way, so the batch must be split to find the rows. Every other class is left to
+ * the retry loop: 40 (rollbacks) and 08/53/57/58 (connection, resources, shutdown) pass, and 42
+ * (a missing table, a bad statement) is a bug or a migration in progress, never the votes' fault.
+ */
+const DATA_ERROR_CLASSES = new Set(['22', '23']);
+
+/** True when PostgreSQL refused the data itself (see DATA_ERROR_CLASSES): retrying cannot help. */
+export function isDataError(error: unknown): boolean {
+  const found = databaseErrorOf(error);
+  return found !== undefined && DATA_ERROR_CLASSES.has(found.sqlState.slice(0, 2));
+}

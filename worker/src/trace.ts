@@ -35,3 +35,12 @@ export function batchSpanAttributes(count: number): Attributes {
     [ATTR.MESSAGING_BATCH_MESSAGE_COUNT]: count,
   };
 }
+
+/**
+ * `trace_id` and `span_id` of a traceparent, named as the logger's mixin names them for the active
+ * span: for log lines written outside the span (the batch settles after its span ended).
+ */
+export function logTraceFields(traceparent: string | undefined): { trace_id?: string; span_id?: string } {
+  const [, traceId, spanId] = traceparent?.split('-') ?? [];
+  return traceId && spanId ? { trace_id: traceId, span_id: spanId } : {};
+}

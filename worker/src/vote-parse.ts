@@ -4,7 +4,7 @@
 // entries/s the intermediate objects are most of what the parse costs. test/vote-parse.test.ts
 // holds the two to agreement on a table of good and bad entries; a change to the contract goes
 // into both.
-import { invalid, UUID_PATTERN } from '@votemesh/common/contracts/parse';
+import { invalid, unstorableTextProblem, UUID_PATTERN } from '@votemesh/common/contracts/parse';
 import type { VoteEntry } from '@votemesh/common/contracts/vote-entry';
 
 const MESSAGE = 'vote stream entry';
@@ -57,6 +57,8 @@ export function parseVoteFields(fields: readonly string[]): VoteEntry {
 function checkString(field: string, value: string | undefined, maxLength: number): string {
   if (value === undefined || value.length === 0) throw invalid(MESSAGE, field, 'must be a non-empty string');
   if (value.length > maxLength) throw invalid(MESSAGE, field, `must be at most ${maxLength} characters`);
+  const problem = unstorableTextProblem(value);
+  if (problem !== undefined) throw invalid(MESSAGE, field, problem);
   return value;
 }
 

@@ -94,6 +94,72 @@ describe('consumer: replicas and recovery', () => {
     assert.equal(((await h.metrics.claimedEntries.get()).values[0]?.value ?? 0) - claimedBefore, 3);
   });
 
+  it('runs WORKER_CONCURRENCY lanes under suffixed names that share the work and keep tallies exact', async () => {
+    const poll = await h.createPoll(3);
+    const random = seededRandom(11);
+    const latest = new Map<string, string>();
+    const lanes = new Map<string, number>();
+    const consumer = await startConsumer({ ...consumerDeps('laned', { concurrency: 2 }), onBatch: (_report, _source, name) => void lanes.set(name, (lanes.get(name) ?? 0) + 1) });
+    assert.deepEqual(consumer.consumerNames, ['laned#0', 'laned#1']);
+    try {
+      // A backlog first, so both lanes find work while the other commits.
+      for (let round = 0; round < 10; round += 1) {
+        const pipeline = h.redis.pipeline();
+        for (let i = 0; i < 150; i += 1) {
+          const voterId = `voter-${Math.floor(random() * 200)}`;
+          const optionId = poll.optionIds[Math.floor(random() * 3)]!;
+          latest.set(voterId, optionId);
+          pipeline.xadd(h.keys.votes, '*', 'receiptId', crypto.randomUUID(), 'pollId', poll.id, 'optionId', optionId, 'voterId', voterId, 'castAt', new Date().toISOString());
+        }
+        await pipeline.exec();
+      }
+      await waitFor(streamDrained, { what: 'the lanes drain the stream', timeoutMs: 30_000 });
+    } finally {
+      await consumer.stop();
+    }
+    const votes = await h.optionVotes(poll.id);
+    for (const optionId of poll.optionIds) {
+      assert.equal(votes.get(optionId) ?? 0, [...latest.values()].filter((id) => id === optionId).length, `votes of ${optionId}`);
+    }
+    assert.equal((await h.pollTally(poll.id))?.totalVotes, latest.size);
+    assert.deepEqual([...lanes.keys()].sort(), ['laned#0', 'laned#1'], `both lanes applied batches (${JSON.stringify([...lanes])})`);
+    const state = consumer.state();
+    assert.equal(state.phase, 'stopped');
+    assert.equal(state.phase === 'stopped' && state.batches, [...lanes.values()].reduce((a, b) => a + b, 0));
+  });
+
+  it("re-reads each lane's own pending entries at start, before the claim idle time", async () => {
+    const poll = await h.createPoll(2);
+    const stream = { key: h.keys.votes, group: h.keys.tallyGroup };
+    await ensureGroup(h.redis, stream);
+    const votes = await Promise.all(['p1', 'p2', 'p3', 'p4'].map((voterId) => h.castVote({ pollId: poll.id, optionId: poll.optionIds[1]!, voterId })));
+    // An earlier life of lane 1 read them and died before acking.
+    assert.equal((await readGroup(h.redis, stream, { consumer: 'reborn#1', count: 100, from: '>' })).length, 4);
+    const sources: string[] = [];
+    const consumer = await startConsumer({ ...consumerDeps('reborn', { concurrency: 2 }), onBatch: (_report, source, name) => void sources.push(`${name}:${source}`) });
+    try {
+      await waitFor(streamDrained, { what: 'own pending entries applied and acked' });
+    } finally {
+      await consumer.stop();
+    }
+    assert.deepEqual(sources, ['reborn#1:own-pending']);
+    assert.equal((await h.optionVotes(poll.id)).get(poll.optionIds[1]!), 4);
+    for (const { receiptId } of votes) assert.equal((await h.receipt(receiptId))['status'], 'COUNTED');
+  });
+
+  it('finishes and acks the batches in flight of every lane when stopped', async () => {
+    const poll = await h.createPoll(2);
+    let batches = 0;
+    const consumer = await startConsumer({ ...consumerDeps('stopper2', { concurrency: 2, batchSize: 10 }), onBatch: () => void (batches += 1) });
+    await Promise.all(Array.from({ length: 200 }, (_, i) => h.castVote({ pollId: poll.id, optionId: poll.optionIds[i % 2]!, voterId: `t${i}` })));
+    await waitFor(() => batches > 2, { what: 'batches flowing' });
+    await consumer.stop();
+    const stats = await readGroupStats(h.redis, { key: h.keys.votes, group: h.keys.tallyGroup });
+    assert.equal(stats.pending, 0, 'nothing either lane read is left unacked (read-ahead included)');
+    const total = (await h.pollTally(poll.id))?.totalVotes ?? 0;
+    assert.equal(total + stats.length, 200, 'every vote is either counted or still waiting in the stream');
+  });
+
   it('finishes and acks the batch in flight when stopped', async () => {
     const poll = await h.createPoll(2);
     let batches = 0;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { encodeVoteEntry, parseVoteEntry, type VoteEntry } from '@votemesh/common/contracts/vote-entry';
+import { encodeVoteEntry, parseStreamId, parseVoteEntry, type VoteEntry } from '@votemesh/common/contracts/vote-entry';
 import { parseVoteFields } from '../src/vote-parse.ts';
 
 const good: VoteEntry = {
@@ -27,6 +27,7 @@ const cases: [string, string[]][] = [
   ['unknown extra fields', [...fields(), 'extra', 'ignored', 'constructor', 'x']],
   ['a repeated field (last wins)', [...fields(), 'voterId', 'voter-43']],
   ['a voterId of 128 characters', fields({ voterId: 'v'.repeat(128) })],
+  ['a voterId with a surrogate pair (well-formed)', fields({ voterId: 'voter-\u{1F5F3}' })],
   ['an odd number of items', [...fields(), 'dangling']],
   ['no fields at all', []],
   ['a missing receiptId', without('receiptId')],
@@ -43,6 +44,13 @@ const cases: [string, string[]][] = [
   ['a castAt longer than 40 characters', fields({ castAt: `${good.castAt}${' '.repeat(40)}` })],
   ['a malformed traceparent', fields({ traceparent: '00-xyz' })],
   ['a traceparent longer than 55 characters', fields({ traceparent: `00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01${'0'.repeat(10)}` })],
+  ['a voterId with a NUL character', fields({ voterId: 'voter\u000042' })],
+  ['a voterId that is only a NUL character', fields({ voterId: '\u0000' })],
+  ['a voterId with a lone high surrogate', fields({ voterId: 'voter-\uD83D' })],
+  ['a voterId with a lone low surrogate', fields({ voterId: '\uDDF3-voter' })],
+  ['a receiptId with a NUL character (the text check comes before the uuid check)', fields({ receiptId: `${good.receiptId.slice(0, 35)}\u0000` })],
+  ['a castAt with a NUL character', fields({ castAt: `${good.castAt}\u0000` })],
+  ['a traceparent with a lone surrogate', fields({ traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-0\uD800' })],
   ['two wrong fields (the first checked is named)', fields({ pollId: 'bad', voterId: '' })],
   ['a bad traceparent and a bad receiptId (traceparent is checked first)', fields({ receiptId: 'bad', traceparent: 'bad' })],
 ];
@@ -66,9 +74,32 @@ describe('parseVoteFields agrees with parseVoteEntry', () => {
 
   it('accepts the good cases and names the wrong field in the bad ones', () => {
     const results = cases.map(([name, input]) => [name, outcome(parseVoteFields, input)] as const);
-    assert.equal(results.filter(([, result]) => 'entry' in result).length, 8);
+    assert.equal(results.filter(([, result]) => 'entry' in result).length, 9);
     for (const [name, result] of results) {
       if ('error' in result) assert.match(result.error, /^vote stream entry: field "[^"]+" /, name);
+    }
+  });
+
+  it('refuses text PostgreSQL cannot store, naming the field and the problem', () => {
+    const expectations: [string, string[], string, RegExp][] = [
+      ['NUL in voterId', fields({ voterId: 'a\u0000b' }), 'voterId', /must not contain NUL \(U\+0000\)/],
+      ['lone surrogate in voterId', fields({ voterId: 'a\uD800b' }), 'voterId', /well-formed Unicode/],
+      ['NUL in receiptId', fields({ receiptId: `${good.receiptId.slice(0, 35)}\u0000` }), 'receiptId', /must not contain NUL/],
+    ];
+    for (const [name, input, field, problem] of expectations) {
+      for (const parse of [parseVoteFields, parseVoteEntry]) {
+        const result = outcome(parse, input);
+        assert.ok('error' in result, `${name}: ${parse.name} refuses it`);
+        assert.equal(result.field, field, name);
+        assert.match(result.error, problem, name);
+      }
+    }
+  });
+
+  it('parseStreamId refuses ids whose parts do not fit a PostgreSQL bigint', () => {
+    assert.deepEqual(parseStreamId('9223372036854775807-9223372036854775807'), { ms: 2n ** 63n - 1n, seq: 2n ** 63n - 1n });
+    for (const id of ['9223372036854775808-0', '1-9223372036854775808', '18446744073709551615-18446744073709551615']) {
+      assert.throws(() => parseStreamId(id), /field "id" must have both parts at most 9223372036854775807/, id);
     }
   });
 });

@@ -22,10 +22,24 @@ export function parseJson(message: string, text: string): unknown {
   }
 }
 
+/**
+ * Why PostgreSQL `text` (and a UTF-8 encoder) cannot hold `value`, or undefined when it can: NUL
+ * (U+0000) is refused by PostgreSQL, and a lone UTF-16 surrogate has no UTF-8 encoding (JSON
+ * escapes it and jsonb refuses it; Buffer silently swaps it for U+FFFD). Checking at the edge keeps
+ * such a value from reaching SQL, where it would fail a whole batch.
+ */
+export function unstorableTextProblem(value: string): string | undefined {
+  if (value.includes('\u0000')) return 'must not contain NUL (U+0000) characters';
+  if (!value.isWellFormed()) return 'must be well-formed Unicode (no lone surrogates)';
+  return undefined;
+}
+
 export function stringField(message: string, record: Record<string, unknown>, field: string, maxLength = 512): string {
   const value = record[field];
   if (typeof value !== 'string' || value.length === 0) throw invalid(message, field, 'must be a non-empty string');
   if (value.length > maxLength) throw invalid(message, field, `must be at most ${maxLength} characters`);
+  const problem = unstorableTextProblem(value);
+  if (problem !== undefined) throw invalid(message, field, problem);
   return value;
 }
 

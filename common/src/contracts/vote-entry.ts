@@ -40,9 +40,19 @@ export function parseVoteEntry(fields: readonly string[]): VoteEntry {
   };
 }
 
-/** A Redis stream id `<ms>-<seq>` split into its two parts, for ordering ballots. */
+/** The largest PostgreSQL bigint: the ballots table stores both halves of a stream id as bigint. */
+const MAX_BIGINT = 2n ** 63n - 1n;
+
+/**
+ * A Redis stream id `<ms>-<seq>` split into its two parts, for ordering ballots. Redis allows
+ * halves up to 2^64 - 1 (an explicit XADD id); anything above PostgreSQL's bigint is refused here
+ * rather than failing the worker's batch statement.
+ */
 export function parseStreamId(id: string): { ms: bigint; seq: bigint } {
   const match = /^(\d+)-(\d+)$/.exec(id);
   if (!match) throw invalid(MESSAGE, 'id', `must be a stream id "<ms>-<seq>", got "${id}"`);
-  return { ms: BigInt(match[1] as string), seq: BigInt(match[2] as string) };
+  const ms = BigInt(match[1] as string);
+  const seq = BigInt(match[2] as string);
+  if (ms > MAX_BIGINT || seq > MAX_BIGINT) throw invalid(MESSAGE, 'id', `must have both parts at most ${MAX_BIGINT}, got "${id}"`);
+  return { ms, seq };
 }

@@ -312,6 +312,11 @@ export const METRICS = {
     help: 'Redis commands that failed after a commit (receipts, ack, tally publish).',
     kind: 'counter',
   },
+  workerBallotRacesTotal: {
+    name: 'votemesh_worker_ballot_races_total',
+    help: 'Votes whose ballot a concurrent batch changed during the one-statement apply; decided again under row locks.',
+    kind: 'counter',
+  },
   streamLength: { name: 'votemesh_stream_length', help: 'Entries in the votes stream (XLEN).', kind: 'gauge' },
   streamPending: { name: 'votemesh_stream_pending', help: 'Entries delivered but not acknowledged (XPENDING).', kind: 'gauge' },
   streamLag: { name: 'votemesh_stream_lag', help: 'Entries not yet delivered to the consumer group.', kind: 'gauge' },

@@ -1,0 +1,214 @@
+// The batch pipeline behind both the production consumer (consumer.ts) and drainStream (drain.ts):
+// N lanes in one process, each reading the `tally` group under a consumer name of its own on a
+// Redis connection of its own (XREADGROUP BLOCK parks a connection; acks and receipts go through
+// the shared non-blocking one). Within a lane, three batches are in motion at once:
+//
+//   batch N+1: XREADGROUP (read ahead)  ─┐
+//   batch N:   parse + PostgreSQL commit ├─ at the same time
+//   batch N-1: receipts, XACK/XDEL, tally messages (settle) ─┘
+//
+// and the lanes run side by side, so PostgreSQL has up to N batches in flight. Settles of one lane
+// start in batch order; across lanes there is no order (tally messages carry versions, receipt
+// statuses only move forward; see receipts.ts), exactly as between replicas.
+//
+// Recovery (follow mode): a lane first re-reads the entries left pending under its own name (an
+// earlier life, a failed batch), lane 0 claims the entries of dead consumers with XAUTOCLAIM every
+// claimIntervalMs and prunes old rate buckets. A read ahead is only started when none of that is
+// due, so a re-read of the lane's own pending entries never races a read of new ones. A failed
+// iteration backs off and retries; its entries (and any read ahead) stay pending and are re-read.
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Redis } from 'ioredis';
+import { commitBatch, settleBatch, type ApplyDeps, type BatchReport } from './apply-batch.ts';
+import { pruneRateBuckets } from './tally-sql.ts';
+import { autoClaim, ensureGroup, readGroup, type StreamEntry, type StreamRef } from './stream.ts';
+
+export type BatchSource = 'new' | 'own-pending' | 'claimed';
+
+export interface PipelineOptions {
+  /** One lane per name: the consumer names this process reads the group as. */
+  readonly consumerNames: readonly string[];
+  readonly batchSize: number;
+  /**
+   * `follow`: block up to blockMs on each read and run until stopped, recovering from failures.
+   * `drain`: non-blocking reads; a lane ends when the group has nothing new for it, and the first
+   * failure ends the pipeline with that error.
+   */
+  readonly mode: { readonly kind: 'follow'; readonly blockMs: number } | { readonly kind: 'drain' };
+  /** XAUTOCLAIM by lane 0 (follow mode only). */
+  readonly claim?: { readonly idleMs: number; readonly intervalMs: number };
+  /** Delete rate buckets older than this now and then (lane 0, follow mode only). */
+  readonly pruneRateBuckets?: { readonly keepSeconds: number; readonly everyMs: number };
+  /** After every settled batch. */
+  readonly onBatch?: (report: BatchReport, source: BatchSource, consumerName: string) => void;
+}
+
+export interface Pipeline {
+  /** Settles when every lane has ended: after `stop()`, or (drain mode) when the stream is drained. */
+  readonly done: Promise<void>;
+  /** Batches settled so far, all lanes together. */
+  batches(): number;
+  /** The last error of a lane that has not had a good iteration since, if any. */
+  lastError(): string | undefined;
+  /** Lanes finish the batches they hold (read ahead included), settle them, then end. */
+  stop(): void;
+}
+
+const MAX_BACKOFF_MS = 5000;
+
+/** The group consumer name of lane `lane` of a replica (or drain) called `consumerName`. */
+export function laneConsumerName(consumerName: string, lane: number): string {
+  return `${consumerName}#${lane}`;
+}
+
+export async function startPipeline(deps: ApplyDeps, options: PipelineOptions): Promise<Pipeline> {
+  const stream: StreamRef = { key: deps.keys.votes, group: deps.keys.tallyGroup };
+  await ensureGroup(deps.redis, stream);
+  const abort = new AbortController();
+  const { logger } = deps;
+  const follow = options.mode.kind === 'follow';
+  const blockMs = options.mode.kind === 'follow' ? options.mode.blockMs : undefined;
+  const laneErrors: (string | undefined)[] = options.consumerNames.map(() => undefined);
+  let batches = 0;
+  // Entries some lane has read and not settled yet: lane 0 must not claim them from its siblings
+  // (with a short claim idle time it could), which would apply them twice for nothing.
+  const inFlight = new Set<string>();
+
+  async function runLane(index: number, name: string): Promise<void> {
+    const reader: Redis = deps.redis.duplicate();
+    let settling: Promise<void> = Promise.resolve();
+    let ownPending = true;
+    let ahead: Promise<StreamEntry[]> | undefined;
+    let failures = 0;
+    const claims = index === 0 && follow ? options.claim : undefined;
+    const prune = index === 0 && follow ? options.pruneRateBuckets : undefined;
+    let nextClaimAt = 0;
+    let claimCursor = '0-0';
+    let nextPruneAt = prune ? Date.now() + prune.everyMs : Number.POSITIVE_INFINITY;
+
+    const readNew = (wait: number | undefined): Promise<StreamEntry[]> =>
+      readGroup(reader, stream, { consumer: name, count: options.batchSize, from: '>', ...(wait === undefined ? {} : { blockMs: wait }) });
+    const maintenanceDue = (now: number): boolean => ownPending || (claims !== undefined && now >= nextClaimAt) || now >= nextPruneAt;
+
+    async function apply(entries: readonly StreamEntry[], source: BatchSource): Promise<void> {
+      for (const entry of entries) inFlight.add(entry.id);
+      const release = (): void => {
+        for (const entry of entries) inFlight.delete(entry.id);
+      };
+      let committed;
+      try {
+        committed = await commitBatch(deps, entries);
+      } catch (error) {
+        release();
+        throw error;
+      }
+      await settling;
+      settling = settleBatch(deps, committed).then(
+        (report) => {
+          release();
+          batches += 1;
+          options.onBatch?.(report, source, name);
+        },
+        (error: unknown) => {
+          release();
+          // Committed but not acked: the entries stay pending under this name and replay as no-ops.
+          ownPending = true;
+          logger.error({ err: error, consumer: name, entries: entries.length }, 'settling a committed batch failed; it will be replayed');
+        },
+      );
+    }
+
+    async function claimDead(idleMs: number): Promise<void> {
+      const claimed = await autoClaim(deps.redis, stream, name, idleMs, claimCursor, options.batchSize);
+      claimCursor = claimed.cursor;
+      // A sibling lane's unsettled entries look idle to XAUTOCLAIM too; that lane acks them.
+      const entries = claimed.entries.filter((entry) => !inFlight.has(entry.id));
+      if (entries.length > 0) {
+        deps.metrics?.claimedEntries.inc(entries.length);
+        logger.info({ consumer: name, claimed: entries.length, deleted: claimed.deletedIds.length }, 'claimed pending entries from idle consumers');
+        await apply(entries, 'claimed');
+      }
+    }
+
+    try {
+      // In drain mode a lane ends at its first empty read; a read ahead always gets applied.
+      for (;;) {
+        if (abort.signal.aborted && ahead === undefined) break;
+        try {
+          const now = Date.now();
+          let entries: StreamEntry[];
+          let source: BatchSource = 'new';
+          if (ahead !== undefined) {
+            const pending = ahead;
+            ahead = undefined;
+            entries = await pending;
+          } else if (ownPending) {
+            await settling; // a batch still settling is pending until it acks
+            entries = await readGroup(reader, stream, { consumer: name, count: options.batchSize, from: '0' });
+            source = 'own-pending';
+            if (entries.length === 0) {
+              ownPending = false;
+              continue;
+            }
+          } else if (claims !== undefined && now >= nextClaimAt) {
+            await settling;
+            await claimDead(claims.idleMs);
+            // Keep scanning while the pending list has more; otherwise wait for the next tick.
+            if (claimCursor === '0-0') nextClaimAt = now + claims.intervalMs;
+            laneErrors[index] = undefined;
+            failures = 0;
+            continue;
+          } else if (prune !== undefined && now >= nextPruneAt) {
+            nextPruneAt = now + prune.everyMs;
+            await pruneRateBuckets(deps.prisma, prune.keepSeconds);
+            continue;
+          } else {
+            const wait = blockMs === undefined ? undefined : Math.max(1, Math.min(blockMs, claims ? nextClaimAt - now : blockMs));
+            entries = await readNew(wait);
+          }
+          if (entries.length === 0) {
+            if (!follow) break;
+            continue;
+          }
+          if (source === 'new' && !abort.signal.aborted && !maintenanceDue(Date.now())) {
+            ahead = readNew(blockMs);
+            // If this batch fails, the read ahead is awaited in the catch below; never unhandled.
+            ahead.catch(() => undefined);
+          }
+          await apply(entries, source);
+          laneErrors[index] = undefined;
+          failures = 0;
+        } catch (error) {
+          // The read ahead's entries are pending under this name: the own-pending re-read gets them.
+          if (ahead !== undefined) await ahead.catch(() => undefined);
+          ahead = undefined;
+          ownPending = true;
+          if (!follow) throw error;
+          failures += 1;
+          const backoff = Math.min(MAX_BACKOFF_MS, 100 * 2 ** Math.min(failures, 6));
+          laneErrors[index] = error instanceof Error ? error.message : String(error);
+          logger.error({ err: error, consumer: name, failures, backoffMs: backoff }, 'consumer iteration failed; its entries stay pending and are retried');
+          await delay(backoff, undefined, { signal: abort.signal }).catch(() => undefined);
+        }
+      }
+      await settling;
+    } finally {
+      reader.disconnect();
+    }
+  }
+
+  const lanes = options.consumerNames.map((name, index) =>
+    runLane(index, name).catch((error: unknown) => {
+      abort.abort(); // drain mode: the others finish what they hold and end too
+      throw error;
+    }),
+  );
+  const done = Promise.allSettled(lanes).then((results) => {
+    for (const result of results) if (result.status === 'rejected') throw result.reason;
+  });
+  return {
+    done,
+    batches: () => batches,
+    lastError: () => laneErrors.find((message) => message !== undefined),
+    stop: () => abort.abort(),
+  };
+}

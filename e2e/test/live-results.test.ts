@@ -89,6 +89,27 @@ describe('live results through the gateway', () => {
     await waitFor(async () => (await scrapeMetric(stack.gatewayUrl, 'votemesh_gateway_upstream_subscriptions')) === 0, { timeoutMs: 10_000, what: 'the upstream subscription to close' });
   });
 
+  it('a subscriber joining a shared pollResults upstream gets the CURRENT tally at once', async () => {
+    const poll = await createOpenPoll(client, adminToken, ['Early', 'Late']);
+    await using first = createSubscriptionClient({ gatewayUrl: stack.gatewayUrl, transport: 'ws' });
+    const a = first.subscribe<LiveResults>(POLL_RESULTS, { pollId: poll.id });
+    await a.waitForEvent((event) => event.data?.pollResults.totalVotes === 0);
+    const voters = await Promise.all(Array.from({ length: 5 }, () => client.voterToken()));
+    await runConcurrently(voters, 5, (token) => castVote(client, token, poll.id, poll.options[0]?.id ?? '').then(() => undefined));
+    await a.waitForEvent((event) => event.data?.pollResults.totalVotes === voters.length, 30_000);
+    // Earlier tests' upstreams may still be closing; the joiners must not add one.
+    const upstreamsBefore = await scrapeMetric(stack.gatewayUrl, 'votemesh_gateway_upstream_subscriptions');
+
+    for (const transport of ['ws', 'sse'] as const) {
+      await using later = createSubscriptionClient({ gatewayUrl: stack.gatewayUrl, transport });
+      const b = later.subscribe<LiveResults>(POLL_RESULTS, { pollId: poll.id });
+      const initial = await b.waitForEvent(() => true, 5000);
+      assert.equal(initial.data?.pollResults.totalVotes, voters.length, `${transport}: the current tally, not the poll's first state`);
+      assert.deepEqual(initial.data?.pollResults.options.map((option) => [option.option.label, option.votes]), [['Early', 5], ['Late', 0]]);
+      assert.ok((await scrapeMetric(stack.gatewayUrl, 'votemesh_gateway_upstream_subscriptions')) <= upstreamsBefore, 'the joiner shares the upstream');
+    }
+  });
+
   it('voteReceipt goes PENDING → COUNTED for a vote cast after subscribing', async () => {
     const poll = await createOpenPoll(client, adminToken, ['Tea', 'Coffee']);
     const voter = await client.voterToken();

@@ -37,8 +37,20 @@ export interface AuthConfig {
   readonly adminBootstrapSecret: string | undefined;
 }
 
+/**
+ * Subscription root fields whose every event is the whole current state, replayed to a client that
+ * joins a shared upstream (SUBSCRIPTION_REPLAY_FIELDS, comma-separated schema coordinates; empty
+ * for none). votemesh's own: `pollResults` ("the results now, then every new state") and
+ * `voteReceipt` (the receipt now, then each change). Not `pollStatus` (changes only) nor
+ * `auditEvents` (a feed). Coordinates a supergraph does not have are ignored (logged at start).
+ */
+export const DEFAULT_SUBSCRIPTION_REPLAY_FIELDS: readonly string[] = Object.freeze(['Subscription.pollResults', 'Subscription.voteReceipt']);
+const COORDINATE = /^[_A-Za-z][_0-9A-Za-z]*\.[_A-Za-z][_0-9A-Za-z]*$/;
+
 export interface GatewayConfig {
   readonly subscriptionLimits: SubscriptionLimits;
+  /** SUBSCRIPTION_REPLAY_FIELDS (see DEFAULT_SUBSCRIPTION_REPLAY_FIELDS). */
+  readonly subscriptionReplayFields: readonly string[];
   readonly host: string;
   readonly port: number;
   readonly production: boolean;
@@ -105,6 +117,7 @@ export function loadConfig(env: Env, stdoutIsTty = false): GatewayConfig {
     maxAliases: readInt(env, 'GRAPHQL_MAX_ALIASES', 30, { min: 0 }),
     introspection: readBool(env, 'GRAPHQL_INTROSPECTION', !production),
     subscriptionLimits: readSubscriptionLimits(env),
+    subscriptionReplayFields: readReplayFields(env),
   });
 }
 
@@ -120,6 +133,15 @@ function readSubscriptionLimits(env: Env): SubscriptionLimits {
     maxBufferedBytes: readInt(env, 'SUBSCRIPTION_MAX_BUFFERED_BYTES', d.maxBufferedBytes, { min: 1024 }),
     upstreamReconnectWindowMs: readInt(env, 'UPSTREAM_RECONNECT_WINDOW_MS', d.upstreamReconnectWindowMs, { min: 1 }),
   });
+}
+
+function readReplayFields(env: Env): readonly string[] {
+  const raw = env['SUBSCRIPTION_REPLAY_FIELDS'];
+  if (raw === undefined) return DEFAULT_SUBSCRIPTION_REPLAY_FIELDS;
+  const fields = raw.split(',').map((field) => field.trim()).filter((field) => field !== '');
+  const bad = fields.find((field) => !COORDINATE.test(field));
+  if (bad !== undefined) throw new ConfigError('SUBSCRIPTION_REPLAY_FIELDS', `must be comma-separated schema coordinates like Subscription.pollResults, got "${bad}"`);
+  return Object.freeze(fields);
 }
 
 /** SUBGRAPH_URL_VOTE=http://… overrides the URL the supergraph names for subgraph "vote". */

@@ -20,12 +20,13 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginUsageReportingDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloGateway } from '@apollo/gateway';
 import { GraphQLError, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import type { Registry } from 'prom-client';
 import type { Logger } from '@votemesh/common/logger';
 import { createHttpServer, handleProbe, listen, sendJson, type ReadinessCheck } from '@votemesh/common/http-server';
-import { identitySecretKey, signIdentity, type Identity } from '@votemesh/common/contracts/identity';
+import { identitySecretKey, type Identity } from '@votemesh/common/contracts/identity';
 import { subgraphEnvKey, type GatewayConfig } from './config.ts';
 import type { GatewayContext } from './gateway-context.ts';
 import { loadSupergraph, type LoadedSupergraph } from './supergraph/load-supergraph.ts';
@@ -35,6 +36,7 @@ import type { VerifiedIdentity } from './auth/verify-token.ts';
 import type { DevIssuer } from './auth/dev-issuer.ts';
 import { createPolicyPlugin, enforcePolicy, type PolicyCheck } from './auth/enforce-policy.ts';
 import { createSubgraphDataSources } from './auth/forward-identity.ts';
+import { createIdentitySigner } from './auth/identity-signer.ts';
 import { createTimeoutFetcher } from './upstream/upstream-timeout.ts';
 import { createMemoryRateLimitCounter, createRateLimiter, type RateLimitCounter, type RateLimiter } from './limits/rate-limit.ts';
 import { createLimitRules } from './limits/graphql-limits.ts';
@@ -122,11 +124,15 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
   const subgraphUrls = new Map(supergraph.subgraphs.map(({ name, url }) => [name, config.subgraphUrlOverrides[subgraphEnvKey(name)] ?? url]));
   const identityKey = identitySecretKey(config.identitySecret);
   const auth = await createAuthentication(config.auth);
+  // HTTP fetches: 60 s tokens (reused for 30 s). Subscriptions: 300 s tokens, which the hub and the
+  // upstream connector hold for up to 60 s (connection_init, entity fetches of a shared upstream).
+  const httpSigner = createIdentitySigner({ key: identityKey, ttlSeconds: 60 });
+  const subscriptionSigner = createIdentitySigner({ key: identityKey, ttlSeconds: 300 });
 
   const gateway = new ApolloGateway({
     supergraphSdl: supergraph.executableSdl,
     buildService: createSubgraphDataSources({
-      identityKey,
+      signer: httpSigner,
       fetcher: createTimeoutFetcher({ timeoutMs: config.upstreamTimeoutMs }),
       urlFor: ({ name, url }) => subgraphUrls.get(name) ?? url ?? '',
     }),
@@ -139,7 +145,9 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
   const metrics = createOperationMetrics({ registry, logger });
   const apollo = new ApolloServer<GatewayContext>({
     gateway,
-    plugins: [createPolicyPlugin(() => supergraph.policy), metrics.plugin],
+    // No HTTP cache hints (the gateway sends none; the cache-control plugin walks every resolved
+    // field) and never Apollo usage reporting (not even if APOLLO_KEY is in the environment).
+    plugins: [createPolicyPlugin(() => supergraph.policy), metrics.plugin, ApolloServerPluginCacheControlDisabled(), ApolloServerPluginUsageReportingDisabled()],
     validationRules: createLimitRules({ maxDepth: config.maxDepth, maxAliases: config.maxAliases }),
     formatError: createFormatError({ production: config.production }),
     includeStacktraceInErrorResponses: !config.production,
@@ -180,7 +188,7 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
     rateLimiter,
     authenticate: auth.authenticate,
     authenticateRequest: auth.authenticateRequest,
-    signIdentity: (identity) => signIdentity(identityKey, identity),
+    signIdentity: async (identity) => subscriptionSigner.sign(identity),
     enforcePolicy: (check) => enforcePolicy({ ...check, schema, policy: supergraph.policy }),
     clientKey: keyOf,
     async executeOperation(request, caller) {

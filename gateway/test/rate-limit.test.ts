@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { createMemoryRateLimitCounter, createRateLimiter, createRedisRateLimitCounter, type RateLimitCounter } from '../src/limits/rate-limit.ts';
+import { createBatchedRedisRateLimitCounter, createMemoryRateLimitCounter, createRateLimiter, createRedisRateLimitCounter, type RateLimitCounter } from '../src/limits/rate-limit.ts';
 import { startProductsSubgraph, startReviewsSubgraph, composeTestSupergraph, type RunningSubgraph } from './helpers/test-subgraphs.ts';
 import { bearer, requestToken, startTestGateway, type TestGateway } from './helpers/test-gateway.ts';
 
@@ -81,5 +81,57 @@ describe('createRateLimiter', () => {
     const limiter = createRateLimiter({ limit: 0, counter: createMemoryRateLimitCounter(), keyFor: (client) => client, logger: silent });
     assert.equal(limiter.enabled, false);
     assert.equal((await limiter.consume('a')).allowed, true);
+  });
+});
+
+describe('createBatchedRedisRateLimitCounter (two replicas, one Redis)', () => {
+  const prefix = `vmtest:${randomUUID()}:`;
+  let redis: Redis;
+  before(() => {
+    redis = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
+  });
+  after(async () => {
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length > 0) await redis.del(...keys);
+    await redis.quit();
+  });
+
+  it('sends the first hit at once, batches the rest, and learns the other replicas\' hits at each sync', async () => {
+    const key = `${prefix}rl:sub:carol:0`;
+    const a = createBatchedRedisRateLimitCounter(redis, { syncMs: 60_000 });
+    const b = createBatchedRedisRateLimitCounter(redis, { syncMs: 60_000 });
+    try {
+      assert.equal(await a.increment(key, 60_000), 1);
+      assert.equal(await redis.get(key), '1', 'the first hit is in Redis before it is answered');
+      const ttl = await redis.pttl(key);
+      assert.ok(ttl > 60_000 && ttl <= 61_000, `the key expires after its window (${ttl} ms)`);
+      assert.equal(await a.increment(key, 60_000), 2);
+      assert.equal(await a.increment(key, 60_000), 3);
+      assert.equal(await redis.get(key), '1', 'later hits wait for the sync');
+      assert.equal(await b.increment(key, 60_000), 2, 'the other replica starts from what Redis has');
+      await a.sync();
+      assert.equal(await redis.get(key), '4');
+      assert.equal(await a.increment(key, 60_000), 5, 'a learned b\'s hit');
+      await Promise.all([a.sync(), b.sync()]);
+      assert.equal(await redis.get(key), '5');
+      assert.equal(await b.increment(key, 60_000), 3, 'b had nothing to sync, so it still counts from what Redis said at its first hit (2)');
+      await b.sync();
+      assert.equal(await b.increment(key, 60_000), 7);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+    assert.equal(await redis.get(key), '7', 'close() flushes pending hits');
+  });
+
+  it('limits exactly within one replica', async () => {
+    const counter = createBatchedRedisRateLimitCounter(redis, { syncMs: 10 });
+    const limiter = createRateLimiter({ limit: 3, counter, keyFor: (client, windowStart) => `${prefix}rl:${client}:${windowStart}`, logger: silent });
+    try {
+      const decisions = [];
+      for (let i = 0; i < 5; i++) decisions.push((await limiter.consume('dave')).allowed);
+      assert.deepEqual(decisions, [true, true, true, false, false]);
+    } finally {
+      await counter.close();
+    }
   });
 });

@@ -1,25 +1,25 @@
 // The ONE data-source hook between the gateway and its subgraphs. For every subgraph call it:
 //  - removes any `x-votemesh-identity` (a client must never be able to forge one),
 //  - forwards the verified caller as a short-lived HS256 JWT in `x-votemesh-identity`
-//    (signed once per client request, then reused for every fetch of its query plan),
+//    (from the shared IdentitySigner, which reuses a caller's token for half its lifetime; one
+//    client request uses one token for every fetch of its query plan),
 //  - propagates `x-request-id` and W3C trace context (`traceparent`, `tracestate`, `baggage`),
 //  - turns transport failures into UPSTREAM_UNAVAILABLE / UPSTREAM_ERROR naming the subgraph.
 import { context as otelContext, propagation } from '@opentelemetry/api';
 import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions, type ServiceEndpointDefinition } from '@apollo/gateway';
 import type { Fetcher, FetcherResponse } from '@apollo/utils.fetcher';
 import { GraphQLError } from 'graphql';
-import { IDENTITY_HEADER, signIdentity } from '@votemesh/common/contracts/identity';
+import { IDENTITY_HEADER } from '@votemesh/common/contracts/identity';
 import { VotemeshError } from '@votemesh/common/errors';
 import type { GatewayContext } from '../gateway-context.ts';
 import { UpstreamTimeoutError } from '../upstream/upstream-timeout.ts';
+import type { IdentitySigner } from './identity-signer.ts';
 
 const TRACE_HEADERS = ['traceparent', 'tracestate', 'baggage'] as const;
 
 export interface IdentityForwardingOptions {
-  /** HMAC key shared with the subgraphs (IDENTITY_SECRET as bytes). */
-  readonly identityKey: Uint8Array;
-  /** Lifetime of a forwarded identity; it only has to outlive one request's fetches. @default 60 */
-  readonly identityTtlSeconds?: number;
+  /** Signs the forwarded identity (identity-signer.ts; its tokens only have to outlive one request's fetches). */
+  readonly signer: IdentitySigner;
   /** Subgraph URL overrides by subgraph name (SUBGRAPH_URL_<NAME>); else the supergraph's URL. */
   readonly urlFor?: (definition: ServiceEndpointDefinition) => string;
   /** The fetch used for subgraph calls (see upstream-timeout.ts). */
@@ -28,12 +28,12 @@ export interface IdentityForwardingOptions {
 
 /** `buildService` for ApolloGateway. */
 export function createSubgraphDataSources(options: IdentityForwardingOptions): (definition: ServiceEndpointDefinition) => RemoteGraphQLDataSource<GatewayContext> {
-  const signed = new WeakMap<GatewayContext, Promise<string>>();
-  const forwardedIdentity = (ctx: GatewayContext): Promise<string> | undefined => {
+  const signed = new WeakMap<GatewayContext, string>();
+  const forwardedIdentity = (ctx: GatewayContext): string | undefined => {
     if (!ctx.identity) return undefined;
     let token = signed.get(ctx);
-    if (!token) {
-      token = signIdentity(options.identityKey, ctx.identity, options.identityTtlSeconds ?? 60);
+    if (token === undefined) {
+      token = options.signer.sign(ctx.identity);
       signed.set(ctx, token);
     }
     return token;
@@ -47,9 +47,9 @@ export function createSubgraphDataSources(options: IdentityForwardingOptions): (
 
 class IdentityForwardingDataSource extends RemoteGraphQLDataSource<GatewayContext> {
   readonly #serviceName: string;
-  readonly #forwardedIdentity: (ctx: GatewayContext) => Promise<string> | undefined;
+  readonly #forwardedIdentity: (ctx: GatewayContext) => string | undefined;
 
-  constructor(serviceName: string, url: string, fetcher: Fetcher, forwardedIdentity: (ctx: GatewayContext) => Promise<string> | undefined) {
+  constructor(serviceName: string, url: string, fetcher: Fetcher, forwardedIdentity: (ctx: GatewayContext) => string | undefined) {
     super({ url, fetcher });
     this.#serviceName = serviceName;
     this.#forwardedIdentity = forwardedIdentity;
@@ -63,7 +63,7 @@ class IdentityForwardingDataSource extends RemoteGraphQLDataSource<GatewayContex
     if (!('incomingRequestContext' in options)) return;
     const ctx = options.context;
     const identity = this.#forwardedIdentity(ctx);
-    if (identity) headers.set(IDENTITY_HEADER, await identity);
+    if (identity !== undefined) headers.set(IDENTITY_HEADER, identity);
     headers.set('x-request-id', ctx.requestId);
     const carrier: Record<string, string> = {};
     propagation.inject(otelContext.active(), carrier);

@@ -31,6 +31,15 @@ export interface TokenVerifierOptions {
   readonly clockToleranceSeconds?: number;
   /** Accepted signature algorithms. @default ['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA'] */
   readonly algorithms?: readonly string[];
+  /** Verified tokens remembered (LRU), so a client's next request skips the signature check. 0 = off. @default 10000 */
+  readonly cacheSize?: number;
+  /**
+   * A remembered token is verified again after this long even if it has not expired, so a key
+   * removed from the issuer's JWKS stops being honoured within this time. @default 300000
+   */
+  readonly cacheMaxAgeMs?: number;
+  /** Clock, for tests. @default Date.now */
+  readonly now?: () => number;
 }
 
 export interface TokenVerifier {
@@ -49,10 +58,28 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     return keys;
   };
 
+  // Signature verification (ES256 through WebCrypto) is the costliest step of a request, and a
+  // client sends the same token for its whole session. Successes only are remembered, keyed by the
+  // exact token string, until the token's `exp` (then it is verified again and refused as expired)
+  // and at most `cacheMaxAgeMs`. Failures are never cached: the answer for them must stay precise.
+  const cacheSize = options.cacheSize ?? 10_000;
+  const maxAgeMs = options.cacheMaxAgeMs ?? 300_000;
+  const now = options.now ?? Date.now;
+  const verified = new Map<string, { identity: VerifiedIdentity; until: number }>();
+
   return {
     async verify(token) {
       if (token === undefined) return undefined;
+      const hit = verified.get(token);
+      if (hit) {
+        verified.delete(token);
+        if (hit.until > now()) {
+          verified.set(token, hit); // most recently used last
+          return hit.identity;
+        }
+      }
       const keySet = await getKeys();
+      let identity: VerifiedIdentity;
       try {
         const { payload } = await jwtVerify(token, keySet, {
           issuer: options.issuer,
@@ -60,11 +87,23 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
           algorithms,
           clockTolerance: options.clockToleranceSeconds ?? 5,
           requiredClaims: ['sub', 'exp'],
+          currentDate: new Date(now()),
         });
-        return toIdentity(payload);
+        identity = toIdentity(payload);
       } catch (error) {
         throw toTokenError(error, options);
       }
+      if (cacheSize > 0 && identity.expiresAt !== undefined) {
+        const until = Math.min(identity.expiresAt * 1000, now() + maxAgeMs);
+        if (until > now()) {
+          verified.set(token, { identity: Object.freeze(identity), until });
+          if (verified.size > cacheSize) {
+            const oldest = verified.keys().next();
+            if (!oldest.done) verified.delete(oldest.value);
+          }
+        }
+      }
+      return identity;
     },
   };
 }
@@ -86,7 +125,7 @@ function toIdentity(payload: JWTPayload): VerifiedIdentity {
     throw new VotemeshError('TOKEN_INVALID', `The token's role claim must be one of ${ROLES.join(', ')}, got ${JSON.stringify(payload['role'])}`);
   }
   const role: Role = claimedRole ?? (scopes.includes('admin') ? 'admin' : 'voter');
-  return { subject: payload.sub ?? '', role, scopes, expiresAt: payload.exp };
+  return { subject: payload.sub ?? '', role, scopes: Object.freeze(scopes), expiresAt: payload.exp };
 }
 
 /** OAuth `scope` is a space-separated string; some issuers send `scp` as an array. */

@@ -11,6 +11,7 @@ import { bearerToken } from '../auth/verify-token.ts';
 import { clientKey, type ClientAddress, type ClientLimiter } from './client-limiter.ts';
 import { parseOperationRequest, type AuthenticatedCaller, type OperationRequest, type OperationStarter } from './operations.ts';
 import type { SubscriptionLimits } from './options.ts';
+import { outgoing, type OutgoingResult } from './outgoing-result.ts';
 import type { SubscriberSink } from './subscription-hub.ts';
 
 type Mode = 'sse' | 'multipart';
@@ -45,6 +46,10 @@ export interface HttpStreamAdapter {
 
 const BOUNDARY = 'graphql';
 const MULTIPART_PART = `\r\ncontent-type: application/json; charset=utf-8\r\n\r\n`;
+const SSE_PREFIX = Buffer.from('event: next\ndata: ');
+const SSE_SUFFIX = Buffer.from('\n\n');
+const MULTIPART_PREFIX = Buffer.from(`${MULTIPART_PART}{"payload":`);
+const MULTIPART_SUFFIX = Buffer.from(`}\r\n--${BOUNDARY}`);
 
 export function createHttpStreamAdapter(options: HttpStreamAdapterOptions): HttpStreamAdapter {
   const { limits, logger } = options;
@@ -70,6 +75,11 @@ export function createHttpStreamAdapter(options: HttpStreamAdapterOptions): Http
   function frame(mode: Mode, serialized: string): string {
     return mode === 'sse' ? `event: next\ndata: ${serialized}\n\n` : `${MULTIPART_PART}{"payload":${serialized}}\r\n--${BOUNDARY}`;
   }
+  /** Built once per result and mode, shared by every stream of that mode. */
+  const frameBytes = {
+    sse: (result: OutgoingResult) => Buffer.concat([SSE_PREFIX, result.bytes, SSE_SUFFIX]),
+    multipart: (result: OutgoingResult) => Buffer.concat([MULTIPART_PREFIX, result.bytes, MULTIPART_SUFFIX]),
+  } as const;
 
   function open(res: ServerResponse, mode: Mode, caller: AuthenticatedCaller | undefined, key: string): Stream {
     let done = false;
@@ -90,7 +100,7 @@ export function createHttpStreamAdapter(options: HttpStreamAdapterOptions): Http
         stop();
       },
       sink: {
-        send(serialized) {
+        send(result) {
           if (done || res.destroyed) return false;
           if (res.writableLength > limits.maxBufferedBytes) {
             options.onSlowConsumer();
@@ -99,7 +109,7 @@ export function createHttpStreamAdapter(options: HttpStreamAdapterOptions): Http
             res.destroy();
             return false;
           }
-          res.write(frame(mode, serialized));
+          res.write(result.framed(mode, frameBytes[mode]));
           return true;
         },
         complete() {
@@ -158,7 +168,7 @@ export function createHttpStreamAdapter(options: HttpStreamAdapterOptions): Http
         case 'single':
           started.result.then(
             (result) => {
-              if (stream.sink.send(JSON.stringify(result))) stream.sink.complete();
+              if (stream.sink.send(outgoing(result))) stream.sink.complete();
             },
             (error: unknown) => {
               logger.error({ err: error }, 'executing an operation sent over a stream failed');

@@ -15,7 +15,7 @@ import { createHttpStreamAdapter } from './http-adapter.ts';
 import { createSubscriptionMetrics } from './metrics.ts';
 import { createOperationStarter, type AuthenticatedCaller, type ExecuteOperation } from './operations.ts';
 import { resolveLimits, type SubscriptionLimits } from './options.ts';
-import { createSubscriptionPlanner } from './planner.ts';
+import { createSubscriptionPlanner, type SubscriptionPlanner } from './planner.ts';
 import { createSubscriptionHub, type UpstreamStats } from './subscription-hub.ts';
 import { createUpstreamConnector } from './upstream.ts';
 import { createWsAdapter } from './ws-adapter.ts';
@@ -39,6 +39,12 @@ export interface SubscriptionServiceDeps {
   readonly logger: Logger;
   readonly metricsRegistry: Registry;
   readonly limits?: Partial<SubscriptionLimits>;
+  /**
+   * Subscription root fields whose every event is the whole current state (schema coordinates,
+   * `Subscription.pollResults`): a client joining a shared upstream gets the latest state at once.
+   * Fields not listed (feeds, change streams) are never replayed. @default none
+   */
+  readonly replayFields?: readonly string[];
   /** Runs queries/mutations that arrive on a socket or stream through the HTTP path. Without it
    * they get a clear error pointing to HTTP POST. */
   readonly executeOperation?: ExecuteOperation;
@@ -105,6 +111,7 @@ export function createSubscriptionService(deps: SubscriptionServiceDeps): Subscr
   });
   const hub = createSubscriptionHub({
     connector,
+    replayFields: checkReplayFields(deps.replayFields ?? [], planner, logger),
     resolver,
     signIdentity: deps.signIdentity,
     logger,
@@ -151,4 +158,13 @@ export function createSubscriptionService(deps: SubscriptionServiceDeps): Subscr
       upstreamSockets: connector.socketCount(),
     }),
   };
+}
+
+/** Keeps the coordinates that name a subscription root field of this supergraph; logs the others. */
+function checkReplayFields(coordinates: readonly string[], planner: SubscriptionPlanner, logger: Logger): ReadonlySet<string> {
+  const root = planner.apiSchema.getSubscriptionType();
+  const known = new Set(root ? Object.keys(root.getFields()).map((field) => `${root.name}.${field}`) : []);
+  const unknown = coordinates.filter((coordinate) => !known.has(coordinate));
+  if (unknown.length > 0) logger.info({ unknown }, 'replay fields that are not subscription fields of this supergraph are ignored');
+  return new Set(coordinates.filter((coordinate) => known.has(coordinate)));
 }

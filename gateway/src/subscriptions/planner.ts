@@ -7,6 +7,7 @@ import { buildOperationContext } from '@apollo/gateway';
 import { QueryPlanner, type FetchNode, type PlanNode } from '@apollo/query-planner';
 import {
   GraphQLError,
+  Kind,
   parse,
   TypeInfo,
   validate,
@@ -14,6 +15,7 @@ import {
   visitWithTypeInfo,
   type DocumentNode,
   type GraphQLSchema,
+  type SelectionSetNode,
 } from 'graphql';
 import { combineAuth, type FieldAuth } from '../supergraph/auth-policy.ts';
 
@@ -28,6 +30,8 @@ export interface PlannedSubscription {
   readonly operationContext: OperationContext;
   readonly primary: FetchNode;
   readonly rest: PlanNode | undefined;
+  /** The subscription's one root field as a schema coordinate, e.g. `Subscription.pollResults`. */
+  readonly rootField: string;
   /** Every selected field's requirement, combined (all must hold). */
   readonly auth: FieldAuth;
 }
@@ -96,7 +100,8 @@ export function createSubscriptionPlanner(options: PlannerOptions): Subscription
       if (plan.node?.kind !== 'Subscription') {
         return { ok: false, errors: [withCode(new GraphQLError('The subscription did not plan to a subscription fetch'), 'INTERNAL')] };
       }
-      return { ok: true, operation: { kind, key, document, operationContext, primary: plan.node.primary, rest: plan.node.rest, auth } };
+      const rootField = `${apiSchema.getSubscriptionType()?.name ?? 'Subscription'}.${rootFieldName(operationContext.operation.selectionSet, operationContext.fragments)}`;
+      return { ok: true, operation: { kind, key, document, operationContext, primary: plan.node.primary, rest: plan.node.rest, rootField, auth } };
     } catch (error) {
       return { ok: false, errors: [withCode(toGraphQLError(error), 'GRAPHQL_VALIDATION_FAILED')] };
     }
@@ -150,6 +155,20 @@ function requiredAuth(
     if (used.has(fragment.name.value)) visit(fragment, visitor);
   }
   return auth;
+}
+
+/** The one root field of a (validated) subscription, looking through fragments. */
+function rootFieldName(selectionSet: SelectionSetNode, fragments: OperationContext['fragments']): string | undefined {
+  for (const selection of selectionSet.selections) {
+    if (selection.kind === Kind.FIELD) {
+      if (!selection.name.value.startsWith('__')) return selection.name.value;
+      continue;
+    }
+    const inner = selection.kind === Kind.INLINE_FRAGMENT ? selection.selectionSet : fragments[selection.name.value]?.selectionSet;
+    const name = inner ? rootFieldName(inner, fragments) : undefined;
+    if (name) return name;
+  }
+  return undefined;
 }
 
 function withCode(error: GraphQLError, code: string): GraphQLError {

@@ -1,16 +1,24 @@
 // The transport-free core of federated subscriptions. Client subscriptions that would open the
 // same upstream subscription — same subgraph, upstream operation, upstream variables and auth
 // scope — share ONE upstream subscription. Per upstream event each resolution group (clients with
-// the same document + variables) is resolved once and serialized once; the same string is then
-// written to every subscriber's sink. The upstream closes when its last subscriber leaves.
+// the same document + variables) is resolved once and serialized once; the same OutgoingResult
+// (whose wire bytes transports build once, outgoing-result.ts) is then written to every
+// subscriber's sink. The upstream closes when its last subscriber leaves.
+// Late joiners: when the subscription's root field is declared stateful (`replayFields`, e.g.
+// `Subscription.pollResults`: every event is the whole current state), a client that joins an
+// upstream which has already delivered its first event gets the latest state at once — the same
+// serialized message its group last got, or, for a new group, the latest upstream event resolved
+// for that group — and then every later event, in order. Feeds (every event a new fact, e.g.
+// `Subscription.auditEvents`) are never replayed: a newcomer waits for the next event.
 // Opening an upstream starts its `gateway.upstream.subscribe` span under the trace context of the
 // subscription that caused it (upstream-telemetry.ts).
 import { ROOT_CONTEXT, type Context } from '@opentelemetry/api';
 import type { Identity } from '@votemesh/common/contracts/identity';
 import type { Logger } from '@votemesh/common/logger';
-import type { ExecutionResult, GraphQLFormattedError } from 'graphql';
+import type { GraphQLFormattedError } from 'graphql';
 import type { EventResolver, ResolutionContext, UpstreamEvent } from './event-resolver.ts';
 import { startEventTelemetry } from './event-telemetry.ts';
+import { outgoing, type OutgoingResult } from './outgoing-result.ts';
 import type { PlannedSubscription } from './planner.ts';
 import type { UpstreamConnector } from './upstream.ts';
 import { startUpstreamTelemetry } from './upstream-telemetry.ts';
@@ -18,7 +26,7 @@ import { startUpstreamTelemetry } from './upstream-telemetry.ts';
 /** Where a client subscription's messages go; implemented by the WS and SSE adapters. */
 export interface SubscriberSink {
   /** One serialized ExecutionResult. Returns false when the consumer is overloaded (and dropped). */
-  send(serialized: string): boolean;
+  send(result: OutgoingResult): boolean;
   complete(): void;
   error(errors: readonly GraphQLFormattedError[]): void;
 }
@@ -64,6 +72,11 @@ export interface SubscriptionHub {
 
 export interface SubscriptionHubOptions {
   readonly connector: UpstreamConnector;
+  /**
+   * Root field coordinates (`Subscription.pollResults`) whose events are whole state snapshots, so
+   * the latest one may be replayed to a subscriber that joins a running upstream. @default none
+   */
+  readonly replayFields?: ReadonlySet<string>;
   readonly resolver: EventResolver;
   readonly signIdentity: (identity: Identity) => Promise<string>;
   readonly counters: HubCounters;
@@ -74,6 +87,8 @@ interface Group {
   readonly plan: PlannedSubscription;
   readonly variables: Record<string, unknown>;
   readonly sinks: Set<SubscriberSink>;
+  /** What this group was last sent (replay upstreams only), replayed to a sink that joins it. */
+  lastSent: OutgoingResult | undefined;
 }
 
 interface Upstream {
@@ -87,6 +102,10 @@ interface Upstream {
   delivered: Promise<void>;
   dispose: () => void;
   identityToken: { value: string; renewAt: number } | undefined;
+  /** The root field is a state snapshot: keep and replay the latest event (see the header). */
+  readonly replay: boolean;
+  /** The latest event received (replay upstreams only); undefined until the first one arrives. */
+  latest: UpstreamEvent | undefined;
 }
 
 /** Forwarded identity tokens live 300 s (common/contracts/identity); renew well before. */
@@ -105,27 +124,37 @@ export function createSubscriptionHub(options: SubscriptionHubOptions): Subscrip
     return { identityToken: upstream.identityToken.value };
   }
 
+  function resolveFor(upstream: Upstream, group: Group, event: UpstreamEvent, context: ResolutionContext): Promise<OutgoingResult> {
+    return options.resolver.resolve(group.plan, group.variables, event, context).then(outgoing, (error: unknown) => {
+      options.logger.error({ err: error, subgraph: upstream.subgraph }, 'resolving a subscription event failed');
+      return outgoing({ errors: [{ message: 'Internal error resolving this event', extensions: { code: 'INTERNAL' } }] });
+    });
+  }
+
+  /** Writes one group's payload to each of its current sinks; returns how many took it. */
+  function deliver(upstream: Upstream, group: Group, payload: OutgoingResult): number {
+    if (upstream.replay) group.lastSent = payload;
+    let sent = 0;
+    // Copy: a sink that reports overload is removed by its adapter while we iterate.
+    for (const sink of [...group.sinks]) if (sink.send(payload)) sent += 1;
+    options.counters.messagesSent(sent);
+    return sent;
+  }
+
   function onEvent(upstream: Upstream, event: UpstreamEvent): void {
     options.counters.eventResolved();
+    if (upstream.replay) upstream.latest = event;
     const telemetry = startEventTelemetry(event, { subgraph: upstream.subgraph, subscribers: upstream.subscribers });
     const groups = [...upstream.groups.values()];
     const serialized = telemetry.run(() => resolutionContext(upstream).then((context) =>
-      Promise.all(groups.map((group) => options.resolver.resolve(group.plan, group.variables, event, context).then(serialize, (error: unknown) => {
-        options.logger.error({ err: error, subgraph: upstream.subgraph }, 'resolving a subscription event failed');
-        return JSON.stringify({ errors: [{ message: 'Internal error resolving this event', extensions: { code: 'INTERNAL' } }] });
-      }))),
+      Promise.all(groups.map((group) => resolveFor(upstream, group, event, context))),
     ));
     upstream.delivered = upstream.delivered.then(async () => {
       const payloads = await serialized;
       let delivered = 0;
       groups.forEach((group, index) => {
         const payload = payloads[index];
-        if (payload === undefined) return;
-        let sent = 0;
-        // Copy: a sink that reports overload is removed by its adapter while we iterate.
-        for (const sink of [...group.sinks]) if (sink.send(payload)) sent += 1;
-        options.counters.messagesSent(sent);
-        delivered += sent;
+        if (payload !== undefined) delivered += deliver(upstream, group, payload);
       });
       const seconds = delivered > 0 ? telemetry.deliverySeconds() : undefined;
       if (seconds !== undefined) options.counters.tallyDelivered(seconds);
@@ -133,6 +162,21 @@ export function createSubscriptionHub(options: SubscriptionHubOptions): Subscrip
     }).catch((error: unknown) => {
       telemetry.end(0, error);
       options.logger.error({ err: error }, 'delivering a subscription event failed');
+    });
+  }
+
+  /**
+   * A new group on an upstream that already has state: resolve the latest event for it, in delivery
+   * order (after events already in flight, which it is not part of; before later ones, which it is).
+   */
+  function replayTo(upstream: Upstream, group: Group, event: UpstreamEvent): void {
+    const payload = resolutionContext(upstream).then((context) => resolveFor(upstream, group, event, context));
+    upstream.delivered = upstream.delivered.then(async () => {
+      const serialized = await payload;
+      // Defensive: never write an older state after a newer one reached this group.
+      if (group.lastSent === undefined) deliver(upstream, group, serialized);
+    }).catch((error: unknown) => {
+      options.logger.error({ err: error }, 'replaying the latest subscription event failed');
     });
   }
 
@@ -164,6 +208,8 @@ export function createSubscriptionHub(options: SubscriptionHubOptions): Subscrip
       delivered: Promise.resolve(),
       dispose: () => {},
       identityToken: undefined,
+      replay: options.replayFields?.has(plan.rootField) ?? false,
+      latest: undefined,
     };
     upstreams.set(key, upstream);
     const telemetry = startUpstreamTelemetry(traceContext, { subgraph: upstream.subgraph, operationName: plan.primary.operationName });
@@ -208,13 +254,19 @@ export function createSubscriptionHub(options: SubscriptionHubOptions): Subscrip
       const upstream = upstreams.get(key) ?? open(key, plan, upstreamVariables, scope, forwarded, traceContext ?? ROOT_CONTEXT);
       const groupKey = `${plan.key}\u0000${stableStringify(variables)}`;
       let group = upstream.groups.get(groupKey);
+      const created = !group;
       if (!group) {
-        group = { plan, variables, sinks: new Set() };
+        group = { plan, variables, sinks: new Set(), lastSent: undefined };
         upstream.groups.set(groupKey, group);
       }
       group.sinks.add(sink);
       upstream.subscribers += 1;
       subscriptions += 1;
+      if (upstream.latest !== undefined) {
+        if (created) replayTo(upstream, group, upstream.latest);
+        else if (group.lastSent !== undefined && sink.send(group.lastSent)) options.counters.messagesSent(1);
+        // Otherwise the group's first message (an event or its own replay) is on its way to all its sinks.
+      }
       const joined = group;
       let left = false;
       return () => {
@@ -258,10 +310,6 @@ export function createSubscriptionHub(options: SubscriptionHubOptions): Subscrip
 function scopeOf(identity: Identity | undefined): string {
   if (!identity) throw new Error('a non-public subscription reached the hub without an identity');
   return `${identity.role}:${identity.subject}`;
-}
-
-function serialize(result: ExecutionResult): string {
-  return JSON.stringify(result);
 }
 
 function pick(variables: Record<string, unknown>, names: readonly string[]): Record<string, unknown> {

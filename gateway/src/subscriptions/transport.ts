@@ -6,6 +6,8 @@ import { createSubscriptionService, type ExecuteOperation, type SubscriptionLimi
 export interface SubscriptionsFactoryOptions {
   readonly limits?: Partial<SubscriptionLimits>;
   readonly executeOperation?: ExecuteOperation;
+  /** Stateful subscription root fields replayed to late joiners (SubscriptionServiceDeps.replayFields). */
+  readonly replayFields?: readonly string[];
 }
 
 export function createSubscriptionsFactory(options: SubscriptionsFactoryOptions = {}): SubscriptionsFactory {
@@ -22,5 +24,6 @@ export function createSubscriptionsFactory(options: SubscriptionsFactoryOptions 
       clientAddress: (req) => host.clientKey(req, undefined),
       ...(options.limits ? { limits: options.limits } : {}),
       ...(options.executeOperation ? { executeOperation: options.executeOperation } : {}),
+      ...(options.replayFields ? { replayFields: options.replayFields } : {}),
     });
 }

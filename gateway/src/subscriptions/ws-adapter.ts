@@ -1,7 +1,8 @@
 // The `graphql-transport-ws` protocol (graphql-ws PROTOCOL.md) served on `ws`, written here rather
 // than with graphql-ws's `makeServer`: that server stringifies every `next` message per socket,
 // while fan-out to thousands of sockets needs to write ONE pre-serialized payload to all of them
-// (we only wrap it in the per-id envelope). It also gives us one shared housekeeping interval for
+// (we only wrap it in the per-id envelope). Fan-out writes go straight to the upgraded TCP socket
+// as complete, pre-built WebSocket frames (see `writeFrame`). It also gives us one shared housekeeping interval for
 // init timeouts, token expiry and keep-alive pings instead of timers per connection. Message
 // parsing and validation still come from graphql-ws (`parseMessage`).
 import type { IncomingMessage } from 'node:http';
@@ -17,6 +18,7 @@ import { bearerToken } from '../auth/verify-token.ts';
 import { clientKey, type ClientAddress, type ClientLimiter } from './client-limiter.ts';
 import { parseOperationRequest, type AuthenticatedCaller, type OperationStarter } from './operations.ts';
 import { CloseCode, type SubscriptionLimits } from './options.ts';
+import { outgoing, type OutgoingResult } from './outgoing-result.ts';
 import type { SubscriberSink } from './subscription-hub.ts';
 
 type Phase =
@@ -34,6 +36,8 @@ type Phase =
 
 interface Connection {
   readonly socket: WebSocket;
+  /** The upgraded TCP socket under `socket` (the one handed to handleUpgrade): `next` frames go here. */
+  readonly raw: Duplex;
   readonly address: string;
   phase: Phase;
   /** Answered the last ping (or sent anything) since. */
@@ -151,7 +155,11 @@ export function createWsAdapter(options: WsAdapterOptions): WsAdapter {
     const request = parseOperationRequest(payload);
     if (typeof request === 'string') return sendError(connection, id, [new VotemeshError('BAD_USER_INPUT', request).toJSON()]);
 
-    const envelope = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
+    // The `next` envelope around a shared payload; the complete frame is built once per result and
+    // id (OutgoingResult.framed) and the same bytes go to every socket subscribed under that id.
+    const envelope = Buffer.from(`{"id":${JSON.stringify(id)},"type":"next","payload":`);
+    const framingKey = `ws:${id}`;
+    const buildFrame = (result: OutgoingResult): Buffer => textFrame(envelope, result.bytes, ENVELOPE_END);
     let active = true;
     const stop = (): void => {
       active = false;
@@ -160,16 +168,16 @@ export function createWsAdapter(options: WsAdapterOptions): WsAdapter {
     let registered: () => void = stop;
     connection.operations.set(id, stop);
     const sink: SubscriberSink = {
-      send(serialized) {
-        const { socket } = connection;
+      send(result) {
+        const { socket, raw } = connection;
         if (!active || socket.readyState !== WebSocket.OPEN) return false;
-        if (socket.bufferedAmount > limits.maxBufferedBytes) {
+        if (raw.writableLength > limits.maxBufferedBytes) {
           options.onSlowConsumer();
-          logger.warn({ bufferedBytes: socket.bufferedAmount }, 'dropping slow subscription consumer');
+          logger.warn({ bufferedBytes: raw.writableLength }, 'dropping slow subscription consumer');
           end(connection, CloseCode.SlowConsumer, 'Slow consumer');
           return false;
         }
-        socket.send(envelope + serialized + '}');
+        writeFrame(raw, result.framed(framingKey, buildFrame));
         return true;
       },
       complete() {
@@ -190,7 +198,7 @@ export function createWsAdapter(options: WsAdapterOptions): WsAdapter {
       case 'single':
         started.result.then(
           (result) => {
-            if (sink.send(JSON.stringify(result))) sink.complete();
+            if (sink.send(outgoing(result))) sink.complete();
           },
           (error: unknown) => {
             logger.error({ err: error }, 'executing an operation sent over WebSocket failed');
@@ -241,9 +249,10 @@ export function createWsAdapter(options: WsAdapterOptions): WsAdapter {
     }
   }
 
-  function onConnection(socket: WebSocket, req: IncomingMessage): void {
+  function onConnection(socket: WebSocket, req: IncomingMessage, raw: Duplex): void {
     const connection: Connection = {
       socket,
+      raw,
       address: options.clientAddress(req),
       phase: { kind: 'awaiting-init', deadline: Date.now() + limits.connectionInitTimeoutMs },
       alive: true,
@@ -268,7 +277,7 @@ export function createWsAdapter(options: WsAdapterOptions): WsAdapter {
         socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
         return;
       }
-      server.handleUpgrade(req, socket, head, (ws) => onConnection(ws, req));
+      server.handleUpgrade(req, socket, head, (ws) => onConnection(ws, req, socket));
     },
     connectionCount: () => connections.size,
     async close() {
@@ -285,6 +294,43 @@ export function createWsAdapter(options: WsAdapterOptions): WsAdapter {
       server.close();
     },
   };
+}
+
+const ENVELOPE_END = Buffer.from('}');
+
+/**
+ * One unmasked, unfragmented WebSocket text frame (RFC 6455 §5.2: FIN + opcode 1, then the 7-,
+ * 16- or 64-bit payload length) holding `parts` back to back, in one Buffer.
+ */
+export function textFrame(...parts: readonly Buffer[]): Buffer {
+  let length = 0;
+  for (const part of parts) length += part.length;
+  const headerLength = length < 126 ? 2 : length < 65_536 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(headerLength + length);
+  frame[0] = 0x81;
+  if (headerLength === 2) frame[1] = length;
+  else if (headerLength === 4) {
+    frame[1] = 126;
+    frame.writeUInt16BE(length, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeBigUInt64BE(BigInt(length), 2);
+  }
+  let offset = headerLength;
+  for (const part of parts) offset += part.copy(frame, offset);
+  return frame;
+}
+
+/**
+ * Writes a complete frame on the upgraded socket, bypassing ws's per-send work (string → UTF-8,
+ * a header Buffer, cork + two writes + uncork, per socket): one `write` of a shared Buffer. Safe
+ * because ws writes every frame of its own synchronously and in call order as long as nothing is
+ * compressed (`perMessageDeflate: false` above) and no Blob is sent (we never send one): its
+ * sender queue is then always empty, so frames never interleave and stay in order. The caller
+ * checks `readyState === OPEN` first, so nothing follows a close frame.
+ */
+function writeFrame(raw: Duplex, frame: Buffer): void {
+  raw.write(frame);
 }
 
 function isClosed(connection: Connection): boolean {

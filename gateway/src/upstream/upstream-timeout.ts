@@ -19,30 +19,26 @@ export class UpstreamTimeoutError extends Error {
   }
 }
 
-const NULL_BODY_STATUSES = new Set([204, 205, 304]);
-
 export function createTimeoutFetcher(options: UpstreamTimeoutOptions = {}): Fetcher {
   const timeoutMs = options.timeoutMs ?? 10_000;
   const fetchImpl = options.fetch ?? globalThis.fetch;
   return async (url, init = {}) => {
-    const signal = AbortSignal.timeout(timeoutMs);
+    // One deadline for headers AND body: the response is handed on as fetch returned it (no copy),
+    // and a body read still running at the deadline rejects with this signal's reason, so a
+    // subgraph that sends headers and then stalls is an UpstreamTimeoutError too. The timer is
+    // unref'd and, once the call is over, firing it is a no-op.
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(new UpstreamTimeoutError(url, timeoutMs)), timeoutMs).unref();
     const body = typeof init.body === 'string' || init.body === undefined ? init.body : new Uint8Array(init.body);
     try {
-      const response = await fetchImpl(url, {
-        signal,
+      return await fetchImpl(url, {
+        signal: controller.signal,
         ...(init.method === undefined ? {} : { method: init.method }),
         ...(init.headers === undefined ? {} : { headers: init.headers }),
         ...(body === undefined ? {} : { body }),
       });
-      // Read the body under the same deadline: a subgraph that sends headers then stalls is a timeout too.
-      const bytes = await response.arrayBuffer();
-      return new Response(NULL_BODY_STATUSES.has(response.status) ? null : bytes, {
-        status: response.status,
-        statusText: response.statusText,
-        headers: response.headers,
-      });
     } catch (error) {
-      if (signal.aborted) throw new UpstreamTimeoutError(url, timeoutMs, { cause: error });
+      if (controller.signal.aborted && controller.signal.reason instanceof UpstreamTimeoutError) throw controller.signal.reason;
       throw error;
     }
   };

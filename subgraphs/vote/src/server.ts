@@ -3,7 +3,7 @@
 // every dependency as an argument; owns only what it creates here.
 import type { IncomingMessage } from 'node:http';
 import { ApolloServer } from '@apollo/server';
-import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginInlineTraceDisabled, ApolloServerPluginUsageReportingDisabled } from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/index.js';
 import type { EventBus } from '@votemesh/common/bus/event-bus';
@@ -88,15 +88,17 @@ export async function startVoteSubgraph(deps: VoteSubgraphDeps): Promise<Running
     introspection: true,
     stopOnTerminationSignals: false,
     // Traces go through OpenTelemetry; Apollo's inline `ftv1` traces are for Apollo Studio only.
-    plugins: [ApolloServerPluginInlineTraceDisabled()],
+    // No cache hints are used (the cache-control plugin walks every resolved field), and no usage reporting.
+    plugins: [ApolloServerPluginInlineTraceDisabled(), ApolloServerPluginCacheControlDisabled(), ApolloServerPluginUsageReportingDisabled()],
   });
   await apollo.start();
 
   const key = identitySecretKey(config.identitySecret);
+  const httpIdentity = rememberVerifiedIdentities((token) => checkIdentity(key, token));
   const graphqlHandler = createGraphQLHttpHandler<VoteContext>({
     server: apollo,
     path: GRAPHQL_PATH,
-    context: async (req: IncomingMessage) => createContext(services, await checkIdentity(key, headerValue(req, IDENTITY_HEADER))),
+    context: async (req: IncomingMessage) => createContext(services, await httpIdentity(headerValue(req, IDENTITY_HEADER))),
   });
   const checks = [
     { name: 'postgres', check: () => store.ping() },
@@ -159,6 +161,38 @@ export async function startVoteSubgraph(deps: VoteSubgraphDeps): Promise<Running
       })();
       return closing;
     },
+  };
+}
+
+/**
+ * The gateway reuses a caller's forwarded identity token for a while, so the same token arrives on
+ * many requests: a verified one is remembered (LRU) until its `exp`, when it would stop verifying.
+ * Refusals are not remembered.
+ */
+function rememberVerifiedIdentities(check: (token: string | undefined) => Promise<IdentityResult>, size = 10_000): (token: string | undefined) => Promise<IdentityResult> {
+  const verified = new Map<string, { result: IdentityResult; until: number }>();
+  return async (token) => {
+    if (token === undefined || token === '') return check(token);
+    const hit = verified.get(token);
+    if (hit) {
+      verified.delete(token);
+      if (hit.until > Date.now()) {
+        verified.set(token, hit);
+        return hit.result;
+      }
+    }
+    const result = await check(token);
+    if (!('identity' in result)) return result;
+    // It verified, so it is a well-formed JWT; `exp` is in its payload.
+    const exp: unknown = (JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { exp?: unknown }).exp;
+    if (typeof exp === 'number' && exp * 1000 > Date.now()) {
+      verified.set(token, { result, until: exp * 1000 });
+      if (verified.size > size) {
+        const oldest = verified.keys().next();
+        if (!oldest.done) verified.delete(oldest.value);
+      }
+    }
+    return result;
   };
 }
 

@@ -1,6 +1,7 @@
 // Verifies bearer tokens (JWT) against a JWKS: the built-in dev issuer's keys, or any OIDC
 // issuer's (`jwks_uri` from its discovery document unless AUTH_JWKS_URL names it). Every failure is
 // a VotemeshError with a precise code and a message that says what was wrong.
+import { createHash } from 'node:crypto';
 import { VotemeshError } from '@votemesh/common/errors';
 import { ROLES, type Identity, type Role } from '@votemesh/common/contracts/identity';
 import {
@@ -60,8 +61,9 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
 
   // Signature verification (ES256 through WebCrypto) is the costliest step of a request, and a
   // client sends the same token for its whole session. Successes only are remembered, keyed by the
-  // exact token string, until the token's `exp` (then it is verified again and refused as expired)
-  // and at most `cacheMaxAgeMs`. Failures are never cached: the answer for them must stay precise.
+  // exact token (its SHA-256, so the cache holds no copy of each token), until the token's `exp`
+  // (then it is verified again and refused as expired) and at most `cacheMaxAgeMs`. Failures are
+  // never cached: the answer for them must stay precise.
   const cacheSize = options.cacheSize ?? 10_000;
   const maxAgeMs = options.cacheMaxAgeMs ?? 300_000;
   const now = options.now ?? Date.now;
@@ -70,11 +72,12 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   return {
     async verify(token) {
       if (token === undefined) return undefined;
-      const hit = verified.get(token);
+      const cacheKey = createHash('sha256').update(token).digest('base64url');
+      const hit = verified.get(cacheKey);
       if (hit) {
-        verified.delete(token);
+        verified.delete(cacheKey);
         if (hit.until > now()) {
-          verified.set(token, hit); // most recently used last
+          verified.set(cacheKey, hit); // most recently used last
           return hit.identity;
         }
       }
@@ -96,7 +99,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       if (cacheSize > 0 && identity.expiresAt !== undefined) {
         const until = Math.min(identity.expiresAt * 1000, now() + maxAgeMs);
         if (until > now()) {
-          verified.set(token, { identity: Object.freeze(identity), until });
+          verified.set(cacheKey, { identity: Object.freeze(identity), until });
           if (verified.size > cacheSize) {
             const oldest = verified.keys().next();
             if (!oldest.done) verified.delete(oldest.value);

@@ -2,7 +2,7 @@
 // address. Counters live in Redis (shared by every gateway replica) behind a small interface with
 // an in-memory twin. If Redis fails the request is let through and the failure logged: a limiter
 // must not take the whole graph down.
-import type { Redis } from 'ioredis';
+import type { Redis, Result } from 'ioredis';
 import type { Logger } from '@votemesh/common/logger';
 
 /** Counts hits of one window key; returns the count including this hit. */
@@ -68,14 +68,21 @@ const INCREMENT_SCRIPT = `local count = redis.call('INCRBY', KEYS[1], ARGV[2])
 if count == tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return count`;
 
-type RedisWithIncrement = Redis & { votemeshRateLimitIncrement(key: string, ttlMs: number, by: number): Promise<number> };
-
-function incrementCommand(redis: Redis): RedisWithIncrement['votemeshRateLimitIncrement'] {
-  const client = redis as RedisWithIncrement;
-  if (typeof client.votemeshRateLimitIncrement !== 'function') {
-    redis.defineCommand('votemeshRateLimitIncrement', { numberOfKeys: 1, lua: INCREMENT_SCRIPT });
+// `defineCommand` adds the script as a method on clients and pipelines; this tells TypeScript so.
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    votemeshRateLimitIncrement(key: string, ttlMs: number, by: number): Result<number, Context>;
   }
-  return (key, ttlMs, by) => client.votemeshRateLimitIncrement(key, ttlMs, by);
+}
+
+const clientsWithIncrement = new WeakSet<Redis>();
+
+function incrementCommand(redis: Redis): (key: string, ttlMs: number, by: number) => Promise<number> {
+  if (!clientsWithIncrement.has(redis)) {
+    redis.defineCommand('votemeshRateLimitIncrement', { numberOfKeys: 1, lua: INCREMENT_SCRIPT });
+    clientsWithIncrement.add(redis);
+  }
+  return (key, ttlMs, by) => redis.votemeshRateLimitIncrement(key, ttlMs, by);
 }
 
 /** Exact: one Redis command per hit. */
@@ -136,7 +143,7 @@ export function createBatchedRedisRateLimitCounter(redis: Redis, options: Batche
     if (batch.length === 0) return;
     syncing = (async () => {
       const pipeline = redis.pipeline();
-      for (const [key, entry, hits] of batch) (pipeline as unknown as RedisWithIncrement).votemeshRateLimitIncrement(key, entry.ttlMs, hits);
+      for (const [key, entry, hits] of batch) pipeline.votemeshRateLimitIncrement(key, entry.ttlMs, hits);
       const results = await pipeline.exec().catch((error: unknown) => batch.map((): [Error | null, unknown] => [error instanceof Error ? error : new Error(String(error)), null]));
       batch.forEach(([, entry, hits], index) => {
         const [error, count] = results?.[index] ?? [new Error('no reply'), null];

@@ -11,13 +11,7 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parse, type DocumentNode } from 'graphql';
-import {
-  composeSupergraph,
-  formatCompositionProblems,
-  summarizeDiff,
-  VOTEMESH_SUBGRAPHS,
-  type SubgraphSource,
-} from '@votemesh/gateway/supergraph/compose';
+import { composeSupergraph, formatCompositionProblems, summarizeDiff, VOTEMESH_SUBGRAPHS, type SubgraphSource } from '@votemesh/gateway/supergraph/compose';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const outputPath = `${root}supergraph.graphql`;

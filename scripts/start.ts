@@ -35,7 +35,13 @@ const processes: ProcessSpec[] = [
   { name: 'worker', entry: 'worker/src/main.ts', color: 33, env: { PORT: '4004', GRPC_PORT: '50051' }, readyUrl: 'http://127.0.0.1:4004/readyz' },
   { name: 'vote', entry: 'subgraphs/vote/src/main.ts', color: 32, env: { PORT: '4001' }, readyUrl: 'http://127.0.0.1:4001/readyz' },
   { name: 'result', entry: 'subgraphs/result/src/main.ts', color: 36, env: { PORT: '4002' }, readyUrl: 'http://127.0.0.1:4002/readyz' },
-  { name: 'gateway', entry: 'gateway/src/main.ts', color: 34, env: { PORT: env['GATEWAY_PORT'] ?? '4000' }, readyUrl: `http://127.0.0.1:${env['GATEWAY_PORT'] ?? '4000'}/readyz` },
+  {
+    name: 'gateway',
+    entry: 'gateway/src/main.ts',
+    color: 34,
+    env: { PORT: env['GATEWAY_PORT'] ?? '4000' },
+    readyUrl: `http://127.0.0.1:${env['GATEWAY_PORT'] ?? '4000'}/readyz`,
+  },
 ];
 
 const children = new Map<string, ChildProcess>();
@@ -92,15 +98,18 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stopAll(0));
   for (const spec of processes) {
     startProcess(spec);
-    await waitFor(
-      async () => (await fetch(spec.readyUrl).catch(() => undefined))?.ok,
-      { timeoutMs: 60_000, intervalMs: 200, what: `${spec.name} to become ready at ${spec.readyUrl}` },
-    );
+    await waitFor(async () => (await fetch(spec.readyUrl).catch(() => undefined))?.ok, {
+      timeoutMs: 60_000,
+      intervalMs: 200,
+      what: `${spec.name} to become ready at ${spec.readyUrl}`,
+    });
   }
   const gateway = processes.at(-1);
   console.log(`\nvotemesh is up: GraphQL (HTTP, WebSocket, SSE) at ${gateway?.readyUrl.replace('/readyz', '/graphql')}`);
   console.log(`get a voter token: curl -X POST ${gateway?.readyUrl.replace('/readyz', '/auth/token')}`);
-  console.log(`admin token: curl -X POST -H 'content-type: application/json' -d '{"adminSecret":"${env['ADMIN_BOOTSTRAP_SECRET']}"}' ${gateway?.readyUrl.replace('/readyz', '/auth/token')}\n`);
+  console.log(
+    `admin token: curl -X POST -H 'content-type: application/json' -d '{"adminSecret":"${env['ADMIN_BOOTSTRAP_SECRET']}"}' ${gateway?.readyUrl.replace('/readyz', '/auth/token')}\n`,
+  );
 }
 
 main().catch((error: unknown) => {

@@ -26,7 +26,11 @@ export const ERRORS = {
   GRAPHQL_VALIDATION_FAILED: { description: 'The GraphQL document does not validate against the schema.', http: 400, grpc: GrpcStatus.INVALID_ARGUMENT },
   GRAPHQL_PARSE_FAILED: { description: 'The GraphQL document is not valid GraphQL syntax.', http: 400, grpc: GrpcStatus.INVALID_ARGUMENT },
   UNAUTHENTICATED: { description: 'No bearer token was sent, but the operation needs one.', http: 401, grpc: GrpcStatus.UNAUTHENTICATED },
-  TOKEN_INVALID: { description: 'The bearer token is malformed or its signature does not verify against the JWKS.', http: 401, grpc: GrpcStatus.UNAUTHENTICATED },
+  TOKEN_INVALID: {
+    description: 'The bearer token is malformed or its signature does not verify against the JWKS.',
+    http: 401,
+    grpc: GrpcStatus.UNAUTHENTICATED,
+  },
   TOKEN_EXPIRED: { description: 'The bearer token has expired; get a new one.', http: 401, grpc: GrpcStatus.UNAUTHENTICATED },
   TOKEN_WRONG_AUDIENCE: { description: 'The bearer token was issued for another audience or by another issuer.', http: 401, grpc: GrpcStatus.UNAUTHENTICATED },
   FORBIDDEN: { description: 'The caller is authenticated but lacks the role the operation requires.', http: 403, grpc: GrpcStatus.PERMISSION_DENIED },
@@ -37,10 +41,18 @@ export const ERRORS = {
   POLL_STATE_CONFLICT: { description: 'The poll lifecycle change is not allowed from its current status.', http: 409, grpc: GrpcStatus.FAILED_PRECONDITION },
   RECEIPT_NOT_FOUND: { description: 'No vote receipt has that id (or it has expired).', http: 404, grpc: GrpcStatus.NOT_FOUND },
   RATE_LIMITED: { description: 'Too many requests from this client; retry after the indicated delay.', http: 429, grpc: GrpcStatus.RESOURCE_EXHAUSTED },
-  TOO_MANY_SUBSCRIPTIONS: { description: 'The connection or client holds the maximum number of subscriptions or connections.', http: 429, grpc: GrpcStatus.RESOURCE_EXHAUSTED },
+  TOO_MANY_SUBSCRIPTIONS: {
+    description: 'The connection or client holds the maximum number of subscriptions or connections.',
+    http: 429,
+    grpc: GrpcStatus.RESOURCE_EXHAUSTED,
+  },
   UPSTREAM_UNAVAILABLE: { description: 'A subgraph or internal service could not be reached; retry later.', http: 503, grpc: GrpcStatus.UNAVAILABLE },
   UPSTREAM_ERROR: { description: 'A subgraph answered with an error; the message names the subgraph.', http: 502, grpc: GrpcStatus.UNAVAILABLE },
-  INVALID_MESSAGE: { description: 'An internal message (stream entry, pub/sub message, gRPC message) failed validation.', http: 500, grpc: GrpcStatus.INVALID_ARGUMENT },
+  INVALID_MESSAGE: {
+    description: 'An internal message (stream entry, pub/sub message, gRPC message) failed validation.',
+    http: 500,
+    grpc: GrpcStatus.INVALID_ARGUMENT,
+  },
   INTERNAL: { description: 'An unexpected error; details are in the logs and the trace, never in the response.', http: 500, grpc: GrpcStatus.INTERNAL },
 } as const satisfies Record<string, ErrorSpec>;
 
@@ -83,9 +95,7 @@ export function toVotemeshError(error: unknown): VotemeshError {
 
 /** Renders the registry as Markdown; `docs/errors.md` is this output. */
 export function renderErrorsMarkdown(): string {
-  const rows = Object.entries(ERRORS).map(
-    ([code, spec]) => `| \`${code}\` | ${spec.description} | ${spec.http} | ${spec.grpc} |`,
-  );
+  const rows = Object.entries(ERRORS).map(([code, spec]) => `| \`${code}\` | ${spec.description} | ${spec.http} | ${spec.grpc} |`);
   return [
     '# Errors',
     '',

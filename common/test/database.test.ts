@@ -63,13 +63,21 @@ describe('createPrismaClient', () => {
         question: 'Tabs or spaces?',
         createdBy: 'admin',
         status: PollStatus.OPEN,
-        options: { create: [{ id: randomUUID(), label: 'tabs', position: 0 }, { id: randomUUID(), label: 'spaces', position: 1 }] },
+        options: {
+          create: [
+            { id: randomUUID(), label: 'tabs', position: 0 },
+            { id: randomUUID(), label: 'spaces', position: 1 },
+          ],
+        },
       },
     });
     const polls = await prisma.client.poll.findMany({ include: { options: { orderBy: { position: 'asc' } } } });
     assert.equal(polls.length, 1);
     assert.equal(polls[0]?.status, PollStatus.OPEN);
-    assert.deepEqual(polls[0]?.options.map((option) => option.label), ['tabs', 'spaces']);
+    assert.deepEqual(
+      polls[0]?.options.map((option) => option.label),
+      ['tabs', 'spaces'],
+    );
   });
 });
 

@@ -16,7 +16,12 @@ function capture() {
   return {
     logger,
     text: () => text,
-    lines: () => text.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>),
+    lines: () =>
+      text
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as Record<string, unknown>),
   };
 }
 
@@ -26,7 +31,13 @@ const JWT = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ2b3RlciJ9.c2lnbmF0dXJl';
 describe('createLogger', () => {
   let telemetry: Telemetry;
   before(async () => {
-    telemetry = await startTelemetry({ serviceName: 'votemesh-test', serviceVersion: '0.0.0', env: {}, instrumentations: [], spanProcessors: [new SimpleSpanProcessor({ exporter: new InMemorySpanExporter() })] });
+    telemetry = await startTelemetry({
+      serviceName: 'votemesh-test',
+      serviceVersion: '0.0.0',
+      env: {},
+      instrumentations: [],
+      spanProcessors: [new SimpleSpanProcessor({ exporter: new InMemorySpanExporter() })],
+    });
   });
   after(() => telemetry.shutdown());
 

@@ -7,14 +7,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import {
-  applyMigrations,
-  checkSchemaDrift,
-  createMigration,
-  markMigrationRolledBack,
-  migrationStatus,
-  slugifyMigrationName,
-} from '../src/db/migrations.ts';
+import { applyMigrations, checkSchemaDrift, createMigration, markMigrationRolledBack, migrationStatus, slugifyMigrationName } from '../src/db/migrations.ts';
 import { dropDatabaseIfExists, replaceDatabaseName } from '../src/db/postgres-admin.ts';
 
 const adminUrl = process.env['TEST_DATABASE_ADMIN_URL'] ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
@@ -59,7 +52,10 @@ async function queryDatabase<T extends pg.QueryResultRow>(url: string, sql: stri
 
 async function listRepoMigrationNames(): Promise<string[]> {
   const entries = await readdir(repoMigrationsDir, { withFileTypes: true });
-  return entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name).sort();
+  return entries
+    .filter((entry) => entry.isDirectory())
+    .map((entry) => entry.name)
+    .sort();
 }
 
 after(async () => {
@@ -78,10 +74,7 @@ describe('applyMigrations', () => {
   test('creates the missing database and applies every committed migration', async () => {
     assert.equal(firstRun.createdDatabase, true);
     assert.deepEqual(firstRun.appliedMigrationNames, await listRepoMigrationNames());
-    const tables = await queryDatabase<{ tablename: string }>(
-      databaseUrl,
-      "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename",
-    );
+    const tables = await queryDatabase<{ tablename: string }>(databaseUrl, "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename");
     assert.deepEqual(
       tables.map((row) => row.tablename),
       ['_prisma_migrations', 'audit_events', 'ballots', 'option_tallies', 'poll_options', 'poll_rate_buckets', 'poll_tallies', 'polls'],
@@ -105,7 +98,10 @@ describe('applyMigrations', () => {
       logs: string | null;
     }>(databaseUrl, 'SELECT * FROM _prisma_migrations ORDER BY migration_name');
     const names = await listRepoMigrationNames();
-    assert.deepEqual(rows.map((row) => row.migration_name), names);
+    assert.deepEqual(
+      rows.map((row) => row.migration_name),
+      names,
+    );
     for (const row of rows) {
       const script = await readFile(path.join(repoMigrationsDir, row.migration_name, 'migration.sql'));
       assert.equal(row.checksum, createHash('sha256').update(script).digest('hex'), row.migration_name);
@@ -175,11 +171,7 @@ $$ LANGUAGE plpgsql;
 
   test('a failing migration leaves nothing half-applied and is recorded as failed', async () => {
     const { migrationsDir } = await copyPrismaFolder();
-    await addMigration(
-      migrationsDir,
-      '29990101000000_broken',
-      'CREATE TABLE half_applied (id integer);\nSELECT 1 / 0;\n',
-    );
+    await addMigration(migrationsDir, '29990101000000_broken', 'CREATE TABLE half_applied (id integer);\nSELECT 1 / 0;\n');
     const databaseUrl = reserveDatabaseUrl();
     await assert.rejects(applyMigrations({ databaseUrl, migrationsDir }), (error: unknown) => {
       assert.ok(error instanceof Error);
@@ -265,10 +257,7 @@ describe('createMigration', () => {
 });
 
 test('no shadow databases are left behind', async () => {
-  const rows = await queryDatabase<{ datname: string }>(
-    adminUrl,
-    "SELECT datname FROM pg_database WHERE datname LIKE 'prisma_migrate_shadow_db_%'",
-  );
+  const rows = await queryDatabase<{ datname: string }>(adminUrl, "SELECT datname FROM pg_database WHERE datname LIKE 'prisma_migrate_shadow_db_%'");
   assert.deepEqual(rows, []);
 });
 

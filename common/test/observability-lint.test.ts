@@ -25,16 +25,35 @@ describe('observability lint', () => {
       assert.deepEqual(lintAlertRules('alerts.yaml', await readFile(ALERTS, 'utf8'), known), []);
     });
 
-    it('the dashboard shows the issue\'s panels', async () => {
+    it("the dashboard shows the issue's panels", async () => {
       const text = await readFile(DASHBOARD, 'utf8');
-      for (const metric of [METRICS.votesTotal, METRICS.workerVotesAppliedTotal, METRICS.gatewayTallyDeliverySeconds, METRICS.streamLag, METRICS.streamPending, METRICS.streamLength, METRICS.gatewayOperationsTotal, METRICS.gatewayWsConnections, METRICS.gatewaySseConnections, METRICS.gatewaySubscriptions, METRICS.gatewayUpstreamSubscriptions, METRICS.workerBatchApplySeconds]) {
+      for (const metric of [
+        METRICS.votesTotal,
+        METRICS.workerVotesAppliedTotal,
+        METRICS.gatewayTallyDeliverySeconds,
+        METRICS.streamLag,
+        METRICS.streamPending,
+        METRICS.streamLength,
+        METRICS.gatewayOperationsTotal,
+        METRICS.gatewayWsConnections,
+        METRICS.gatewaySseConnections,
+        METRICS.gatewaySubscriptions,
+        METRICS.gatewayUpstreamSubscriptions,
+        METRICS.workerBatchApplySeconds,
+      ]) {
         assert.ok(text.includes(metric.name), `dashboard shows ${metric.name}`);
       }
     });
 
     it('alerts cover lag, worker down, error rate, delivery latency and slow consumers', async () => {
       const text = await readFile(ALERTS, 'utf8');
-      for (const alert of ['VotemeshStreamLagGrowing', 'VotemeshWorkerDown', 'VotemeshGatewayErrorRateHigh', 'VotemeshSubscriptionDeliverySlow', 'VotemeshSlowConsumersDropped']) {
+      for (const alert of [
+        'VotemeshStreamLagGrowing',
+        'VotemeshWorkerDown',
+        'VotemeshGatewayErrorRateHigh',
+        'VotemeshSubscriptionDeliverySlow',
+        'VotemeshSlowConsumersDropped',
+      ]) {
         assert.match(text, new RegExp(`alert: ${alert}\\b`));
       }
     });
@@ -44,8 +63,14 @@ describe('observability lint', () => {
     const cases: [string, string[]][] = [
       ['up', ['up']],
       ['votemesh_stream_lag > 1000', ['votemesh_stream_lag']],
-      ['sum by (outcome) (rate(votemesh_gateway_operations_total{outcome!="ok",operation_name=~"cast.*"}[$__rate_interval]))', ['votemesh_gateway_operations_total']],
-      ['histogram_quantile(0.99, sum by (le) (rate(votemesh_gateway_tally_delivery_seconds_bucket[5m]))) > 0.5', ['votemesh_gateway_tally_delivery_seconds_bucket']],
+      [
+        'sum by (outcome) (rate(votemesh_gateway_operations_total{outcome!="ok",operation_name=~"cast.*"}[$__rate_interval]))',
+        ['votemesh_gateway_operations_total'],
+      ],
+      [
+        'histogram_quantile(0.99, sum by (le) (rate(votemesh_gateway_tally_delivery_seconds_bucket[5m]))) > 0.5',
+        ['votemesh_gateway_tally_delivery_seconds_bucket'],
+      ],
       ['deriv(votemesh_stream_lag[5m]) > 0 and votemesh_stream_pending offset 1h > 1e3', ['votemesh_stream_lag', 'votemesh_stream_pending']],
       ['(sum(up{app=~"(votemesh-)?worker"}) or vector(0)) == 0', ['up']],
       ['a / on (pod) group_left (node) b', ['a', 'b']],
@@ -61,7 +86,11 @@ describe('observability lint', () => {
 
   describe('catches mistakes', () => {
     it('names a metric no process exports', () => {
-      const dashboard = JSON.stringify({ uid: 'u', title: 't', panels: [{ id: 1, type: 'timeseries', title: 'Typo', targets: [{ refId: 'A', expr: 'sum(rate(votemesh_vote_total[1m]))' }] }] });
+      const dashboard = JSON.stringify({
+        uid: 'u',
+        title: 't',
+        panels: [{ id: 1, type: 'timeseries', title: 'Typo', targets: [{ refId: 'A', expr: 'sum(rate(votemesh_vote_total[1m]))' }] }],
+      });
       const problems = lintDashboard('d.json', dashboard, known);
       assert.equal(problems.length, 1);
       assert.match(problems[0]?.message ?? '', /"votemesh_vote_total"/);
@@ -83,7 +112,12 @@ describe('observability lint', () => {
     it('requires severity, annotations and a valid for on alerts', () => {
       const yaml = 'groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up == 0\n        for: soon\n';
       const messages = lintAlertRules('a.yaml', yaml, known).map((problem) => problem.message);
-      assert.deepEqual(messages, ['has a bad "for": soon', 'needs labels.severity of critical, warning or info', 'needs annotations.summary', 'needs annotations.description']);
+      assert.deepEqual(messages, [
+        'has a bad "for": soon',
+        'needs labels.severity of critical, warning or info',
+        'needs annotations.summary',
+        'needs annotations.description',
+      ]);
     });
   });
 
@@ -97,7 +131,10 @@ describe('observability lint', () => {
         else new Histogram({ ...config, ...(metric.buckets ? { buckets: [...metric.buckets] } : {}) });
       }
       const exported = await registry.getMetricsAsJSON();
-      assert.deepEqual(exported.map((metric) => [metric.name, metric.type]).sort(), (Object.values(METRICS) as MetricName[]).map((metric) => [metric.name, metric.kind]).sort());
+      assert.deepEqual(
+        exported.map((metric) => [metric.name, metric.type]).sort(),
+        (Object.values(METRICS) as MetricName[]).map((metric) => [metric.name, metric.kind]).sort(),
+      );
       assert.equal(new Set(exported.map((metric) => metric.name)).size, Object.keys(METRICS).length, 'names are unique');
     });
   });

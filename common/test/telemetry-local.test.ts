@@ -25,10 +25,16 @@ describe('local telemetry mode', () => {
       assert.notEqual(traceId, '0'.repeat(32));
       assert.equal(injectTraceparent(), `00-${traceId}-${spanId}-00`);
       // A hop through a stream entry continues the same trace.
-      await withSpan(tracer, 'worker', {}, (inner) => {
-        assert.equal(inner.spanContext().traceId, traceId);
-        assert.notEqual(inner.spanContext().spanId, spanId);
-      }, { parent: contextFromTraceparent(injectTraceparent()) });
+      await withSpan(
+        tracer,
+        'worker',
+        {},
+        (inner) => {
+          assert.equal(inner.spanContext().traceId, traceId);
+          assert.notEqual(inner.spanContext().spanId, spanId);
+        },
+        { parent: contextFromTraceparent(injectTraceparent()) },
+      );
     });
   });
 });

@@ -86,10 +86,13 @@ describe('telemetry propagation', () => {
       const body = await withSpan(tracer, 'test.client', {}, () => get(`${gateway.url}/graphql`));
       const seen = JSON.parse(body) as { traceparent?: string; requestId?: string };
 
-      const spans = await waitFor(() => {
-        const finished = exporter.getFinishedSpans();
-        return finished.filter((span) => span.kind === SpanKind.SERVER).length === 2 && finished.length >= 5 && finished;
-      }, { what: '2 server spans, 2 client spans and the caller span' });
+      const spans = await waitFor(
+        () => {
+          const finished = exporter.getFinishedSpans();
+          return finished.filter((span) => span.kind === SpanKind.SERVER).length === 2 && finished.length >= 5 && finished;
+        },
+        { what: '2 server spans, 2 client spans and the caller span' },
+      );
       const root = spansNamed('test.client')[0];
       assert.ok(root, 'caller span exported');
       const traceId = root.spanContext().traceId;
@@ -113,7 +116,10 @@ describe('telemetry propagation', () => {
       await get(`${subgraph.url}/healthz`);
       await get(`${subgraph.url}/graphql`);
       await waitFor(() => spansNamed('GET').some((span) => span.kind === SpanKind.SERVER), { what: 'the /graphql server span' });
-      const serverPaths = exporter.getFinishedSpans().filter((span) => span.kind === SpanKind.SERVER).map((span) => span.attributes['url.path'] ?? span.attributes['http.target']);
+      const serverPaths = exporter
+        .getFinishedSpans()
+        .filter((span) => span.kind === SpanKind.SERVER)
+        .map((span) => span.attributes['url.path'] ?? span.attributes['http.target']);
       assert.deepEqual(serverPaths, ['/graphql']);
     });
   });
@@ -123,24 +129,33 @@ describe('telemetry propagation', () => {
       exporter.reset();
       const sent: { traceId: string; spanId: string; fields: string[] }[] = [];
       for (let i = 0; i < 3; i += 1) {
-        await withSpan(tracer, SPAN_NAMES.votesSend, { [ATTR.MESSAGING_SYSTEM]: ATTR_VALUES.MESSAGING_SYSTEM_REDIS, [ATTR.MESSAGING_DESTINATION_NAME]: VOTES_DESTINATION }, (span) => {
-          const traceparent = injectTraceparent();
-          assert.ok(traceparent);
-          const fields = encodeVoteEntry({
-            receiptId: crypto.randomUUID(),
-            pollId: crypto.randomUUID(),
-            optionId: crypto.randomUUID(),
-            voterId: `voter-${i}`,
-            castAt: new Date().toISOString(),
-            traceparent,
-          });
-          sent.push({ ...span.spanContext(), fields });
-        }, { kind: SpanKind.PRODUCER, parent: ROOT_CONTEXT });
+        await withSpan(
+          tracer,
+          SPAN_NAMES.votesSend,
+          { [ATTR.MESSAGING_SYSTEM]: ATTR_VALUES.MESSAGING_SYSTEM_REDIS, [ATTR.MESSAGING_DESTINATION_NAME]: VOTES_DESTINATION },
+          (span) => {
+            const traceparent = injectTraceparent();
+            assert.ok(traceparent);
+            const fields = encodeVoteEntry({
+              receiptId: crypto.randomUUID(),
+              pollId: crypto.randomUUID(),
+              optionId: crypto.randomUUID(),
+              voterId: `voter-${i}`,
+              castAt: new Date().toISOString(),
+              traceparent,
+            });
+            sent.push({ ...span.spanContext(), fields });
+          },
+          { kind: SpanKind.PRODUCER, parent: ROOT_CONTEXT },
+        );
       }
 
       // The worker side: parse entries (as read from XREADGROUP), one batch span linking to all.
       const entries = sent.map(({ fields }) => parseVoteEntry(fields));
-      const links = linksFromTraceparents(entries.map((entry) => entry.traceparent), () => ({ [ATTR.MESSAGING_DESTINATION_NAME]: VOTES_DESTINATION }));
+      const links = linksFromTraceparents(
+        entries.map((entry) => entry.traceparent),
+        () => ({ [ATTR.MESSAGING_DESTINATION_NAME]: VOTES_DESTINATION }),
+      );
       await withSpan(tracer, SPAN_NAMES.tallyApplyBatch, { [ATTR.MESSAGING_BATCH_MESSAGE_COUNT]: entries.length }, () => {}, { links, parent: ROOT_CONTEXT });
 
       const [batch] = spansNamed(SPAN_NAMES.tallyApplyBatch);
@@ -162,7 +177,10 @@ describe('telemetry propagation', () => {
     it('skips missing and malformed traceparents and collapses duplicates', () => {
       const good = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
       const links = linksFromTraceparents([good, undefined, 'garbage', good, '00-00000000000000000000000000000000-b7ad6b7169203331-01']);
-      assert.deepEqual(links.map((link) => link.context.spanId), ['b7ad6b7169203331']);
+      assert.deepEqual(
+        links.map((link) => link.context.spanId),
+        ['b7ad6b7169203331'],
+      );
       assert.equal(trace.getSpanContext(contextFromTraceparent('nope')), undefined);
     });
   });
@@ -189,7 +207,10 @@ describe('telemetry propagation', () => {
 
   describe('helpers', () => {
     it('injectTraceparent is undefined outside a span and matches the active span inside one', async () => {
-      assert.equal(context.with(ROOT_CONTEXT, () => injectTraceparent()), undefined);
+      assert.equal(
+        context.with(ROOT_CONTEXT, () => injectTraceparent()),
+        undefined,
+      );
       await withSpan(tracer, 'inner', {}, (span) => {
         const { traceId, spanId } = span.spanContext();
         assert.equal(injectTraceparent(), `00-${traceId}-${spanId}-01`);

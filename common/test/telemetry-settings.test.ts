@@ -14,16 +14,25 @@ describe('readTelemetrySettings', () => {
   });
 
   it('exports over OTLP/HTTP to <endpoint>/v1/traces when OTEL_EXPORTER_OTLP_ENDPOINT is set', () => {
-    const settings = readTelemetrySettings({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://jaeger-collector:4318/', OTEL_EXPORTER_OTLP_HEADERS: 'x-tenant=votemesh,authorization=Bearer%20abc' });
+    const settings = readTelemetrySettings({
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://jaeger-collector:4318/',
+      OTEL_EXPORTER_OTLP_HEADERS: 'x-tenant=votemesh,authorization=Bearer%20abc',
+    });
     assert.equal(settings.mode, 'otlp');
     assert.equal(settings.endpoint, 'http://jaeger-collector:4318/v1/traces');
     assert.deepEqual(settings.headers, { 'x-tenant': 'votemesh', authorization: 'Bearer abc' });
-    assert.equal(settings.sampler?.toString(), 'ParentBased{root=AlwaysOnSampler, remoteParentSampled=AlwaysOnSampler, remoteParentNotSampled=AlwaysOffSampler, localParentSampled=AlwaysOnSampler, localParentNotSampled=AlwaysOffSampler}');
+    assert.equal(
+      settings.sampler?.toString(),
+      'ParentBased{root=AlwaysOnSampler, remoteParentSampled=AlwaysOnSampler, remoteParentNotSampled=AlwaysOffSampler, localParentSampled=AlwaysOnSampler, localParentNotSampled=AlwaysOffSampler}',
+    );
     assert.deepEqual(settings.batch, { scheduledDelayMillis: 5000, maxQueueSize: 2048, maxExportBatchSize: 512, exportTimeoutMillis: 30_000 });
   });
 
   it('uses a traces-specific endpoint as is', () => {
-    const settings = readTelemetrySettings({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://otel.example/traces', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://ignored:4318' });
+    const settings = readTelemetrySettings({
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://otel.example/traces',
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://ignored:4318',
+    });
     assert.equal(settings.endpoint, 'https://otel.example/traces');
   });
 
@@ -51,7 +60,10 @@ describe('readTelemetrySettings', () => {
   ];
   for (const [variable, env] of bad) {
     it(`rejects a bad ${variable} naming it`, () => {
-      assert.throws(() => readTelemetrySettings(env), (error: unknown) => error instanceof ConfigError && error.variable === variable);
+      assert.throws(
+        () => readTelemetrySettings(env),
+        (error: unknown) => error instanceof ConfigError && error.variable === variable,
+      );
     });
   }
 });

@@ -18,7 +18,11 @@ export function createGraphQLClient(baseUrl: string): GraphQLClient {
   async function request<TData>(query: string, variables: Record<string, unknown> = {}, token?: string): Promise<GraphQLResponse<TData>> {
     const response = await fetch(`${baseUrl}/graphql`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/graphql-response+json, application/json',
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+      },
       body: JSON.stringify({ query, variables }),
     });
     const body = (await response.json()) as Omit<GraphQLResponse<TData>, 'status'>;

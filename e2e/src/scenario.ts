@@ -42,7 +42,11 @@ export async function readResults(client: GraphQLClient, pollId: string): Promis
 }
 
 /** Waits until every receipt has left PENDING; returns the final statuses. */
-export async function waitForFinalReceipts(client: GraphQLClient, receipts: readonly { id: string; token: string }[], timeoutMs = 60_000): Promise<Map<string, string>> {
+export async function waitForFinalReceipts(
+  client: GraphQLClient,
+  receipts: readonly { id: string; token: string }[],
+  timeoutMs = 60_000,
+): Promise<Map<string, string>> {
   const final = new Map<string, string>();
   await waitFor(
     async () => {

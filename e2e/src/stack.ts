@@ -63,8 +63,16 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     ...options.sharedEnv,
   };
   const specs: Record<string, { entry: string; env: Record<string, string>; readyUrl: string }> = {
-    audit: { entry: 'subgraphs/audit/src/main.ts', env: { PORT: String(ports.audit), GRPC_PORT: String(ports.auditGrpc) }, readyUrl: `http://127.0.0.1:${ports.audit}/readyz` },
-    worker: { entry: 'worker/src/main.ts', env: { PORT: String(ports.worker), GRPC_PORT: String(ports.workerGrpc), ...options.workerEnv }, readyUrl: `http://127.0.0.1:${ports.worker}/readyz` },
+    audit: {
+      entry: 'subgraphs/audit/src/main.ts',
+      env: { PORT: String(ports.audit), GRPC_PORT: String(ports.auditGrpc) },
+      readyUrl: `http://127.0.0.1:${ports.audit}/readyz`,
+    },
+    worker: {
+      entry: 'worker/src/main.ts',
+      env: { PORT: String(ports.worker), GRPC_PORT: String(ports.workerGrpc), ...options.workerEnv },
+      readyUrl: `http://127.0.0.1:${ports.worker}/readyz`,
+    },
     vote: { entry: 'subgraphs/vote/src/main.ts', env: { PORT: String(ports.vote) }, readyUrl: `http://127.0.0.1:${ports.vote}/readyz` },
     result: { entry: 'subgraphs/result/src/main.ts', env: { PORT: String(ports.result) }, readyUrl: `http://127.0.0.1:${ports.result}/readyz` },
     gateway: {
@@ -121,7 +129,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       // Extra replicas need their own HTTP and gRPC ports; readiness is checked on the new HTTP port.
       const port = await freePort();
       const grpcPort = await freePort();
-      return launch(name, 'worker', { PORT: String(port), GRPC_PORT: String(grpcPort), READY_URL: `http://127.0.0.1:${port}/readyz`, CONSUMER_NAME: name, ...extraEnv });
+      return launch(name, 'worker', {
+        PORT: String(port),
+        GRPC_PORT: String(grpcPort),
+        READY_URL: `http://127.0.0.1:${port}/readyz`,
+        CONSUMER_NAME: name,
+        ...extraEnv,
+      });
     },
     async restart(name) {
       await processes.get(name)?.stop();

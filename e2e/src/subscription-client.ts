@@ -78,7 +78,8 @@ export function createSubscriptionClient(options: SubscriptionClientOptions): Su
             () => {
               const found = events.find(predicate);
               if (found) return found;
-              if (failure !== undefined || completed) throw new Error(`subscription ended before the event arrived: ${describeFailure(failure)}; got ${JSON.stringify(events.slice(-3))}`);
+              if (failure !== undefined || completed)
+                throw new Error(`subscription ended before the event arrived: ${describeFailure(failure)}; got ${JSON.stringify(events.slice(-3))}`);
               return undefined;
             },
             { timeoutMs, what: 'a matching subscription event' },
@@ -101,7 +102,8 @@ function describeFailure(failure: unknown): string {
   if (failure === undefined) return 'completed';
   if (failure instanceof Error) return failure.message;
   if (Array.isArray(failure)) return JSON.stringify(failure);
-  if (typeof failure === 'object' && failure && 'code' in failure) return `close ${String((failure as { code: unknown }).code)} ${String((failure as { reason?: unknown }).reason ?? '')}`;
+  if (typeof failure === 'object' && failure && 'code' in failure)
+    return `close ${String((failure as { code: unknown }).code)} ${String((failure as { reason?: unknown }).reason ?? '')}`;
   return String(failure);
 }
 

@@ -56,16 +56,25 @@ describe('live results through the gateway', () => {
       });
       const expected = expectedTally(lastChoice);
       const final = await live.waitForEvent(
-        (event) => event.data?.pollResults.options.every((option) => option.votes === (expected.get(option.option.id) ?? 0)) === true && event.data.pollResults.totalVotes === voters.length,
+        (event) =>
+          event.data?.pollResults.options.every((option) => option.votes === (expected.get(option.option.id) ?? 0)) === true &&
+          event.data.pollResults.totalVotes === voters.length,
         30_000,
       );
       const results = final.data?.pollResults;
       assert.ok(results);
       assert.equal(results.poll.question, `Which way (${transport})?`);
       assert.equal(results.poll.status, 'OPEN');
-      assert.deepEqual(results.options.map((option) => option.option.label), ['North', 'South', 'East']);
+      assert.deepEqual(
+        results.options.map((option) => option.option.label),
+        ['North', 'South', 'East'],
+      );
       const versions = live.events.map((event) => event.data?.pollResults.version ?? 0);
-      assert.deepEqual(versions, [...versions].sort((a, b) => a - b), 'versions never go backwards');
+      assert.deepEqual(
+        versions,
+        [...versions].sort((a, b) => a - b),
+        'versions never go backwards',
+      );
     });
   }
 
@@ -86,7 +95,10 @@ describe('live results through the gateway', () => {
     } finally {
       await Promise.all(clients.map((subscriber) => subscriber[Symbol.asyncDispose]()));
     }
-    await waitFor(async () => (await scrapeMetric(stack.gatewayUrl, 'votemesh_gateway_upstream_subscriptions')) === 0, { timeoutMs: 10_000, what: 'the upstream subscription to close' });
+    await waitFor(async () => (await scrapeMetric(stack.gatewayUrl, 'votemesh_gateway_upstream_subscriptions')) === 0, {
+      timeoutMs: 10_000,
+      what: 'the upstream subscription to close',
+    });
   });
 
   it('a subscriber joining a shared pollResults upstream gets the CURRENT tally at once', async () => {
@@ -105,7 +117,13 @@ describe('live results through the gateway', () => {
       const b = later.subscribe<LiveResults>(POLL_RESULTS, { pollId: poll.id });
       const initial = await b.waitForEvent(() => true, 5000);
       assert.equal(initial.data?.pollResults.totalVotes, voters.length, `${transport}: the current tally, not the poll's first state`);
-      assert.deepEqual(initial.data?.pollResults.options.map((option) => [option.option.label, option.votes]), [['Early', 5], ['Late', 0]]);
+      assert.deepEqual(
+        initial.data?.pollResults.options.map((option) => [option.option.label, option.votes]),
+        [
+          ['Early', 5],
+          ['Late', 0],
+        ],
+      );
       assert.ok((await scrapeMetric(stack.gatewayUrl, 'votemesh_gateway_upstream_subscriptions')) <= upstreamsBefore, 'the joiner shares the upstream');
     }
   });
@@ -132,14 +150,18 @@ describe('live results through the gateway', () => {
     const voter = await client.voterToken();
     await using voterClient = createSubscriptionClient({ gatewayUrl: stack.gatewayUrl, transport: 'ws', token: voter });
     const refused = voterClient.subscribe(query);
-    await waitFor(() => refused.error() !== undefined || refused.events.some((event) => event.errors?.length), { what: 'the voter subscription to be refused' });
+    await waitFor(() => refused.error() !== undefined || refused.events.some((event) => event.errors?.length), {
+      what: 'the voter subscription to be refused',
+    });
     const errors = (refused.error() ?? refused.events.find((event) => event.errors)?.errors) as { extensions?: { code?: string } }[];
     assert.ok(Array.isArray(errors), `expected GraphQL errors, got ${JSON.stringify(refused.error())}`);
     assert.equal(errors[0]?.extensions?.code, 'FORBIDDEN');
 
     await using adminClient = createSubscriptionClient({ gatewayUrl: stack.gatewayUrl, transport: 'ws', token: adminToken });
     const feed = adminClient.subscribe<{ auditEvents: { action: string; pollId: string | null } }>(query);
-    await waitFor(async () => (await scrapeMetric(stack.gatewayUrl, 'votemesh_gateway_upstream_subscriptions')) >= 1, { what: 'the admin feed to be open upstream' });
+    await waitFor(async () => (await scrapeMetric(stack.gatewayUrl, 'votemesh_gateway_upstream_subscriptions')) >= 1, {
+      what: 'the admin feed to be open upstream',
+    });
     const poll = await createOpenPoll(client, adminToken, ['Up', 'Down']);
     await feed.waitForEvent((event) => event.data?.auditEvents.action === 'poll.opened' && event.data.auditEvents.pollId === poll.id);
   });
@@ -165,9 +187,9 @@ describe('live results through the gateway', () => {
     await stack.restart('result');
     const voter = await client.voterToken();
     await castVote(client, voter, poll.id, poll.options[1]?.id ?? '');
-    await waitFor(
-      () => live.events.some((event) => event.data?.pollResults.totalVotes === 1) || live.completed() || live.error() !== undefined,
-      { timeoutMs: 30_000, what: 'an update after recovery, or a clean end' },
-    );
+    await waitFor(() => live.events.some((event) => event.data?.pollResults.totalVotes === 1) || live.completed() || live.error() !== undefined, {
+      timeoutMs: 30_000,
+      what: 'an update after recovery, or a clean end',
+    });
   });
 });

@@ -66,7 +66,9 @@ describe('logs of the whole stack', () => {
     assert.equal(response.status, 200);
 
     await using subscriber = createSubscriptionClient({ gatewayUrl: stack.gatewayUrl, transport: 'ws', token: voterToken });
-    const live = subscriber.subscribe<{ pollResults: { totalVotes: number } }>(`subscription ($pollId: ID!) { pollResults(pollId: $pollId) { totalVotes } }`, { pollId });
+    const live = subscriber.subscribe<{ pollResults: { totalVotes: number } }>(`subscription ($pollId: ID!) { pollResults(pollId: $pollId) { totalVotes } }`, {
+      pollId,
+    });
     await live.waitForEvent((event) => event.data?.pollResults.totalVotes === 0);
     const receiptId = await castVote(client, voterToken, pollId, created.createPoll.options[0]?.id ?? '');
     await waitForFinalReceipts(client, [{ id: receiptId, token: voterToken }]);
@@ -84,10 +86,17 @@ describe('logs of the whole stack', () => {
     const spoofed = await fetch(`${stack.gatewayUrl}/graphql`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-votemesh-identity': FORGED_TOKEN },
-      body: JSON.stringify({ query: `mutation ($p: ID!, $o: ID!) { castVote(pollId: $p, optionId: $o) { id } }`, variables: { p: pollId, o: created.createPoll.options[0]?.id } }),
+      body: JSON.stringify({
+        query: `mutation ($p: ID!, $o: ID!) { castVote(pollId: $p, optionId: $o) { id } }`,
+        variables: { p: pollId, o: created.createPoll.options[0]?.id },
+      }),
     });
     assert.ok(((await spoofed.json()) as { errors?: unknown[] }).errors?.length, 'a client-supplied identity header is not trusted');
-    const wrongAdmin = await fetch(`${stack.gatewayUrl}/auth/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ adminSecret: `${ADMIN_SECRET}-wrong` }) });
+    const wrongAdmin = await fetch(`${stack.gatewayUrl}/auth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ adminSecret: `${ADMIN_SECRET}-wrong` }),
+    });
     assert.ok(!wrongAdmin.ok);
     secrets.set('wrong admin secret', `${ADMIN_SECRET}-wrong`);
     await using forgedSocket = createSubscriptionClient({ gatewayUrl: stack.gatewayUrl, transport: 'ws', token: FORGED_TOKEN });
@@ -103,7 +112,10 @@ describe('logs of the whole stack', () => {
   it('every process wrote JSON lines with level, time, service name and message', () => {
     for (const process of ['gateway', 'vote', 'result', 'audit', 'worker']) {
       const own = lines.filter((line) => line.process === process);
-      assert.ok(own.some((line) => line.raw.includes('"msg":"listening"')), `${process} logged`);
+      assert.ok(
+        own.some((line) => line.raw.includes('"msg":"listening"')),
+        `${process} logged`,
+      );
       for (const { raw } of own) {
         const parsed = JSON.parse(raw) as Record<string, unknown>;
         assert.equal(typeof parsed['level'], 'number', raw);
@@ -123,7 +135,7 @@ describe('logs of the whole stack', () => {
     }
   });
 
-  it('lines logged inside a request carry trace_id and span_id — the caller\'s trace', () => {
+  it("lines logged inside a request carry trace_id and span_id — the caller's trace", () => {
     const parsed = lines.map((line) => ({ ...line, json: JSON.parse(line.raw) as Record<string, unknown> }));
     const inRequests = parsed.filter((line) => line.json['requestId'] !== undefined);
     assert.ok(inRequests.length > 0, 'the refused auditLog query logged a line with its request id');
@@ -133,10 +145,10 @@ describe('logs of the whole stack', () => {
     }
     assert.ok(
       parsed.some((line) => line.process === 'gateway' && line.json['trace_id'] === refused.traceId && line.json['code'] === 'FORBIDDEN'),
-      'the gateway logged the refusal in the client\'s trace',
+      "the gateway logged the refusal in the client's trace",
     );
     const statusChange = parsed.find((line) => line.process === 'vote' && line.json['msg'] === 'poll status changed' && line.json['status'] === 'OPEN');
-    assert.equal(statusChange?.json['trace_id'], opened.traceId, 'the vote subgraph logged openPoll in the client\'s trace');
+    assert.equal(statusChange?.json['trace_id'], opened.traceId, "the vote subgraph logged openPoll in the client's trace");
     assert.match(String(statusChange?.json['span_id']), /^[0-9a-f]{16}$/);
   });
 });

@@ -38,7 +38,13 @@ const KEY_SERIES: Record<ProcessName, readonly MetricName[]> = {
   worker: [M.workerBatchSize, M.workerBatchApplySeconds, M.workerVotesAppliedTotal, M.workerClaimedEntriesTotal, M.streamLength, M.streamPending, M.streamLag],
 };
 /** prom-client's standard process metrics, on every process. */
-const PROCESS_SERIES = ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'process_start_time_seconds', 'nodejs_eventloop_lag_seconds', 'nodejs_heap_size_used_bytes'];
+const PROCESS_SERIES = [
+  'process_cpu_seconds_total',
+  'process_resident_memory_bytes',
+  'process_start_time_seconds',
+  'nodejs_eventloop_lag_seconds',
+  'nodejs_heap_size_used_bytes',
+];
 
 const TALLY = `subscription Tally($pollId: ID!) { pollResults(pollId: $pollId) { totalVotes options { votes option { label } } } }`;
 
@@ -120,18 +126,29 @@ describe('Prometheus metrics of every process', () => {
     const voters = await Promise.all([1, 2, 3].map(() => client.voterToken()));
     const receipts = [];
     for (const [index, token] of voters.entries()) receipts.push({ id: await castVote(client, token, poll.id, poll.options[index % 2]?.id ?? ''), token });
-    const refused = await client.request(`mutation ($pollId: ID!, $optionId: ID!) { castVote(pollId: $pollId, optionId: $optionId) { id } }`, { pollId: poll.id, optionId: '00000000-0000-4000-8000-000000000000' }, voters[0]);
+    const refused = await client.request(
+      `mutation ($pollId: ID!, $optionId: ID!) { castVote(pollId: $pollId, optionId: $optionId) { id } }`,
+      { pollId: poll.id, optionId: '00000000-0000-4000-8000-000000000000' },
+      voters[0],
+    );
     const refusalCode = String(refused.errors?.[0]?.extensions?.['code']);
     assert.match(refusalCode, /^[A-Z_]+$/);
     await waitForFinalReceipts(client, receipts);
     await Promise.all([overWs, overSse].map((live) => live.waitForEvent((event) => event.data?.pollResults.totalVotes === 3)));
 
     // Counters are scraped until the settled state shows (the worker's audit events are asynchronous).
-    const afterVotes = await waitFor(async () => {
-      const now = await scrapeAll();
-      return now.audit.sum(`${M.auditEventsAppendedTotal.name}`, { action: 'vote.counted' }) >= before.audit.sum(M.auditEventsAppendedTotal.name, { action: 'vote.counted' }) + 3 ? now : undefined;
-    }, { timeoutMs: 20_000, what: 'three vote.counted audit events' });
-    const moved = (process: ProcessName, name: string, labels?: Record<string, string>): number => afterVotes[process].sum(name, labels) - before[process].sum(name, labels);
+    const afterVotes = await waitFor(
+      async () => {
+        const now = await scrapeAll();
+        return now.audit.sum(`${M.auditEventsAppendedTotal.name}`, { action: 'vote.counted' }) >=
+          before.audit.sum(M.auditEventsAppendedTotal.name, { action: 'vote.counted' }) + 3
+          ? now
+          : undefined;
+      },
+      { timeoutMs: 20_000, what: 'three vote.counted audit events' },
+    );
+    const moved = (process: ProcessName, name: string, labels?: Record<string, string>): number =>
+      afterVotes[process].sum(name, labels) - before[process].sum(name, labels);
 
     // vote subgraph
     assert.equal(moved('vote', M.votesTotal.name, { outcome: 'accepted' }), 3);
@@ -159,7 +176,7 @@ describe('Prometheus metrics of every process', () => {
     assert.ok(moved('audit', M.auditEventsAppendedTotal.name, { action: 'vote.accepted' }) >= 3);
   });
 
-  it('stream length, pending and lag follow Redis, and a dead consumer\'s entries are claimed and counted', async () => {
+  it("stream length, pending and lag follow Redis, and a dead consumer's entries are claimed and counted", async () => {
     const keys = createRedisKeys(stack.redisPrefix);
     const poll: CreatedPoll = await createOpenPoll(client, adminToken, ['Up', 'Down']);
     const idle = await scrape(urls.worker);
@@ -171,14 +188,19 @@ describe('Prometheus metrics of every process', () => {
     const voters = await Promise.all([1, 2, 3].map(() => client.voterToken()));
     const receipts = [];
     for (const token of voters) receipts.push({ id: await castVote(client, token, poll.id, poll.options[0]?.id ?? ''), token });
-    const taken = (await redis.xreadgroup('GROUP', keys.tallyGroup, 'ghost', 'COUNT', 1, 'STREAMS', keys.votes, '>')) as [string, [string, string[]][]][] | null;
+    const taken = (await redis.xreadgroup('GROUP', keys.tallyGroup, 'ghost', 'COUNT', 1, 'STREAMS', keys.votes, '>')) as
+      | [string, [string, string[]][]][]
+      | null;
     assert.equal(taken?.[0]?.[1].length, 1);
 
     // The restarted worker applies the two it can read; the ghost's entry stays pending (idle < CLAIM_IDLE_MS).
     await stack.restart('worker');
-    await waitFor(async () => (await scrape(urls.worker)).sum(M.workerVotesAppliedTotal.name, { outcome: 'counted' }) === 2, { timeoutMs: 20_000, what: 'the two readable votes applied' });
+    await waitFor(async () => (await scrape(urls.worker)).sum(M.workerVotesAppliedTotal.name, { outcome: 'counted' }) === 2, {
+      timeoutMs: 20_000,
+      what: 'the two readable votes applied',
+    });
     const stuck = await scrape(urls.worker);
-    assert.equal(stuck.sum(M.streamPending.name), 1, 'the dead consumer\'s entry is pending');
+    assert.equal(stuck.sum(M.streamPending.name), 1, "the dead consumer's entry is pending");
     assert.equal(stuck.sum(M.streamLag.name), 0, 'everything was delivered');
     assert.equal(stuck.sum(M.streamLength.name), await redis.xlen(keys.votes));
     assert.equal(stuck.sum(M.workerClaimedEntriesTotal.name), 0);
@@ -196,10 +218,13 @@ describe('Prometheus metrics of every process', () => {
     const claimerUrl = `http://127.0.0.1:${claimerPort}`;
     await waitFor(async () => (await scrape(claimerUrl)).sum(M.workerClaimedEntriesTotal.name) === 1, { timeoutMs: 20_000, what: 'the ghost entry claimed' });
     await waitForFinalReceipts(client, receipts);
-    const settled = await waitFor(async () => {
-      const page = await scrape(claimerUrl);
-      return page.sum(M.streamPending.name) === 0 ? page : undefined;
-    }, { timeoutMs: 10_000, what: 'nothing pending' });
+    const settled = await waitFor(
+      async () => {
+        const page = await scrape(claimerUrl);
+        return page.sum(M.streamPending.name) === 0 ? page : undefined;
+      },
+      { timeoutMs: 10_000, what: 'nothing pending' },
+    );
     assert.equal(settled.sum(M.workerVotesAppliedTotal.name, { outcome: 'counted' }), 1);
     assert.equal(settled.sum(M.streamLength.name), await redis.xlen(keys.votes));
     assert.equal(settled.sum(M.streamLag.name), 0);

@@ -80,7 +80,11 @@ describe('refused operations write nothing', () => {
     const vote = await direct(CAST, { pollId: openPoll.id, optionId: openPoll.options[0]?.id });
     assert.equal(vote.errors?.[0]?.extensions?.code, 'IDENTITY_MISSING');
     // A client's bearer token is not an identity the subgraph trusts; neither is a forged header.
-    const forged = await direct(CAST, { pollId: openPoll.id, optionId: openPoll.options[0]?.id }, { authorization: `Bearer ${voterToken}`, 'x-votemesh-identity': 'forged' });
+    const forged = await direct(
+      CAST,
+      { pollId: openPoll.id, optionId: openPoll.options[0]?.id },
+      { authorization: `Bearer ${voterToken}`, 'x-votemesh-identity': 'forged' },
+    );
     assert.equal(forged.errors?.[0]?.extensions?.code, 'IDENTITY_MISSING');
     const admin = await direct(`mutation { createPoll(input: { question: "Direct?", options: ["x", "y"] }) { id } }`, {});
     assert.equal(admin.errors?.[0]?.extensions?.code, 'IDENTITY_MISSING');

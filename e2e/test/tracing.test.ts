@@ -31,8 +31,16 @@ function clientTrace(): ClientTrace {
 }
 
 /** Posts a named operation with the client's own trace context and request id. */
-async function post(gatewayUrl: string, body: { query: string; operationName: string; variables: Record<string, unknown> }, headers: Record<string, string>): Promise<Record<string, unknown>> {
-  const response = await fetch(`${gatewayUrl}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+async function post(
+  gatewayUrl: string,
+  body: { query: string; operationName: string; variables: Record<string, unknown> },
+  headers: Record<string, string>,
+): Promise<Record<string, unknown>> {
+  const response = await fetch(`${gatewayUrl}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
   const json = (await response.json()) as { data?: Record<string, unknown>; errors?: unknown };
   assert.equal(response.status, 200, JSON.stringify(json));
   assert.equal(json.errors, undefined, JSON.stringify(json.errors));
@@ -78,7 +86,9 @@ describe('one vote is one trace, across all five processes', () => {
     adminToken = await client.adminToken(ADMIN_SECRET);
     poll = await createOpenPoll(client, adminToken, ['Red', 'Blue'], 'Traced poll?');
     subscriber = createSubscriptionClient({ gatewayUrl: stack.gatewayUrl, transport: 'ws' });
-    live = subscriber.subscribe(`subscription LiveTally($pollId: ID!) { pollResults(pollId: $pollId) { totalVotes options { votes option { label } } } }`, { pollId: poll.id });
+    live = subscriber.subscribe(`subscription LiveTally($pollId: ID!) { pollResults(pollId: $pollId) { totalVotes options { votes option { label } } } }`, {
+      pollId: poll.id,
+    });
     await live.waitForEvent((event) => event.data?.pollResults.totalVotes === 0);
     voterToken = await client.voterToken();
 
@@ -122,9 +132,18 @@ describe('one vote is one trace, across all five processes', () => {
     // [send votes, …vote subgraph…, …gateway…]: one hop from the gateway into the vote subgraph.
     const enteredGateway = services.indexOf(SERVICE_NAMES.gateway);
     assert.ok(enteredGateway > 0, describeSpans(chain));
-    assert.ok(services.slice(0, enteredGateway).every((service) => service === SERVICE_NAMES.vote), `below the gateway everything is the vote subgraph:\n${describeSpans(chain)}`);
-    assert.ok(services.slice(enteredGateway).every((service) => service === SERVICE_NAMES.gateway), `above the vote subgraph everything is the gateway:\n${describeSpans(chain)}`);
-    assert.ok(chain.some((span) => span.name === SPAN_NAMES.castVote), '`vote.cast` is an ancestor of `send votes`');
+    assert.ok(
+      services.slice(0, enteredGateway).every((service) => service === SERVICE_NAMES.vote),
+      `below the gateway everything is the vote subgraph:\n${describeSpans(chain)}`,
+    );
+    assert.ok(
+      services.slice(enteredGateway).every((service) => service === SERVICE_NAMES.gateway),
+      `above the vote subgraph everything is the gateway:\n${describeSpans(chain)}`,
+    );
+    assert.ok(
+      chain.some((span) => span.name === SPAN_NAMES.castVote),
+      '`vote.cast` is an ancestor of `send votes`',
+    );
     const voteServer = chain.findLast((span) => span.service === SERVICE_NAMES.vote);
     assert.equal(voteServer?.kind, SPAN_KIND.server, 'the vote subgraph span under the gateway is its HTTP server span');
 
@@ -134,7 +153,12 @@ describe('one vote is one trace, across all five processes', () => {
 
     // GraphQL semantic conventions on both sides.
     assert.ok(
-      trace.some((span) => span.service === SERVICE_NAMES.gateway && span.attributes[ATTR.GRAPHQL_OPERATION_NAME] === 'CastVote' && span.attributes[ATTR.GRAPHQL_OPERATION_TYPE] === 'mutation'),
+      trace.some(
+        (span) =>
+          span.service === SERVICE_NAMES.gateway &&
+          span.attributes[ATTR.GRAPHQL_OPERATION_NAME] === 'CastVote' &&
+          span.attributes[ATTR.GRAPHQL_OPERATION_TYPE] === 'mutation',
+      ),
       `a gateway span names the operation:\n${describeSpans(trace)}`,
     );
     const subgraphOperation = trace.find((span) => span.service === SERVICE_NAMES.vote && span.attributes[ATTR.GRAPHQL_OPERATION_TYPE] === 'mutation');
@@ -164,7 +188,11 @@ describe('one vote is one trace, across all five processes', () => {
     const send = receiver.spans.find((span) => span.traceId === vote.traceId && span.name === SPAN_NAMES.votesSend);
     assert.ok(send);
     const batch = await receiver.waitFor(
-      (spans) => spans.find((span) => span.service === SERVICE_NAMES.worker && span.name === SPAN_NAMES.tallyApplyBatch && span.links.some((link) => link.traceId === vote.traceId)),
+      (spans) =>
+        spans.find(
+          (span) =>
+            span.service === SERVICE_NAMES.worker && span.name === SPAN_NAMES.tallyApplyBatch && span.links.some((link) => link.traceId === vote.traceId),
+        ),
       'a worker batch span linked to the vote',
     );
     assert.equal(batch.scope, TRACER_NAMES.worker);
@@ -193,7 +221,11 @@ describe('one vote is one trace, across all five processes', () => {
     }, 'every ancestor of the fan-out span, up to its root');
     assert.deepEqual(
       chain.map((span) => `${span.service} ${span.name}`),
-      [`${SERVICE_NAMES.gateway} ${SPAN_NAMES.subscriptionFanout}`, `${SERVICE_NAMES.result} ${SPAN_NAMES.subscriptionEvent}`, `${SERVICE_NAMES.worker} ${SPAN_NAMES.tallyApplyBatch}`],
+      [
+        `${SERVICE_NAMES.gateway} ${SPAN_NAMES.subscriptionFanout}`,
+        `${SERVICE_NAMES.result} ${SPAN_NAMES.subscriptionEvent}`,
+        `${SERVICE_NAMES.worker} ${SPAN_NAMES.tallyApplyBatch}`,
+      ],
       describeSpans(chain),
     );
     const [, pushed] = chain;
@@ -217,7 +249,10 @@ describe('one vote is one trace, across all five processes', () => {
     assert.equal(processed.parentSpanId, batch.spanId);
     assert.equal(processed.attributes[ATTR.POLL_ID], poll.id);
     // The client never sees the telemetry extensions.
-    assert.ok(live.events.every((event) => !('extensions' in event)), JSON.stringify(live.events));
+    assert.ok(
+      live.events.every((event) => !('extensions' in event)),
+      JSON.stringify(live.events),
+    );
   });
 
   it('gRPC hops (result → worker TallyService) carry rpc.* attributes inside the caller trace', async () => {
@@ -253,7 +288,11 @@ describe('one vote is one trace, across all five processes', () => {
     }
 
     /** Runs one subscription until `done(event)` holds (or it completes), then stops it: its upstream closes and its span ends. */
-    async function subscribeUntil(socket: WsClient, payload: { query: string; variables: Record<string, unknown>; extensions?: Record<string, unknown> }, done: (event: { data?: unknown }) => boolean): Promise<void> {
+    async function subscribeUntil(
+      socket: WsClient,
+      payload: { query: string; variables: Record<string, unknown>; extensions?: Record<string, unknown> },
+      done: (event: { data?: unknown }) => boolean,
+    ): Promise<void> {
       let stop: (() => void) | undefined;
       await new Promise<void>((resolve, reject) => {
         stop = socket.subscribe(payload, {
@@ -270,7 +309,10 @@ describe('one vote is one trace, across all five processes', () => {
     }
 
     /** The gateway's upstream span in `client`'s trace and the subgraph's execution span directly under it. */
-    async function upstreamAndSubgraphSpans(client: ClientTrace, subgraph: string): Promise<{ upstream: ReceivedSpan; execution: ReceivedSpan; trace: ReceivedSpan[] }> {
+    async function upstreamAndSubgraphSpans(
+      client: ClientTrace,
+      subgraph: string,
+    ): Promise<{ upstream: ReceivedSpan; execution: ReceivedSpan; trace: ReceivedSpan[] }> {
       return receiver.waitFor((spans) => {
         const trace = spans.filter((span) => span.traceId === client.traceId);
         const upstream = trace.find((span) => span.service === SERVICE_NAMES.gateway && span.name === SPAN_NAMES.upstreamSubscribe);
@@ -306,7 +348,11 @@ describe('one vote is one trace, across all five processes', () => {
       const connection = clientTrace();
       await subscribeUntil(
         gatewaySocket({ authorization: `Bearer ${voterToken}`, traceparent: connection.traceparent }),
-        { query: 'subscription TracedReceipt($id: ID!) { voteReceipt(id: $id) { status } }', variables: { id: receiptId }, extensions: { traceparent: subscriber.traceparent } },
+        {
+          query: 'subscription TracedReceipt($id: ID!) { voteReceipt(id: $id) { status } }',
+          variables: { id: receiptId },
+          extensions: { traceparent: subscriber.traceparent },
+        },
         (event) => (event.data as { voteReceipt?: { status?: string } } | undefined)?.voteReceipt?.status === 'COUNTED',
       );
       const { upstream, execution } = await upstreamAndSubgraphSpans(subscriber, SERVICE_NAMES.vote);
@@ -319,7 +365,13 @@ describe('one vote is one trace, across all five processes', () => {
 
   it('the audit subgraph appends each batch in an `audit.append_batch` span with its SQL inside', async () => {
     const append = await receiver.waitFor(
-      (spans) => spans.find((span) => span.service === SERVICE_NAMES.audit && span.name === SPAN_NAMES.auditAppendBatch && spans.some((child) => child.parentSpanId === span.spanId && child.name.startsWith('pg.query'))),
+      (spans) =>
+        spans.find(
+          (span) =>
+            span.service === SERVICE_NAMES.audit &&
+            span.name === SPAN_NAMES.auditAppendBatch &&
+            spans.some((child) => child.parentSpanId === span.spanId && child.name.startsWith('pg.query')),
+        ),
       'an audit append batch span with pg spans under it',
     );
     assert.equal(append.parentSpanId, '', 'a batch mixes senders: its own trace');

@@ -48,7 +48,10 @@ describe('vote path through the gateway', () => {
     }
     const shareSum = results.options.reduce((sum, option) => sum + option.share, 0);
     assert.equal(Math.round(shareSum * 10) / 10, 100);
-    assert.deepEqual(results.options.map((option) => option.option.label), ['Cats', 'Dogs', 'Birds', 'Fish']);
+    assert.deepEqual(
+      results.options.map((option) => option.option.label),
+      ['Cats', 'Dogs', 'Birds', 'Fish'],
+    );
   });
 
   it('answers one query that crosses the vote, result and audit subgraphs', async () => {
@@ -58,7 +61,12 @@ describe('vote path through the gateway', () => {
     await waitForFinalReceipts(client, [{ id: receiptId, token: voter }]);
 
     type CrossGraph = {
-      poll: { question: string; status: string; results: { totalVotes: number; options: { votes: number; option: { label: string } }[] }; auditTrail: { edges: { node: { action: string } }[] } };
+      poll: {
+        question: string;
+        status: string;
+        results: { totalVotes: number; options: { votes: number; option: { label: string } }[] };
+        auditTrail: { edges: { node: { action: string } }[] };
+      };
     };
     // Audit events travel over a gRPC stream after the fact: wait until the counted vote is logged.
     const data = await waitFor(
@@ -77,8 +85,15 @@ describe('vote path through the gateway', () => {
     assert.equal(data.poll.question, 'Cross the graph?');
     assert.equal(data.poll.status, 'OPEN');
     assert.equal(data.poll.results.totalVotes, 1);
-    assert.deepEqual(data.poll.results.options.map((option) => [option.option.label, option.votes]), [['Yes', 1], ['No', 0]]);
+    assert.deepEqual(
+      data.poll.results.options.map((option) => [option.option.label, option.votes]),
+      [
+        ['Yes', 1],
+        ['No', 0],
+      ],
+    );
     const actions = data.poll.auditTrail.edges.map((edge) => edge.node.action);
-    for (const action of ['poll.created', 'poll.opened', 'vote.accepted', 'vote.counted']) assert.ok(actions.includes(action), `audit trail has ${action}: ${actions.join(', ')}`);
+    for (const action of ['poll.created', 'poll.opened', 'vote.accepted', 'vote.counted'])
+      assert.ok(actions.includes(action), `audit trail has ${action}: ${actions.join(', ')}`);
   });
 });

@@ -65,6 +65,9 @@ describe('worker crash in the middle of a batch', () => {
     );
     for (const option of results.options) assert.equal(option.votes, expected.get(option.option.id) ?? 0, `votes for ${option.option.label}`);
     // Whatever worker-a held when it died was claimed and acknowledged by someone.
-    await waitFor(async () => Number(((await redis.xpending(streamKey, 'tally')) as [number])[0]) === 0, { timeoutMs: 30_000, what: 'no entries left pending' });
+    await waitFor(async () => Number(((await redis.xpending(streamKey, 'tally')) as [number])[0]) === 0, {
+      timeoutMs: 30_000,
+      what: 'no entries left pending',
+    });
   });
 });

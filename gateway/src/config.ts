@@ -9,7 +9,9 @@ import {
   readPort,
   readString,
   readUrl,
-  type Env, readIdentitySecret } from '@votemesh/common/config';
+  type Env,
+  readIdentitySecret,
+} from '@votemesh/common/config';
 
 export const AUTH_MODES = ['dev', 'oidc', 'none'] as const;
 export type AuthMode = (typeof AUTH_MODES)[number];
@@ -138,9 +140,13 @@ function readSubscriptionLimits(env: Env): SubscriptionLimits {
 function readReplayFields(env: Env): readonly string[] {
   const raw = env['SUBSCRIPTION_REPLAY_FIELDS'];
   if (raw === undefined) return DEFAULT_SUBSCRIPTION_REPLAY_FIELDS;
-  const fields = raw.split(',').map((field) => field.trim()).filter((field) => field !== '');
+  const fields = raw
+    .split(',')
+    .map((field) => field.trim())
+    .filter((field) => field !== '');
   const bad = fields.find((field) => !COORDINATE.test(field));
-  if (bad !== undefined) throw new ConfigError('SUBSCRIPTION_REPLAY_FIELDS', `must be comma-separated schema coordinates like Subscription.pollResults, got "${bad}"`);
+  if (bad !== undefined)
+    throw new ConfigError('SUBSCRIPTION_REPLAY_FIELDS', `must be comma-separated schema coordinates like Subscription.pollResults, got "${bad}"`);
   return Object.freeze(fields);
 }
 

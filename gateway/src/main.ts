@@ -64,7 +64,9 @@ try {
   // Subscriptions (graphql-ws + SSE/multipart) on the same /graphql; queries and mutations that
   // arrive on a socket run through the HTTP pipeline (host.executeOperation).
   const subscriptions: SubscriptionsFactory = (host) =>
-    createSubscriptionsFactory({ limits: config.subscriptionLimits, replayFields: config.subscriptionReplayFields, executeOperation: host.executeOperation })(host);
+    createSubscriptionsFactory({ limits: config.subscriptionLimits, replayFields: config.subscriptionReplayFields, executeOperation: host.executeOperation })(
+      host,
+    );
 
   const gateway = await startGateway({
     config,

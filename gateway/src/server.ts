@@ -147,7 +147,12 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
     gateway,
     // No HTTP cache hints (the gateway sends none; the cache-control plugin walks every resolved
     // field) and never Apollo usage reporting (not even if APOLLO_KEY is in the environment).
-    plugins: [createPolicyPlugin(() => supergraph.policy), metrics.plugin, ApolloServerPluginCacheControlDisabled(), ApolloServerPluginUsageReportingDisabled()],
+    plugins: [
+      createPolicyPlugin(() => supergraph.policy),
+      metrics.plugin,
+      ApolloServerPluginCacheControlDisabled(),
+      ApolloServerPluginUsageReportingDisabled(),
+    ],
     validationRules: createLimitRules({ maxDepth: config.maxDepth, maxAliases: config.maxAliases }),
     formatError: createFormatError({ production: config.production }),
     includeStacktraceInErrorResponses: !config.production,
@@ -228,7 +233,12 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
       if (path === '/auth/token') {
         const decision = await rateLimiter.consume(`token:${clientAddress(req, config.trustForwardedFor)}`);
         if (!decision.allowed) {
-          sendJson(res, 429, { errors: [{ message: `Too many token requests; retry in ${decision.retryAfterSeconds} s`, extensions: { code: 'RATE_LIMITED' } }] }, { 'retry-after': String(decision.retryAfterSeconds) });
+          sendJson(
+            res,
+            429,
+            { errors: [{ message: `Too many token requests; retry in ${decision.retryAfterSeconds} s`, extensions: { code: 'RATE_LIMITED' } }] },
+            { 'retry-after': String(decision.retryAfterSeconds) },
+          );
           return;
         }
       }
@@ -239,7 +249,9 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
       await graphql(req, res, requestId);
       return;
     }
-    sendJson(res, 404, { errors: [{ message: `No route for ${req.method ?? '?'} ${path ?? '/'}; GraphQL is at /graphql`, extensions: { code: 'BAD_USER_INPUT' } }] });
+    sendJson(res, 404, {
+      errors: [{ message: `No route for ${req.method ?? '?'} ${path ?? '/'}; GraphQL is at /graphql`, extensions: { code: 'BAD_USER_INPUT' } }],
+    });
   });
   httpServer.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = (req.url ?? '/').split('?')[0];

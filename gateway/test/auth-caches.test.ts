@@ -63,10 +63,13 @@ describe('identity signer', () => {
     assert.equal(claims.iss, 'votemesh-gateway');
     assert.equal(claims.aud, 'votemesh-subgraphs');
     assert.equal((claims.exp ?? 0) - (claims.iat ?? 0), 60);
-    await assert.rejects(verifyIdentity(identitySecretKey('another-secret'), token), (error: unknown) => error instanceof VotemeshError && error.code === 'IDENTITY_MISSING');
+    await assert.rejects(
+      verifyIdentity(identitySecretKey('another-secret'), token),
+      (error: unknown) => error instanceof VotemeshError && error.code === 'IDENTITY_MISSING',
+    );
   });
 
-  it('reuses a caller\'s token for half its lifetime, per subject and role', () => {
+  it("reuses a caller's token for half its lifetime, per subject and role", () => {
     let now = 1_700_000_000_000;
     const signer = createIdentitySigner({ key, ttlSeconds: 60, now: () => now });
     const token = signer.sign({ subject: 'voter:1', role: 'voter' });

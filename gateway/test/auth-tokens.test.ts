@@ -50,13 +50,15 @@ describe('createTokenVerifier', () => {
   cases.push(
     {
       name: 'expired',
-      token: async () => (await (await createDevIssuer({ issuer: 'urn:test', audience: 'votemesh', privateJwk: issuerKey })).issue('voter:1', 'voter', -60)).token,
+      token: async () =>
+        (await (await createDevIssuer({ issuer: 'urn:test', audience: 'votemesh', privateJwk: issuerKey })).issue('voter:1', 'voter', -60)).token,
       code: 'TOKEN_EXPIRED',
       message: /^The bearer token expired at \d{4}-\d\d-\d\dT.*; get a new one$/,
     },
     {
       name: 'wrong audience',
-      token: async () => (await (await createDevIssuer({ issuer: 'urn:test', audience: 'someone-else', privateJwk: issuerKey })).issue('voter:1', 'voter')).token,
+      token: async () =>
+        (await (await createDevIssuer({ issuer: 'urn:test', audience: 'someone-else', privateJwk: issuerKey })).issue('voter:1', 'voter')).token,
       code: 'TOKEN_WRONG_AUDIENCE',
       message: /audience "someone-else", expected "votemesh"/,
     },
@@ -69,8 +71,12 @@ describe('createTokenVerifier', () => {
     {
       name: 'bad signature (tampered payload)',
       token: async () => {
-        const [header, , signature] = (await (await createDevIssuer({ issuer: 'urn:test', audience: 'votemesh', privateJwk: issuerKey })).issue('voter:1', 'voter')).token.split('.');
-        const forged = Buffer.from(JSON.stringify({ sub: 'admin:me', role: 'admin', iss: 'urn:test', aud: 'votemesh', exp: 9_999_999_999 })).toString('base64url');
+        const [header, , signature] = (
+          await (await createDevIssuer({ issuer: 'urn:test', audience: 'votemesh', privateJwk: issuerKey })).issue('voter:1', 'voter')
+        ).token.split('.');
+        const forged = Buffer.from(JSON.stringify({ sub: 'admin:me', role: 'admin', iss: 'urn:test', aud: 'votemesh', exp: 9_999_999_999 })).toString(
+          'base64url',
+        );
         return `${header}.${forged}.${signature}`;
       },
       code: 'TOKEN_INVALID',
@@ -141,7 +147,9 @@ describe('dev issuer over HTTP', () => {
   it('answers a wrong admin secret with 401 and a clear message', async () => {
     const { status, body } = await requestToken(gateway.url, { adminSecret: 'guess' });
     assert.equal(status, 401);
-    assert.deepEqual(body, { errors: [{ message: "adminSecret does not match the gateway's ADMIN_BOOTSTRAP_SECRET", extensions: { code: 'UNAUTHENTICATED' } }] });
+    assert.deepEqual(body, {
+      errors: [{ message: "adminSecret does not match the gateway's ADMIN_BOOTSTRAP_SECRET", extensions: { code: 'UNAUTHENTICATED' } }],
+    });
   });
 
   it('refuses a malformed token request', async () => {

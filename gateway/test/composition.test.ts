@@ -31,7 +31,7 @@ describe('supergraph composition', () => {
     assert.equal(summarizeDiff(committed, result.supergraphSdl), '', 'run `npm run supergraph` and commit the result');
   });
 
-  it('composes the brief\'s schema (fixtures) with every contract field', () => {
+  it("composes the brief's schema (fixtures) with every contract field", () => {
     const result = composeSupergraph(fixtureSubgraphs());
     assert.ok(result.ok);
     for (const field of ['castVote(pollId: ID!, optionId: ID!): VoteReceipt!', 'results: PollResults!', 'pollResults(pollId: ID!): PollResults!']) {
@@ -41,15 +41,30 @@ describe('supergraph composition', () => {
 
   it('reports composition errors with code, message and subgraph', () => {
     const result = composeSupergraph([
-      { name: 'left', url: 'http://left/graphql', typeDefs: parse('extend schema @link(url: "https://specs.apollo.dev/federation/v2.7", import: ["@key"]) type Thing @key(fields: "id") { id: ID! size: Int! } type Query { thing: Thing }') },
-      { name: 'right', url: 'http://right/graphql', typeDefs: parse('extend schema @link(url: "https://specs.apollo.dev/federation/v2.7", import: ["@key"]) type Thing @key(fields: "id") { id: ID! size: String! }') },
+      {
+        name: 'left',
+        url: 'http://left/graphql',
+        typeDefs: parse(
+          'extend schema @link(url: "https://specs.apollo.dev/federation/v2.7", import: ["@key"]) type Thing @key(fields: "id") { id: ID! size: Int! } type Query { thing: Thing }',
+        ),
+      },
+      {
+        name: 'right',
+        url: 'http://right/graphql',
+        typeDefs: parse(
+          'extend schema @link(url: "https://specs.apollo.dev/federation/v2.7", import: ["@key"]) type Thing @key(fields: "id") { id: ID! size: String! }',
+        ),
+      },
     ]);
     assert.equal(result.ok, false);
     if (result.ok) return;
     const problem = result.problems.find((candidate) => candidate.code === 'FIELD_TYPE_MISMATCH');
     assert.ok(problem, formatCompositionProblems(result.problems));
     assert.deepEqual([...problem.subgraphs].sort(), ['left', 'right']);
-    assert.match(formatCompositionProblems(result.problems), /✗ FIELD_TYPE_MISMATCH \(subgraph (left, right|right, left)\): Type of field "Thing.size" is incompatible/);
+    assert.match(
+      formatCompositionProblems(result.problems),
+      /✗ FIELD_TYPE_MISMATCH \(subgraph (left, right|right, left)\): Type of field "Thing.size" is incompatible/,
+    );
   });
 
   it('summarises a drift as changed lines', () => {

@@ -75,11 +75,21 @@ describe('enforcePolicy over the votemesh supergraph', () => {
   });
 
   it('lists every refused field at once', () => {
-    refused('{ voteReceipt(id: "r") { id } poll(id: "p") { myVote { id } } }', undefined, 'UNAUTHENTICATED', 'voteReceipt and Poll.myVote require a bearer token');
+    refused(
+      '{ voteReceipt(id: "r") { id } poll(id: "p") { myVote { id } } }',
+      undefined,
+      'UNAUTHENTICATED',
+      'voteReceipt and Poll.myVote require a bearer token',
+    );
   });
 
   it('refuses a voter an admin field, naming it and the role', () => {
-    refused('mutation { createPoll(input: { question: "q", options: ["a", "b"] }) { id } }', voter, 'FORBIDDEN', 'createPoll requires the admin scope; your role is voter');
+    refused(
+      'mutation { createPoll(input: { question: "q", options: ["a", "b"] }) { id } }',
+      voter,
+      'FORBIDDEN',
+      'createPoll requires the admin scope; your role is voter',
+    );
     refused('{ poll(id: "p") { auditTrail { edges { cursor } } } }', voter, 'FORBIDDEN', 'Poll.auditTrail requires the admin scope; your role is voter');
   });
 

@@ -28,7 +28,14 @@ describe('foreign supergraph (products + reviews, AUTH_MODE=none)', () => {
       data: {
         topProducts: [
           { upc: '1', name: 'Table', reviews: [{ body: 'Love it!', stars: 5 }] },
-          { upc: '2', name: 'Couch', reviews: [{ body: 'Too expensive.', stars: 2 }, { body: 'Comfy.', stars: 4 }] },
+          {
+            upc: '2',
+            name: 'Couch',
+            reviews: [
+              { body: 'Too expensive.', stars: 2 },
+              { body: 'Comfy.', stars: 4 },
+            ],
+          },
         ],
       },
     });
@@ -149,7 +156,10 @@ describe('subgraph URLs, failures and production masking', () => {
       const ready = await fetch(`${gateway.url}/readyz`);
       assert.equal(ready.status, 503);
       const checks = ((await ready.json()) as { checks: { name: string; ok: boolean }[] }).checks;
-      assert.deepEqual(checks.filter((check) => !check.ok).map((check) => check.name), ['subgraph:reviews']);
+      assert.deepEqual(
+        checks.filter((check) => !check.ok).map((check) => check.name),
+        ['subgraph:reviews'],
+      );
     } finally {
       await gateway.close();
     }
@@ -182,7 +192,10 @@ describe('subgraph URLs, failures and production masking', () => {
     try {
       const { body } = await gateway.graphql({ query: '{ failing }' });
       assert.deepEqual(body.errors?.[0], { message: 'Internal error', path: ['failing'], extensions: { code: 'INTERNAL', serviceName: 'products' } });
-      assert.ok(gateway.logs.some((line) => String(line['msg']).includes('hunter2')), 'the log keeps the original message');
+      assert.ok(
+        gateway.logs.some((line) => String(line['msg']).includes('hunter2')),
+        'the log keeps the original message',
+      );
     } finally {
       await gateway.close();
     }

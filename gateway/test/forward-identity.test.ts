@@ -33,7 +33,10 @@ describe('forwarded identity', () => {
   it('replaces a forged identity header with the verified caller', async () => {
     const token = await requestToken(gateway.url);
     const forged = await signIdentity(key, { subject: 'admin:mallory', role: 'admin' });
-    const { body } = await gateway.graphql({ query: '{ receivedIdentityHeader viewer { subject role } }' }, { ...bearer(token.body['token']), [IDENTITY_HEADER]: forged });
+    const { body } = await gateway.graphql(
+      { query: '{ receivedIdentityHeader viewer { subject role } }' },
+      { ...bearer(token.body['token']), [IDENTITY_HEADER]: forged },
+    );
     const header = body.data?.['receivedIdentityHeader'];
     assert.equal(typeof header, 'string');
     assert.notEqual(header, forged);

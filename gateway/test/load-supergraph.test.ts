@@ -39,7 +39,10 @@ describe('loadSupergraph', () => {
 
   it('follows a renamed import (`as`)', () => {
     const renamed = sdl
-      .replace('@link(url: "https://specs.apollo.dev/authenticated/v0.1", for: SECURITY)', '@link(url: "https://specs.apollo.dev/authenticated/v0.1", as: "signedIn", for: SECURITY)')
+      .replace(
+        '@link(url: "https://specs.apollo.dev/authenticated/v0.1", for: SECURITY)',
+        '@link(url: "https://specs.apollo.dev/authenticated/v0.1", as: "signedIn", for: SECURITY)',
+      )
       .replaceAll('@authenticated', '@signedIn');
     const loaded = loadSupergraph(renamed);
     assert.equal(loaded.policy.getFieldAuth('Mutation', 'castVote'), 'authenticated');
@@ -48,7 +51,10 @@ describe('loadSupergraph', () => {
 
   it('refuses SECURITY features it does not enforce, by name', () => {
     const withPolicy = sdl.replace('{\n  query: Query', '@link(url: "https://specs.apollo.dev/policy/v0.1", for: SECURITY)\n{\n  query: Query');
-    assert.throws(() => loadSupergraph(withPolicy), (error: unknown) => error instanceof SupergraphError && /policy\/v0\.1 \(supported: @authenticated, @requiresScopes\)/.test(error.message));
+    assert.throws(
+      () => loadSupergraph(withPolicy),
+      (error: unknown) => error instanceof SupergraphError && /policy\/v0\.1 \(supported: @authenticated, @requiresScopes\)/.test(error.message),
+    );
   });
 
   it('says so when the SDL is not GraphQL', () => {
@@ -60,7 +66,12 @@ describe('auth requirements', () => {
   it('combine as AND: scopes imply authentication, scope sets multiply out', () => {
     assert.equal(combineAuth('public', 'authenticated'), 'authenticated');
     assert.deepEqual(combineAuth('authenticated', { scopes: [['admin']] }), { scopes: [['admin']] });
-    assert.deepEqual(combineAuth({ scopes: [['a'], ['b']] }, { scopes: [['c']] }), { scopes: [['a', 'c'], ['b', 'c']] });
+    assert.deepEqual(combineAuth({ scopes: [['a'], ['b']] }, { scopes: [['c']] }), {
+      scopes: [
+        ['a', 'c'],
+        ['b', 'c'],
+      ],
+    });
   });
 
   it('describe OR-of-AND scope lists readably', () => {

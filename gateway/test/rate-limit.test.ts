@@ -4,7 +4,13 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { createBatchedRedisRateLimitCounter, createMemoryRateLimitCounter, createRateLimiter, createRedisRateLimitCounter, type RateLimitCounter } from '../src/limits/rate-limit.ts';
+import {
+  createBatchedRedisRateLimitCounter,
+  createMemoryRateLimitCounter,
+  createRateLimiter,
+  createRedisRateLimitCounter,
+  type RateLimitCounter,
+} from '../src/limits/rate-limit.ts';
 import { startProductsSubgraph, startReviewsSubgraph, composeTestSupergraph, type RunningSubgraph } from './helpers/test-subgraphs.ts';
 import { bearer, requestToken, startTestGateway, type TestGateway } from './helpers/test-gateway.ts';
 
@@ -96,7 +102,7 @@ describe('createBatchedRedisRateLimitCounter (two replicas, one Redis)', () => {
     await redis.quit();
   });
 
-  it('sends the first hit at once, batches the rest, and learns the other replicas\' hits at each sync', async () => {
+  it("sends the first hit at once, batches the rest, and learns the other replicas' hits at each sync", async () => {
     const key = `${prefix}rl:sub:carol:0`;
     const a = createBatchedRedisRateLimitCounter(redis, { syncMs: 60_000 });
     const b = createBatchedRedisRateLimitCounter(redis, { syncMs: 60_000 });
@@ -111,7 +117,7 @@ describe('createBatchedRedisRateLimitCounter (two replicas, one Redis)', () => {
       assert.equal(await b.increment(key, 60_000), 2, 'the other replica starts from what Redis has');
       await a.sync();
       assert.equal(await redis.get(key), '4');
-      assert.equal(await a.increment(key, 60_000), 5, 'a learned b\'s hit');
+      assert.equal(await a.increment(key, 60_000), 5, "a learned b's hit");
       await Promise.all([a.sync(), b.sync()]);
       assert.equal(await redis.get(key), '5');
       assert.equal(await b.increment(key, 60_000), 3, 'b had nothing to sync, so it still counts from what Redis said at its first hit (2)');

@@ -77,11 +77,23 @@ describe('subscription deduplication', () => {
       graphqlWsTransport.open(urls(), { query: SECRET, variables: { room: 'd4' } }, bob),
     ]);
     await waitFor(() => upstreamsFor('d4').reduce((sum, upstream) => sum + upstream.subscribers, 0) === 3, { what: 'three subscribers' });
-    assert.deepEqual(upstreamsFor('d4').map((upstream) => [upstream.scope, upstream.subscribers]).sort(), [['voter:alice', 2], ['voter:bob', 1]]);
+    assert.deepEqual(
+      upstreamsFor('d4')
+        .map((upstream) => [upstream.scope, upstream.subscribers])
+        .sort(),
+      [
+        ['voter:alice', 2],
+        ['voter:bob', 1],
+      ],
+    );
     await waitFor(() => harness.counter.active('d4') === 2, { what: 'two subgraph subscriptions' });
     harness.counter.publish('d4', { n: 9 });
     const viewers = await Promise.all(streams.map(async (stream) => (await stream.waitForResults(1))[0]?.data?.['secretTicks']));
-    assert.deepEqual(viewers, [{ n: 9, viewer: 'alice' }, { n: 9, viewer: 'alice' }, { n: 9, viewer: 'bob' }]);
+    assert.deepEqual(viewers, [
+      { n: 9, viewer: 'alice' },
+      { n: 9, viewer: 'alice' },
+      { n: 9, viewer: 'bob' },
+    ]);
     await Promise.all(streams.map((stream) => stream.stop()));
   });
 });

@@ -11,7 +11,14 @@ import { startGateway, type RunningGateway } from '../src/server.ts';
 import { CloseCode } from '../src/subscriptions/index.ts';
 import { createSubscriptionsFactory } from '../src/subscriptions/transport.ts';
 import { composeSupergraph } from '../src/supergraph/compose.ts';
-import { counterTypeDefs, roomsTypeDefs, startCounterSubgraph, startRoomsSubgraph, type CounterSubgraph, type RoomsSubgraph } from './fixtures/subscriptions/subgraphs.ts';
+import {
+  counterTypeDefs,
+  roomsTypeDefs,
+  startCounterSubgraph,
+  startRoomsSubgraph,
+  type CounterSubgraph,
+  type RoomsSubgraph,
+} from './fixtures/subscriptions/subgraphs.ts';
 import { graphqlWsTransport, sseTransport, WsTestClient } from './fixtures/subscriptions/test-clients.ts';
 
 const IDENTITY_SECRET = 'subscription-gateway-test-secret';

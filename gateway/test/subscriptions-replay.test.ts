@@ -75,7 +75,10 @@ describe('subscription replay to late joiners', () => {
     sizes.forEach((size, n) => harness.counter.publish('r4', { n, blob: 'é'.repeat(size >> 1) + 'x'.repeat(size & 1) }));
     for (const stream of [a, b]) {
       const results = await stream.waitForResults(sizes.length);
-      assert.deepEqual(results.map((result) => (result.data?.['ticks'] as { n: number }).n), sizes.map((_, n) => n));
+      assert.deepEqual(
+        results.map((result) => (result.data?.['ticks'] as { n: number }).n),
+        sizes.map((_, n) => n),
+      );
       results.forEach((result, n) => {
         const size = sizes[n] ?? 0;
         assert.equal((result.data?.['ticks'] as { blob: string }).blob, 'é'.repeat(size >> 1) + 'x'.repeat(size & 1));
@@ -96,7 +99,13 @@ describe('subscription replay to late joiners', () => {
     harness.counter.publish('r3', { n: 2 });
     // Had the first event been replayed, it would be the joiner's first result.
     assert.deepEqual(await joiner.waitForResults(1), [{ data: { secretTicks: { n: 2, viewer: 'alice' } } }]);
-    assert.deepEqual((await first.waitForResults(2)).map((result) => result.data?.['secretTicks']), [{ n: 1, viewer: 'alice' }, { n: 2, viewer: 'alice' }]);
+    assert.deepEqual(
+      (await first.waitForResults(2)).map((result) => result.data?.['secretTicks']),
+      [
+        { n: 1, viewer: 'alice' },
+        { n: 2, viewer: 'alice' },
+      ],
+    );
     assert.equal(upstreamsFor('r3').length, 1);
     await Promise.all([first.stop(), joiner.stop()]);
   });

@@ -91,7 +91,11 @@ for (const transport of TRANSPORTS) {
       for (const testCase of cases) {
         it(`refuses ${testCase.name} with ${testCase.code}`, async () => {
           const token = testCase.as ? await harness.token({ subject: 'refused', role: testCase.as }) : undefined;
-          const operation = { query: testCase.query, variables: testCase.variables ?? { room: 'x' }, ...(testCase.name === 'unknown operation name' ? { operationName: 'B' } : {}) };
+          const operation = {
+            query: testCase.query,
+            variables: testCase.variables ?? { room: 'x' },
+            ...(testCase.name === 'unknown operation name' ? { operationName: 'B' } : {}),
+          };
           const stream = await transport.open(urls(), operation, token);
           const [result] = await stream.waitForResults(1);
           await stream.waitForEnd();

@@ -166,7 +166,10 @@ describe('graphql-transport-ws', () => {
       await harness.restartCounter();
       await waitFor(() => harness.counter.active('u1') === 1, { what: 'the gateway to resubscribe', timeoutMs: 5000 });
       harness.counter.publish('u1', { n: 2 });
-      const second = await client.waitFor((message) => message.type === 'next' && JSON.stringify(message.payload).includes('"n":2'), 'the event after the restart');
+      const second = await client.waitFor(
+        (message) => message.type === 'next' && JSON.stringify(message.payload).includes('"n":2'),
+        'the event after the restart',
+      );
       assert.deepEqual(second.payload, { data: { ticks: { n: 2 } } });
       assert.equal(client.of('1', 'error').length + client.of('1', 'complete').length, 0);
       client.close();
@@ -184,10 +187,13 @@ describe('graphql-transport-ws under pressure', () => {
     slow.socket.pause();
     const blob = 'x'.repeat(256 * 1024);
     let n = 0;
-    await waitFor(async () => {
-      harness.counter.publish('p1', { n: (n += 1), blob });
-      return (await harness.metric('votemesh_gateway_slow_consumers_dropped_total')) === 1;
-    }, { what: 'the slow consumer to be dropped', timeoutMs: 20_000 });
+    await waitFor(
+      async () => {
+        harness.counter.publish('p1', { n: (n += 1), blob });
+        return (await harness.metric('votemesh_gateway_slow_consumers_dropped_total')) === 1;
+      },
+      { what: 'the slow consumer to be dropped', timeoutMs: 20_000 },
+    );
     await waitFor(() => harness.counter.active('p1') === 0, { what: 'its upstream to close' });
     assert.equal(harness.service.stats().connections, 0);
     slow.socket.resume();
@@ -224,9 +230,15 @@ describe('graphql-transport-ws under pressure', () => {
     await harness.service.close();
     for (const client of clients) {
       assert.deepEqual(await client.waitForClose(), { code: CloseCode.GoingAway, reason: 'Going away' });
-      assert.deepEqual(client.of('1', 'next').map((message) => (message.payload as { data: { ticks: { n: number } } }).data.ticks.n), [1, 2, 3, 4, 5]);
+      assert.deepEqual(
+        client.of('1', 'next').map((message) => (message.payload as { data: { ticks: { n: number } } }).data.ticks.n),
+        [1, 2, 3, 4, 5],
+      );
     }
-    const late = await WsTestClient.connect(harness.wsUrl).then(() => 'connected', (error: unknown) => (error instanceof Error ? error.message : String(error)));
+    const late = await WsTestClient.connect(harness.wsUrl).then(
+      () => 'connected',
+      (error: unknown) => (error instanceof Error ? error.message : String(error)),
+    );
     assert.match(late, /503/);
   });
 });

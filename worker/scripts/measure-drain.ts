@@ -55,7 +55,15 @@ try {
   for (let p = 0; p < pollCount; p += 1) {
     const id = randomUUID();
     const optionIds = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
-    await prisma.poll.create({ data: { id, question: `Bench ${p}`, status: 'OPEN', createdBy: 'bench', options: { create: optionIds.map((o, position) => ({ id: o, label: `O${position}`, position })) } } });
+    await prisma.poll.create({
+      data: {
+        id,
+        question: `Bench ${p}`,
+        status: 'OPEN',
+        createdBy: 'bench',
+        options: { create: optionIds.map((o, position) => ({ id: o, label: `O${position}`, position })) },
+      },
+    });
     polls.push({ id, optionIds });
   }
   const fillStarted = performance.now();
@@ -65,7 +73,11 @@ try {
     for (let i = start; i < Math.min(entries, start + 5000); i += 1) {
       const poll = polls[i % pollCount]!;
       const voterId = `voter-${(i * 7919) % voters}`;
-      pipeline.xadd(keys.votes, '*', ...encodeVoteEntry({ receiptId: randomUUID(), pollId: poll.id, optionId: poll.optionIds[(i * 31) % 4]!, voterId, castAt }));
+      pipeline.xadd(
+        keys.votes,
+        '*',
+        ...encodeVoteEntry({ receiptId: randomUUID(), pollId: poll.id, optionId: poll.optionIds[(i * 31) % 4]!, voterId, castAt }),
+      );
     }
     await pipeline.exec();
   }
@@ -81,10 +93,12 @@ try {
   const redisSeconds = redisCpu(await redis.info('cpu')) - redisBefore;
   let pgSeconds = 0;
   for (const [pid, seconds] of await postgresCpu(prisma)) pgSeconds += seconds - (pgBefore.get(pid) ?? 0);
-  const perEntry = (seconds: number): number => Math.round((seconds * 1e6) / Math.max(1, report.entries) * 10) / 10;
+  const perEntry = (seconds: number): number => Math.round(((seconds * 1e6) / Math.max(1, report.entries)) * 10) / 10;
   const total = await prisma.pollTally.aggregate({ _sum: { totalVotes: true } });
   console.log(JSON.stringify({ ...report, entriesPerSecond: Math.round(report.entriesPerSecond), ballots: Number(total._sum.totalVotes ?? 0) }));
-  console.log(JSON.stringify({ cpuMicrosPerEntry: { node: perEntry((node.user + node.system) / 1e6), postgres: perEntry(pgSeconds), redis: perEntry(redisSeconds) } }));
+  console.log(
+    JSON.stringify({ cpuMicrosPerEntry: { node: perEntry((node.user + node.system) / 1e6), postgres: perEntry(pgSeconds), redis: perEntry(redisSeconds) } }),
+  );
 } finally {
   const found = await redis.keys(`${prefix}*`);
   for (let i = 0; i < found.length; i += 1000) await redis.del(...found.slice(i, i + 1000));

@@ -81,7 +81,8 @@ export async function commitBatch(deps: ApplyDeps, entries: readonly StreamEntry
     try {
       const startedAt = performance.now();
       const { votes, malformed, gone } = splitEntries(entries);
-      for (const entry of malformed) deps.logger.warn({ streamId: entry.id, receiptId: entry.receiptId, reason: entry.reason }, 'malformed vote stream entry rejected');
+      for (const entry of malformed)
+        deps.logger.warn({ streamId: entry.id, receiptId: entry.receiptId, reason: entry.reason }, 'malformed vote stream entry rejected');
       const options = {
         windowSeconds: deps.settings.windowSeconds,
         retry: {
@@ -96,14 +97,22 @@ export async function commitBatch(deps: ApplyDeps, entries: readonly StreamEntry
         },
       };
       const committed = await commitIsolatingRefused(votes, (part) => commitVotes(deps.prisma, part, options), {
-        onSplit: (size, error) => deps.logger.warn({ votes: size, sqlState: error.sqlState, error: error.message }, 'PostgreSQL refused data in a batch; splitting it to find the entries'),
+        onSplit: (size, error) =>
+          deps.logger.warn(
+            { votes: size, sqlState: error.sqlState, error: error.message },
+            'PostgreSQL refused data in a batch; splitting it to find the entries',
+          ),
       });
       const refused = committed.refused.map(({ vote, error }): DecidedVote => {
-        deps.logger.warn({ streamId: vote.id, receiptId: vote.entry.receiptId, sqlState: error.sqlState, error: error.message }, 'vote refused by PostgreSQL; rejected');
+        deps.logger.warn(
+          { streamId: vote.id, receiptId: vote.entry.receiptId, sqlState: error.sqlState, error: error.message },
+          'vote refused by PostgreSQL; rejected',
+        );
         return { vote, outcome: { status: 'REJECTED', reason: `${REFUSED_REASON}: ${error.message} (SQLSTATE ${error.sqlState})` } };
       });
       if (refused.length > 0) span.setAttribute('votemesh.batch.refused', refused.length);
-      const result: CommitResult = refused.length === 0 ? committed : { decided: [...committed.decided, ...refused], replaced: committed.replaced, tallies: committed.tallies };
+      const result: CommitResult =
+        refused.length === 0 ? committed : { decided: [...committed.decided, ...refused], replaced: committed.replaced, tallies: committed.tallies };
       const traceparent = traceparentOf(span);
       return {
         entries: entries.length,
@@ -146,23 +155,46 @@ export async function settleBatch(deps: ApplyDeps, batch: CommittedBatch): Promi
       if (outcome.change !== 'replay') applied += 1;
     } else if (outcome.status === 'SUPERSEDED') superseded += 1;
     else rejected += 1;
-    receipts.push({ receiptId, pollId, status: outcome.status, ...(outcome.status === 'COUNTED' ? {} : { reason: outcome.reason }), vote: { optionId, voterId, castAt } });
+    receipts.push({
+      receiptId,
+      pollId,
+      status: outcome.status,
+      ...(outcome.status === 'COUNTED' ? {} : { reason: outcome.reason }),
+      vote: { optionId, voterId, castAt },
+    });
   }
   for (const old of result.replaced) {
-    receipts.push({ receiptId: old.receiptId, pollId: old.pollId, status: 'SUPERSEDED', reason: 'Replaced by a newer vote', vote: { optionId: old.optionId, voterId: old.voterId, castAt: old.castAt } });
+    receipts.push({
+      receiptId: old.receiptId,
+      pollId: old.pollId,
+      status: 'SUPERSEDED',
+      reason: 'Replaced by a newer vote',
+      vote: { optionId: old.optionId, voterId: old.voterId, castAt: old.castAt },
+    });
   }
   for (const entry of malformed) {
-    if (entry.receiptId) receipts.push({ receiptId: entry.receiptId, status: 'REJECTED', reason: `Malformed vote: ${entry.reason}`, ...(entry.pollId ? { pollId: entry.pollId } : {}) });
+    if (entry.receiptId)
+      receipts.push({
+        receiptId: entry.receiptId,
+        status: 'REJECTED',
+        reason: `Malformed vote: ${entry.reason}`,
+        ...(entry.pollId ? { pollId: entry.pollId } : {}),
+      });
   }
 
   const tallies: TallyUpdate[] = result.tallies.map((tally) => ({ type: 'tally', ...tally, committedAtMs, ...(traceparent ? { traceparent } : {}) }));
-  const errors = await publishBatch(deps.redis, deps.keys, { key: deps.keys.votes, group: deps.keys.tallyGroup }, {
-    receipts,
-    ackIds: batch.ackIds,
-    tallies,
-    updatedAt: at,
-    receiptTtlSeconds: settings.receiptTtlSeconds,
-  });
+  const errors = await publishBatch(
+    deps.redis,
+    deps.keys,
+    { key: deps.keys.votes, group: deps.keys.tallyGroup },
+    {
+      receipts,
+      ackIds: batch.ackIds,
+      tallies,
+      updatedAt: at,
+      receiptTtlSeconds: settings.receiptTtlSeconds,
+    },
+  );
   if (errors.length > 0) {
     metrics?.publishErrors.inc(errors.length);
     logger.error({ errors: errors.slice(0, 5).map((error) => error.message), failed: errors.length }, 'some Redis commands failed after commit');

@@ -92,7 +92,8 @@ export async function resolveBallots(tx: Tx, winners: readonly ParsedVote[]): Pr
     else if (row.updated) changes[index] = { kind: 'changed', previous: { optionId: row.option_id, receiptId: row.receipt_id, castAt: row.cast_at } };
     else {
       const order = compareStreamIds(vote, { ms: row.stream_ms, seq: row.stream_seq });
-      if (order > 0) retry.push(index); // lost a race with a concurrent batch: decide under a lock
+      if (order > 0)
+        retry.push(index); // lost a race with a concurrent batch: decide under a lock
       else changes[index] = { kind: order === 0 ? 'replay' : 'older' };
     }
   }

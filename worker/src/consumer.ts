@@ -61,7 +61,10 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
   const since = Date.now();
   let phase: 'running' | { readonly stopping: string } | 'stopped' = 'running';
   let stopping: Promise<void> | undefined;
-  logger.info({ consumer: settings.consumerName, consumers: consumerNames, key: deps.keys.votes, group: deps.keys.tallyGroup, batchSize: settings.batchSize }, 'consumer started');
+  logger.info(
+    { consumer: settings.consumerName, consumers: consumerNames, key: deps.keys.votes, group: deps.keys.tallyGroup, batchSize: settings.batchSize },
+    'consumer started',
+  );
 
   return {
     name: settings.consumerName,

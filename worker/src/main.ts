@@ -58,7 +58,10 @@ try {
   shutdown.defer('consumer', () => consumer.stop('shutdown'));
   shutdown.defer('grpc server', () => tally.close(config.grpcShutdownMs));
   shutdown.defer('http server', () => http.close());
-  logger.info({ url: http.url, grpcAddress: tally.address, httpPort: http.port, grpcPort: tally.port, consumer: consumer.name, consumers: consumer.consumerNames }, 'listening');
+  logger.info(
+    { url: http.url, grpcAddress: tally.address, httpPort: http.port, grpcPort: tally.port, consumer: consumer.name, consumers: consumer.consumerNames },
+    'listening',
+  );
 } catch (error) {
   logger.error({ err: error }, 'worker failed to start');
   await shutdown.shutdown('startup failed');

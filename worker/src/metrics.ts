@@ -19,7 +19,12 @@ export interface WorkerMetrics {
 
 export function createWorkerMetrics(registry: Registry): WorkerMetrics {
   return {
-    batchSize: new Histogram({ name: METRICS.workerBatchSize.name, help: METRICS.workerBatchSize.help, buckets: [...METRICS.workerBatchSize.buckets], registers: [registry] }),
+    batchSize: new Histogram({
+      name: METRICS.workerBatchSize.name,
+      help: METRICS.workerBatchSize.help,
+      buckets: [...METRICS.workerBatchSize.buckets],
+      registers: [registry],
+    }),
     // Measures the whole batch (transaction, receipts, ack, publish), which is what bounds throughput.
     batchApplySeconds: new Histogram({
       name: METRICS.workerBatchApplySeconds.name,
@@ -28,7 +33,12 @@ export function createWorkerMetrics(registry: Registry): WorkerMetrics {
       registers: [registry],
     }),
     // counted | superseded | rejected (a replayed entry is counted: its receipt is COUNTED again).
-    votesApplied: new Counter({ name: METRICS.workerVotesAppliedTotal.name, help: METRICS.workerVotesAppliedTotal.help, labelNames: [...METRICS.workerVotesAppliedTotal.labelNames], registers: [registry] }),
+    votesApplied: new Counter({
+      name: METRICS.workerVotesAppliedTotal.name,
+      help: METRICS.workerVotesAppliedTotal.help,
+      labelNames: [...METRICS.workerVotesAppliedTotal.labelNames],
+      registers: [registry],
+    }),
     claimedEntries: new Counter({ name: METRICS.workerClaimedEntriesTotal.name, help: METRICS.workerClaimedEntriesTotal.help, registers: [registry] }),
     transactionRetries: new Counter({
       name: METRICS.workerTransactionRetriesTotal.name,

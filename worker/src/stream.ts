@@ -33,7 +33,18 @@ export interface ReadOptions {
 
 export async function readGroup(redis: Redis, stream: StreamRef, options: ReadOptions): Promise<StreamEntry[]> {
   const block = options.blockMs === undefined ? [] : ['BLOCK', String(options.blockMs)];
-  const reply = await redis.call('XREADGROUP', 'GROUP', stream.group, options.consumer, 'COUNT', String(options.count), ...block, 'STREAMS', stream.key, options.from);
+  const reply = await redis.call(
+    'XREADGROUP',
+    'GROUP',
+    stream.group,
+    options.consumer,
+    'COUNT',
+    String(options.count),
+    ...block,
+    'STREAMS',
+    stream.key,
+    options.from,
+  );
   if (reply === null) return [];
   // RESP2 answers [[key, entries]]; ioredis 6 flattens it to [key, entries] (a RESP3-style map).
   const streams = asArray(reply, 'XREADGROUP reply');
@@ -51,7 +62,10 @@ export interface ClaimResult {
 }
 
 export async function autoClaim(redis: Redis, stream: StreamRef, consumer: string, minIdleMs: number, cursor: string, count: number): Promise<ClaimResult> {
-  const reply = asArray(await redis.call('XAUTOCLAIM', stream.key, stream.group, consumer, String(minIdleMs), cursor, 'COUNT', String(count)), 'XAUTOCLAIM reply');
+  const reply = asArray(
+    await redis.call('XAUTOCLAIM', stream.key, stream.group, consumer, String(minIdleMs), cursor, 'COUNT', String(count)),
+    'XAUTOCLAIM reply',
+  );
   const deleted = reply[2] === undefined ? [] : asArray(reply[2], 'XAUTOCLAIM deleted ids').map(String);
   return { cursor: String(reply[0]), entries: parseEntries(reply[1]), deletedIds: deleted };
 }

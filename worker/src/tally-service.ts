@@ -48,7 +48,10 @@ export function createTallyService(deps: TallyServiceDeps): TallyService {
     GetResults(call, callback: sendUnaryData<PollTally>) {
       validatePollId(call.request.poll_id)
         .then(getResults)
-        .then((snapshot) => callback(null, toPollTally(snapshot)), (error: unknown) => callback(toServiceError(error, logger)));
+        .then(
+          (snapshot) => callback(null, toPollTally(snapshot)),
+          (error: unknown) => callback(toServiceError(error, logger)),
+        );
     },
     WatchResults(call: ServerWritableStream<WatchResultsRequest__Output, PollTally>) {
       watch(call).catch((error: unknown) => {

@@ -59,7 +59,15 @@ export interface CommitOptions {
 
 const keyOf = (pollId: string, voterId: string): string => `${pollId}\u0000${voterId}`;
 const byPollVoter = (a: ParsedVote, b: ParsedVote): number =>
-  a.entry.pollId < b.entry.pollId ? -1 : a.entry.pollId > b.entry.pollId ? 1 : a.entry.voterId < b.entry.voterId ? -1 : a.entry.voterId > b.entry.voterId ? 1 : 0;
+  a.entry.pollId < b.entry.pollId
+    ? -1
+    : a.entry.pollId > b.entry.pollId
+      ? 1
+      : a.entry.voterId < b.entry.voterId
+        ? -1
+        : a.entry.voterId > b.entry.voterId
+          ? 1
+          : 0;
 
 /**
  * Applies the votes: first the one-statement fast path (batch-sql.ts); the few votes whose ballot a
@@ -189,7 +197,14 @@ async function applyInTransaction(tx: Tx, votes: readonly ParsedVote[], options:
         }
         touch(pollId, false);
         if (change.previous.receiptId !== receiptId) {
-          replaced.push({ receiptId: change.previous.receiptId, pollId, optionId: change.previous.optionId, voterId, castAt: change.previous.castAt.toISOString(), replacedBy: receiptId });
+          replaced.push({
+            receiptId: change.previous.receiptId,
+            pollId,
+            optionId: change.previous.optionId,
+            voterId,
+            castAt: change.previous.castAt.toISOString(),
+            replacedBy: receiptId,
+          });
         }
         break;
       }
@@ -221,7 +236,11 @@ async function validatePairs(tx: Tx, votes: readonly ParsedVote[], decided: Deci
     FROM unnest(${list.map((p) => p.pollId)}::uuid[], ${list.map((p) => p.optionId)}::uuid[]) AS v(poll_id, option_id)`;
   const verdict = new Map<string, string | null>();
   for (const row of rows) {
-    const reason = !row.poll_exists ? 'POLL_NOT_FOUND: the poll does not exist' : !row.option_in_poll ? 'OPTION_NOT_IN_POLL: the option does not belong to the poll' : null;
+    const reason = !row.poll_exists
+      ? 'POLL_NOT_FOUND: the poll does not exist'
+      : !row.option_in_poll
+        ? 'OPTION_NOT_IN_POLL: the option does not belong to the poll'
+        : null;
     verdict.set(`${row.poll_id}/${row.option_id}`, reason);
   }
   const valid: ParsedVote[] = [];
@@ -252,10 +271,17 @@ async function applyOptionDeltas(tx: Tx, deltas: ReadonlyMap<string, { pollId: s
  * backlog drained after an outage shows up as the burst it is instead of landing in seconds already
  * outside the window, and every replica shares one clock.
  */
-async function applyPollTallies(tx: Tx, polls: readonly string[], perPoll: ReadonlyMap<string, { newBallots: number; applied: number }>, windowSeconds: number): Promise<CommittedTally[]> {
+async function applyPollTallies(
+  tx: Tx,
+  polls: readonly string[],
+  perPoll: ReadonlyMap<string, { newBallots: number; applied: number }>,
+  windowSeconds: number,
+): Promise<CommittedTally[]> {
   const totals = polls.map((pollId) => perPoll.get(pollId)?.newBallots ?? 0);
   const applied = polls.map((pollId) => perPoll.get(pollId)?.applied ?? 0);
-  const rows = await tx.$queryRaw<{ poll_id: string; total_votes: bigint; version: bigint; updated_at: Date; options: { optionId: string; votes: number }[] | null; window_votes: bigint }[]>`
+  const rows = await tx.$queryRaw<
+    { poll_id: string; total_votes: bigint; version: bigint; updated_at: Date; options: { optionId: string; votes: number }[] | null; window_votes: bigint }[]
+  >`
     WITH input AS (
       SELECT * FROM unnest(${polls}::uuid[], ${totals}::bigint[], ${applied}::int[]) WITH ORDINALITY AS v(poll_id, new_ballots, applied, ord)
     ), tallies AS (

@@ -43,7 +43,8 @@ export function parseVoteFields(fields: readonly string[]): VoteEntry {
     }
   }
   if (traceparent === '') traceparent = undefined;
-  if (traceparent !== undefined && !TRACEPARENT.test(checkString('traceparent', traceparent, 55))) throw invalid(MESSAGE, 'traceparent', 'must be a W3C traceparent');
+  if (traceparent !== undefined && !TRACEPARENT.test(checkString('traceparent', traceparent, 55)))
+    throw invalid(MESSAGE, 'traceparent', 'must be a W3C traceparent');
   const entry = {
     receiptId: checkUuid('receiptId', receiptId),
     pollId: checkUuid('pollId', pollId),

@@ -25,15 +25,25 @@ function entry(id: string, vote: { pollId: string; optionId: string; voterId: st
 
 async function expectCounts(poll: TestPoll, expected: readonly number[]): Promise<void> {
   const votes = await h.optionVotes(poll.id);
-  assert.deepEqual(poll.optionIds.map((id) => votes.get(id) ?? 0), expected);
-  assert.equal((await h.pollTally(poll.id))?.totalVotes ?? 0, expected.reduce((a, b) => a + b, 0));
+  assert.deepEqual(
+    poll.optionIds.map((id) => votes.get(id) ?? 0),
+    expected,
+  );
+  assert.equal(
+    (await h.pollTally(poll.id))?.totalVotes ?? 0,
+    expected.reduce((a, b) => a + b, 0),
+  );
 }
 
 describe('applyBatch: ballots and tallies', () => {
   it('counts new ballots and a change of mind exactly, superseding the old receipt', async () => {
     const poll = await h.createPoll(3);
     const [a, b] = poll.optionIds as [string, string, string];
-    const first = [entry('1000-0', { pollId: poll.id, optionId: a, voterId: 'v1' }), entry('1000-1', { pollId: poll.id, optionId: a, voterId: 'v2' }), entry('1000-2', { pollId: poll.id, optionId: b, voterId: 'v3' })];
+    const first = [
+      entry('1000-0', { pollId: poll.id, optionId: a, voterId: 'v1' }),
+      entry('1000-1', { pollId: poll.id, optionId: a, voterId: 'v2' }),
+      entry('1000-2', { pollId: poll.id, optionId: b, voterId: 'v3' }),
+    ];
     const report1 = await applyBatch(h.applyDeps, first);
     assert.deepEqual({ counted: report1.counted, applied: report1.applied }, { counted: 3, applied: 3 });
     await expectCounts(poll, [2, 1, 0]);
@@ -44,7 +54,13 @@ describe('applyBatch: ballots and tallies', () => {
     await expectCounts(poll, [1, 2, 0]);
     assert.deepEqual(await h.pollTally(poll.id), { totalVotes: 3, version: 2 });
     assert.equal(report2.tallies[0]?.version, 2);
-    assert.deepEqual(report2.tallies[0]?.options.map((o) => [o.optionId, o.votes]), [[a, 1], [b, 2]].sort((x, y) => String(x[0]).localeCompare(String(y[0]))));
+    assert.deepEqual(
+      report2.tallies[0]?.options.map((o) => [o.optionId, o.votes]),
+      [
+        [a, 1],
+        [b, 2],
+      ].sort((x, y) => String(x[0]).localeCompare(String(y[0]))),
+    );
 
     assert.equal((await h.receipt(change.receiptId))['status'], 'COUNTED');
     const replaced = await h.receipt(first[0]!.receiptId);
@@ -56,7 +72,10 @@ describe('applyBatch: ballots and tallies', () => {
 
   it('treats a replayed batch as a no-op that still answers COUNTED', async () => {
     const poll = await h.createPoll(2);
-    const batch = [entry('3000-0', { pollId: poll.id, optionId: poll.optionIds[0]!, voterId: 'v1' }), entry('3000-1', { pollId: poll.id, optionId: poll.optionIds[1]!, voterId: 'v2' })];
+    const batch = [
+      entry('3000-0', { pollId: poll.id, optionId: poll.optionIds[0]!, voterId: 'v1' }),
+      entry('3000-1', { pollId: poll.id, optionId: poll.optionIds[1]!, voterId: 'v2' }),
+    ];
     await applyBatch(h.applyDeps, batch);
     const replay = await applyBatch(h.applyDeps, batch);
     assert.deepEqual({ counted: replay.counted, applied: replay.applied, tallies: replay.tallies.length }, { counted: 2, applied: 0, tallies: 0 });
@@ -129,7 +148,11 @@ describe('applyBatch: through the stream', () => {
     assert.equal(receipt['status'], 'REJECTED');
     assert.match(receipt['reason'] ?? '', /optionId/);
     assert.equal((await h.receipt(good.receiptId))['status'], 'COUNTED');
-    assert.equal(h.audit.events.filter((e) => e.action === 'vote.rejected' && e.data?.['streamId'] !== undefined && entries.some((x) => x.id === e.data?.['streamId'])).length, 2);
+    assert.equal(
+      h.audit.events.filter((e) => e.action === 'vote.rejected' && e.data?.['streamId'] !== undefined && entries.some((x) => x.id === e.data?.['streamId']))
+        .length,
+      2,
+    );
     const afterCount = (await h.metrics.votesApplied.get()).values.find((v) => v.labels.outcome === 'rejected')?.value ?? 0;
     assert.equal(afterCount - before, 2);
     // Acked and deleted: nothing pending, nothing left in the stream.
@@ -145,17 +168,26 @@ describe('applyBatch: through the stream', () => {
     subscriber.on('message', (_channel: string, text: string) => messages.push(parseBusMessage(text)));
     await subscriber.subscribe(h.keys.channel('tally'), h.keys.channel('receipt'));
     try {
-      const votes = [entry('8000-0', { pollId: poll.id, optionId: poll.optionIds[0]!, voterId: 'v1' }), entry('8000-1', { pollId: poll.id, optionId: poll.optionIds[0]!, voterId: 'v2' })];
+      const votes = [
+        entry('8000-0', { pollId: poll.id, optionId: poll.optionIds[0]!, voterId: 'v1' }),
+        entry('8000-1', { pollId: poll.id, optionId: poll.optionIds[0]!, voterId: 'v2' }),
+      ];
       await applyBatch(h.applyDeps, votes);
       const tally = await waitFor(() => messages.find((m) => m.type === 'tally' && m.pollId === poll.id), { what: 'tally message' });
       assert.ok(tally.type === 'tally');
-      assert.deepEqual({ version: tally.version, totalVotes: tally.totalVotes, options: tally.options }, { version: 1, totalVotes: 2, options: [{ optionId: poll.optionIds[0], votes: 2 }] });
+      assert.deepEqual(
+        { version: tally.version, totalVotes: tally.totalVotes, options: tally.options },
+        { version: 1, totalVotes: 2, options: [{ optionId: poll.optionIds[0], votes: 2 }] },
+      );
       assert.ok(tally.votesPerSecond > 0, 'votes applied just now show up in the rolling window');
       assert.ok(Math.abs(tally.committedAtMs - Date.now()) < 10_000);
-      const receipts = await waitFor(() => {
-        const found = messages.filter((m) => m.type === 'receipt' && votes.some((v) => v.receiptId === m.receiptId));
-        return found.length === 2 ? found : undefined;
-      }, { what: 'two receipt messages' });
+      const receipts = await waitFor(
+        () => {
+          const found = messages.filter((m) => m.type === 'receipt' && votes.some((v) => v.receiptId === m.receiptId));
+          return found.length === 2 ? found : undefined;
+        },
+        { what: 'two receipt messages' },
+      );
       assert.ok(receipts.every((m) => m.type === 'receipt' && m.status === 'COUNTED'));
       // Receipts go out before the tally in the same pipeline.
       assert.ok(messages.indexOf(tally) > Math.max(...receipts.map((m) => messages.indexOf(m))));
@@ -187,7 +219,9 @@ describe('applyBatch: exactness under replays, reorders and duplicates (property
         batches.push(all.slice(start, start + size));
         start += size;
       }
-      const deliveries = [...batches, ...batches.filter(() => random() < 0.33)].map((batch) => [...batch].sort(() => random() - 0.5)).sort(() => random() - 0.5);
+      const deliveries = [...batches, ...batches.filter(() => random() < 0.33)]
+        .map((batch) => [...batch].sort(() => random() - 0.5))
+        .sort(() => random() - 0.5);
       for (const batch of deliveries) await applyBatch(h.applyDeps, batch);
 
       const newest = new Map<string, (typeof all)[number]>();

@@ -45,17 +45,20 @@ describe('one-statement apply under a concurrent batch', () => {
 
     // The other replica: v1 moves a → b at 3000-0, v2 is new on b at 3000-1, with its tallies, in one
     // transaction that stays open until our statement waits for its locks.
-    await h.prisma.$transaction(async (tx) => {
-      await tx.$executeRaw`UPDATE ballots SET option_id = ${b}::uuid, receipt_id = ${otherReceipt}::uuid, stream_ms = 3000, stream_seq = 0
+    await h.prisma.$transaction(
+      async (tx) => {
+        await tx.$executeRaw`UPDATE ballots SET option_id = ${b}::uuid, receipt_id = ${otherReceipt}::uuid, stream_ms = 3000, stream_seq = 0
                            WHERE poll_id = ${poll.id}::uuid AND voter_id = 'v1'`;
-      await tx.$executeRaw`INSERT INTO ballots (poll_id, voter_id, option_id, receipt_id, stream_ms, stream_seq, cast_at)
+        await tx.$executeRaw`INSERT INTO ballots (poll_id, voter_id, option_id, receipt_id, stream_ms, stream_seq, cast_at)
                            VALUES (${poll.id}::uuid, 'v2', ${b}::uuid, ${randomUUID()}::uuid, 3000, 1, now())`;
-      await tx.$executeRaw`UPDATE option_tallies SET votes = votes + CASE WHEN option_id = ${a}::uuid THEN -1 ELSE 2 END WHERE poll_id = ${poll.id}::uuid`;
-      await tx.$executeRaw`INSERT INTO option_tallies (option_id, poll_id, votes) VALUES (${b}::uuid, ${poll.id}::uuid, 2) ON CONFLICT DO NOTHING`;
-      await tx.$executeRaw`UPDATE poll_tallies SET total_votes = total_votes + 1, version = version + 1 WHERE poll_id = ${poll.id}::uuid`;
-      applying = applyBatch(h.applyDeps, [v1, v2, v3]);
-      await waitFor(async () => (await statementsWaitingForLocks()) > 0, { what: 'the batch statement waits for the other replica' });
-    }, { timeout: 20_000 });
+        await tx.$executeRaw`UPDATE option_tallies SET votes = votes + CASE WHEN option_id = ${a}::uuid THEN -1 ELSE 2 END WHERE poll_id = ${poll.id}::uuid`;
+        await tx.$executeRaw`INSERT INTO option_tallies (option_id, poll_id, votes) VALUES (${b}::uuid, ${poll.id}::uuid, 2) ON CONFLICT DO NOTHING`;
+        await tx.$executeRaw`UPDATE poll_tallies SET total_votes = total_votes + 1, version = version + 1 WHERE poll_id = ${poll.id}::uuid`;
+        applying = applyBatch(h.applyDeps, [v1, v2, v3]);
+        await waitFor(async () => (await statementsWaitingForLocks()) > 0, { what: 'the batch statement waits for the other replica' });
+      },
+      { timeout: 20_000 },
+    );
     assert.ok(applying);
     const report = await applying;
 
@@ -67,7 +70,13 @@ describe('one-statement apply under a concurrent batch', () => {
     assert.equal(tally?.totalVotes, 3);
     const reported = report.tallies.find((t) => t.pollId === poll.id);
     assert.deepEqual({ version: reported?.version, totalVotes: reported?.totalVotes }, { version: tally?.version, totalVotes: 3 });
-    assert.deepEqual(reported?.options.map((o) => [o.optionId, o.votes]).sort(), [[a, 2], [b, 1]].sort());
+    assert.deepEqual(
+      reported?.options.map((o) => [o.optionId, o.votes]).sort(),
+      [
+        [a, 2],
+        [b, 1],
+      ].sort(),
+    );
 
     assert.equal((await h.receipt(v1.receiptId))['status'], 'COUNTED');
     assert.equal((await h.receipt(v2.receiptId))['status'], 'SUPERSEDED');

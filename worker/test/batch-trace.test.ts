@@ -43,7 +43,11 @@ describe('batch span and log', () => {
     for (const [key, value] of Object.entries(batchSpanAttributes(3))) assert.equal(span.attributes[key], value, key);
     assert.equal(span.attributes[ATTR.BATCH_SIZE], 3);
 
-    const lines = text.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>);
+    const lines = text
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
     const applied = lines.find((line) => line['msg'] === 'batch applied');
     assert.ok(applied, `a "batch applied" line in ${text}`);
     assert.equal(applied['trace_id'], span.spanContext().traceId);

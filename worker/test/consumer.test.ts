@@ -54,7 +54,20 @@ describe('consumer: replicas and recovery', () => {
           const optionId = poll.optionIds[Math.floor(random() * 3)]!;
           latest.set(voterId, optionId);
           const receiptId = crypto.randomUUID();
-          pipeline.xadd(h.keys.votes, '*', 'receiptId', receiptId, 'pollId', poll.id, 'optionId', optionId, 'voterId', voterId, 'castAt', new Date().toISOString());
+          pipeline.xadd(
+            h.keys.votes,
+            '*',
+            'receiptId',
+            receiptId,
+            'pollId',
+            poll.id,
+            'optionId',
+            optionId,
+            'voterId',
+            voterId,
+            'castAt',
+            new Date().toISOString(),
+          );
         }
         await pipeline.exec();
       }
@@ -82,7 +95,10 @@ describe('consumer: replicas and recovery', () => {
     const claimedBefore = (await h.metrics.claimedEntries.get()).values[0]?.value ?? 0;
 
     let claimedBatches = 0;
-    const rescuer: Consumer = await startConsumer({ ...consumerDeps('rescuer', { claimIdleMs: 1, claimIntervalMs: 50 }), onBatch: (_report, source) => void (source === 'claimed' && (claimedBatches += 1)) });
+    const rescuer: Consumer = await startConsumer({
+      ...consumerDeps('rescuer', { claimIdleMs: 1, claimIntervalMs: 50 }),
+      onBatch: (_report, source) => void (source === 'claimed' && (claimedBatches += 1)),
+    });
     try {
       await waitFor(streamDrained, { what: 'claimed entries applied and acked' });
     } finally {
@@ -99,7 +115,10 @@ describe('consumer: replicas and recovery', () => {
     const random = seededRandom(11);
     const latest = new Map<string, string>();
     const lanes = new Map<string, number>();
-    const consumer = await startConsumer({ ...consumerDeps('laned', { concurrency: 2 }), onBatch: (_report, _source, name) => void lanes.set(name, (lanes.get(name) ?? 0) + 1) });
+    const consumer = await startConsumer({
+      ...consumerDeps('laned', { concurrency: 2 }),
+      onBatch: (_report, _source, name) => void lanes.set(name, (lanes.get(name) ?? 0) + 1),
+    });
     assert.deepEqual(consumer.consumerNames, ['laned#0', 'laned#1']);
     try {
       // A backlog first, so both lanes find work while the other commits.
@@ -109,7 +128,20 @@ describe('consumer: replicas and recovery', () => {
           const voterId = `voter-${Math.floor(random() * 200)}`;
           const optionId = poll.optionIds[Math.floor(random() * 3)]!;
           latest.set(voterId, optionId);
-          pipeline.xadd(h.keys.votes, '*', 'receiptId', crypto.randomUUID(), 'pollId', poll.id, 'optionId', optionId, 'voterId', voterId, 'castAt', new Date().toISOString());
+          pipeline.xadd(
+            h.keys.votes,
+            '*',
+            'receiptId',
+            crypto.randomUUID(),
+            'pollId',
+            poll.id,
+            'optionId',
+            optionId,
+            'voterId',
+            voterId,
+            'castAt',
+            new Date().toISOString(),
+          );
         }
         await pipeline.exec();
       }
@@ -125,7 +157,10 @@ describe('consumer: replicas and recovery', () => {
     assert.deepEqual([...lanes.keys()].sort(), ['laned#0', 'laned#1'], `both lanes applied batches (${JSON.stringify([...lanes])})`);
     const state = consumer.state();
     assert.equal(state.phase, 'stopped');
-    assert.equal(state.phase === 'stopped' && state.batches, [...lanes.values()].reduce((a, b) => a + b, 0));
+    assert.equal(
+      state.phase === 'stopped' && state.batches,
+      [...lanes.values()].reduce((a, b) => a + b, 0),
+    );
   });
 
   it("re-reads each lane's own pending entries at start, before the claim idle time", async () => {
@@ -136,7 +171,10 @@ describe('consumer: replicas and recovery', () => {
     // An earlier life of lane 1 read them and died before acking.
     assert.equal((await readGroup(h.redis, stream, { consumer: 'reborn#1', count: 100, from: '>' })).length, 4);
     const sources: string[] = [];
-    const consumer = await startConsumer({ ...consumerDeps('reborn', { concurrency: 2 }), onBatch: (_report, source, name) => void sources.push(`${name}:${source}`) });
+    const consumer = await startConsumer({
+      ...consumerDeps('reborn', { concurrency: 2 }),
+      onBatch: (_report, source, name) => void sources.push(`${name}:${source}`),
+    });
     try {
       await waitFor(streamDrained, { what: 'own pending entries applied and acked' });
     } finally {

@@ -69,7 +69,11 @@ describe('a batch PostgreSQL refuses', () => {
       assert.equal(receipt['status'], 'REJECTED', vote.voterId);
       assert.match(receipt['reason'] ?? '', new RegExp(`^${REFUSED_REASON}: .*violates check constraint "test_refuses_poison".*\\(SQLSTATE 23514\\)$`));
       const events = h.audit.events.filter((event) => event.subjectId === vote.receiptId);
-      assert.deepEqual(events.map((event) => event.action), ['vote.rejected'], vote.voterId);
+      assert.deepEqual(
+        events.map((event) => event.action),
+        ['vote.rejected'],
+        vote.voterId,
+      );
       assert.equal(events[0]?.data?.['reason'], receipt['reason']);
     }
     assert.equal(((await h.metrics.votesApplied.get()).values.find((v) => v.labels['outcome'] === 'rejected')?.value ?? 0) >= 2, true);
@@ -79,7 +83,10 @@ describe('a batch PostgreSQL refuses', () => {
     const poll = await h.createPoll(2);
     const bad = await h.castVote({ pollId: poll.id, optionId: poll.optionIds[0]!, voterId: 'nul\u0000voter' });
     const fine = await h.castVote({ pollId: poll.id, optionId: poll.optionIds[0]!, voterId: 'fine' });
-    const consumer = await startConsumer({ ...h.applyDeps, settings: { ...h.applyDeps.settings, consumerName: 'nul', batchSize: 100, blockMs: 50, claimIdleMs: 30_000, claimIntervalMs: 1000 } });
+    const consumer = await startConsumer({
+      ...h.applyDeps,
+      settings: { ...h.applyDeps.settings, consumerName: 'nul', batchSize: 100, blockMs: 50, claimIdleMs: 30_000, claimIntervalMs: 1000 },
+    });
     try {
       await waitFor(streamDrained, { what: 'both entries acked' });
     } finally {
@@ -100,7 +107,10 @@ describe('commitIsolatingRefused', () => {
   const empty: CommitResult = { decided: [], replaced: [], tallies: [] };
   // Shaped as Prisma 7 with @prisma/adapter-pg reports a failed raw query.
   const prismaError = (code: string, message: string): Error =>
-    Object.assign(new Error(`Raw query failed. Code: \`${code}\`.`), { code: 'P2010', meta: { driverAdapterError: { name: 'DriverAdapterError', cause: { originalCode: code, originalMessage: message } } } });
+    Object.assign(new Error(`Raw query failed. Code: \`${code}\`.`), {
+      code: 'P2010',
+      meta: { driverAdapterError: { name: 'DriverAdapterError', cause: { originalCode: code, originalMessage: message } } },
+    });
 
   it('bisects a data error down to the bad votes in O(log n) commits per bad vote', async () => {
     const bad = new Set(['v5', 'v40']);
@@ -112,9 +122,21 @@ describe('commitIsolatingRefused', () => {
       committed.push(...part.map((vote) => vote.entry.voterId));
       return { ...empty, decided: part.map((vote) => ({ vote, outcome: { status: 'COUNTED', change: 'new' } })) };
     });
-    assert.deepEqual(result.refused.map((r) => [r.vote.entry.voterId, r.error.sqlState, r.error.message]), [['v5', '22003', 'value out of range'], ['v40', '22003', 'value out of range']]);
+    assert.deepEqual(
+      result.refused.map((r) => [r.vote.entry.voterId, r.error.sqlState, r.error.message]),
+      [
+        ['v5', '22003', 'value out of range'],
+        ['v40', '22003', 'value out of range'],
+      ],
+    );
     assert.equal(result.decided.length, 62);
-    assert.deepEqual(committed.sort(), votes.map((v) => v.entry.voterId).filter((id) => !bad.has(id)).sort());
+    assert.deepEqual(
+      committed.sort(),
+      votes
+        .map((v) => v.entry.voterId)
+        .filter((id) => !bad.has(id))
+        .sort(),
+    );
     assert.ok(calls <= 1 + 2 * 2 * Math.log2(votes.length), `${calls} commits`);
   });
 
@@ -125,11 +147,18 @@ describe('commitIsolatingRefused', () => {
       version += 1;
       return { ...empty, tallies: [{ pollId: 'p', version, totalVotes: version, options: [], votesPerSecond: 0, updatedAt: '' }] };
     });
-    assert.deepEqual(result.tallies.map((t) => [t.pollId, t.version]), [['p', 4]]);
+    assert.deepEqual(
+      result.tallies.map((t) => [t.pollId, t.version]),
+      [['p', 4]],
+    );
   });
 
   it('does not split on errors that are not the data’s fault (they are retried whole)', async () => {
-    for (const error of [prismaError('42P01', 'relation "ballots" does not exist'), prismaError('40P01', 'deadlock detected'), new Error('Connection terminated unexpectedly')]) {
+    for (const error of [
+      prismaError('42P01', 'relation "ballots" does not exist'),
+      prismaError('40P01', 'deadlock detected'),
+      new Error('Connection terminated unexpectedly'),
+    ]) {
       let calls = 0;
       await assert.rejects(
         commitIsolatingRefused(votes, async () => {

@@ -34,7 +34,14 @@ describe('receipt writes', () => {
       const vote = { optionId: randomUUID(), voterId: 'v "quoted" \\ voter', castAt: '2026-03-01T12:00:00.000Z' };
       const existing = randomUUID();
       // As castVote writes it.
-      await h.redis.hset(h.keys.receipt(existing), { pollId, optionId: vote.optionId, voterId: vote.voterId, status: 'PENDING', castAt: vote.castAt, updatedAt: vote.castAt });
+      await h.redis.hset(h.keys.receipt(existing), {
+        pollId,
+        optionId: vote.optionId,
+        voterId: vote.voterId,
+        status: 'PENDING',
+        castAt: vote.castAt,
+        updatedAt: vote.castAt,
+      });
       const missing = randomUUID();
       const malformed = randomUUID();
       const salvaged = randomUUID();
@@ -46,7 +53,14 @@ describe('receipt writes', () => {
         { receiptId: salvaged, pollId, status: 'REJECTED', reason },
       ]);
 
-      assert.deepEqual(await h.receipt(existing), { pollId, optionId: vote.optionId, voterId: vote.voterId, status: 'COUNTED', castAt: vote.castAt, updatedAt });
+      assert.deepEqual(await h.receipt(existing), {
+        pollId,
+        optionId: vote.optionId,
+        voterId: vote.voterId,
+        status: 'COUNTED',
+        castAt: vote.castAt,
+        updatedAt,
+      });
       assert.deepEqual(await h.receipt(missing), {
         receiptId: missing,
         pollId,

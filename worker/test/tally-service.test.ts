@@ -23,7 +23,10 @@ before(async () => {
   server = await startTallyServer({ prisma: h.prisma, bus, logger: h.logger, windowSeconds: 5, host: '127.0.0.1', port: 0 });
   const { TallyService } = loadTallyProto().votemesh.tally.v1;
   client = new TallyService(server.address, credentials.createInsecure());
-  consumer = await startConsumer({ ...h.applyDeps, settings: { ...h.applyDeps.settings, consumerName: 'service-test', batchSize: 100, blockMs: 50, claimIdleMs: 30_000, claimIntervalMs: 1000 } });
+  consumer = await startConsumer({
+    ...h.applyDeps,
+    settings: { ...h.applyDeps.settings, consumerName: 'service-test', batchSize: 100, blockMs: 50, claimIdleMs: 30_000, claimIntervalMs: 1000 },
+  });
 });
 after(async () => {
   client.close();
@@ -34,7 +37,9 @@ after(async () => {
 });
 
 function getResults(pollId: string): Promise<PollTally__Output> {
-  return new Promise((resolve, reject) => client.GetResults({ poll_id: pollId }, (error, value) => (error ? reject(error) : value ? resolve(value) : reject(new Error('no value')))));
+  return new Promise((resolve, reject) =>
+    client.GetResults({ poll_id: pollId }, (error, value) => (error ? reject(error) : value ? resolve(value) : reject(new Error('no value')))),
+  );
 }
 
 function grpcError(error: unknown): ServiceError {
@@ -46,16 +51,22 @@ describe('GetResults', () => {
   it('answers version 0 and no votes for a poll nobody voted on yet', async () => {
     const poll = await h.createPoll(2);
     const tally = fromPollTally(await getResults(poll.id));
-    assert.deepEqual({ pollId: tally.pollId, version: tally.version, totalVotes: tally.totalVotes, options: tally.options }, { pollId: poll.id, version: 0, totalVotes: 0, options: [] });
+    assert.deepEqual(
+      { pollId: tally.pollId, version: tally.version, totalVotes: tally.totalVotes, options: tally.options },
+      { pollId: poll.id, version: 0, totalVotes: 0, options: [] },
+    );
   });
 
   it('answers the committed counts, version and votes/s', async () => {
     const poll = await h.createPoll(3);
     await Promise.all(['a', 'b', 'c'].map((voterId, i) => h.castVote({ pollId: poll.id, optionId: poll.optionIds[i === 2 ? 1 : 0]!, voterId })));
-    const tally = await waitFor(async () => {
-      const current = fromPollTally(await getResults(poll.id));
-      return current.totalVotes === 3 ? current : undefined;
-    }, { what: 'three votes counted' });
+    const tally = await waitFor(
+      async () => {
+        const current = fromPollTally(await getResults(poll.id));
+        return current.totalVotes === 3 ? current : undefined;
+      },
+      { what: 'three votes counted' },
+    );
     const counts = new Map(tally.options.map((o) => [o.optionId, o.votes]));
     assert.equal(counts.get(poll.optionIds[0]!), 2);
     assert.equal(counts.get(poll.optionIds[1]!), 1);
@@ -71,7 +82,12 @@ describe('GetResults', () => {
   ];
   for (const [what, pollId, code, votemeshCode] of badInputs) {
     it(`fails with ${status[code]} for ${what}`, async () => {
-      const error = grpcError(await getResults(pollId).then(() => undefined, (e: unknown) => e));
+      const error = grpcError(
+        await getResults(pollId).then(
+          () => undefined,
+          (e: unknown) => e,
+        ),
+      );
       assert.equal(error.code, code);
       assert.match(error.details, pollId === '' ? /poll_id is required/ : pollId === 'poll-1' ? /poll_id must be a UUID, got "poll-1"/ : /No poll has id/);
       assert.deepEqual((error.metadata as Metadata).get(ERROR_CODE_METADATA), [votemeshCode]);
@@ -97,11 +113,18 @@ describe('WatchResults', () => {
       await h.castVote({ pollId: poll.id, optionId: poll.optionIds[1]!, voterId: 'w1' });
       await waitFor(() => received.some((t) => t.totalVotes === 2), { what: 'update after a second vote' });
       await h.castVote({ pollId: poll.id, optionId: poll.optionIds[1]!, voterId: 'w0' }); // change of mind
-      const last = await waitFor(() => received.find((t) => t.version > initial.version + 1 && t.options.some((o) => o.optionId === poll.optionIds[1] && o.votes === 2)), { what: 'update after a change of mind' });
+      const last = await waitFor(
+        () => received.find((t) => t.version > initial.version + 1 && t.options.some((o) => o.optionId === poll.optionIds[1] && o.votes === 2)),
+        { what: 'update after a change of mind' },
+      );
       assert.equal(last.totalVotes, 2);
       assert.ok(last.traceparent === undefined || /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(last.traceparent));
       const versions = received.map((t) => t.version);
-      assert.deepEqual(versions, [...versions].sort((x, y) => x - y), 'versions only grow');
+      assert.deepEqual(
+        versions,
+        [...versions].sort((x, y) => x - y),
+        'versions only grow',
+      );
       assert.equal(new Set(versions).size, versions.length, 'no version is sent twice');
     } finally {
       call.cancel();

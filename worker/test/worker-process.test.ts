@@ -46,29 +46,56 @@ describe('worker as a separate process', () => {
         const voterId = `voter-${Math.floor(random() * 300)}`;
         const optionId = poll.optionIds[Math.floor(random() * 3)]!;
         latest.set(voterId, optionId);
-        pipeline.xadd(h.keys.votes, '*', 'receiptId', crypto.randomUUID(), 'pollId', poll.id, 'optionId', optionId, 'voterId', voterId, 'castAt', new Date().toISOString());
+        pipeline.xadd(
+          h.keys.votes,
+          '*',
+          'receiptId',
+          crypto.randomUUID(),
+          'pollId',
+          poll.id,
+          'optionId',
+          optionId,
+          'voterId',
+          voterId,
+          'castAt',
+          new Date().toISOString(),
+        );
       }
       await pipeline.exec();
     }
     await waitFor(async () => ((await h.pollTally(poll.id))?.version ?? 0) >= 2, { what: 'first batches applied' });
     const metrics = await (await fetch(`${first.url}/metrics`)).text();
-    for (const name of ['votemesh_worker_batch_size', 'votemesh_worker_batch_apply_seconds', 'votemesh_worker_votes_applied_total', 'votemesh_worker_claimed_entries_total', 'votemesh_stream_length', 'votemesh_stream_pending', 'votemesh_stream_lag']) {
+    for (const name of [
+      'votemesh_worker_batch_size',
+      'votemesh_worker_batch_apply_seconds',
+      'votemesh_worker_votes_applied_total',
+      'votemesh_worker_claimed_entries_total',
+      'votemesh_stream_length',
+      'votemesh_stream_pending',
+      'votemesh_stream_lag',
+    ]) {
       assert.ok(metrics.includes(name), `metrics expose ${name}`);
     }
     assert.deepEqual(await first.kill('SIGKILL'), { code: null, signal: 'SIGKILL' });
 
     await using second = await spawnWorker({ env: workerEnv('proc-b', { CLAIM_IDLE_MS: '1', CLAIM_INTERVAL_MS: '50' }) });
-    await waitFor(async () => {
-      const stats = await readGroupStats(h.redis, { key: h.keys.votes, group: h.keys.tallyGroup });
-      return stats.length === 0 && stats.pending === 0;
-    }, { what: 'the second worker drains the stream, claimed entries included', timeoutMs: 30_000 });
+    await waitFor(
+      async () => {
+        const stats = await readGroupStats(h.redis, { key: h.keys.votes, group: h.keys.tallyGroup });
+        return stats.length === 0 && stats.pending === 0;
+      },
+      { what: 'the second worker drains the stream, claimed entries included', timeoutMs: 30_000 },
+    );
 
     const votes = await h.optionVotes(poll.id);
     for (const optionId of poll.optionIds) assert.equal(votes.get(optionId) ?? 0, [...latest.values()].filter((id) => id === optionId).length);
     assert.equal((await h.pollTally(poll.id))?.totalVotes, latest.size);
 
     assert.deepEqual(await second.kill('SIGTERM'), { code: 0, signal: null });
-    assert.ok(second.logs.some((line) => line['msg'] === 'consumer stopped'), 'the consumer stopped cleanly');
+    assert.ok(
+      second.logs.some((line) => line['msg'] === 'consumer stopped'),
+      'the consumer stopped cleanly',
+    );
   });
 
   it('refuses to start on bad configuration, naming the variable', async () => {

@@ -131,9 +131,15 @@ export function createRedisEventBus(options: RedisEventBusOptions): EventBus {
         await publisher.publish(channel, payload);
         return;
       }
-      await withSpan(tracer, SPAN_NAMES.busSend, messagingAttributes(channel, ATTR_VALUES.MESSAGING_OPERATION_SEND), () => publisher.publish(channel, payload), {
-        kind: SpanKind.PRODUCER,
-      });
+      await withSpan(
+        tracer,
+        SPAN_NAMES.busSend,
+        messagingAttributes(channel, ATTR_VALUES.MESSAGING_OPERATION_SEND),
+        () => publisher.publish(channel, payload),
+        {
+          kind: SpanKind.PRODUCER,
+        },
+      );
     },
     close(): Promise<void> {
       closing ??= (async () => {

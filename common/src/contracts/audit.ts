@@ -1,14 +1,6 @@
 // Audit actions and the event shape senders build before it goes over AuditIngest.Record
 // (docs/contracts/audit.md).
-export const AUDIT_ACTIONS = [
-  'poll.created',
-  'poll.opened',
-  'poll.closed',
-  'vote.accepted',
-  'vote.counted',
-  'vote.superseded',
-  'vote.rejected',
-] as const;
+export const AUDIT_ACTIONS = ['poll.created', 'poll.opened', 'poll.closed', 'vote.accepted', 'vote.counted', 'vote.superseded', 'vote.rejected'] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
 export interface AuditEventDraft {

@@ -6,14 +6,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { DiffTarget, MigrationList, SchemaContainer, SchemaFilter } from '@prisma/schema-engine-wasm';
 import { formatLockfile, listMigrationNames, readMigrationList, writeMigration } from './migrations-directory.ts';
-import {
-  checkDatabaseExists,
-  createDatabaseIfMissing,
-  describeError,
-  readDatabaseName,
-  redactDatabaseUrl,
-  replaceDatabaseName,
-} from './postgres-admin.ts';
+import { checkDatabaseExists, createDatabaseIfMissing, describeError, readDatabaseName, redactDatabaseUrl, replaceDatabaseName } from './postgres-admin.ts';
 import { runWithSchemaEngine, type MigrationLogger } from './schema-engine.ts';
 
 export type { MigrationLogger };
@@ -238,9 +231,7 @@ async function diffMigrationsAgainstSchema(
   // maintenance database so the target database need not exist. Shadow databases are created and
   // dropped next to it by the adapter factory.
   const engineOptions = withLogger({ databaseUrl: replaceDatabaseName(options.databaseUrl, 'postgres') }, options.logger);
-  const result = await runWithSchemaEngine(action, engineOptions, (engine) =>
-    engine.diff({ from, to, script, exitCode: true, filters: NO_EXTERNAL_ENTITIES }),
-  );
+  const result = await runWithSchemaEngine(action, engineOptions, (engine) => engine.diff({ from, to, script, exitCode: true, filters: NO_EXTERNAL_ENTITIES }));
   return { exitCode: result.exitCode, output: result.stdout ?? '' };
 }
 
@@ -248,9 +239,7 @@ async function diffMigrationsAgainstSchema(
 async function readMigrationListForDiff(migrationsDir: string): Promise<MigrationList> {
   const list = await readMigrationList(migrationsDir, { allowMissing: true });
   assertLockfileProvider(list);
-  return list.lockfile.content === null
-    ? { ...list, lockfile: { ...list.lockfile, content: formatLockfile(PROVIDER) } }
-    : list;
+  return list.lockfile.content === null ? { ...list, lockfile: { ...list.lockfile, content: formatLockfile(PROVIDER) } } : list;
 }
 
 function assertLockfileProvider(list: MigrationList): void {
@@ -258,9 +247,7 @@ function assertLockfileProvider(list: MigrationList): void {
   if (content === null) return;
   const provider = /^\s*provider\s*=\s*"([^"]*)"/m.exec(content)?.[1];
   if (provider !== PROVIDER) {
-    throw new Error(
-      `${path.join(list.baseDir, list.lockfile.path)} says provider "${provider ?? '(none)'}", expected "${PROVIDER}"`,
-    );
+    throw new Error(`${path.join(list.baseDir, list.lockfile.path)} says provider "${provider ?? '(none)'}", expected "${PROVIDER}"`);
   }
 }
 
@@ -320,9 +307,6 @@ function summarizeStatus(parts: {
   };
 }
 
-function withLogger(
-  options: { databaseUrl: string },
-  logger: MigrationLogger | undefined,
-): { databaseUrl: string; logger?: MigrationLogger } {
+function withLogger(options: { databaseUrl: string }, logger: MigrationLogger | undefined): { databaseUrl: string; logger?: MigrationLogger } {
   return logger === undefined ? options : { ...options, logger };
 }

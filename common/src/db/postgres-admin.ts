@@ -29,10 +29,7 @@ export function redactDatabaseUrl(databaseUrl: string): string {
 }
 
 /** Runs `work` on a short-lived single connection to the server's `postgres` database. */
-export async function withMaintenanceConnection<T>(
-  databaseUrl: string,
-  work: (client: pg.Client) => Promise<T>,
-): Promise<T> {
+export async function withMaintenanceConnection<T>(databaseUrl: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: replaceDatabaseName(databaseUrl, 'postgres') });
   try {
     await client.connect();
@@ -59,11 +56,7 @@ export async function checkDatabaseExists(databaseUrl: string, databaseName: str
  * Creates the database unless it exists; returns whether it created it. Concurrent callers racing
  * to create the same database are fine: the loser sees `duplicate_database` and reports false.
  */
-export async function createDatabaseIfMissing(
-  databaseUrl: string,
-  databaseName: string,
-  options: { template?: string } = {},
-): Promise<boolean> {
+export async function createDatabaseIfMissing(databaseUrl: string, databaseName: string, options: { template?: string } = {}): Promise<boolean> {
   return withMaintenanceConnection(databaseUrl, async (client) => {
     const existing = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [databaseName]);
     if (existing.rowCount !== null && existing.rowCount > 0) return false;

@@ -28,10 +28,7 @@ export interface OpenSchemaEngineOptions {
  * does not declare WebAssembly, so we type what we need and read the global once.
  */
 interface WebAssemblyApi {
-  instantiate(
-    bytes: Uint8Array,
-    imports: Record<string, Record<string, unknown>>,
-  ): Promise<{ instance: { exports: Record<string, unknown> } }>;
+  instantiate(bytes: Uint8Array, imports: Record<string, Record<string, unknown>>): Promise<{ instance: { exports: Record<string, unknown> } }>;
   RuntimeError: abstract new (...args: never[]) => Error;
 }
 const webAssembly: WebAssemblyApi = Reflect.get(globalThis, 'WebAssembly');
@@ -112,11 +109,7 @@ export async function openSchemaEngine(options: OpenSchemaEngineOptions): Promis
  * Runs `command` with a fresh engine and always releases the engine and every pool it opened.
  * Engine failures are rethrown as errors that start with `action` and carry the engine's message.
  */
-export async function runWithSchemaEngine<T>(
-  action: string,
-  options: OpenSchemaEngineOptions,
-  command: (engine: SchemaEngine) => Promise<T>,
-): Promise<T> {
+export async function runWithSchemaEngine<T>(action: string, options: OpenSchemaEngineOptions, command: (engine: SchemaEngine) => Promise<T>): Promise<T> {
   try {
     await using session = await openSchemaEngine(options);
     return await command(session.engine);

@@ -193,11 +193,17 @@ export function createAuditClient(options: AuditClientOptions): AuditClient {
         resend = resend.filter((entry) => entry.message.event_id !== refusedId);
         for (const entry of refused) unconfirmed.delete(entry.n);
         counts.rejected += refused.length;
-        logger.error({ eventId: refusedId, field: error.metadata.get(AUDIT_INVALID_FIELD_METADATA)[0]?.toString(), reason: error.details, source: options.source }, 'audit service refused an invalid event; it is dropped');
+        logger.error(
+          { eventId: refusedId, field: error.metadata.get(AUDIT_INVALID_FIELD_METADATA)[0]?.toString(), reason: error.details, source: options.source },
+          'audit service refused an invalid event; it is dropped',
+        );
       } else {
         failures += 1;
         const log = failures === 1 ? logger.warn.bind(logger) : logger.debug.bind(logger);
-        log({ code: error.code, reason: error.details, resending: resend.length, failures, source: options.source }, 'audit stream failed; resending unconfirmed events');
+        log(
+          { code: error.code, reason: error.details, resending: resend.length, failures, source: options.source },
+          'audit stream failed; resending unconfirmed events',
+        );
         startBackoff();
       }
       // Back to the front, so resends go out before newer events.

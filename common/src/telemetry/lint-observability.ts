@@ -16,18 +16,113 @@ export interface LintProblem {
 /** PromQL functions, aggregations and keywords: identifiers that are never metric names. */
 const PROMQL_WORDS = new Set([
   // aggregation operators
-  'sum', 'min', 'max', 'avg', 'group', 'stddev', 'stdvar', 'count', 'count_values', 'bottomk', 'topk', 'quantile', 'limitk', 'limit_ratio',
+  'sum',
+  'min',
+  'max',
+  'avg',
+  'group',
+  'stddev',
+  'stdvar',
+  'count',
+  'count_values',
+  'bottomk',
+  'topk',
+  'quantile',
+  'limitk',
+  'limit_ratio',
   // keywords and modifiers
-  'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'and', 'or', 'unless', 'bool', 'offset', 'atan2', 'inf', 'nan',
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'and',
+  'or',
+  'unless',
+  'bool',
+  'offset',
+  'atan2',
+  'inf',
+  'nan',
   // functions
-  'abs', 'absent', 'absent_over_time', 'ceil', 'changes', 'clamp', 'clamp_max', 'clamp_min', 'day_of_month', 'day_of_week', 'day_of_year',
-  'days_in_month', 'delta', 'deriv', 'exp', 'floor', 'histogram_avg', 'histogram_count', 'histogram_fraction', 'histogram_quantile',
-  'histogram_stddev', 'histogram_stdvar', 'histogram_sum', 'double_exponential_smoothing', 'holt_winters', 'hour', 'idelta', 'increase',
-  'irate', 'label_join', 'label_replace', 'ln', 'log2', 'log10', 'minute', 'month', 'predict_linear', 'rate', 'resets', 'round',
-  'scalar', 'sgn', 'sort', 'sort_desc', 'sort_by_label', 'sort_by_label_desc', 'sqrt', 'time', 'timestamp', 'vector', 'year',
-  'avg_over_time', 'min_over_time', 'max_over_time', 'sum_over_time', 'count_over_time', 'quantile_over_time', 'stddev_over_time',
-  'stdvar_over_time', 'last_over_time', 'present_over_time', 'mad_over_time', 'acos', 'acosh', 'asin', 'asinh', 'atan', 'atanh', 'cos',
-  'cosh', 'sin', 'sinh', 'tan', 'tanh', 'deg', 'rad', 'pi',
+  'abs',
+  'absent',
+  'absent_over_time',
+  'ceil',
+  'changes',
+  'clamp',
+  'clamp_max',
+  'clamp_min',
+  'day_of_month',
+  'day_of_week',
+  'day_of_year',
+  'days_in_month',
+  'delta',
+  'deriv',
+  'exp',
+  'floor',
+  'histogram_avg',
+  'histogram_count',
+  'histogram_fraction',
+  'histogram_quantile',
+  'histogram_stddev',
+  'histogram_stdvar',
+  'histogram_sum',
+  'double_exponential_smoothing',
+  'holt_winters',
+  'hour',
+  'idelta',
+  'increase',
+  'irate',
+  'label_join',
+  'label_replace',
+  'ln',
+  'log2',
+  'log10',
+  'minute',
+  'month',
+  'predict_linear',
+  'rate',
+  'resets',
+  'round',
+  'scalar',
+  'sgn',
+  'sort',
+  'sort_desc',
+  'sort_by_label',
+  'sort_by_label_desc',
+  'sqrt',
+  'time',
+  'timestamp',
+  'vector',
+  'year',
+  'avg_over_time',
+  'min_over_time',
+  'max_over_time',
+  'sum_over_time',
+  'count_over_time',
+  'quantile_over_time',
+  'stddev_over_time',
+  'stdvar_over_time',
+  'last_over_time',
+  'present_over_time',
+  'mad_over_time',
+  'acos',
+  'acosh',
+  'asin',
+  'asinh',
+  'atan',
+  'atanh',
+  'cos',
+  'cosh',
+  'sin',
+  'sinh',
+  'tan',
+  'tanh',
+  'deg',
+  'rad',
+  'pi',
 ]);
 
 /**
@@ -58,7 +153,8 @@ export async function knownSeriesNames(): Promise<Set<string>> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   for (const metric of await registry.getMetricsAsJSON()) {
-    for (const name of seriesNames({ name: metric.name, help: metric.help, kind: String(metric.type) === 'histogram' ? 'histogram' : 'gauge' })) names.add(name);
+    for (const name of seriesNames({ name: metric.name, help: metric.help, kind: String(metric.type) === 'histogram' ? 'histogram' : 'gauge' }))
+      names.add(name);
   }
   return names;
 }
@@ -75,7 +171,8 @@ function checkExpr(file: string, where: string, expr: unknown, known: ReadonlySe
   const names = extractMetricNames(expr);
   if (names.length === 0) problems.push({ file, where, message: `expr reads no metric: ${expr}` });
   for (const name of names) {
-    if (!known.has(name)) problems.push({ file, where, message: `names metric "${name}", which no votemesh process exports (add it to METRICS in common/src/telemetry/names.ts)` });
+    if (!known.has(name))
+      problems.push({ file, where, message: `names metric "${name}", which no votemesh process exports (add it to METRICS in common/src/telemetry/names.ts)` });
   }
 }
 
@@ -125,7 +222,8 @@ export function lintDashboard(file: string, text: string, known: ReadonlySet<str
     if (isRecord(variable) && variable.type === 'query') {
       const query = isRecord(variable.query) ? variable.query.query : variable.query;
       const metric = typeof query === 'string' ? /label_values\(\s*([A-Za-z_:][A-Za-z0-9_:]*)/.exec(query)?.[1] : undefined;
-      if (metric && !known.has(metric)) problems.push({ file, where: `variable ${String(variable.name)}`, message: `names metric "${metric}", which no votemesh process exports` });
+      if (metric && !known.has(metric))
+        problems.push({ file, where: `variable ${String(variable.name)}`, message: `names metric "${metric}", which no votemesh process exports` });
     }
   }
   return problems;
@@ -163,9 +261,11 @@ export function lintAlertRules(file: string, text: string, known: ReadonlySet<st
       if (typeof rule.alert !== 'string') continue;
       if (alertNames.has(rule.alert)) problems.push({ file, where, message: 'duplicates an alert name' });
       alertNames.add(rule.alert);
-      if (rule.for !== undefined && (typeof rule.for !== 'string' || !DURATION.test(rule.for))) problems.push({ file, where, message: `has a bad "for": ${String(rule.for)}` });
+      if (rule.for !== undefined && (typeof rule.for !== 'string' || !DURATION.test(rule.for)))
+        problems.push({ file, where, message: `has a bad "for": ${String(rule.for)}` });
       const severity = isRecord(rule.labels) ? rule.labels.severity : undefined;
-      if (typeof severity !== 'string' || !SEVERITIES.has(severity)) problems.push({ file, where, message: 'needs labels.severity of critical, warning or info' });
+      if (typeof severity !== 'string' || !SEVERITIES.has(severity))
+        problems.push({ file, where, message: 'needs labels.severity of critical, warning or info' });
       const annotations = isRecord(rule.annotations) ? rule.annotations : {};
       for (const key of ['summary', 'description']) {
         if (typeof annotations[key] !== 'string' || annotations[key] === '') problems.push({ file, where, message: `needs annotations.${key}` });

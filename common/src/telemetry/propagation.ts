@@ -36,7 +36,10 @@ export function injectTraceparent(ctx: Context = contextApi.active()): string | 
  * Adds the propagation headers (traceparent, tracestate, baggage) of `ctx` to `headers` and returns
  * it: for hops the HTTP instrumentation does not see, e.g. graphql-ws `connectionParams`.
  */
-export function injectHeaders<T extends Record<string, unknown>>(headers: T, ctx: Context = contextApi.active()): T & { traceparent?: string; tracestate?: string } {
+export function injectHeaders<T extends Record<string, unknown>>(
+  headers: T,
+  ctx: Context = contextApi.active(),
+): T & { traceparent?: string; tracestate?: string } {
   const carrier: Carrier = {};
   propagation.inject(ctx, carrier);
   return Object.assign(headers, carrier);

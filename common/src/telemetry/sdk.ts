@@ -98,7 +98,9 @@ export function readTelemetrySettings(env: Env): TelemetrySettings {
   const url = tracesEndpoint
     ? readUrl(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', undefined, ['http:', 'https:'])
     : `${readUrl(env, 'OTEL_EXPORTER_OTLP_ENDPOINT', DEFAULT_OTLP_ENDPOINT, ['http:', 'https:']).replace(/\/+$/, '')}${TRACES_PATH}`;
-  const headers = parseKeyPairsIntoRecord(readOptionalString(env, 'OTEL_EXPORTER_OTLP_TRACES_HEADERS') ?? readOptionalString(env, 'OTEL_EXPORTER_OTLP_HEADERS'));
+  const headers = parseKeyPairsIntoRecord(
+    readOptionalString(env, 'OTEL_EXPORTER_OTLP_TRACES_HEADERS') ?? readOptionalString(env, 'OTEL_EXPORTER_OTLP_HEADERS'),
+  );
   const maxQueueSize = readInt(env, 'OTEL_BSP_MAX_QUEUE_SIZE', 2048, { min: 1 });
   const batch: BatchSettings = {
     scheduledDelayMillis: readInt(env, 'OTEL_BSP_SCHEDULE_DELAY', 5000, { min: 0 }),

@@ -77,7 +77,7 @@ export async function createDevIssuer(options: DevIssuerOptions): Promise<DevIss
       throw new VotemeshError('FORBIDDEN', 'Admin tokens are disabled: the gateway was started without ADMIN_BOOTSTRAP_SECRET');
     }
     if (!timingSafeEqual(digest(body.adminSecret), secretDigest)) {
-      throw new VotemeshError('UNAUTHENTICATED', 'adminSecret does not match the gateway\'s ADMIN_BOOTSTRAP_SECRET');
+      throw new VotemeshError('UNAUTHENTICATED', "adminSecret does not match the gateway's ADMIN_BOOTSTRAP_SECRET");
     }
     return issue(`admin:${body.name ?? randomUUID()}`, 'admin');
   }

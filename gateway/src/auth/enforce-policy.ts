@@ -83,9 +83,13 @@ export function enforcePolicy(check: PolicyCheck): void {
   if (forbidden.size > 0) {
     const fields = [...forbidden.keys()];
     const needs = [...new Set(forbidden.values())].map((scopes) => `the ${scopes} scope`).join(' or ');
-    throw new VotemeshError('FORBIDDEN', `${list(fields)} ${fields.length === 1 ? 'requires' : 'require'} ${needs}; your role is ${check.identity?.role ?? 'anonymous'}`, {
-      details: { fields },
-    });
+    throw new VotemeshError(
+      'FORBIDDEN',
+      `${list(fields)} ${fields.length === 1 ? 'requires' : 'require'} ${needs}; your role is ${check.identity?.role ?? 'anonymous'}`,
+      {
+        details: { fields },
+      },
+    );
   }
 }
 

@@ -27,7 +27,9 @@ export interface IdentityForwardingOptions {
 }
 
 /** `buildService` for ApolloGateway. */
-export function createSubgraphDataSources(options: IdentityForwardingOptions): (definition: ServiceEndpointDefinition) => RemoteGraphQLDataSource<GatewayContext> {
+export function createSubgraphDataSources(
+  options: IdentityForwardingOptions,
+): (definition: ServiceEndpointDefinition) => RemoteGraphQLDataSource<GatewayContext> {
   const signed = new WeakMap<GatewayContext, string>();
   const forwardedIdentity = (ctx: GatewayContext): string | undefined => {
     if (!ctx.identity) return undefined;

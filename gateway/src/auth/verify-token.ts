@@ -4,15 +4,7 @@
 import { createHash } from 'node:crypto';
 import { VotemeshError } from '@votemesh/common/errors';
 import { ROLES, type Identity, type Role } from '@votemesh/common/contracts/identity';
-import {
-  createLocalJWKSet,
-  createRemoteJWKSet,
-  errors,
-  jwtVerify,
-  type JSONWebKeySet,
-  type JWTPayload,
-  type JWTVerifyGetKey,
-} from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 
 /** A verified caller: the identity the gateway forwards plus what the token itself said. */
 export interface VerifiedIdentity extends Identity {
@@ -147,10 +139,18 @@ function toTokenError(error: unknown, options: TokenVerifierOptions): VotemeshEr
   }
   if (error instanceof errors.JWTClaimValidationFailed) {
     if (error.claim === 'aud') {
-      return new VotemeshError('TOKEN_WRONG_AUDIENCE', `The bearer token is for audience ${JSON.stringify(error.payload.aud ?? null)}, expected "${options.audience}"`, { cause: error });
+      return new VotemeshError(
+        'TOKEN_WRONG_AUDIENCE',
+        `The bearer token is for audience ${JSON.stringify(error.payload.aud ?? null)}, expected "${options.audience}"`,
+        { cause: error },
+      );
     }
     if (error.claim === 'iss') {
-      return new VotemeshError('TOKEN_WRONG_AUDIENCE', `The bearer token was issued by ${JSON.stringify(error.payload.iss ?? null)}, expected "${options.issuer}"`, { cause: error });
+      return new VotemeshError(
+        'TOKEN_WRONG_AUDIENCE',
+        `The bearer token was issued by ${JSON.stringify(error.payload.iss ?? null)}, expected "${options.issuer}"`,
+        { cause: error },
+      );
     }
     return new VotemeshError('TOKEN_INVALID', `The bearer token's "${error.claim}" claim is invalid: ${error.message}`, { cause: error });
   }

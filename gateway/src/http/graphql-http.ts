@@ -37,7 +37,9 @@ export function createGraphQLHttpHandler(options: GraphQLHttpOptions): GraphQLHt
       send();
     };
     if (req.method !== 'GET' && req.method !== 'POST') {
-      reject('BAD_USER_INPUT', () => sendError(res, new VotemeshError('BAD_USER_INPUT', `Use GET or POST for /graphql, not ${req.method ?? '?'}`), { allow: 'GET, POST' }));
+      reject('BAD_USER_INPUT', () =>
+        sendError(res, new VotemeshError('BAD_USER_INPUT', `Use GET or POST for /graphql, not ${req.method ?? '?'}`), { allow: 'GET, POST' }),
+      );
       return;
     }
     let identity: VerifiedIdentity | undefined;
@@ -53,10 +55,16 @@ export function createGraphQLHttpHandler(options: GraphQLHttpOptions): GraphQLHt
     }
     const decision = await options.rateLimiter.consume(options.clientKey(req, identity));
     if (!decision.allowed) {
-      const error = new VotemeshError('RATE_LIMITED', `Rate limit of ${decision.limit} requests per minute exceeded; retry in ${decision.retryAfterSeconds} s`, {
-        details: { retryAfterSeconds: decision.retryAfterSeconds },
-      });
-      reject('RATE_LIMITED', () => sendError(res, error, { 'retry-after': String(decision.retryAfterSeconds), 'ratelimit-limit': String(decision.limit), 'ratelimit-remaining': '0' }));
+      const error = new VotemeshError(
+        'RATE_LIMITED',
+        `Rate limit of ${decision.limit} requests per minute exceeded; retry in ${decision.retryAfterSeconds} s`,
+        {
+          details: { retryAfterSeconds: decision.retryAfterSeconds },
+        },
+      );
+      reject('RATE_LIMITED', () =>
+        sendError(res, error, { 'retry-after': String(decision.retryAfterSeconds), 'ratelimit-limit': String(decision.limit), 'ratelimit-remaining': '0' }),
+      );
       return;
     }
 

@@ -2,15 +2,7 @@
 // following fragments. Introspection (`__schema`, `__type`) is not counted towards depth, so
 // GraphiQL and codegen keep working under a tight limit. Violations are GRAPHQL_VALIDATION_FAILED
 // with a message that states the limit and what the operation used.
-import {
-  GraphQLError,
-  Kind,
-  type ASTVisitor,
-  type FragmentDefinitionNode,
-  type SelectionSetNode,
-  type ValidationContext,
-  type ValidationRule,
-} from 'graphql';
+import { GraphQLError, Kind, type ASTVisitor, type FragmentDefinitionNode, type SelectionSetNode, type ValidationContext, type ValidationRule } from 'graphql';
 
 export interface GraphQLLimitsOptions {
   /** Deepest field nesting allowed (a root field is depth 1). @default 12 */

@@ -123,7 +123,13 @@ export function createBatchedRedisRateLimitCounter(redis: Redis, options: Batche
   const increment = incrementCommand(redis);
   const syncMs = options.syncMs ?? 100;
   const now = options.now ?? Date.now;
-  interface Entry { global: number; pending: number; ttlMs: number; expiresAt: number; first?: Promise<number> }
+  interface Entry {
+    global: number;
+    pending: number;
+    ttlMs: number;
+    expiresAt: number;
+    first?: Promise<number>;
+  }
   const entries = new Map<string, Entry>();
   let syncing: Promise<void> | undefined;
   const timer = setInterval(() => void sync(), syncMs);
@@ -144,7 +150,9 @@ export function createBatchedRedisRateLimitCounter(redis: Redis, options: Batche
     syncing = (async () => {
       const pipeline = redis.pipeline();
       for (const [key, entry, hits] of batch) pipeline.votemeshRateLimitIncrement(key, entry.ttlMs, hits);
-      const results = await pipeline.exec().catch((error: unknown) => batch.map((): [Error | null, unknown] => [error instanceof Error ? error : new Error(String(error)), null]));
+      const results = await pipeline
+        .exec()
+        .catch((error: unknown) => batch.map((): [Error | null, unknown] => [error instanceof Error ? error : new Error(String(error)), null]));
       batch.forEach(([, entry, hits], index) => {
         const [error, count] = results?.[index] ?? [new Error('no reply'), null];
         if (error) {

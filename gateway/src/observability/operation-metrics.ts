@@ -69,7 +69,13 @@ export function createOperationMetrics(options: OperationMetricsOptions): Operat
             for (const error of errors) {
               const code = error.extensions['code'];
               const internal = typeof code !== 'string' || code === 'INTERNAL' || code === 'INTERNAL_SERVER_ERROR';
-              const fields = { requestId: contextValue.requestId, code, serviceName: error.extensions['serviceName'], path: error.path, err: error.originalError ?? error };
+              const fields = {
+                requestId: contextValue.requestId,
+                code,
+                serviceName: error.extensions['serviceName'],
+                path: error.path,
+                err: error.originalError ?? error,
+              };
               if (internal) options.logger.error(fields, error.message);
               else options.logger.debug(fields, error.message);
             }

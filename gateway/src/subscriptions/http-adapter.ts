@@ -139,7 +139,11 @@ export function createHttpStreamAdapter(options: HttpStreamAdapterOptions): Http
   return {
     async handle(req, res) {
       const accept = req.headers.accept ?? '';
-      const mode: Mode | undefined = accept.includes('text/event-stream') ? 'sse' : /multipart\/mixed/i.test(accept) && /subscriptionSpec/i.test(accept) ? 'multipart' : undefined;
+      const mode: Mode | undefined = accept.includes('text/event-stream')
+        ? 'sse'
+        : /multipart\/mixed/i.test(accept) && /subscriptionSpec/i.test(accept)
+          ? 'multipart'
+          : undefined;
       if (!mode) return false;
       if (!accepting) return reply(res, new VotemeshError('UPSTREAM_UNAVAILABLE', 'The gateway is shutting down; retry'), { connection: 'close' });
       if (req.method !== 'GET' && req.method !== 'POST') {

@@ -21,7 +21,14 @@ export interface SubscriptionMetrics {
 
 export function createSubscriptionMetrics(registry: Registry, sources: SubscriptionGaugeSources): SubscriptionMetrics {
   const gauge = (metric: MetricName, read: () => number): void => {
-    new Gauge({ name: metric.name, help: metric.help, registers: [registry], collect() { this.set(read()); } });
+    new Gauge({
+      name: metric.name,
+      help: metric.help,
+      registers: [registry],
+      collect() {
+        this.set(read());
+      },
+    });
   };
   const counter = (metric: MetricName): Counter => new Counter({ name: metric.name, help: metric.help, registers: [registry] });
   gauge(METRICS.gatewayWsConnections, sources.wsConnections);

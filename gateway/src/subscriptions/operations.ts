@@ -79,7 +79,10 @@ export function createOperationStarter(options: {
       if (operation.kind !== 'subscription') {
         // Queries and mutations take the HTTP path unchanged (its auth, limits and partial results).
         if (!options.executeOperation) {
-          const error = new VotemeshError('BAD_USER_INPUT', `This endpoint serves ${operation.kind} operations over HTTP POST /graphql; use the socket for subscriptions`);
+          const error = new VotemeshError(
+            'BAD_USER_INPUT',
+            `This endpoint serves ${operation.kind} operations over HTTP POST /graphql; use the socket for subscriptions`,
+          );
           return { kind: 'rejected', errors: [error.toJSON()] };
         }
         const execute = options.executeOperation;
@@ -87,7 +90,9 @@ export function createOperationStarter(options: {
       }
       const refusal = authorize(operation.auth, caller, operation.kind);
       if (refusal) return { kind: 'rejected', errors: [refusal.toJSON()] };
-      const coerced = getVariableValues(planner.apiSchema, operation.operationContext.operation.variableDefinitions ?? [], request.variables, { maxErrors: 10 });
+      const coerced = getVariableValues(planner.apiSchema, operation.operationContext.operation.variableDefinitions ?? [], request.variables, {
+        maxErrors: 10,
+      });
       if (coerced.errors) {
         return { kind: 'rejected', errors: coerced.errors.map((error) => new VotemeshError('BAD_USER_INPUT', error.message, { cause: error }).toJSON()) };
       }

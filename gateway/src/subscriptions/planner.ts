@@ -5,18 +5,7 @@
 import { operationFromDocument, Supergraph, type Schema } from '@apollo/federation-internals';
 import { buildOperationContext } from '@apollo/gateway';
 import { QueryPlanner, type FetchNode, type PlanNode } from '@apollo/query-planner';
-import {
-  GraphQLError,
-  Kind,
-  parse,
-  TypeInfo,
-  validate,
-  visit,
-  visitWithTypeInfo,
-  type DocumentNode,
-  type GraphQLSchema,
-  type SelectionSetNode,
-} from 'graphql';
+import { GraphQLError, Kind, parse, TypeInfo, validate, visit, visitWithTypeInfo, type DocumentNode, type GraphQLSchema, type SelectionSetNode } from 'graphql';
 import { combineAuth, type FieldAuth } from '../supergraph/auth-policy.ts';
 
 /** The gateway's parsed-operation record (not exported by name from @apollo/gateway). */

@@ -146,23 +146,25 @@ export function createSubscriptionHub(options: SubscriptionHubOptions): Subscrip
     if (upstream.replay) upstream.latest = event;
     const telemetry = startEventTelemetry(event, { subgraph: upstream.subgraph, subscribers: upstream.subscribers });
     const groups = [...upstream.groups.values()];
-    const serialized = telemetry.run(() => resolutionContext(upstream).then((context) =>
-      Promise.all(groups.map((group) => resolveFor(upstream, group, event, context))),
-    ));
-    upstream.delivered = upstream.delivered.then(async () => {
-      const payloads = await serialized;
-      let delivered = 0;
-      groups.forEach((group, index) => {
-        const payload = payloads[index];
-        if (payload !== undefined) delivered += deliver(upstream, group, payload);
+    const serialized = telemetry.run(() =>
+      resolutionContext(upstream).then((context) => Promise.all(groups.map((group) => resolveFor(upstream, group, event, context)))),
+    );
+    upstream.delivered = upstream.delivered
+      .then(async () => {
+        const payloads = await serialized;
+        let delivered = 0;
+        groups.forEach((group, index) => {
+          const payload = payloads[index];
+          if (payload !== undefined) delivered += deliver(upstream, group, payload);
+        });
+        const seconds = delivered > 0 ? telemetry.deliverySeconds() : undefined;
+        if (seconds !== undefined) options.counters.tallyDelivered(seconds);
+        telemetry.end(delivered);
+      })
+      .catch((error: unknown) => {
+        telemetry.end(0, error);
+        options.logger.error({ err: error }, 'delivering a subscription event failed');
       });
-      const seconds = delivered > 0 ? telemetry.deliverySeconds() : undefined;
-      if (seconds !== undefined) options.counters.tallyDelivered(seconds);
-      telemetry.end(delivered);
-    }).catch((error: unknown) => {
-      telemetry.end(0, error);
-      options.logger.error({ err: error }, 'delivering a subscription event failed');
-    });
   }
 
   /**
@@ -171,13 +173,15 @@ export function createSubscriptionHub(options: SubscriptionHubOptions): Subscrip
    */
   function replayTo(upstream: Upstream, group: Group, event: UpstreamEvent): void {
     const payload = resolutionContext(upstream).then((context) => resolveFor(upstream, group, event, context));
-    upstream.delivered = upstream.delivered.then(async () => {
-      const serialized = await payload;
-      // Defensive: never write an older state after a newer one reached this group.
-      if (group.lastSent === undefined) deliver(upstream, group, serialized);
-    }).catch((error: unknown) => {
-      options.logger.error({ err: error }, 'replaying the latest subscription event failed');
-    });
+    upstream.delivered = upstream.delivered
+      .then(async () => {
+        const serialized = await payload;
+        // Defensive: never write an older state after a newer one reached this group.
+        if (group.lastSent === undefined) deliver(upstream, group, serialized);
+      })
+      .catch((error: unknown) => {
+        options.logger.error({ err: error }, 'replaying the latest subscription event failed');
+      });
   }
 
   function end(upstream: Upstream, notify: (sink: SubscriberSink) => void): void {
@@ -197,7 +201,14 @@ export function createSubscriptionHub(options: SubscriptionHubOptions): Subscrip
     });
   }
 
-  function open(key: string, plan: PlannedSubscription, upstreamVariables: Record<string, unknown>, scope: string, identity: Identity | undefined, traceContext: Context): Upstream {
+  function open(
+    key: string,
+    plan: PlannedSubscription,
+    upstreamVariables: Record<string, unknown>,
+    scope: string,
+    identity: Identity | undefined,
+    traceContext: Context,
+  ): Upstream {
     const upstream: Upstream = {
       key,
       subgraph: plan.primary.serviceName,
@@ -322,7 +333,9 @@ function pick(variables: Record<string, unknown>, names: readonly string[]): Rec
 export function stableStringify(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`;
   if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value).filter(([, item]) => item !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const entries = Object.entries(value)
+      .filter(([, item]) => item !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     return `{${entries.map(([name, item]) => `${JSON.stringify(name)}:${stableStringify(item)}`).join(',')}}`;
   }
   return JSON.stringify(value) ?? 'null';

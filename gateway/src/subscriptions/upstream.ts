@@ -203,8 +203,10 @@ function toUpstreamErrors(error: unknown, subgraph: string): readonly GraphQLFor
   const code = closeCode(error);
   const reason = typeof error === 'object' && error !== null && 'reason' in error && typeof error.reason === 'string' ? error.reason : '';
   const detail = code !== undefined ? `socket closed ${code}${reason ? ` ${reason}` : ''}` : error instanceof Error ? error.message : 'connection failed';
-  return [{
-    message: `Subscription to subgraph "${subgraph}" was lost (${detail})`,
-    extensions: { code: 'UPSTREAM_UNAVAILABLE', serviceName: subgraph },
-  }];
+  return [
+    {
+      message: `Subscription to subgraph "${subgraph}" was lost (${detail})`,
+      extensions: { code: 'UPSTREAM_UNAVAILABLE', serviceName: subgraph },
+    },
+  ];
 }

@@ -284,11 +284,17 @@ export function createWsAdapter(options: WsAdapterOptions): WsAdapter {
       accepting = false;
       clearInterval(ticker);
       const open = [...connections];
-      await drain(open.map((connection) => connection.socket), limits.drainTimeoutMs);
-      const closed = open.map((connection) => new Promise<void>((resolve) => {
-        if (connection.socket.readyState === WebSocket.CLOSED) return resolve();
-        connection.socket.once('close', () => resolve());
-      }));
+      await drain(
+        open.map((connection) => connection.socket),
+        limits.drainTimeoutMs,
+      );
+      const closed = open.map(
+        (connection) =>
+          new Promise<void>((resolve) => {
+            if (connection.socket.readyState === WebSocket.CLOSED) return resolve();
+            connection.socket.once('close', () => resolve());
+          }),
+      );
       for (const connection of open) end(connection, CloseCode.GoingAway, 'Going away');
       await withDeadline(Promise.all(closed), limits.drainTimeoutMs, () => open.forEach((connection) => connection.socket.terminate()));
       server.close();

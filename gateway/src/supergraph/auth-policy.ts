@@ -69,7 +69,5 @@ export function decide(auth: FieldAuth, identity: (Identity & { readonly scopes?
 
 /** `[["admin"]]` → `admin`; `[["a","b"],["c"]]` → `(a and b) or c`. */
 export function describeScopes(scopes: readonly (readonly string[])[]): string {
-  return scopes
-    .map((all) => (all.length === 1 || scopes.length === 1 ? all.join(' and ') : `(${all.join(' and ')})`))
-    .join(' or ');
+  return scopes.map((all) => (all.length === 1 || scopes.length === 1 ? all.join(' and ') : `(${all.join(' and ')})`)).join(' or ');
 }

@@ -35,7 +35,10 @@ const PRODUCTS = [
 ];
 const REVIEWS: Record<string, { body: string; stars: number }[]> = {
   '1': [{ body: 'Love it!', stars: 5 }],
-  '2': [{ body: 'Too expensive.', stars: 2 }, { body: 'Comfy.', stars: 4 }],
+  '2': [
+    { body: 'Too expensive.', stars: 2 },
+    { body: 'Comfy.', stars: 4 },
+  ],
   '3': [],
 };
 

@@ -40,7 +40,10 @@ interface Waiting {
 
 const tracer = trace.getTracer(TRACER_NAMES.audit);
 
-type State = { readonly kind: 'idle' } | { readonly kind: 'waiting'; readonly timer: NodeJS.Timeout } | { readonly kind: 'appending'; readonly done: Promise<void> };
+type State =
+  | { readonly kind: 'idle' }
+  | { readonly kind: 'waiting'; readonly timer: NodeJS.Timeout }
+  | { readonly kind: 'appending'; readonly done: Promise<void> };
 
 export function createAppender(options: AppenderOptions): Appender {
   const maxBatch = options.maxBatch ?? 500;
@@ -85,10 +88,11 @@ export function createAppender(options: AppenderOptions): Appender {
         tracer,
         SPAN_NAMES.auditAppendBatch,
         { [ATTR.BATCH_SIZE]: batch.length },
-        (span) => options.store.append(batch.map((waiting) => waiting.event)).then((appended) => {
-          span.setAttribute(ATTR.AUDIT_APPENDED, appended.appended.length);
-          return appended;
-        }),
+        (span) =>
+          options.store.append(batch.map((waiting) => waiting.event)).then((appended) => {
+            span.setAttribute(ATTR.AUDIT_APPENDED, appended.appended.length);
+            return appended;
+          }),
         { parent: ROOT_CONTEXT },
       );
       stopTimer();

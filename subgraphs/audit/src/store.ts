@@ -166,11 +166,17 @@ async function verify(prisma: PrismaClient, pageSize: number): Promise<Verificat
       const event = fromRow(row);
       if (event.prevHash !== expectedPrev) {
         const predecessor = prevSeq === null ? 'the genesis hash (this is the first event)' : `the hash of the preceding event seq ${prevSeq}`;
-        return broken(event.seq, `prev_hash link broken: seq ${event.seq} has prev_hash ${event.prevHash} but ${predecessor} is ${expectedPrev} (an event before it was deleted, inserted or altered together with its hash)`);
+        return broken(
+          event.seq,
+          `prev_hash link broken: seq ${event.seq} has prev_hash ${event.prevHash} but ${predecessor} is ${expectedPrev} (an event before it was deleted, inserted or altered together with its hash)`,
+        );
       }
       const recomputed = chainHash(event.prevHash, event);
       if (recomputed !== event.hash) {
-        return broken(event.seq, `stored hash does not match the event's content: seq ${event.seq} stores ${event.hash}, its content hashes to ${recomputed} (the row was altered)`);
+        return broken(
+          event.seq,
+          `stored hash does not match the event's content: seq ${event.seq} stores ${event.hash}, its content hashes to ${recomputed} (the row was altered)`,
+        );
       }
       expectedPrev = event.hash;
       prevSeq = event.seq;

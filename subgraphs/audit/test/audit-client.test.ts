@@ -29,7 +29,16 @@ interface AuditProcess {
 async function startAuditProcess(databaseUrl: string, grpcPort: number): Promise<AuditProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', '--import', './subgraphs/audit/src/instrument.ts', './subgraphs/audit/src/main.ts'], {
     cwd: ROOT,
-    env: { ...process.env, DATABASE_URL: databaseUrl, PORT: '0', GRPC_PORT: String(grpcPort), HOST: '127.0.0.1', LOG_FORMAT: 'json', LOG_LEVEL: 'info', OTEL_SDK_DISABLED: 'true' },
+    env: {
+      ...process.env,
+      DATABASE_URL: databaseUrl,
+      PORT: '0',
+      GRPC_PORT: String(grpcPort),
+      HOST: '127.0.0.1',
+      LOG_FORMAT: 'json',
+      LOG_LEVEL: 'info',
+      OTEL_SDK_DISABLED: 'true',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
@@ -68,7 +77,17 @@ async function freePort(): Promise<number> {
 let n = 0;
 function draft(overrides: Partial<AuditEventDraft> = {}): AuditEventDraft {
   n += 1;
-  return { eventId: randomUUID(), at: new Date().toISOString(), actor: 'system:test', action: 'vote.counted', subjectType: 'Vote', subjectId: `r${n}`, pollId: randomUUID(), data: { n }, ...overrides };
+  return {
+    eventId: randomUUID(),
+    at: new Date().toISOString(),
+    actor: 'system:test',
+    action: 'vote.counted',
+    subjectType: 'Vote',
+    subjectId: `r${n}`,
+    pollId: randomUUID(),
+    data: { n },
+    ...overrides,
+  };
 }
 
 describe('createAuditClient', () => {
@@ -90,7 +109,15 @@ describe('createAuditClient', () => {
   it('delivers every event exactly once across a server crash and restart on the same port', async () => {
     const first = await startAuditProcess(db.url, 0);
     processes.push(first);
-    const client = createAuditClient({ address: first.grpcAddress, logger, source: 'test', rotateEveryMs: 100, rotateEveryEvents: 300, backoffInitialMs: 20, backoffMaxMs: 200 });
+    const client = createAuditClient({
+      address: first.grpcAddress,
+      logger,
+      source: 'test',
+      rotateEveryMs: 100,
+      rotateEveryEvents: 300,
+      backoffInitialMs: 20,
+      backoffMaxMs: 200,
+    });
     clients.push(client);
     const sent: string[] = [];
     const produce = (count: number): void => {
@@ -106,7 +133,10 @@ describe('createAuditClient', () => {
       await waitFor(async () => (await prisma.auditEvent.count()) >= 500, { what: 'events flowing into the log', timeoutMs: 20_000 });
       await kill(first);
       const recordedBeforeRestart = sent.length;
-      await waitFor(() => client.stats().callsFailed > 0 && sent.length > recordedBeforeRestart + 500, { what: 'the client to notice the crash while events keep coming', timeoutMs: 20_000 });
+      await waitFor(() => client.stats().callsFailed > 0 && sent.length > recordedBeforeRestart + 500, {
+        what: 'the client to notice the crash while events keep coming',
+        timeoutMs: 20_000,
+      });
       const port = Number(first.grpcAddress.split(':').at(-1));
       processes.push(await startAuditProcess(db.url, port));
       await waitFor(() => client.stats().confirmed > recordedBeforeRestart, { what: 'deliveries to resume after the restart', timeoutMs: 20_000 });
@@ -128,7 +158,15 @@ describe('createAuditClient', () => {
   });
 
   it('drops (and counts) events beyond maxBuffered while the service is unreachable, and close() still returns', async () => {
-    const client = createAuditClient({ address: `127.0.0.1:${await freePort()}`, logger, source: 'test', maxBuffered: 100, backoffInitialMs: 20, backoffMaxMs: 100, closeTimeoutMs: 100 });
+    const client = createAuditClient({
+      address: `127.0.0.1:${await freePort()}`,
+      logger,
+      source: 'test',
+      maxBuffered: 100,
+      backoffInitialMs: 20,
+      backoffMaxMs: 100,
+      closeTimeoutMs: 100,
+    });
     for (let i = 0; i < 150; i += 1) client.record(draft());
     assert.deepEqual([client.stats().buffered, client.stats().dropped], [100, 50]);
     await waitFor(() => client.stats().callsFailed >= 2, { what: 'reconnect attempts with backoff' });

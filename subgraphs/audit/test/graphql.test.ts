@@ -20,7 +20,9 @@ describe('audit GraphQL', () => {
   const pollId = randomUUID();
   before(async () => {
     h = await startHarness();
-    await h.record(Array.from({ length: 7 }, (_, i) => makeEvent({ poll_id: pollId, action: i === 0 ? 'poll.created' : 'vote.accepted', subject_id: `p${i}` })));
+    await h.record(
+      Array.from({ length: 7 }, (_, i) => makeEvent({ poll_id: pollId, action: i === 0 ? 'poll.created' : 'vote.accepted', subject_id: `p${i}` })),
+    );
     await h.record(Array.from({ length: 5 }, (_, i) => makeEvent({ subject_id: `other${i}` })));
   });
   after(async () => {
@@ -31,7 +33,10 @@ describe('audit GraphQL', () => {
     const operations = [
       ['auditLog', '{ auditLog { edges { cursor } } }'],
       ['verifyAuditLog', '{ verifyAuditLog { ok } }'],
-      ['Poll.auditTrail', `{ _entities(representations: [{ __typename: "Poll", id: "${randomUUID()}" }]) { ... on Poll { auditTrail { edges { cursor } } } } }`],
+      [
+        'Poll.auditTrail',
+        `{ _entities(representations: [{ __typename: "Poll", id: "${randomUUID()}" }]) { ... on Poll { auditTrail { edges { cursor } } } } }`,
+      ],
     ] as const;
     for (const [name, query] of operations) {
       it(`${name}: FORBIDDEN for a voter, IDENTITY_MISSING without identity or with a bad token`, async () => {
@@ -55,7 +60,11 @@ describe('audit GraphQL', () => {
       const seen: string[] = [];
       let after: string | null = null;
       for (let guard = 0; guard < 10; guard += 1) {
-        const result: GraphQLResult<{ auditLog: Page }> = await h.graphql<{ auditLog: Page }>(`query($after: String) { auditLog(first: 5, after: $after) { ${PAGE_FIELDS} } }`, { after }, ADMIN);
+        const result: GraphQLResult<{ auditLog: Page }> = await h.graphql<{ auditLog: Page }>(
+          `query($after: String) { auditLog(first: 5, after: $after) { ${PAGE_FIELDS} } }`,
+          { after },
+          ADMIN,
+        );
         assert.equal(result.errors, undefined);
         const page = result.data?.auditLog;
         assert.ok(page);
@@ -70,11 +79,18 @@ describe('audit GraphQL', () => {
     });
 
     it('filters by poll, action, actor and time', async () => {
-      const byPoll = await h.graphql<{ auditLog: Page }>(`query($p: ID) { auditLog(filter: { pollId: $p }, first: 50) { ${PAGE_FIELDS} } }`, { p: pollId.toUpperCase() }, ADMIN);
+      const byPoll = await h.graphql<{ auditLog: Page }>(
+        `query($p: ID) { auditLog(filter: { pollId: $p }, first: 50) { ${PAGE_FIELDS} } }`,
+        { p: pollId.toUpperCase() },
+        ADMIN,
+      );
       assert.equal(byPoll.data?.auditLog.edges.length, 7);
       assert.ok(byPoll.data.auditLog.edges.every((edge) => edge.node.pollId === pollId));
       const byAction = await h.graphql<{ auditLog: Page }>(`{ auditLog(filter: { action: "poll.created" }) { ${PAGE_FIELDS} } }`, {}, ADMIN);
-      assert.deepEqual(byAction.data?.auditLog.edges.map((edge) => edge.node.subjectId), ['p0']);
+      assert.deepEqual(
+        byAction.data?.auditLog.edges.map((edge) => edge.node.subjectId),
+        ['p0'],
+      );
       const byActor = await h.graphql<{ auditLog: Page }>(`{ auditLog(filter: { actor: "nobody" }) { ${PAGE_FIELDS} } }`, {}, ADMIN);
       assert.deepEqual(byActor.data?.auditLog, { edges: [], pageInfo: { hasNextPage: false, endCursor: null } });
       const future = await h.graphql<{ auditLog: Page }>(`{ auditLog(filter: { since: "2031-01-01T00:00:00Z" }) { ${PAGE_FIELDS} } }`, {}, ADMIN);
@@ -84,7 +100,11 @@ describe('audit GraphQL', () => {
     });
 
     it('refuses first > 200, a foreign cursor and a non-UUID poll id with BAD_USER_INPUT', async () => {
-      for (const query of ['{ auditLog(first: 201) { pageInfo { hasNextPage } } }', '{ auditLog(after: "bm90LWEtY3Vyc29y") { pageInfo { hasNextPage } } }', '{ auditLog(filter: { pollId: "x" }) { pageInfo { hasNextPage } } }']) {
+      for (const query of [
+        '{ auditLog(first: 201) { pageInfo { hasNextPage } } }',
+        '{ auditLog(after: "bm90LWEtY3Vyc29y") { pageInfo { hasNextPage } } }',
+        '{ auditLog(filter: { pollId: "x" }) { pageInfo { hasNextPage } } }',
+      ]) {
         const result = await h.graphql(query, {}, ADMIN);
         assert.equal(result.errors?.[0]?.extensions?.code, 'BAD_USER_INPUT', query);
       }
@@ -97,10 +117,16 @@ describe('audit GraphQL', () => {
     const first = await h.graphql<{ _entities: { id: string; auditTrail: Page }[] }>(query, { reps }, ADMIN);
     assert.equal(first.errors, undefined);
     const trail = first.data?._entities[0]?.auditTrail;
-    assert.deepEqual(trail?.edges.map((edge) => edge.node.subjectId), ['p6', 'p5', 'p4', 'p3']);
+    assert.deepEqual(
+      trail?.edges.map((edge) => edge.node.subjectId),
+      ['p6', 'p5', 'p4', 'p3'],
+    );
     assert.equal(trail.pageInfo.hasNextPage, true);
     const second = await h.graphql<{ _entities: { auditTrail: Page }[] }>(query, { reps, after: trail.pageInfo.endCursor }, ADMIN);
-    assert.deepEqual(second.data?._entities[0]?.auditTrail.edges.map((edge) => edge.node.subjectId), ['p2', 'p1', 'p0']);
+    assert.deepEqual(
+      second.data?._entities[0]?.auditTrail.edges.map((edge) => edge.node.subjectId),
+      ['p2', 'p1', 'p0'],
+    );
     assert.equal(second.data?._entities[0]?.auditTrail.pageInfo.hasNextPage, false);
   });
 
@@ -111,7 +137,13 @@ describe('audit GraphQL', () => {
     });
     async function connect(identity?: Identity): Promise<Client> {
       const token = identity ? await signIdentity(identitySecretKey(SECRET), identity) : undefined;
-      const client = createClient({ url: `${h.audit.url.replace('http', 'ws')}/graphql`, webSocketImpl: WebSocket, connectionParams: token ? { identity: token } : {}, retryAttempts: 0, lazy: true });
+      const client = createClient({
+        url: `${h.audit.url.replace('http', 'ws')}/graphql`,
+        webSocketImpl: WebSocket,
+        connectionParams: token ? { identity: token } : {},
+        retryAttempts: 0,
+        lazy: true,
+      });
       clients.push(client);
       return client;
     }
@@ -119,16 +151,23 @@ describe('audit GraphQL', () => {
       const received: Record<string, unknown>[] = [];
       const errors: unknown[] = [];
       let completed = false;
-      client.subscribe({ query, variables }, { next: (value) => received.push(value as Record<string, unknown>), error: (error) => errors.push(error), complete: () => (completed = true) });
+      client.subscribe(
+        { query, variables },
+        { next: (value) => received.push(value as Record<string, unknown>), error: (error) => errors.push(error), complete: () => (completed = true) },
+      );
       return { received, errors, isCompleted: () => completed };
     }
 
     it('pushes newly appended events that match the filter, in chain order', async () => {
       const client = await connect(ADMIN);
       const feedPoll = randomUUID();
-      const sub = collect(client, 'subscription($f: AuditLogFilter) { auditEvents(filter: $f) { seq subjectId action pollId prevHash hash } }', { f: { pollId: feedPoll, action: 'vote.counted' } });
+      const sub = collect(client, 'subscription($f: AuditLogFilter) { auditEvents(filter: $f) { seq subjectId action pollId prevHash hash } }', {
+        f: { pollId: feedPoll, action: 'vote.counted' },
+      });
       // The subscription is live once the server counts a subscriber.
-      await waitFor(async () => /votemesh_audit_feed_subscribers\{[^}]*\} 1/.test(await (await fetch(`${h.audit.url}/metrics`)).text()), { what: 'the subscription to register' });
+      await waitFor(async () => /votemesh_audit_feed_subscribers\{[^}]*\} 1/.test(await (await fetch(`${h.audit.url}/metrics`)).text()), {
+        what: 'the subscription to register',
+      });
       await h.record([
         makeEvent({ poll_id: feedPoll, subject_id: 'live-1' }),
         makeEvent({ poll_id: feedPoll, subject_id: 'wrong-action', action: 'vote.rejected' }),
@@ -137,14 +176,20 @@ describe('audit GraphQL', () => {
       ]);
       const received = await waitFor(() => sub.received.length >= 2 && sub.received, { what: 'two live events' });
       const events = received.map((message) => (message['data'] as { auditEvents: { subjectId: string; seq: string; pollId: string } }).auditEvents);
-      assert.deepEqual(events.map((event) => event.subjectId), ['live-1', 'live-2']);
+      assert.deepEqual(
+        events.map((event) => event.subjectId),
+        ['live-1', 'live-2'],
+      );
       assert.ok(BigInt(events[0]?.seq ?? 0) < BigInt(events[1]?.seq ?? 0));
       assert.ok(events.every((event) => event.pollId === feedPoll));
       assert.deepEqual(sub.errors, []);
     });
 
     it('refuses voters with FORBIDDEN and anonymous connections with IDENTITY_MISSING', async () => {
-      for (const [identity, code] of [[VOTER, 'FORBIDDEN'], [undefined, 'IDENTITY_MISSING']] as const) {
+      for (const [identity, code] of [
+        [VOTER, 'FORBIDDEN'],
+        [undefined, 'IDENTITY_MISSING'],
+      ] as const) {
         const sub = collect(await connect(identity), 'subscription { auditEvents { seq } }');
         await waitFor(() => sub.received.length > 0 || sub.errors.length > 0, { what: `the ${code} answer` });
         const message = sub.received[0] as { errors?: { extensions?: { code?: string } }[] } | undefined;

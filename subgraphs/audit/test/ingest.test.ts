@@ -32,7 +32,10 @@ describe('AuditIngest.Record', () => {
   it('keeps one unbroken chain under three concurrent streams', async () => {
     const streams = [0, 1, 2].map(() => Array.from({ length: 400 }, () => makeEvent()));
     const summaries = await Promise.all(streams.map((events) => h.record(events)));
-    assert.deepEqual(summaries.map((summary) => summary.accepted), ['400', '400', '400']);
+    assert.deepEqual(
+      summaries.map((summary) => summary.accepted),
+      ['400', '400', '400'],
+    );
     const rows = await h.prisma.auditEvent.findMany({ orderBy: { seq: 'asc' }, select: { seq: true, prevHash: true, hash: true } });
     assert.equal(rows.length, 1200);
     for (let i = 1; i < rows.length; i += 1) assert.equal(rows[i]?.prevHash, rows[i - 1]?.hash, `link at seq ${rows[i]?.seq}`);
@@ -117,7 +120,13 @@ describe('AuditIngest.Record', () => {
     const response = await fetch(`${h.audit.url}/readyz`);
     assert.equal(response.status, 200);
     const body = (await response.json()) as { checks: { name: string; ok: boolean }[] };
-    assert.deepEqual(body.checks.map((check) => [check.name, check.ok]), [['postgres', true], ['grpc', true]]);
+    assert.deepEqual(
+      body.checks.map((check) => [check.name, check.ok]),
+      [
+        ['postgres', true],
+        ['grpc', true],
+      ],
+    );
     assert.equal((await fetch(`${h.audit.url}/healthz`)).status, 200);
   });
 });

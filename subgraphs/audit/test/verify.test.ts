@@ -17,7 +17,17 @@ interface Verification {
 describe('canonical form', () => {
   it('does not depend on key order and escapes like JSON.stringify', () => {
     assert.equal(canonicalJson({ b: 1, a: { d: [1, { z: null, y: 'é"' }], c: true } }), '{"a":{"c":true,"d":[1,{"y":"é\\"","z":null}]},"b":1}');
-    const event = { eventId: 'e', at: '2030-01-01T00:00:00.000Z', actor: 'a', action: 'poll.created', subjectType: 'Poll', subjectId: 's', pollId: null, traceId: 't', data: { b: 2, a: 1 } };
+    const event = {
+      eventId: 'e',
+      at: '2030-01-01T00:00:00.000Z',
+      actor: 'a',
+      action: 'poll.created',
+      subjectType: 'Poll',
+      subjectId: 's',
+      pollId: null,
+      traceId: 't',
+      data: { b: 2, a: 1 },
+    };
     assert.equal(canonicalEvent(event), '["e","2030-01-01T00:00:00.000Z","a","poll.created","Poll","s",null,"t",{"a":1,"b":2}]');
     assert.equal(chainHash(GENESIS_HASH, event), chainHash(GENESIS_HASH, { ...event, data: { a: 1, b: 2 } }));
     assert.notEqual(chainHash(GENESIS_HASH, event), chainHash(GENESIS_HASH, { ...event, traceId: null }));
@@ -28,7 +38,11 @@ describe('verifyAuditLog', () => {
   let h: Harness;
   let seqs: bigint[];
   const verify = async (): Promise<Verification> => {
-    const result = await h.graphql<{ verifyAuditLog: Verification }>('{ verifyAuditLog { ok checkedEvents firstBrokenSeq reason lastSeq headHash } }', {}, ADMIN);
+    const result = await h.graphql<{ verifyAuditLog: Verification }>(
+      '{ verifyAuditLog { ok checkedEvents firstBrokenSeq reason lastSeq headHash } }',
+      {},
+      ADMIN,
+    );
     assert.equal(result.errors, undefined);
     assert.ok(result.data);
     return result.data.verifyAuditLog;
@@ -51,7 +65,14 @@ describe('verifyAuditLog', () => {
     const rows = await h.prisma.auditEvent.findMany({ orderBy: { seq: 'asc' }, select: { seq: true, hash: true } });
     seqs = rows.map((row) => row.seq);
     const result = await verify();
-    assert.deepEqual(result, { ok: true, checkedEvents: 2510, firstBrokenSeq: null, reason: null, lastSeq: seqs.at(-1)?.toString() ?? null, headHash: rows.at(-1)?.hash });
+    assert.deepEqual(result, {
+      ok: true,
+      checkedEvents: 2510,
+      firstBrokenSeq: null,
+      reason: null,
+      lastSeq: seqs.at(-1)?.toString() ?? null,
+      headHash: rows.at(-1)?.hash,
+    });
   });
 
   it('names the altered event when one stored row is changed', async () => {

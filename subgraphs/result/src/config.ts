@@ -1,6 +1,15 @@
 // The result subgraph's configuration, read once from the environment by main.ts. Every variable
 // has a default that works on a laptop; a bad value throws ConfigError naming the variable.
-import { ConfigError, readDatabaseUrl, readGrpcAddress, readIdentitySecret, readInt, readServiceBasics, type Env, type ServiceBasics } from '@votemesh/common/config';
+import {
+  ConfigError,
+  readDatabaseUrl,
+  readGrpcAddress,
+  readIdentitySecret,
+  readInt,
+  readServiceBasics,
+  type Env,
+  type ServiceBasics,
+} from '@votemesh/common/config';
 
 /** The development identity secret shared by every process unless IDENTITY_SECRET is set. */
 export { DEV_IDENTITY_SECRET } from '@votemesh/common/config';

@@ -4,7 +4,12 @@ import { backoffDelay } from '../src/backoff.ts';
 
 describe('backoffDelay', () => {
   it('doubles the nominal delay per attempt, waiting between half and all of it', () => {
-    for (const [attempt, nominal] of [[0, 100], [1, 200], [2, 400], [3, 800]] as const) {
+    for (const [attempt, nominal] of [
+      [0, 100],
+      [1, 200],
+      [2, 400],
+      [3, 800],
+    ] as const) {
       assert.equal(backoffDelay(attempt, { random: () => 0 }), nominal / 2);
       assert.equal(backoffDelay(attempt, { random: () => 0.999999 }), nominal);
     }

@@ -44,7 +44,10 @@ describe('coalescer', () => {
       h.tick(100);
       h.tick(50);
       h.coalescer.offer({ version: 2 });
-      assert.deepEqual(h.emitted, [{ version: 1, at: 0 }, { version: 2, at: 150 }]);
+      assert.deepEqual(h.emitted, [
+        { version: 1, at: 0 },
+        { version: 2, at: 150 },
+      ]);
     });
   });
 
@@ -61,7 +64,10 @@ describe('coalescer', () => {
       h.tick(69);
       assert.deepEqual(h.versions(), [1], 'nothing before the interval is over');
       h.tick(1);
-      assert.deepEqual(h.emitted, [{ version: 1, at: 0 }, { version: 4, at: 100 }]);
+      assert.deepEqual(h.emitted, [
+        { version: 1, at: 0 },
+        { version: 4, at: 100 },
+      ]);
     });
 
     it('starts a new cool-down after a trailing emission', () => {
@@ -73,7 +79,11 @@ describe('coalescer', () => {
       h.tick(99);
       assert.deepEqual(h.versions(), [1, 2]);
       h.tick(1);
-      assert.deepEqual(h.emitted, [{ version: 1, at: 0 }, { version: 2, at: 100 }, { version: 3, at: 200 }]);
+      assert.deepEqual(h.emitted, [
+        { version: 1, at: 0 },
+        { version: 2, at: 100 },
+        { version: 3, at: 200 },
+      ]);
     });
 
     it('goes idle when a cool-down ends with nothing pending', () => {
@@ -159,7 +169,10 @@ describe('coalescer', () => {
         assert.ok(current.at - previous.at >= intervalMs, `at most one emission per interval: ${context}`);
         assert.ok(current.version > previous.version, `strictly newer each time: ${context}`);
       }
-      assert.ok(h.emitted.every((entry) => offered.has(entry.version)), `only offered states: ${context}`);
+      assert.ok(
+        h.emitted.every((entry) => offered.has(entry.version)),
+        `only offered states: ${context}`,
+      );
       assert.equal(h.emitted.at(-1)?.version, newest, `the newest state is always delivered: ${context}`);
       h.coalescer.dispose();
     }

@@ -20,7 +20,14 @@ function fakes(polls: Record<string, string[]>, votes: Record<string, Record<str
       tallyReads.push(pollId);
       if (pollId === 'down') throw new VotemeshError('UPSTREAM_UNAVAILABLE', 'tally down');
       const counts = votes[pollId] ?? {};
-      return { pollId, version: 1, options: Object.entries(counts).map(([optionId, count]) => ({ optionId, votes: count })), votesPerSecond: 0, updatedAt: undefined, committedAtMs: 0 };
+      return {
+        pollId,
+        version: 1,
+        options: Object.entries(counts).map(([optionId, count]) => ({ optionId, votes: count })),
+        votesPerSecond: 0,
+        updatedAt: undefined,
+        committedAtMs: 0,
+      };
     },
     watchResults: () => assert.fail('not used'),
     checkReady: async () => {},
@@ -36,7 +43,13 @@ describe('results loader', () => {
     assert.equal(f.optionQueries.length, 1);
     assert.deepEqual(f.optionQueries[0], ['p1', 'p2']);
     assert.deepEqual(f.tallyReads.sort(), ['p1', 'p2']);
-    assert.deepEqual(one?.options.map((option) => [option.optionId, option.votes]), [['a', 0], ['b', 3]]);
+    assert.deepEqual(
+      one?.options.map((option) => [option.optionId, option.votes]),
+      [
+        ['a', 0],
+        ['b', 3],
+      ],
+    );
     assert.equal(two?.totalVotes, 0);
     assert.equal(oneAgain, one);
   });
@@ -44,7 +57,10 @@ describe('results loader', () => {
   it('batches loads that arrive over several promise turns', async () => {
     const f = fakes({ p1: ['a'], p2: ['b'], p3: ['c'] });
     const loader = createResultsLoader({ options: f.options, tally: f.tally, now: () => new Date(0) });
-    const later = (id: string) => Promise.resolve().then(() => Promise.resolve()).then(() => loader.load(id));
+    const later = (id: string) =>
+      Promise.resolve()
+        .then(() => Promise.resolve())
+        .then(() => loader.load(id));
     await Promise.all([loader.load('p1'), later('p2'), later('p3')]);
     assert.equal(f.optionQueries.length, 1);
   });

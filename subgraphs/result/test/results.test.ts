@@ -58,10 +58,17 @@ describe('apportionTenths (largest remainder, one decimal)', () => {
       const context = `seed ${SEED}, run ${run}, votes ${JSON.stringify(votes)} → ${JSON.stringify(tenths)}`;
       assert.equal(tenths.length, votes.length, context);
       if (total === 0) {
-        assert.ok(tenths.every((value) => value === 0), context);
+        assert.ok(
+          tenths.every((value) => value === 0),
+          context,
+        );
         continue;
       }
-      assert.equal(tenths.reduce((sum, value) => sum + value, 0), 1000, `sums to 100.0: ${context}`);
+      assert.equal(
+        tenths.reduce((sum, value) => sum + value, 0),
+        1000,
+        `sums to 100.0: ${context}`,
+      );
       for (const [i, count] of votes.entries()) {
         const exact = (count * 1000) / total;
         const got = tenths[i] ?? Number.NaN;
@@ -109,7 +116,16 @@ describe('buildPollResults', () => {
   const optionIds = ['a', 'b', 'c'];
 
   it('lists every option in position order, 0 for options without votes', () => {
-    const results = buildPollResults(optionIds, tally({ options: [{ optionId: 'c', votes: 2 }, { optionId: 'a', votes: 6 }] }), '2030-01-01T00:00:09.000Z');
+    const results = buildPollResults(
+      optionIds,
+      tally({
+        options: [
+          { optionId: 'c', votes: 2 },
+          { optionId: 'a', votes: 6 },
+        ],
+      }),
+      '2030-01-01T00:00:09.000Z',
+    );
     assert.deepEqual(results.options, [
       { optionId: 'a', votes: 6, share: 75 },
       { optionId: 'b', votes: 0, share: 0 },
@@ -126,14 +142,31 @@ describe('buildPollResults', () => {
   });
 
   it('reports a tie with every leader', () => {
-    const results = buildPollResults(optionIds, tally({ options: [{ optionId: 'b', votes: 4 }, { optionId: 'c', votes: 4 }, { optionId: 'a', votes: 1 }] }), '');
+    const results = buildPollResults(
+      optionIds,
+      tally({
+        options: [
+          { optionId: 'b', votes: 4 },
+          { optionId: 'c', votes: 4 },
+          { optionId: 'a', votes: 1 },
+        ],
+      }),
+      '',
+    );
     assert.deepEqual(results.leaders, ['b', 'c']);
     assert.equal(results.isTie, true);
-    assert.deepEqual(results.options.map((option) => option.share), [11.1, 44.5, 44.4]);
+    assert.deepEqual(
+      results.options.map((option) => option.share),
+      [11.1, 44.5, 44.4],
+    );
   });
 
   it('has no leaders, no tie and zero shares before the first vote', () => {
-    const results = buildPollResults(optionIds, tally({ version: 0, options: [], updatedAt: undefined, committedAtMs: 0, votesPerSecond: 0 }), '2030-02-02T00:00:00.000Z');
+    const results = buildPollResults(
+      optionIds,
+      tally({ version: 0, options: [], updatedAt: undefined, committedAtMs: 0, votesPerSecond: 0 }),
+      '2030-02-02T00:00:00.000Z',
+    );
     assert.equal(results.totalVotes, 0);
     assert.deepEqual(results.leaders, []);
     assert.equal(results.isTie, false);
@@ -147,9 +180,21 @@ describe('buildPollResults', () => {
   });
 
   it('ignores tally entries for options outside the poll, so shares still add up', () => {
-    const results = buildPollResults(optionIds, tally({ options: [{ optionId: 'a', votes: 1 }, { optionId: 'zzz', votes: 99 }] }), '');
+    const results = buildPollResults(
+      optionIds,
+      tally({
+        options: [
+          { optionId: 'a', votes: 1 },
+          { optionId: 'zzz', votes: 99 },
+        ],
+      }),
+      '',
+    );
     assert.equal(results.totalVotes, 1);
-    assert.deepEqual(results.options.map((option) => option.share), [100, 0, 0]);
+    assert.deepEqual(
+      results.options.map((option) => option.share),
+      [100, 0, 0],
+    );
   });
 
   it(`keeps totals, shares and leaders consistent over random tallies (seed ${SEED})`, () => {
@@ -160,9 +205,21 @@ describe('buildPollResults', () => {
       const snapshot = tally({ options: ids.flatMap((optionId, index) => ((votes[index] ?? 0) > 0 ? [{ optionId, votes: votes[index] ?? 0 }] : [])) });
       const results = buildPollResults(ids, snapshot, '');
       const context = `seed ${SEED + 2}, run ${run}, votes ${JSON.stringify(votes)}`;
-      assert.deepEqual(results.options.map((option) => option.optionId), ids, context);
-      assert.deepEqual(results.options.map((option) => option.votes), votes, context);
-      assert.equal(results.totalVotes, votes.reduce((sum, count) => sum + count, 0), context);
+      assert.deepEqual(
+        results.options.map((option) => option.optionId),
+        ids,
+        context,
+      );
+      assert.deepEqual(
+        results.options.map((option) => option.votes),
+        votes,
+        context,
+      );
+      assert.equal(
+        results.totalVotes,
+        votes.reduce((sum, count) => sum + count, 0),
+        context,
+      );
       const max = Math.max(...votes);
       assert.deepEqual(results.leaders, max === 0 ? [] : ids.filter((_, index) => votes[index] === max), context);
       assert.equal(results.isTie, results.leaders.length > 1, context);

@@ -104,7 +104,13 @@ describe('result subgraph', () => {
 
       const { data, errors } = await graphql<{ _entities: { id: string; results: Results }[] }>(
         `query ($representations: [_Any!]!) { _entities(representations: $representations) { ... on Poll { id results { ${RESULTS_FIELDS} } } } }`,
-        { representations: [{ __typename: 'Poll', id: voted.id }, { __typename: 'Poll', id: empty.id }, { __typename: 'Poll', id: voted.id }] },
+        {
+          representations: [
+            { __typename: 'Poll', id: voted.id },
+            { __typename: 'Poll', id: empty.id },
+            { __typename: 'Poll', id: voted.id },
+          ],
+        },
       );
       assert.equal(errors, undefined);
       assert.ok(data);
@@ -131,7 +137,10 @@ describe('result subgraph', () => {
       assert.equal(second.results.version, 0);
       assert.deepEqual(second.results.leaders, []);
       assert.equal(second.results.isTie, false);
-      assert.deepEqual(second.results.options.map((option) => [option.option.id, option.votes, option.share]), empty.optionIds.map((id) => [id, 0, 0]));
+      assert.deepEqual(
+        second.results.options.map((option) => [option.option.id, option.votes, option.share]),
+        empty.optionIds.map((id) => [id, 0, 0]),
+      );
     });
 
     it('answers POLL_NOT_FOUND for an unknown poll, next to the polls that exist', async () => {
@@ -139,7 +148,13 @@ describe('result subgraph', () => {
       const unknown = randomUUID();
       const { data, errors } = await graphql<{ _entities: ({ results: { totalVotes: number } } | null)[] }>(
         `query ($representations: [_Any!]!) { _entities(representations: $representations) { ... on Poll { results { totalVotes } } } }`,
-        { representations: [{ __typename: 'Poll', id: unknown }, { __typename: 'Poll', id: known.id }, { __typename: 'Poll', id: 'not-a-uuid' }] },
+        {
+          representations: [
+            { __typename: 'Poll', id: unknown },
+            { __typename: 'Poll', id: known.id },
+            { __typename: 'Poll', id: 'not-a-uuid' },
+          ],
+        },
       );
       assert.deepEqual(data?._entities, [null, { results: { totalVotes: 0 } }, null]);
       assert.deepEqual(
@@ -174,7 +189,10 @@ describe('result subgraph', () => {
       const initial = await live.waitForEvent(() => true, 'the initial results');
       assert.equal(initial.errors, undefined);
       assert.equal(initial.data?.pollResults.version, 1);
-      assert.deepEqual(initial.data?.pollResults.options.map((option) => option.votes), [1, 0]);
+      assert.deepEqual(
+        initial.data?.pollResults.options.map((option) => option.votes),
+        [1, 0],
+      );
       await waitFor(() => tally.watchers(poll.id) === 1, { what: 'the WatchResults stream' });
 
       const BURST = 30;
@@ -183,12 +201,22 @@ describe('result subgraph', () => {
       for (let i = 1; i <= BURST; i++) lastVersion = tally.commit(poll.id, { [cats]: 1 + i, [dogs]: i });
       const last = await live.waitForEvent((event) => event.data?.pollResults.version === lastVersion, 'the last committed state');
       const burstMs = Date.now() - burstStarted;
-      assert.deepEqual(last.data?.pollResults.options.map((option) => option.votes), [1 + BURST, BURST]);
-      assert.deepEqual(last.data?.pollResults.options.map((option) => option.share), [50.8, 49.2]);
+      assert.deepEqual(
+        last.data?.pollResults.options.map((option) => option.votes),
+        [1 + BURST, BURST],
+      );
+      assert.deepEqual(
+        last.data?.pollResults.options.map((option) => option.share),
+        [50.8, 49.2],
+      );
       assert.deepEqual(last.data?.pollResults.leaders, [{ id: cats }]);
 
       const versions = live.events.map((event) => event.data?.pollResults.version ?? -1);
-      assert.deepEqual(versions, [...new Set(versions)].sort((a, b) => a - b), `strictly increasing versions: ${versions.join(',')}`);
+      assert.deepEqual(
+        versions,
+        [...new Set(versions)].sort((a, b) => a - b),
+        `strictly increasing versions: ${versions.join(',')}`,
+      );
       // At most one push per COALESCE_MS (plus the leading one), however the commits arrived:
       // normally the initial, one leading and one trailing push for the whole burst.
       const allowed = 1 + 1 + Math.ceil(burstMs / COALESCE_MS);
@@ -239,7 +267,9 @@ describe('result subgraph', () => {
       const [left, right] = poll.optionIds;
       assert.ok(left && right);
       await using client = createTestWsClient(`${subgraph.url.replace('http', 'ws')}/graphql`);
-      const live = client.subscribe<{ pollResults: Results }>(`subscription ($pollId: ID!) { pollResults(pollId: $pollId) { version options { votes } } }`, { pollId: poll.id });
+      const live = client.subscribe<{ pollResults: Results }>(`subscription ($pollId: ID!) { pollResults(pollId: $pollId) { version options { votes } } }`, {
+        pollId: poll.id,
+      });
       await live.waitForEvent((event) => event.data?.pollResults.version === 0, 'the initial results');
       await waitFor(() => tally.watchers(poll.id) === 1, { what: 'the WatchResults stream' });
       const reconnectsBefore = await metric('votemesh_result_watch_reconnects_total');
@@ -256,18 +286,31 @@ describe('result subgraph', () => {
       const notReady = await fetch(`${subgraph.url}/readyz`);
       assert.equal(notReady.status, 503);
       const body = (await notReady.json()) as { checks: { name: string; ok: boolean }[] };
-      assert.deepEqual(body.checks.map((check) => [check.name, check.ok]), [['postgres', true], ['tally-grpc', false]]);
+      assert.deepEqual(
+        body.checks.map((check) => [check.name, check.ok]),
+        [
+          ['postgres', true],
+          ['tally-grpc', false],
+        ],
+      );
 
       await tally.start();
       await live.waitForEvent((event) => event.data?.pollResults.version === whileDown, 'the state committed during the outage', 15_000);
       await waitFor(() => tally.watchers(poll.id) === 1, { what: 'the stream to be reopened' });
       const after = tally.commit(poll.id, { [right]: 4 });
       const latest = await live.waitForEvent((event) => event.data?.pollResults.version === after, 'updates after recovery');
-      assert.deepEqual(latest.data?.pollResults.options.map((option) => option.votes), [3, 4]);
+      assert.deepEqual(
+        latest.data?.pollResults.options.map((option) => option.votes),
+        [3, 4],
+      );
       assert.equal(live.completed, false);
       assert.ok((await metric('votemesh_result_watch_reconnects_total')) > reconnectsBefore);
       const versions = live.events.map((event) => event.data?.pollResults.version ?? -1);
-      assert.deepEqual(versions, [...versions].sort((a, b) => a - b), 'never an older state after a newer one');
+      assert.deepEqual(
+        versions,
+        [...versions].sort((a, b) => a - b),
+        'never an older state after a newer one',
+      );
     });
   });
 

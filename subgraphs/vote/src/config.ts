@@ -1,6 +1,16 @@
 // The vote subgraph's configuration, read once from the environment by main.ts. Every variable
 // has a default that works on a laptop; a bad value throws ConfigError naming the variable.
-import { readDatabaseUrl, readGrpcAddress, readIdentitySecret, readInt, readRedisUrl, readServiceBasics, readString, type Env, type ServiceBasics } from '@votemesh/common/config';
+import {
+  readDatabaseUrl,
+  readGrpcAddress,
+  readIdentitySecret,
+  readInt,
+  readRedisUrl,
+  readServiceBasics,
+  readString,
+  type Env,
+  type ServiceBasics,
+} from '@votemesh/common/config';
 
 /** The development identity secret shared by every process unless IDENTITY_SECRET is set (the gateway's default). */
 export { DEV_IDENTITY_SECRET } from '@votemesh/common/config';

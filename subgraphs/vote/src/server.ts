@@ -3,7 +3,11 @@
 // every dependency as an argument; owns only what it creates here.
 import type { IncomingMessage } from 'node:http';
 import { ApolloServer } from '@apollo/server';
-import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginInlineTraceDisabled, ApolloServerPluginUsageReportingDisabled } from '@apollo/server/plugin/disabled';
+import {
+  ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginInlineTraceDisabled,
+  ApolloServerPluginUsageReportingDisabled,
+} from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/index.js';
 import type { EventBus } from '@votemesh/common/bus/event-bus';
@@ -169,7 +173,10 @@ export async function startVoteSubgraph(deps: VoteSubgraphDeps): Promise<Running
  * many requests: a verified one is remembered (LRU) until its `exp`, when it would stop verifying.
  * Refusals are not remembered.
  */
-function rememberVerifiedIdentities(check: (token: string | undefined) => Promise<IdentityResult>, size = 10_000): (token: string | undefined) => Promise<IdentityResult> {
+function rememberVerifiedIdentities(
+  check: (token: string | undefined) => Promise<IdentityResult>,
+  size = 10_000,
+): (token: string | undefined) => Promise<IdentityResult> {
   const verified = new Map<string, { result: IdentityResult; until: number }>();
   return async (token) => {
     if (token === undefined || token === '') return check(token);

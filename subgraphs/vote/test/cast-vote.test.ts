@@ -75,7 +75,14 @@ describe('vote subgraph: castVote', () => {
         assert.equal(receipt.option.label, 'Spaces');
 
         const hash = await stack.redis.hgetall(keys.receipt(receipt.id));
-        assert.deepEqual(hash, { pollId: poll.id, optionId: option.id, voterId: VOTER.subject, status: 'PENDING', castAt: receipt.castAt, updatedAt: receipt.castAt });
+        assert.deepEqual(hash, {
+          pollId: poll.id,
+          optionId: option.id,
+          voterId: VOTER.subject,
+          status: 'PENDING',
+          castAt: receipt.castAt,
+          updatedAt: receipt.castAt,
+        });
         const ttl = await stack.redis.ttl(keys.receipt(receipt.id));
         assert.ok(ttl > 3500 && ttl <= 3600, `receipt TTL ${ttl}`);
 
@@ -125,18 +132,41 @@ describe('vote subgraph: castVote', () => {
       assert.equal(other.errors?.[0]?.extensions?.['code'], 'RECEIPT_NOT_FOUND');
       const unknown = await stack.request(RECEIPT, { id: '00000000-0000-4000-8000-000000000000' }, VOTER);
       assert.equal(unknown.errors?.[0]?.extensions?.['code'], 'RECEIPT_NOT_FOUND');
-      assert.equal(other.errors?.[0]?.message.replace(receipt.id, 'X'), unknown.errors?.[0]?.message.replace('00000000-0000-4000-8000-000000000000', 'X'), 'same answer: existence is not leaked');
+      assert.equal(
+        other.errors?.[0]?.message.replace(receipt.id, 'X'),
+        unknown.errors?.[0]?.message.replace('00000000-0000-4000-8000-000000000000', 'X'),
+        'same answer: existence is not leaked',
+      );
     });
   });
 
   describe('refusals write nothing', () => {
-    const cases: { name: string; code: string; args: (s: Stack, open: PollView) => Promise<{ pollId: string; optionId: string; as?: typeof VOTER | string | null }> }[] = [
+    const cases: {
+      name: string;
+      code: string;
+      args: (s: Stack, open: PollView) => Promise<{ pollId: string; optionId: string; as?: typeof VOTER | string | null }>;
+    }[] = [
       { name: 'no identity', code: 'IDENTITY_MISSING', args: async (_s, open) => ({ pollId: open.id, optionId: open.options[0]?.id ?? '', as: null }) },
-      { name: 'a forged identity', code: 'IDENTITY_MISSING', args: async (s, open) => ({ pollId: open.id, optionId: open.options[0]?.id ?? '', as: `${await s.token(VOTER)}x` }) },
+      {
+        name: 'a forged identity',
+        code: 'IDENTITY_MISSING',
+        args: async (s, open) => ({ pollId: open.id, optionId: open.options[0]?.id ?? '', as: `${await s.token(VOTER)}x` }),
+      },
       { name: 'a malformed poll id', code: 'BAD_USER_INPUT', args: async (_s, open) => ({ pollId: 'poll-1', optionId: open.options[0]?.id ?? '' }) },
       { name: 'a malformed option id', code: 'BAD_USER_INPUT', args: async (_s, open) => ({ pollId: open.id, optionId: '1' }) },
-      { name: 'an unknown poll', code: 'POLL_NOT_FOUND', args: async (_s, open) => ({ pollId: '00000000-0000-4000-8000-000000000000', optionId: open.options[0]?.id ?? '' }) },
-      { name: 'a DRAFT poll', code: 'POLL_NOT_OPEN', args: async (s) => { const draft = await createPoll(s); return { pollId: draft.id, optionId: draft.options[0]?.id ?? '' }; } },
+      {
+        name: 'an unknown poll',
+        code: 'POLL_NOT_FOUND',
+        args: async (_s, open) => ({ pollId: '00000000-0000-4000-8000-000000000000', optionId: open.options[0]?.id ?? '' }),
+      },
+      {
+        name: 'a DRAFT poll',
+        code: 'POLL_NOT_OPEN',
+        args: async (s) => {
+          const draft = await createPoll(s);
+          return { pollId: draft.id, optionId: draft.options[0]?.id ?? '' };
+        },
+      },
       {
         name: 'a CLOSED poll',
         code: 'POLL_NOT_OPEN',
@@ -146,7 +176,14 @@ describe('vote subgraph: castVote', () => {
           return { pollId: closed.id, optionId: closed.options[0]?.id ?? '' };
         },
       },
-      { name: 'an option of another poll', code: 'OPTION_NOT_IN_POLL', args: async (s, open) => { const other = await createPoll(s); return { pollId: open.id, optionId: other.options[0]?.id ?? '' }; } },
+      {
+        name: 'an option of another poll',
+        code: 'OPTION_NOT_IN_POLL',
+        args: async (s, open) => {
+          const other = await createPoll(s);
+          return { pollId: open.id, optionId: other.options[0]?.id ?? '' };
+        },
+      },
     ];
     for (const { name, code, args } of cases) {
       it(`refuses ${name} with ${code}`, async () => {
@@ -170,10 +207,13 @@ describe('vote subgraph: castVote', () => {
       // Move closesAt into the past behind the scheduler's back, and drop the cached copy.
       await stack.prisma.poll.update({ where: { id: closing.id }, data: { closesAt: new Date(Date.now() - 1000) } });
       await stack.bus.publish({ type: 'poll-status', pollId: closing.id, status: 'OPEN', at: new Date().toISOString() });
-      await waitFor(async () => {
-        const result = await stack.request(CAST, { pollId: closing.id, optionId: closing.options[0]?.id }, VOTER);
-        return result.errors?.[0]?.extensions?.['code'] === 'POLL_NOT_OPEN';
-      }, { what: 'castVote to refuse a poll past closesAt' });
+      await waitFor(
+        async () => {
+          const result = await stack.request(CAST, { pollId: closing.id, optionId: closing.options[0]?.id }, VOTER);
+          return result.errors?.[0]?.extensions?.['code'] === 'POLL_NOT_OPEN';
+        },
+        { what: 'castVote to refuse a poll past closesAt' },
+      );
     });
 
     it('counts accepted and rejected votes by reason in /metrics', async () => {
@@ -188,7 +228,11 @@ describe('vote subgraph: castVote', () => {
     it('emits PENDING at once, then COUNTED from the bus, then completes', async () => {
       const receipt = await cast(poll.id, poll.options[0]?.id ?? '');
       const active = await activeSubscriptions(stack, 'voteReceipt');
-      const events = subscribe<{ voteReceipt: { id: string; status: string; reason: string | null; option: { label: string } } }>(stack.ws(VOTER), WATCH_RECEIPT, { id: receipt.id });
+      const events = subscribe<{ voteReceipt: { id: string; status: string; reason: string | null; option: { label: string } } }>(
+        stack.ws(VOTER),
+        WATCH_RECEIPT,
+        { id: receipt.id },
+      );
       const first = await events.nth(1);
       assert.equal(first.voteReceipt.status, 'PENDING');
       assert.equal(first.voteReceipt.option.label, 'Tabs');
@@ -211,7 +255,10 @@ describe('vote subgraph: castVote', () => {
       await stack.redis.hset(keys.receipt(receipt.id), { status: 'REJECTED', reason: 'poll closed', updatedAt: new Date().toISOString() });
       const events = subscribe<{ voteReceipt: { status: string; reason: string | null } }>(stack.ws(VOTER), WATCH_RECEIPT, { id: receipt.id });
       await events.waitForCompletion();
-      assert.deepEqual(events.events.map((event) => [event.voteReceipt.status, event.voteReceipt.reason]), [['REJECTED', 'poll closed']]);
+      assert.deepEqual(
+        events.events.map((event) => [event.voteReceipt.status, event.voteReceipt.reason]),
+        [['REJECTED', 'poll closed']],
+      );
     });
 
     it("refuses another voter's receipt and a connection without identity", async () => {
@@ -236,7 +283,13 @@ describe('vote subgraph: castVote', () => {
       const response = await fetch(`${stack.vote.url}/readyz`);
       assert.equal(response.status, 200);
       const body = (await response.json()) as { checks: { name: string; ok: boolean }[] };
-      assert.deepEqual(body.checks.map((check) => [check.name, check.ok]), [['postgres', true], ['redis', true]]);
+      assert.deepEqual(
+        body.checks.map((check) => [check.name, check.ok]),
+        [
+          ['postgres', true],
+          ['redis', true],
+        ],
+      );
       assert.equal((await fetch(`${stack.vote.url}/healthz`)).status, 200);
     });
   });

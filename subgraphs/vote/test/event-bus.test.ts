@@ -41,7 +41,13 @@ const prefix = `vmtest:${randomBytes(6).toString('hex')}:`;
 const redisConnections: Redis[] = [];
 
 const implementations: Implementation[] = [
-  { name: 'memory', create: async (logger) => { const bus = createMemoryEventBus(logger); return { bus, dispose: () => bus.close() }; } },
+  {
+    name: 'memory',
+    create: async (logger) => {
+      const bus = createMemoryEventBus(logger);
+      return { bus, dispose: () => bus.close() };
+    },
+  },
   {
     name: 'redis',
     create: async (logger) => {
@@ -149,7 +155,10 @@ for (const implementation of implementations) {
       await closeIt();
       await closeIt();
       await assert.rejects(closing.publish(receipt()), /closed/);
-      await assert.rejects(closing.subscribe('receipt', () => undefined), /closed/);
+      await assert.rejects(
+        closing.subscribe('receipt', () => undefined),
+        /closed/,
+      );
     });
   });
 }

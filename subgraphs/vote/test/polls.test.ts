@@ -2,7 +2,19 @@
 // rule), open/close and their conflicts, scheduled open/close, pollStatus, pagination, entities.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { activeSubscriptions, ADMIN, createOpenPoll, createPoll, POLL_FIELDS, startStack, subscribe, VOTER, waitForActiveSubscriptions, type PollView, type Stack } from './support.ts';
+import {
+  activeSubscriptions,
+  ADMIN,
+  createOpenPoll,
+  createPoll,
+  POLL_FIELDS,
+  startStack,
+  subscribe,
+  VOTER,
+  waitForActiveSubscriptions,
+  type PollView,
+  type Stack,
+} from './support.ts';
 
 const CREATE = `mutation ($input: CreatePollInput!) { createPoll(input: $input) { ${POLL_FIELDS} } }`;
 const OPEN = `mutation ($id: ID!) { openPoll(id: $id) { ${POLL_FIELDS} } }`;
@@ -31,7 +43,14 @@ describe('vote subgraph: polls', () => {
       const poll = await createPoll(stack, { question: '  Best language?  ', options: [' TypeScript', 'Rust ', 'Go'] });
       assert.equal(poll.status, 'DRAFT');
       assert.equal(poll.question, 'Best language?');
-      assert.deepEqual(poll.options.map((option) => [option.label, option.position]), [['TypeScript', 0], ['Rust', 1], ['Go', 2]]);
+      assert.deepEqual(
+        poll.options.map((option) => [option.label, option.position]),
+        [
+          ['TypeScript', 0],
+          ['Rust', 1],
+          ['Go', 2],
+        ],
+      );
       assert.equal(poll.opensAt, null);
       assert.ok(Date.parse(poll.createdAt) <= Date.now());
       const event = stack.audit.events.find((candidate) => candidate.subjectId === poll.id);
@@ -77,7 +96,9 @@ describe('vote subgraph: polls', () => {
     it('moves DRAFT → OPEN → CLOSED, publishing and auditing each change', async () => {
       const poll = await createPoll(stack);
       const active = await activeSubscriptions(stack, 'pollStatus');
-      const statuses = subscribe<{ pollStatus: { status: string; at: string; poll: { id: string; status: string } } }>(stack.ws(), POLL_STATUS, { pollId: poll.id });
+      const statuses = subscribe<{ pollStatus: { status: string; at: string; poll: { id: string; status: string } } }>(stack.ws(), POLL_STATUS, {
+        pollId: poll.id,
+      });
       await waitForActiveSubscriptions(stack, 'pollStatus', active + 1);
 
       const opened = await stack.data<{ openPoll: PollView }>(OPEN, { id: poll.id }, ADMIN);
@@ -165,7 +186,10 @@ describe('vote subgraph: polls', () => {
       const stored = await stack.data<{ poll: PollView }>(POLL, { id: poll.id });
       assert.equal(stored.poll.status, 'CLOSED');
       const scheduled = stack.audit.events.filter((event) => event.pollId === poll.id && event.actor === 'system:scheduler');
-      assert.deepEqual(scheduled.map((event) => event.action), ['poll.opened', 'poll.closed']);
+      assert.deepEqual(
+        scheduled.map((event) => event.action),
+        ['poll.opened', 'poll.closed'],
+      );
       statuses.unsubscribe();
     });
   });
@@ -240,4 +264,3 @@ describe('vote subgraph: polls', () => {
     });
   });
 });
-

@@ -175,7 +175,8 @@ export function subscribe<T = Record<string, unknown>>(client: Client, query: st
       return completed;
     },
     nth: (count, timeoutMs = 10_000) => waitFor(() => events[count - 1], { timeoutMs, what: `subscription event #${count} (have ${events.length})` }),
-    first: (predicate, timeoutMs = 10_000) => waitFor(() => events.find(predicate), { timeoutMs, what: `a matching subscription event (have ${events.length})` }),
+    first: (predicate, timeoutMs = 10_000) =>
+      waitFor(() => events.find(predicate), { timeoutMs, what: `a matching subscription event (have ${events.length})` }),
     waitForCompletion: (timeoutMs = 10_000) => waitFor(() => completed, { timeoutMs, what: 'subscription completion' }).then(() => undefined),
     waitForError: (timeoutMs = 10_000) => waitFor(() => errors[0], { timeoutMs, what: 'subscription error' }),
     unsubscribe,

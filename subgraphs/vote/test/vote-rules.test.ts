@@ -50,8 +50,16 @@ describe('cursor', () => {
   it('round-trips (createdAt, id) and refuses anything else', () => {
     const cursor = { createdAt: at(0), id: '11111111-1111-4111-8111-111111111111' };
     assert.deepEqual(decodeCursor(encodeCursor(cursor)), cursor);
-    for (const bad of ['', 'x', Buffer.from('[1,2]').toString('base64url'), Buffer.from('["nope","11111111-1111-4111-8111-111111111111"]').toString('base64url')]) {
-      assert.throws(() => decodeCursor(bad), (error: { extensions?: { code?: string } }) => error.extensions?.code === 'BAD_USER_INPUT');
+    for (const bad of [
+      '',
+      'x',
+      Buffer.from('[1,2]').toString('base64url'),
+      Buffer.from('["nope","11111111-1111-4111-8111-111111111111"]').toString('base64url'),
+    ]) {
+      assert.throws(
+        () => decodeCursor(bad),
+        (error: { extensions?: { code?: string } }) => error.extensions?.code === 'BAD_USER_INPUT',
+      );
     }
   });
 });
@@ -91,7 +99,12 @@ describe('poll cache', () => {
     let reads = 0;
     const lookups: string[] = [];
     const cache = createPollCache({
-      store: { findByIds: async (ids) => { reads++; return ids.map((id) => poll({ id })); } },
+      store: {
+        findByIds: async (ids) => {
+          reads++;
+          return ids.map((id) => poll({ id }));
+        },
+      },
       ttlMs: 1000,
       now: () => clock,
       onLookup: (result) => lookups.push(result),
@@ -113,7 +126,12 @@ describe('poll cache', () => {
   it('does not keep a failed read', async () => {
     let fail = true;
     const cache = createPollCache({
-      store: { findByIds: async (ids) => { if (fail) throw new Error('down'); return ids.map((id) => poll({ id })); } },
+      store: {
+        findByIds: async (ids) => {
+          if (fail) throw new Error('down');
+          return ids.map((id) => poll({ id }));
+        },
+      },
       ttlMs: 60_000,
     });
     await assert.rejects(cache.get('p1'), /down/);
@@ -127,7 +145,12 @@ describe('poll scheduler', () => {
     const sweeps: number[] = [];
     let due: Date | null = new Date(Date.now() + 200);
     const scheduler = createPollScheduler({
-      polls: { applyDue: async () => { sweeps.push(Date.now()); return 0; } },
+      polls: {
+        applyDue: async () => {
+          sweeps.push(Date.now());
+          return 0;
+        },
+      },
       store: { nextDueAt: async () => due },
       logger: createLogger({ service: 'test', level: 'fatal' }),
       sweepMs: 60_000,
@@ -153,7 +176,13 @@ describe('poll scheduler', () => {
   it('keeps going after a failed sweep', async () => {
     let attempts = 0;
     const scheduler = createPollScheduler({
-      polls: { applyDue: async () => { attempts++; if (attempts === 1) throw new Error('database down'); return 1; } },
+      polls: {
+        applyDue: async () => {
+          attempts++;
+          if (attempts === 1) throw new Error('database down');
+          return 1;
+        },
+      },
       store: { nextDueAt: async () => null },
       logger: createLogger({ service: 'test', level: 'fatal' }),
       sweepMs: 100,

@@ -35,12 +35,17 @@ export async function spawnWorker(options: SpawnWorkerOptions): Promise<WorkerPr
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Record<string, unknown>[] = [];
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   const stderr: string[] = [];
   child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
 
   const listening = new Promise<Record<string, unknown>>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker did not log "listening" within ${options.startTimeoutMs ?? 20_000} ms; stderr: ${stderr.join('')}`)), options.startTimeoutMs ?? 20_000);
+    const timer = setTimeout(
+      () => reject(new Error(`worker did not log "listening" within ${options.startTimeoutMs ?? 20_000} ms; stderr: ${stderr.join('')}`)),
+      options.startTimeoutMs ?? 20_000,
+    );
     createInterface({ input: child.stdout! }).on('line', (line) => {
       let record: Record<string, unknown>;
       try {

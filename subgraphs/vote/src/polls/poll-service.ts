@@ -44,7 +44,14 @@ export function createPollService(deps: PollServiceDeps): PollService {
   const { store, bus, audit, metrics, logger } = deps;
   const now = deps.now ?? (() => new Date());
 
-  async function announce(pollId: string, status: PollStatus, at: Date, actor: string, trigger: TransitionTrigger, data: Record<string, unknown>): Promise<void> {
+  async function announce(
+    pollId: string,
+    status: PollStatus,
+    at: Date,
+    actor: string,
+    trigger: TransitionTrigger,
+    data: Record<string, unknown>,
+  ): Promise<void> {
     deps.onChanged?.(pollId);
     metrics.pollTransitions.inc({ status, trigger });
     audit.record(auditEvent({ actor, action: AUDIT_ACTION[status], subjectType: 'Poll', subjectId: pollId, pollId, data: { trigger, ...data } }, at));

@@ -78,11 +78,24 @@ export function createVoteService(deps: VoteServiceDeps): VoteService {
       [ATTR.MESSAGING_OPERATION_TYPE]: ATTR_VALUES.MESSAGING_OPERATION_SEND,
       [ATTR.RECEIPT_ID]: receipt.id,
     };
-    await withSpan(tracer, SPAN_NAMES.votesSend, sendAttributes, async (span) => {
-      const traceparent = injectTraceparent();
-      const streamId = await receipts.accept({ receiptId: receipt.id, pollId, optionId, voterId: voter.subject, castAt: receipt.castAt, ...(traceparent ? { traceparent } : {}) });
-      span.setAttribute(ATTR.MESSAGING_MESSAGE_ID, streamId);
-    }, { kind: SpanKind.PRODUCER });
+    await withSpan(
+      tracer,
+      SPAN_NAMES.votesSend,
+      sendAttributes,
+      async (span) => {
+        const traceparent = injectTraceparent();
+        const streamId = await receipts.accept({
+          receiptId: receipt.id,
+          pollId,
+          optionId,
+          voterId: voter.subject,
+          castAt: receipt.castAt,
+          ...(traceparent ? { traceparent } : {}),
+        });
+        span.setAttribute(ATTR.MESSAGING_MESSAGE_ID, streamId);
+      },
+      { kind: SpanKind.PRODUCER },
+    );
 
     try {
       await bus.publish({ type: 'receipt', receiptId: receipt.id, pollId, status: 'PENDING', updatedAt: receipt.updatedAt });

@@ -5,6 +5,7 @@
 //        --batch-size N / --consumers N: the batched run with another batch size or several consumers
 //        (default: the production BATCH_SIZE, one consumer = one worker replica)
 //        --profile-dir <dir>: the gateway writes a V8 CPU profile there when it exits (--cpu-prof).
+//        --stack-env K=V,K=V: extra environment for every process of (b) (e.g. OTEL_SDK_DISABLED=true).
 import { printHeader, positiveInt, readFlags, summarize, table, verdict, formatNumber } from './src/report.ts';
 import { runApplyBenchmark, type ApplyRunResult } from './src/worker-apply.ts';
 import { runCastVoteBenchmark, type PhaseResult } from './src/cast-vote.ts';
@@ -18,6 +19,7 @@ const flags = readFlags({
   duration: '10',
   skip: '',
   'profile-dir': '',
+  'stack-env': '',
   'batch-size': '',
   consumers: '1',
 });
@@ -107,6 +109,7 @@ if (flags.skip !== 'gateway') {
       warmupMs: 3000,
       redisUrl,
       ...(flags['profile-dir'] ? { profileDir: flags['profile-dir'] } : {}),
+      ...(flags['stack-env'] ? { stackEnv: parseStackEnv(flags['stack-env']) } : {}),
     },
     (line) => console.log(`  ${line}`),
   );
@@ -158,4 +161,14 @@ if (flags.skip !== 'gateway') {
     console.log(`target p99 < ${P99_TARGET_MS} ms at ${rate}/s: ${verdict(p99 < P99_TARGET_MS && open.load.errors.size === 0)} (p99 ${p99.toFixed(1)} ms)`);
   }
   console.log(`tally check: ${result.tallyCheck}`);
+}
+
+function parseStackEnv(text: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const pair of text.split(',')) {
+    const at = pair.indexOf('=');
+    if (at <= 0) throw new Error(`--stack-env wants K=V,K=V; got "${pair}"`);
+    env[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  return env;
 }

@@ -24,6 +24,8 @@ export interface CastVoteOptions {
   readonly redisUrl: string;
   /** When set, the gateway writes a V8 CPU profile into this directory when it exits. */
   readonly profileDir?: string;
+  /** Extra environment for every process of the stack (e.g. OTEL_SDK_DISABLED=true for a comparison). */
+  readonly stackEnv?: Record<string, string>;
 }
 
 export interface PhaseResult {
@@ -56,7 +58,10 @@ interface Voter {
 }
 
 export async function runCastVoteBenchmark(options: CastVoteOptions, log: (line: string) => void): Promise<CastVoteResult> {
-  await using stack = await startStack(options.profileDir ? { gatewayEnv: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${options.profileDir}` } } : {});
+  await using stack = await startStack({
+    ...(options.profileDir ? { gatewayEnv: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${options.profileDir}` } } : {}),
+    ...(options.stackEnv ? { sharedEnv: options.stackEnv } : {}),
+  });
   using _interrupt = { [Symbol.dispose]: onInterrupt(() => stack[Symbol.asyncDispose]()) };
   const client = createGraphQLClient(stack.gatewayUrl);
   const poll = await createOpenPoll(client, await client.adminToken(ADMIN_SECRET), ['Red', 'Green', 'Blue', 'Yellow'], 'Benchmark: which colour?');

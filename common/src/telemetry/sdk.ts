@@ -7,7 +7,8 @@
 // - `local` (the default): nothing is exported and spans are not recorded, but the W3C propagator,
 //   the context manager and a tracer provider are still registered, so every span still gets real
 //   ids: trace context crosses HTTP, graphql-ws, stream entries and gRPC, and log lines carry
-//   trace_id/span_id, at the cost of creating ids only.
+//   trace_id/span_id, at the cost of creating ids only. Only the instrumentations that propagate
+//   (http, grpc) are loaded: see LOCAL_MODE_INSTRUMENTATIONS.
 // - `disabled` (OTEL_SDK_DISABLED=true): nothing is registered; the API stays a no-op.
 // Tests pass `spanProcessors` (e.g. an InMemorySpanExporter) and get every span recorded.
 import { CompositePropagator, parseKeyPairsIntoRecord, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
@@ -142,13 +143,25 @@ function readSampler(env: Env): Sampler {
 
 type Instrumentations = NodeSDKConfiguration['instrumentations'];
 
+export type InstrumentationName = 'http' | 'graphql' | 'ioredis' | 'pg' | 'grpc';
+
+/**
+ * What `local` mode loads: only the instrumentations that carry trace context across a process
+ * boundary (HTTP in and out, gRPC) and so make the active span every log line and stream entry
+ * reads. The others only add spans inside a process — graphql (operation and per-field resolver
+ * spans), ioredis and pg (one per command/query) — and in `local` mode nothing records those spans,
+ * but wrapping every resolver, Redis command and query still cost ≈ 0.5 ms of CPU per castVote
+ * summed over the processes (BENCHMARKS.md, issue 2b). With an exporter (`otlp`) all are loaded.
+ */
+export const LOCAL_MODE_INSTRUMENTATIONS: ReadonlySet<InstrumentationName> = new Set(['http', 'grpc']);
+
 /**
  * The auto-instrumentations every process runs. Each is loaded on its own so one that cannot load
  * (see "Known issue" in docs/observability.md) is reported in `problems` instead of taking the
  * process down with it.
  */
-export async function createInstrumentations(problems: string[] = []): Promise<Instrumentations> {
-  const loaders: [string, () => Promise<Instrumentations[number]>][] = [
+export async function createInstrumentations(problems: string[] = [], only?: ReadonlySet<InstrumentationName>): Promise<Instrumentations> {
+  const loaders: [InstrumentationName, () => Promise<Instrumentations[number]>][] = [
     [
       'http',
       async () =>
@@ -192,6 +205,7 @@ export async function createInstrumentations(problems: string[] = []): Promise<I
   ];
   const instrumentations: Instrumentations = [];
   for (const [name, load] of loaders) {
+    if (only && !only.has(name)) continue;
     try {
       instrumentations.push(await load());
     } catch (error) {
@@ -221,7 +235,7 @@ export async function startTelemetry(options: TelemetryOptions): Promise<Telemet
   const mode: TelemetryMode = settings?.mode ?? 'custom';
   if (mode === 'disabled') return { mode, problems: [], shutdown: async () => {} };
   const problems: string[] = [];
-  const instrumentations = options.instrumentations ?? (await createInstrumentations(problems));
+  const instrumentations = options.instrumentations ?? (await createInstrumentations(problems, mode === 'local' ? LOCAL_MODE_INSTRUMENTATIONS : undefined));
 
   let spanProcessors: SpanProcessor[];
   let sampler: Sampler;

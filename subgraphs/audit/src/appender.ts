@@ -22,7 +22,7 @@ export interface AppenderOptions {
   readonly onAppended: (events: readonly StoredEvent[]) => void;
   /** @default 500 */
   readonly maxBatch?: number;
-  /** @default 20 */
+  /** @default 100 */
   readonly maxDelayMs?: number;
 }
 
@@ -47,7 +47,7 @@ type State =
 
 export function createAppender(options: AppenderOptions): Appender {
   const maxBatch = options.maxBatch ?? 500;
-  const maxDelayMs = options.maxDelayMs ?? 20;
+  const maxDelayMs = options.maxDelayMs ?? 100;
   let queue: Waiting[] = [];
   let state: State = { kind: 'idle' };
   let closed = false;

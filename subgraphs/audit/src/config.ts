@@ -17,7 +17,13 @@ export interface AuditConfig extends ServiceBasics {
   readonly identitySecretIsDefault: boolean;
   /** AUDIT_APPEND_MAX_BATCH: most events per append transaction. @default 500 */
   readonly appendMaxBatch: number;
-  /** AUDIT_APPEND_MAX_DELAY_MS: longest an event waits for its batch to fill. @default 20 */
+  /**
+   * AUDIT_APPEND_MAX_DELAY_MS: longest an event waits for its batch to fill. Every append costs a
+   * transaction of six statements whatever its size, so under load fewer, bigger batches are
+   * cheaper: at ~1,000 castVote/s (2 events each) 100 ms cut the audit process's CPU by about a
+   * third against 20 ms (BENCHMARKS.md, issue 2b). Nothing waits on it: senders never block, and
+   * an event is visible at most this much later. @default 100
+   */
   readonly appendMaxDelayMs: number;
 }
 
@@ -32,6 +38,6 @@ export function loadConfig(env: Env, stdoutIsTty = false): AuditConfig {
     databasePoolMax: readInt(env, 'DATABASE_POOL_MAX', 10, { min: 2, max: 200 }),
     ...readIdentitySecret(env, production),
     appendMaxBatch: readInt(env, 'AUDIT_APPEND_MAX_BATCH', 500, { min: 1, max: 5000 }),
-    appendMaxDelayMs: readInt(env, 'AUDIT_APPEND_MAX_DELAY_MS', 20, { min: 0, max: 1000 }),
+    appendMaxDelayMs: readInt(env, 'AUDIT_APPEND_MAX_DELAY_MS', 100, { min: 0, max: 1000 }),
   });
 }

@@ -31,6 +31,8 @@ export interface ConsumerSettings {
   readonly concurrency: number;
   /** How long one XREADGROUP blocks waiting for entries. @default 1000 */
   readonly blockMs: number;
+  /** After a read that filled less than a quarter of a batch, wait this long once for more (0: never). @default 5 */
+  readonly lingerMs?: number;
   /** Pending entries idle longer than this are claimed from (presumably dead) consumers. @default 30000 */
   readonly claimIdleMs: number;
   /** How often to look for claimable entries. @default 5000 */
@@ -52,6 +54,7 @@ export function loadConfig(env: Env, context: ConfigContext): WorkerConfig {
     batchSize: readInt(env, 'BATCH_SIZE', 2000, { min: 1, max: 50_000 }),
     concurrency: readInt(env, 'WORKER_CONCURRENCY', 2, { min: 1, max: 32 }),
     blockMs: readInt(env, 'BLOCK_MS', 1000, { min: 1, max: 60_000 }),
+    lingerMs: readInt(env, 'BATCH_LINGER_MS', 5, { min: 0, max: 1000 }),
     claimIdleMs: readInt(env, 'CLAIM_IDLE_MS', 30_000, { min: 0 }),
     claimIntervalMs: readInt(env, 'CLAIM_INTERVAL_MS', 5000, { min: 10 }),
     windowSeconds: readInt(env, 'WINDOW_SECONDS', 5, { min: 1, max: 3600 }),

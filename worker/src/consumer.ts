@@ -15,6 +15,8 @@ export interface ConsumerSettings extends ApplySettings {
   readonly consumerName: string;
   readonly batchSize: number;
   readonly blockMs: number;
+  /** After a read that filled less than a quarter of a batch, wait this long once for more. @default 0 */
+  readonly lingerMs?: number;
   readonly claimIdleMs: number;
   readonly claimIntervalMs: number;
   /** Lanes in this process: batches in flight at once, each with its own consumer name. @default 1 */
@@ -53,7 +55,7 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
   const pipeline = await startPipeline(applyDeps, {
     consumerNames,
     batchSize: settings.batchSize,
-    mode: { kind: 'follow', blockMs: settings.blockMs },
+    mode: { kind: 'follow', blockMs: settings.blockMs, lingerMs: settings.lingerMs ?? 0 },
     claim: { idleMs: settings.claimIdleMs, intervalMs: settings.claimIntervalMs },
     pruneRateBuckets: { keepSeconds: settings.rateBucketRetentionSeconds ?? 3600, everyMs: PRUNE_EVERY_MS },
     ...(deps.onBatch ? { onBatch: deps.onBatch } : {}),

@@ -33,7 +33,7 @@ export interface PipelineOptions {
    * `drain`: non-blocking reads; a lane ends when the group has nothing new for it, and the first
    * failure ends the pipeline with that error.
    */
-  readonly mode: { readonly kind: 'follow'; readonly blockMs: number } | { readonly kind: 'drain' };
+  readonly mode: { readonly kind: 'follow'; readonly blockMs: number; readonly lingerMs?: number } | { readonly kind: 'drain' };
   /** XAUTOCLAIM by lane 0 (follow mode only). */
   readonly claim?: { readonly idleMs: number; readonly intervalMs: number };
   /** Delete rate buckets older than this now and then (lane 0, follow mode only). */
@@ -85,8 +85,16 @@ export async function startPipeline(deps: ApplyDeps, options: PipelineOptions): 
     let claimCursor = '0-0';
     let nextPruneAt = prune ? Date.now() + prune.everyMs : Number.POSITIVE_INFINITY;
 
-    const readNew = (wait: number | undefined): Promise<StreamEntry[]> =>
-      readGroup(reader, stream, { consumer: name, count: options.batchSize, from: '>', ...(wait === undefined ? {} : { blockMs: wait }) });
+    const lingerMs = options.mode.kind === 'follow' ? (options.mode.lingerMs ?? 0) : 0;
+    // A small batch costs PostgreSQL nearly as much as a full one: when a blocking read returns only
+    // a few entries, wait `lingerMs` once for more to arrive and take them into the same batch.
+    const readNew = async (wait: number | undefined): Promise<StreamEntry[]> => {
+      const first = await readGroup(reader, stream, { consumer: name, count: options.batchSize, from: '>', ...(wait === undefined ? {} : { blockMs: wait }) });
+      if (lingerMs === 0 || first.length === 0 || first.length * 4 >= options.batchSize) return first;
+      await delay(lingerMs);
+      const more = await readGroup(reader, stream, { consumer: name, count: options.batchSize - first.length, from: '>' });
+      return more.length === 0 ? first : first.concat(more);
+    };
     const maintenanceDue = (now: number): boolean => ownPending || (claims !== undefined && now >= nextClaimAt) || now >= nextPruneAt;
 
     async function apply(entries: readonly StreamEntry[], source: BatchSource): Promise<void> {

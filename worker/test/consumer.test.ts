@@ -211,3 +211,28 @@ describe('consumer: replicas and recovery', () => {
     assert.equal(total + stats.length, 40, 'every vote is either counted or still waiting in the stream');
   });
 });
+
+describe('consumer: small batches', () => {
+  it('lingers once after a small read and takes the votes that arrive meanwhile into the same batch', async () => {
+    const poll = await h.createPoll(2);
+    const optionId = poll.optionIds[0] ?? '';
+    const sizes: number[] = [];
+    const consumer = await startConsumer({
+      ...consumerDeps('linger', { lingerMs: 500, batchSize: 100 }),
+      onBatch: (report) => void sizes.push(report.entries),
+    });
+    try {
+      await h.castVote({ pollId: poll.id, optionId, voterId: 'linger-0' });
+      // The first vote is pending as soon as the lane has read it; from then on the lane lingers.
+      await waitFor(async () => (await readGroupStats(h.redis, { key: h.keys.votes, group: h.keys.tallyGroup })).pending >= 1, {
+        what: 'the first vote to be read',
+      });
+      for (let i = 1; i < 5; i += 1) await h.castVote({ pollId: poll.id, optionId, voterId: `linger-${i}` });
+      await waitFor(() => sizes.reduce((sum, size) => sum + size, 0) >= 5, { what: 'all five votes applied' });
+      assert.deepEqual(sizes, [5], 'one batch for the first vote and the four that came while it lingered');
+      assert.equal((await h.optionVotes(poll.id)).get(optionId), 5);
+    } finally {
+      await consumer.stop();
+    }
+  });
+});

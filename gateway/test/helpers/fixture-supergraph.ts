@@ -1,5 +1,5 @@
-// The votemesh supergraph composed from the fixture copy of the brief's subgraph SDL
-// (gateway/test/fixtures/subgraphs), independent of the subgraphs' work in progress.
+// The votemesh supergraph composed from the subgraphs' own schema files, the same sources
+// `npm run supergraph` composes, so gateway tests always run against the real graph.
 import { readFileSync } from 'node:fs';
 import { parse } from 'graphql';
 import { composeSupergraph, VOTEMESH_SUBGRAPHS, type SubgraphSource } from '../../src/supergraph/compose.ts';
@@ -8,7 +8,7 @@ export function fixtureSubgraphs(): SubgraphSource[] {
   return VOTEMESH_SUBGRAPHS.map(({ name, url }) => ({
     name,
     url,
-    typeDefs: parse(readFileSync(new URL(`../fixtures/subgraphs/${name}.graphql`, import.meta.url), 'utf8')),
+    typeDefs: parse(readFileSync(new URL(`../../../subgraphs/${name}/src/schema.graphql`, import.meta.url), 'utf8')),
   }));
 }
 

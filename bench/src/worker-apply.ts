@@ -170,12 +170,22 @@ async function insertPolls(prisma: PrismaClient, polls: readonly BenchPoll[]): P
 
 const FILL_PIPELINE = 5000;
 
+/**
+ * Leaves Redis as castVote would: every entry in the stream and, beside it, its PENDING receipt hash
+ * (subgraphs/vote/src/votes/receipt-store.ts), so the worker settles receipts the way it does in
+ * production (status update of an existing hash) rather than rebuilding missing ones.
+ */
 async function fillStream(redis: Redis, keys: RedisKeys, workload: Workload): Promise<number> {
   const started = performance.now();
   const castAt = new Date().toISOString();
   for (let start = 0; start < workload.entries.length; start += FILL_PIPELINE) {
     const pipeline = redis.pipeline();
-    for (const entry of workload.entries.slice(start, start + FILL_PIPELINE)) pipeline.xadd(keys.votes, '*', ...encodeVoteEntry({ ...entry, castAt }));
+    for (const entry of workload.entries.slice(start, start + FILL_PIPELINE)) {
+      const receiptKey = keys.receipt(entry.receiptId);
+      pipeline.hset(receiptKey, { pollId: entry.pollId, optionId: entry.optionId, voterId: entry.voterId, status: 'PENDING', castAt, updatedAt: castAt });
+      pipeline.expire(receiptKey, 3600);
+      pipeline.xadd(keys.votes, '*', ...encodeVoteEntry({ ...entry, castAt }));
+    }
     for (const [error] of (await pipeline.exec()) ?? []) if (error) throw error;
   }
   return (performance.now() - started) / 1000;

@@ -27,19 +27,11 @@ export interface Workload {
   readonly finalReceipts: ReadonlySet<string>;
 }
 
-export const POLLS_PER_VOTER = 3;
+import { seededRandom } from '@votemesh/common/testing/seeded-random';
 
-/** mulberry32: a tiny seeded PRNG, so every run builds the same workload shape. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+export { seededRandom };
+
+export const POLLS_PER_VOTER = 3;
 
 export function createPolls(count: number, optionsPerPoll = 4): BenchPoll[] {
   return Array.from({ length: count }, () => ({ id: randomUUID(), optionIds: Array.from({ length: optionsPerPoll }, () => randomUUID()) }));

@@ -47,30 +47,7 @@ describe('consumer: replicas and recovery', () => {
     const b = await startConsumer(consumerDeps('replica-b'));
     const seen = { a: 0, b: 0 };
     try {
-      for (let round = 0; round < 8; round += 1) {
-        const pipeline = h.redis.pipeline();
-        for (let i = 0; i < 150; i += 1) {
-          const voterId = `voter-${Math.floor(random() * 120)}`;
-          const optionId = poll.optionIds[Math.floor(random() * 3)]!;
-          latest.set(voterId, optionId);
-          const receiptId = crypto.randomUUID();
-          pipeline.xadd(
-            h.keys.votes,
-            '*',
-            'receiptId',
-            receiptId,
-            'pollId',
-            poll.id,
-            'optionId',
-            optionId,
-            'voterId',
-            voterId,
-            'castAt',
-            new Date().toISOString(),
-          );
-        }
-        await pipeline.exec();
-      }
+      await h.enqueueRandomVotes(poll, { rounds: 8, perRound: 150, voterCount: 120, random, latest });
       await waitFor(streamDrained, { what: 'both consumers drain the stream', timeoutMs: 30_000 });
       seen.a = a.state().phase === 'running' ? (a.state() as { batches: number }).batches : 0;
       seen.b = b.state().phase === 'running' ? (b.state() as { batches: number }).batches : 0;
@@ -122,29 +99,7 @@ describe('consumer: replicas and recovery', () => {
     assert.deepEqual(consumer.consumerNames, ['laned#0', 'laned#1']);
     try {
       // A backlog first, so both lanes find work while the other commits.
-      for (let round = 0; round < 10; round += 1) {
-        const pipeline = h.redis.pipeline();
-        for (let i = 0; i < 150; i += 1) {
-          const voterId = `voter-${Math.floor(random() * 200)}`;
-          const optionId = poll.optionIds[Math.floor(random() * 3)]!;
-          latest.set(voterId, optionId);
-          pipeline.xadd(
-            h.keys.votes,
-            '*',
-            'receiptId',
-            crypto.randomUUID(),
-            'pollId',
-            poll.id,
-            'optionId',
-            optionId,
-            'voterId',
-            voterId,
-            'castAt',
-            new Date().toISOString(),
-          );
-        }
-        await pipeline.exec();
-      }
+      await h.enqueueRandomVotes(poll, { rounds: 10, perRound: 150, voterCount: 200, random, latest });
       await waitFor(streamDrained, { what: 'the lanes drain the stream', timeoutMs: 30_000 });
     } finally {
       await consumer.stop();

@@ -40,29 +40,7 @@ describe('worker as a separate process', () => {
 
     const random = seededRandom(7);
     const latest = new Map<string, string>();
-    for (let round = 0; round < 10; round += 1) {
-      const pipeline = h.redis.pipeline();
-      for (let i = 0; i < 200; i += 1) {
-        const voterId = `voter-${Math.floor(random() * 300)}`;
-        const optionId = poll.optionIds[Math.floor(random() * 3)]!;
-        latest.set(voterId, optionId);
-        pipeline.xadd(
-          h.keys.votes,
-          '*',
-          'receiptId',
-          crypto.randomUUID(),
-          'pollId',
-          poll.id,
-          'optionId',
-          optionId,
-          'voterId',
-          voterId,
-          'castAt',
-          new Date().toISOString(),
-        );
-      }
-      await pipeline.exec();
-    }
+    await h.enqueueRandomVotes(poll, { rounds: 10, perRound: 200, voterCount: 300, random, latest });
     await waitFor(async () => ((await h.pollTally(poll.id))?.version ?? 0) >= 2, { what: 'first batches applied' });
     const metrics = await (await fetch(`${first.url}/metrics`)).text();
     for (const name of [

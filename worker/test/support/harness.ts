@@ -30,9 +30,19 @@ export interface Harness extends AsyncDisposable {
   createPoll(optionCount?: number): Promise<TestPoll>;
   /** XADD with an auto id; returns the id. */
   castVote(vote: Omit<VoteEntry, 'receiptId' | 'castAt'> & { receiptId?: string }): Promise<{ id: string; receiptId: string }>;
+  /** Appends rounds × perRound votes of `voterCount` random voters (one pipeline per round); `latest` gets each voter's last choice. */
+  enqueueRandomVotes(poll: TestPoll, options: RandomVotes): Promise<void>;
   receipt(receiptId: string): Promise<Record<string, string>>;
   optionVotes(pollId: string): Promise<Map<string, number>>;
   pollTally(pollId: string): Promise<{ totalVotes: number; version: number } | undefined>;
+}
+
+export interface RandomVotes {
+  readonly rounds: number;
+  readonly perRound: number;
+  readonly voterCount: number;
+  readonly random: () => number;
+  readonly latest: Map<string, string>;
 }
 
 export interface TestPoll {
@@ -84,6 +94,18 @@ export async function createHarness(): Promise<Harness> {
       if (id === null) throw new Error('XADD returned no id');
       return { id, receiptId };
     },
+    async enqueueRandomVotes(poll, { rounds, perRound, voterCount, random, latest }) {
+      for (let round = 0; round < rounds; round += 1) {
+        const pipeline = redis.pipeline();
+        for (let i = 0; i < perRound; i += 1) {
+          const voterId = `voter-${Math.floor(random() * voterCount)}`;
+          const optionId = poll.optionIds[Math.floor(random() * poll.optionIds.length)] ?? '';
+          latest.set(voterId, optionId);
+          pipeline.xadd(keys.votes, '*', ...encodeVoteEntry({ receiptId: randomUUID(), pollId: poll.id, optionId, voterId, castAt: new Date().toISOString() }));
+        }
+        await pipeline.exec();
+      }
+    },
     receipt: (receiptId) => redis.hgetall(keys.receipt(receiptId)),
     async optionVotes(pollId) {
       const rows = await prisma.optionTally.findMany({ where: { pollId } });
@@ -103,14 +125,4 @@ export async function createHarness(): Promise<Harness> {
   };
 }
 
-/** A deterministic PRNG (mulberry32), so a failing property run can be replayed from its seed. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+export { seededRandom } from '@votemesh/common/testing/seeded-random';

@@ -49,7 +49,10 @@ describe('subscription deduplication', () => {
   it('keeps the upstream while any subscriber remains', async () => {
     const first = await graphqlWsTransport.open(urls(), { query: TICKS, variables: { room: 'd2' } });
     const second = await sseTransport.open(urls(), { query: TICKS, variables: { room: 'd2' } });
-    await waitFor(() => upstreamsFor('d2')[0]?.subscribers === 2, { what: 'two subscribers' });
+    // Events published before the subgraph holds the upstream subscription are not anyone's to get.
+    await waitFor(() => upstreamsFor('d2')[0]?.subscribers === 2 && harness.counter.active('d2') === 1, {
+      what: 'two subscribers on one subgraph subscription',
+    });
     await first.stop();
     await waitFor(() => upstreamsFor('d2')[0]?.subscribers === 1, { what: 'one subscriber left' });
     harness.counter.publish('d2', { n: 1 });
@@ -61,7 +64,10 @@ describe('subscription deduplication', () => {
   it('opens separate upstreams for different variables', async () => {
     const a = await graphqlWsTransport.open(urls(), { query: TICKS, variables: { room: 'd3a' } });
     const b = await graphqlWsTransport.open(urls(), { query: TICKS, variables: { room: 'd3b' } });
-    await waitFor(() => upstreamsFor('d3a').length === 1 && upstreamsFor('d3b').length === 1, { what: 'one upstream per room' });
+    await waitFor(
+      () => upstreamsFor('d3a').length === 1 && upstreamsFor('d3b').length === 1 && harness.counter.active('d3a') === 1 && harness.counter.active('d3b') === 1,
+      { what: 'one upstream per room, each subscribed at the subgraph' },
+    );
     harness.counter.publish('d3b', { n: 5 });
     assert.deepEqual(await b.waitForResults(1), [{ data: { ticks: { n: 5, room: { name: 'Room d3b' } } } }]);
     assert.deepEqual(a.results, []);

@@ -69,7 +69,7 @@ describe('subscription replay to late joiners', () => {
     const query = 'subscription Blob($room: ID!) { ticks(room: $room) { n blob } }';
     const a = await graphqlWsTransport.open(urls(), { query, variables: { room: 'r4' } });
     const b = await graphqlWsTransport.open(urls(), { query, variables: { room: 'r4' } });
-    await waitFor(() => subscribersOf('r4') === 2, { what: 'two subscribers' });
+    await waitFor(() => subscribersOf('r4') === 2 && harness.counter.active('r4') === 1, { what: 'two subscribers on one subgraph subscription' });
     // Envelope + payload straddle 125/126 and 65,535/65,536 bytes for some of these.
     const sizes = [0, 60, 61, 62, 90, 65_450, 65_480, 65_500, 65_520, 70_000, 300_000];
     sizes.forEach((size, n) => harness.counter.publish('r4', { n, blob: 'é'.repeat(size >> 1) + 'x'.repeat(size & 1) }));

@@ -4,6 +4,9 @@
 // and the gateway's memory per idle connection. Baseline in the same run: a plain graphql-ws server
 // executing every subscription on its own (naive-gateway.ts), same N, same updates.
 // Flags: --sizes 1000,5000,10000 --updates 10 --clients 2 --skip-baseline false
+//        --client raw|ws: the load processes' WebSocket code (raw-ws.ts by default, or the `ws` package)
+//        --skip-floor false: the floor (floor-server.ts) — the same frame written to N sockets with nothing
+//        in front of it, measured with the same clients: what no server on this machine can beat
 //        --profile-dir <dir>: the gateway writes a V8 CPU profile there when it exits (--cpu-prof).
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -12,13 +15,24 @@ import { createGraphQLClient } from '../e2e/src/graphql-client.ts';
 import { createOpenPoll } from '../e2e/src/scenario.ts';
 import { ADMIN_SECRET, startStack } from '../e2e/src/stack.ts';
 import { scrapeMetric } from '../e2e/src/subscription-client.ts';
-import { measureFanout, startClientFleet, startNaiveServer, type FanoutMeasurement, type FanoutTarget } from './src/fanout-run.ts';
+import type { ClientKind } from './src/fanout-client.ts';
+import { measureFanout, startClientFleet, startFloorServer, startNaiveServer, type FanoutMeasurement, type FanoutTarget } from './src/fanout-run.ts';
 import { findDescendantPid, onInterrupt } from './src/proc.ts';
 import { formatNumber, positiveInt, printHeader, readFlags, table, verdict } from './src/report.ts';
 
-const flags = readFlags({ sizes: '1000,5000,10000', updates: '10', clients: '2', 'skip-baseline': 'false', 'profile-dir': '' });
+const flags = readFlags({
+  sizes: '1000,5000,10000',
+  updates: '10',
+  clients: '2',
+  'skip-baseline': 'false',
+  'skip-floor': 'false',
+  'profile-dir': '',
+  client: 'raw',
+});
 const updates = positiveInt(flags.updates, 'updates');
 const clientCount = positiveInt(flags.clients, 'clients');
+if (flags.client !== 'raw' && flags.client !== 'ws') throw new Error(`--client must be raw or ws, not ${flags.client}`);
+const clientKind: ClientKind = flags.client;
 const P99_TARGET_MS = 150;
 const MEMORY_TARGET_BYTES = 20 * 1024;
 const TARGET_SIZE = 10_000;
@@ -63,7 +77,9 @@ const voterTokens = await Promise.all(Array.from({ length: 20 }, () => client.vo
 const fleet = startClientFleet(clientCount);
 let naiveRunning: { stop(): Promise<void> } | undefined;
 onInterrupt(() => Promise.allSettled([fleet.close(), naiveRunning?.stop(), stack[Symbol.asyncDispose]()]));
-console.log(`stack up; ${tokens.length} subscriber tokens signed; ${clientCount} client processes; ${updates} updates per measurement\n`);
+console.log(
+  `stack up; ${tokens.length} subscriber tokens signed; ${clientCount} client processes (${clientKind} WebSocket client); ${updates} updates per measurement\n`,
+);
 
 const subgraphPids = [findDescendantPid('subgraphs/vote/src/main.ts'), findDescendantPid('subgraphs/result/src/main.ts')];
 const results: FanoutMeasurement[] = [];
@@ -79,8 +95,44 @@ try {
       heapUsedBytes: () => scrapeMetric(stack.gatewayUrl, 'nodejs_heap_size_used_bytes'),
       subscriptions: () => scrapeMetric(stack.gatewayUrl, 'votemesh_gateway_subscriptions'),
     };
-    const common = { fleet, subgraphPids, subscribers, tokens, poll, updates, client, voterTokens, log, connectTimeoutMs: 30_000 + subscribers * 3 };
+    const common = {
+      fleet,
+      clientKind,
+      subgraphPids,
+      subscribers,
+      tokens,
+      poll,
+      updates,
+      client,
+      voterTokens,
+      log,
+      connectTimeoutMs: 30_000 + subscribers * 3,
+    };
     results.push(await measureFanout({ ...common, target: gateway, drainTimeoutMs: 15_000 }));
+    if (flags['skip-floor'] !== 'true') {
+      const floor = await startFloorServer();
+      naiveRunning = floor;
+      try {
+        const sweeps: number[] = [];
+        results.push(
+          await measureFanout({
+            ...common,
+            target: {
+              name: 'floor (one frame, N writes)',
+              wsUrl: floor.wsUrl,
+              pid: floor.pid,
+              subscriptions: () => floor.subscribers(),
+              update: async (index) => void sweeps.push((await floor.push(index)).sweepMs),
+            },
+            drainTimeoutMs: 15_000,
+          }),
+        );
+        log(`floor, N=${subscribers}: write loop ${sweeps.map((ms) => ms.toFixed(0)).join(', ')} ms per update`);
+      } finally {
+        await floor.stop();
+        naiveRunning = undefined;
+      }
+    }
     if (flags['skip-baseline'] !== 'true') {
       const naive = await startNaiveServer(`ws://127.0.0.1:${stack.ports.result}/graphql`, `http://127.0.0.1:${stack.ports.vote}/graphql`);
       naiveRunning = naive;
@@ -145,6 +197,11 @@ console.log(
   ),
 );
 const largest = results.filter((r) => r.target.startsWith('gateway')).at(-1);
+const largestFloor = results.filter((r) => r.target.startsWith('floor')).at(-1);
+if (largestFloor)
+  console.log(
+    `\nfloor at N=${formatNumber(largestFloor.subscribers)} (same clients, same machine, nothing in front of the write loop): p50 ${largestFloor.latency.p50} ms, p99 ${largestFloor.latency.p99} ms`,
+  );
 if (largest) {
   const perConnection = (largest.rssIdleBytes - largest.rssBeforeBytes) / Math.max(1, largest.subscribed);
   const complete = largest.receivedEvents >= largest.expectedEvents && largest.subscribed === largest.subscribers;

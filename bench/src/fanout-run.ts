@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { waitFor } from '@votemesh/common/testing/wait-for';
 import type { GraphQLClient } from '../../e2e/src/graphql-client.ts';
 import { castVote, type CreatedPoll } from '../../e2e/src/scenario.ts';
-import type { ClientCommand, ClientReply } from './fanout-client.ts';
+import type { ClientCommand, ClientKind, ClientReply } from './fanout-client.ts';
+import type { FloorCommand, FloorReply } from './floor-server.ts';
 import { readCpuSeconds, readMachineBusySeconds, readRssBytes } from './proc.ts';
 import { summarize, type LatencySummary } from './report.ts';
 
@@ -23,6 +24,8 @@ export interface FanoutTarget {
   readonly heapUsedBytes?: () => Promise<number>;
   /** Active subscriptions as the server counts them; undefined → count sockets that got an event. */
   readonly subscriptions?: () => Promise<number>;
+  /** Makes update number `index` happen; undefined → one castVote through the gateway (a worker commit). */
+  readonly update?: (index: number) => Promise<void>;
 }
 
 export interface FanoutMeasurement {
@@ -100,6 +103,7 @@ export function startClientFleet(count: number): ClientFleet {
 export interface MeasureOptions {
   readonly target: FanoutTarget;
   readonly fleet: ClientFleet;
+  readonly clientKind: ClientKind;
   readonly subscribers: number;
   readonly tokens: readonly string[];
   readonly poll: CreatedPoll;
@@ -134,6 +138,7 @@ export async function measureFanout(options: MeasureOptions): Promise<FanoutMeas
       query: POLL_RESULTS,
       variables: { pollId: poll.id },
       inFlight: 64,
+      client: options.clientKind,
       deadlineMs: options.connectTimeoutMs,
     }),
     'connected',
@@ -174,8 +179,11 @@ export async function measureFanout(options: MeasureOptions): Promise<FanoutMeas
   for (let update = 0; update < options.updates; update += 1) {
     const dueAt = wallStart + 1000 * (update + 1);
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, dueAt - performance.now())));
-    const option = poll.options[update % poll.options.length] as CreatedPoll['options'][number];
-    await castVote(options.client, options.voterTokens[update % options.voterTokens.length] as string, poll.id, option.id);
+    if (target.update) await target.update(update);
+    else {
+      const option = poll.options[update % poll.options.length] as CreatedPoll['options'][number];
+      await castVote(options.client, options.voterTokens[update % options.voterTokens.length] as string, poll.id, option.id);
+    }
   }
   const expectedEvents = subscribed * options.updates;
   let receivedEvents = 0;
@@ -219,6 +227,51 @@ export async function measureFanout(options: MeasureOptions): Promise<FanoutMeas
     machineCores,
     lateCloses: samples.reduce((sum, reply) => sum + reply.lateCloses, 0),
     operationErrors,
+  };
+}
+
+export interface FloorServer {
+  readonly wsUrl: string;
+  readonly pid: number;
+  push(sequence: number): Promise<Extract<FloorReply, { type: 'pushed' }>>;
+  subscribers(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+/** floor-server.ts as a child process: one pre-built frame to every socket on each `push`. */
+export async function startFloorServer(): Promise<FloorServer> {
+  const child = fork(fileURLToPath(new URL('./floor-server.ts', import.meta.url)), [], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const ask = <T extends FloorReply['type']>(command: FloorCommand | undefined, type: T): Promise<Extract<FloorReply, { type: T }>> =>
+    withDeadline(
+      new Promise((resolve, reject) => {
+        const onMessage = (message: FloorReply): void => {
+          if (message.type !== type) return;
+          child.off('message', onMessage);
+          resolve(message as Extract<FloorReply, { type: T }>);
+        };
+        child.on('message', onMessage);
+        child.once('exit', (code) => reject(new Error(`floor server exited with ${code}`)));
+        if (command) child.send(command);
+      }),
+      30_000,
+      `the floor server's ${type} reply`,
+    );
+  const { port } = await ask(undefined, 'listening');
+  return {
+    wsUrl: `ws://127.0.0.1:${port}/graphql`,
+    pid: child.pid ?? 0,
+    push: (sequence) => ask({ type: 'push', sequence }, 'pushed'),
+    subscribers: async () => (await ask({ type: 'count' }, 'count')).subscribers,
+    async stop() {
+      child.kill('SIGTERM');
+      const fuse = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(fuse);
+    },
   };
 }
 

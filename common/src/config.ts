@@ -95,6 +95,27 @@ export function readGrpcAddress(env: Env, name: string, fallback: string): strin
   return value;
 }
 
+export interface GrpcKeepalive {
+  /** GRPC_KEEPALIVE_TIME_MS: a connection is pinged after this long without a ping answered. @default 10000 */
+  readonly timeMs: number;
+  /** GRPC_KEEPALIVE_TIMEOUT_MS: an unanswered ping drops the connection after this long. @default 5000 */
+  readonly timeoutMs: number;
+}
+
+export const DEFAULT_GRPC_KEEPALIVE: GrpcKeepalive = Object.freeze({ timeMs: 10_000, timeoutMs: 5000 });
+
+// A day is far beyond any useful keepalive, and it keeps both values under setTimeout's 2^31 - 1 ms
+// limit (above it Node fires after 1 ms, i.e. a ping storm).
+const MAX_KEEPALIVE_MS = 86_400_000;
+
+/** HTTP/2 keepalive of every gRPC client and server of a process (common/src/grpc/keepalive.ts). */
+export function readGrpcKeepalive(env: Env): GrpcKeepalive {
+  return Object.freeze({
+    timeMs: readInt(env, 'GRPC_KEEPALIVE_TIME_MS', DEFAULT_GRPC_KEEPALIVE.timeMs, { min: 1, max: MAX_KEEPALIVE_MS }),
+    timeoutMs: readInt(env, 'GRPC_KEEPALIVE_TIMEOUT_MS', DEFAULT_GRPC_KEEPALIVE.timeoutMs, { min: 1, max: MAX_KEEPALIVE_MS }),
+  });
+}
+
 export interface ServiceBasics {
   readonly host: string;
   readonly port: number;

@@ -1,7 +1,7 @@
 // The worker's configuration, read once from the environment by main.ts. Every value has a default
 // that works on a laptop; a bad value throws ConfigError naming the variable.
 import { hostname } from 'node:os';
-import { readInt, readOneOf, readPort, readString, readUrl, type Env } from '@votemesh/common/config';
+import { readGrpcKeepalive, readInt, readOneOf, readPort, readString, readUrl, type Env, type GrpcKeepalive } from '@votemesh/common/config';
 
 export interface WorkerConfig {
   readonly host: string;
@@ -13,6 +13,8 @@ export interface WorkerConfig {
   readonly redisUrl: string;
   readonly redisPrefix: string;
   readonly auditGrpcUrl: string;
+  /** HTTP/2 pings of the TallyService server and the AuditIngest client (GRPC_KEEPALIVE_*). */
+  readonly grpcKeepalive: GrpcKeepalive;
   readonly logLevel: string;
   readonly logFormat: 'pretty' | 'json';
   readonly consumer: ConsumerSettings;
@@ -68,6 +70,7 @@ export function loadConfig(env: Env, context: ConfigContext): WorkerConfig {
     redisUrl: readUrl(env, 'REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
     redisPrefix: readString(env, 'REDIS_PREFIX', 'vm:'),
     auditGrpcUrl: readString(env, 'AUDIT_GRPC_URL', '127.0.0.1:50052'),
+    grpcKeepalive: readGrpcKeepalive(env),
     logLevel: readOneOf(env, 'LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], 'info'),
     logFormat: readOneOf(env, 'LOG_FORMAT', ['pretty', 'json'], context.isTty ? 'pretty' : 'json'),
     consumer: Object.freeze(consumer),

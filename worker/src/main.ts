@@ -41,7 +41,7 @@ try {
   shutdown.defer('event bus', () => bus.close());
   const prisma = createPrismaClient(config.databaseUrl);
   shutdown.defer('prisma', () => prisma.$disconnect());
-  const audit = createAuditClient({ address: config.auditGrpcUrl, logger, source: 'worker' });
+  const audit = createAuditClient({ address: config.auditGrpcUrl, logger, source: 'worker', keepalive: config.grpcKeepalive });
   shutdown.defer('audit client', async () => {
     await audit.flush(2000);
     await audit.close();
@@ -52,7 +52,15 @@ try {
   registerStreamGauges(registry, redis, { key: keys.votes, group: keys.tallyGroup });
 
   const consumer = await startConsumer({ prisma, redis, keys, audit, logger, metrics, settings: config.consumer });
-  const tally = await startTallyServer({ prisma, bus, logger, windowSeconds: config.consumer.windowSeconds, host: config.host, port: config.grpcPort });
+  const tally = await startTallyServer({
+    prisma,
+    bus,
+    logger,
+    windowSeconds: config.consumer.windowSeconds,
+    host: config.host,
+    port: config.grpcPort,
+    keepalive: config.grpcKeepalive,
+  });
   const http = await startHttpServer({ host: config.host, port: config.port, registry, prisma, redis, consumer: () => consumer });
   // Last in, first out: stop taking HTTP probes, end gRPC streams, then finish the batch and ack.
   shutdown.defer('consumer', () => consumer.stop('shutdown'));

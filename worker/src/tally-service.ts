@@ -8,11 +8,13 @@ import { UUID_PATTERN } from '@votemesh/common/contracts/parse';
 import type { TallyUpdate } from '@votemesh/common/contracts/bus';
 import type { EventBus, Unsubscribe } from '@votemesh/common/bus/event-bus';
 import { createKeyedRouter } from '@votemesh/common/bus/keyed-router';
+import type { GrpcKeepalive } from '@votemesh/common/config';
 import type { PrismaClient } from '@votemesh/common/db/client';
 import { toVotemeshError, VotemeshError } from '@votemesh/common/errors';
 import type { TallyServiceHandlers } from '@votemesh/common/grpc/generated/votemesh/tally/v1/TallyService';
 import type { PollTally, PollTally__Output } from '@votemesh/common/grpc/generated/votemesh/tally/v1/PollTally';
 import type { WatchResultsRequest__Output } from '@votemesh/common/grpc/generated/votemesh/tally/v1/WatchResultsRequest';
+import { serverKeepaliveOptions } from '@votemesh/common/grpc/keepalive';
 import { loadTallyProto } from '@votemesh/common/grpc/load';
 import type { Logger } from '@votemesh/common/logger';
 import { readPollTally, type TallySnapshot } from './tally-read.ts';
@@ -181,10 +183,17 @@ export interface TallyServer {
   close(graceMs?: number): Promise<void>;
 }
 
-export async function startTallyServer(deps: TallyServiceDeps & { readonly host: string; readonly port: number }): Promise<TallyServer> {
+export interface TallyServerDeps extends TallyServiceDeps {
+  readonly host: string;
+  readonly port: number;
+  /** Pings that drop result replicas gone without a FIN, ending their streams. @default DEFAULT_GRPC_KEEPALIVE */
+  readonly keepalive?: GrpcKeepalive;
+}
+
+export async function startTallyServer(deps: TallyServerDeps): Promise<TallyServer> {
   const proto = loadTallyProto();
   const service = createTallyService(deps);
-  const server = new Server();
+  const server = new Server(serverKeepaliveOptions(deps.keepalive));
   server.addService(proto.votemesh.tally.v1.TallyService.service, service.handlers);
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${deps.host}:${deps.port}`, ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound)));

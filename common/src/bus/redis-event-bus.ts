@@ -65,12 +65,11 @@ export function createRedisEventBus(options: RedisEventBusOptions): EventBus {
       logger.warn({ channel, type: message.type }, 'dropped a bus message published on the wrong channel');
       return;
     }
-    const traceparent = message.type === 'tally' ? message.traceparent : undefined;
-    if (traceparent === undefined) {
+    if (message.type !== 'tally' || message.traceparent === undefined) {
       dispatchToHandlers(state.handlers, message, logger);
       return;
     }
-    const parent = contextFromTraceparent(traceparent);
+    const parent = contextFromTraceparent(message.traceparent);
     const span = tracer.startSpan(
       SPAN_NAMES.busProcess,
       { kind: SpanKind.CONSUMER, attributes: { ...messagingAttributes(channel, ATTR_VALUES.MESSAGING_OPERATION_PROCESS), [ATTR.POLL_ID]: message.pollId } },

@@ -42,7 +42,32 @@ export interface PollStatusUpdate {
   readonly at: string;
 }
 
-export type BusMessage = TallyUpdate | ReceiptUpdate | PollStatusUpdate;
+/**
+ * One committed audit event as it is stored (subgraphs/audit/src/store.ts); `seq` is a decimal
+ * string because it is a 64-bit integer.
+ */
+export interface AuditBusEvent {
+  readonly seq: string;
+  readonly eventId: string;
+  readonly at: string;
+  readonly actor: string;
+  readonly action: string;
+  readonly subjectType: string;
+  readonly subjectId: string;
+  readonly pollId: string | null;
+  readonly traceId: string | null;
+  readonly data: Readonly<Record<string, unknown>>;
+  readonly prevHash: string;
+  readonly hash: string;
+}
+
+/** Events one audit replica committed in one append (or one slice of it), in increasing seq order. */
+export interface AuditAppended {
+  readonly type: 'audit';
+  readonly events: readonly AuditBusEvent[];
+}
+
+export type BusMessage = TallyUpdate | ReceiptUpdate | PollStatusUpdate | AuditAppended;
 export type BusMessageType = BusMessage['type'];
 
 const MESSAGE = 'bus message';
@@ -53,7 +78,7 @@ export function encodeBusMessage(message: BusMessage): string {
 
 export function parseBusMessage(text: string): BusMessage {
   const record = asRecord(MESSAGE, parseJson(MESSAGE, text));
-  const type = oneOfField(MESSAGE, record, 'type', ['tally', 'receipt', 'poll-status']);
+  const type = oneOfField(MESSAGE, record, 'type', ['tally', 'receipt', 'poll-status', 'audit']);
   switch (type) {
     case 'tally':
       return parseTally(record);
@@ -75,6 +100,8 @@ export function parseBusMessage(text: string): BusMessage {
         status: oneOfField(MESSAGE, record, 'status', POLL_STATUSES),
         at: isoTimeField(MESSAGE, record, 'at'),
       };
+    case 'audit':
+      return parseAuditAppended(record);
   }
 }
 
@@ -96,4 +123,58 @@ function parseTally(record: Record<string, unknown>): TallyUpdate {
     committedAtMs: numberField(MESSAGE, record, 'committedAtMs'),
     ...(traceparent ? { traceparent } : {}),
   };
+}
+
+/** Most events in one `audit` message: the largest append batch (AUDIT_APPEND_MAX_BATCH). */
+export const MAX_AUDIT_EVENTS_PER_MESSAGE = 5000;
+const SEQ_PATTERN = /^[1-9][0-9]{0,18}$/;
+const MAX_SEQ = 2n ** 63n - 1n;
+const HASH_PATTERN = /^[0-9a-f]{64}$/;
+
+function parseAuditAppended(record: Record<string, unknown>): AuditAppended {
+  const events = record['events'];
+  if (!Array.isArray(events) || events.length === 0) throw invalid(MESSAGE, 'events', 'must be a non-empty array');
+  if (events.length > MAX_AUDIT_EVENTS_PER_MESSAGE) throw invalid(MESSAGE, 'events', `must hold at most ${MAX_AUDIT_EVENTS_PER_MESSAGE} events`);
+  let previousSeq = 0n;
+  return {
+    type: 'audit',
+    events: events.map((item: unknown, index) => {
+      const where = `${MESSAGE} events[${index}]`;
+      const event = parseAuditBusEvent(where, asRecord(where, item));
+      // Subscribers deliver a message's events as they come; the order is part of the contract.
+      const seq = BigInt(event.seq);
+      if (seq <= previousSeq) throw invalid(where, 'seq', `must be greater than the previous event's seq ${previousSeq}`);
+      previousSeq = seq;
+      return event;
+    }),
+  };
+}
+
+function parseAuditBusEvent(where: string, record: Record<string, unknown>): AuditBusEvent {
+  const seq = stringField(where, record, 'seq', 19);
+  if (!SEQ_PATTERN.test(seq) || BigInt(seq) > MAX_SEQ) throw invalid(where, 'seq', `must be a positive 64-bit integer as a decimal string, got "${seq}"`);
+  const data = record['data'];
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw invalid(where, 'data', 'must be a JSON object');
+  return {
+    seq,
+    eventId: uuidField(where, record, 'eventId'),
+    at: isoTimeField(where, record, 'at'),
+    actor: stringField(where, record, 'actor', 256),
+    // Any non-empty action, not just AUDIT_ACTIONS: the event is already committed, and a replica
+    // running an older release during a rolling upgrade must still relay actions it does not know.
+    action: stringField(where, record, 'action', 64),
+    subjectType: stringField(where, record, 'subjectType', 64),
+    subjectId: stringField(where, record, 'subjectId', 256),
+    pollId: record['pollId'] === null ? null : uuidField(where, record, 'pollId'),
+    traceId: record['traceId'] === null ? null : stringField(where, record, 'traceId', 128),
+    data: data as Record<string, unknown>,
+    prevHash: hashField(where, record, 'prevHash'),
+    hash: hashField(where, record, 'hash'),
+  };
+}
+
+function hashField(where: string, record: Record<string, unknown>, field: string): string {
+  const value = stringField(where, record, field, 64);
+  if (!HASH_PATTERN.test(value)) throw invalid(where, field, 'must be 64 lowercase hex digits (sha256)');
+  return value;
 }

@@ -5,10 +5,12 @@
 // event ids, so "resend everything unconfirmed" delivers each event exactly once into the log.
 // Contract: docs/contracts/audit.md.
 import { credentials as grpcCredentials, Metadata, status, type ChannelCredentials, type ClientWritableStream, type ServiceError } from '@grpc/grpc-js';
+import type { GrpcKeepalive } from '../config.ts';
 import type { AuditEventDraft, AuditSink } from '../contracts/audit.ts';
 import { UUID_PATTERN } from '../contracts/parse.ts';
 import type { Logger } from '../logger.ts';
 import type { AuditEventInput } from './generated/votemesh/audit/v1/AuditEventInput.ts';
+import { clientKeepaliveOptions } from './keepalive.ts';
 import { loadAuditProto } from './load.ts';
 
 /** Trailing metadata of an INVALID_ARGUMENT answer: the event id the server refused. */
@@ -40,6 +42,8 @@ export interface AuditClientOptions {
   readonly closeTimeoutMs?: number;
   /** @default insecure (the mesh adds mTLS) */
   readonly credentials?: ChannelCredentials;
+  /** HTTP/2 pings that fail a call on a dead connection (GRPC_KEEPALIVE_*). @default DEFAULT_GRPC_KEEPALIVE */
+  readonly keepalive?: GrpcKeepalive;
 }
 
 export interface AuditClientStats {
@@ -87,7 +91,7 @@ export function createAuditClient(options: AuditClientOptions): AuditClient {
   const backoffInitialMs = options.backoffInitialMs ?? 100;
   const backoffMaxMs = options.backoffMaxMs ?? 5000;
   const { AuditIngest } = loadAuditProto().votemesh.audit.v1;
-  const client = new AuditIngest(options.address, options.credentials ?? grpcCredentials.createInsecure());
+  const client = new AuditIngest(options.address, options.credentials ?? grpcCredentials.createInsecure(), clientKeepaliveOptions(options.keepalive));
 
   /** Every unconfirmed entry by its number; insertion order is number order. */
   const unconfirmed = new Map<number, Entry>();

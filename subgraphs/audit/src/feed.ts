@@ -1,18 +1,38 @@
-// Live fan-out of newly committed audit events to auditEvents subscriptions. Transport-free: a
+// Live fan-out of committed audit events to auditEvents subscriptions. Transport-free: a
 // subscription is an AsyncIterable; graphql-ws (or anything else) just iterates it.
-// Scope: events appended by THIS process. Several audit replicas each see only their own ingest
-// streams; see docs/contracts/audit.md for the cross-replica plan.
+//
+// Events reach the feed ONLY from its source (the event bus, feed-bus.ts), the events this replica
+// appended itself included. We chose one path over "deliver locally at once, and dedupe the bus
+// copy by seq": the bus interleaves several replicas' seqs, so a highest-seq-seen check would drop
+// real events and an exact dedupe would need an ever-growing set; with one path every subscriber on
+// every replica sees the same sequence and the feed keeps no dedupe state. The cost is one Redis
+// round trip of latency for local events, and no live feed while Redis is away (the log is intact).
+//
+// The source subscription is held only while someone subscribes: with no admin watching, a replica
+// does not parse the events every other replica publishes.
+import type { Unsubscribe } from '@votemesh/common/bus/event-bus';
+import { VotemeshError } from '@votemesh/common/errors';
 import type { AuditFilter, StoredEvent } from './store.ts';
 
+/** Where committed events come from: every replica's commits, each replica's in seq order. */
+export interface FeedSource {
+  /** Calls `deliver` for every batch from now on; resolves once delivery is guaranteed. */
+  subscribe(deliver: (events: readonly StoredEvent[]) => void): Promise<Unsubscribe>;
+}
+
 export interface AuditFeed {
-  publish(events: readonly StoredEvent[]): void;
-  subscribe(filter: AuditFilter): AsyncIterableIterator<StoredEvent>;
+  /**
+   * Resolves once every event committed from now on (by any replica) reaches the subscription;
+   * rejects with UPSTREAM_UNAVAILABLE when the source cannot be subscribed.
+   */
+  subscribe(filter: AuditFilter): Promise<AsyncIterableIterator<StoredEvent>>;
   readonly subscriberCount: number;
-  /** Ends every subscription (clients see the stream complete). */
+  /** Ends every subscription (clients see the stream complete) and releases the source. */
   close(): void;
 }
 
 export interface FeedOptions {
+  readonly source: FeedSource;
   /** Events one slow subscriber may have waiting before it is cut off. @default 10000 */
   readonly maxQueued?: number;
   readonly onSubscribersChanged?: (count: number) => void;
@@ -40,12 +60,67 @@ interface Subscriber {
   end(error?: Error): void;
 }
 
-export function createAuditFeed(options: FeedOptions = {}): AuditFeed {
+export function createAuditFeed(options: FeedOptions): AuditFeed {
   const maxQueued = options.maxQueued ?? 10_000;
   const subscribers = new Set<Subscriber>();
-  const changed = (): void => options.onSubscribersChanged?.(subscribers.size);
+  let source: Promise<Unsubscribe> | undefined;
+  /** subscribe() calls still waiting for the source: they keep it held. */
+  let joining = 0;
+  let closed = false;
 
-  function subscribe(filter: AuditFilter): AsyncIterableIterator<StoredEvent> {
+  function changed(): void {
+    options.onSubscribersChanged?.(subscribers.size);
+    releaseSourceIfIdle();
+  }
+
+  function deliver(events: readonly StoredEvent[]): void {
+    for (const event of events) {
+      for (const subscriber of subscribers) if (matchesFilter(event, subscriber.filter)) subscriber.push(event);
+    }
+  }
+
+  function acquireSource(): Promise<Unsubscribe> {
+    if (source) return source;
+    // Only the current acquisition delivers: one being released may still receive a message, and
+    // it must not reach subscribers a second time through the new one.
+    const attempt: Promise<Unsubscribe> = options.source.subscribe((events) => {
+      if (source === attempt) deliver(events);
+    });
+    source = attempt;
+    attempt.catch(() => {
+      if (source === attempt) source = undefined;
+    });
+    return attempt;
+  }
+
+  function releaseSourceIfIdle(): void {
+    if (subscribers.size > 0 || joining > 0 || source === undefined) return;
+    const held = source;
+    source = undefined;
+    held.then(
+      (stop) => stop(),
+      () => undefined,
+    );
+  }
+
+  async function subscribe(filter: AuditFilter): Promise<AsyncIterableIterator<StoredEvent>> {
+    if (closed) throw new VotemeshError('UPSTREAM_UNAVAILABLE', 'the audit subgraph is shutting down');
+    joining += 1;
+    try {
+      await acquireSource();
+    } catch (error) {
+      throw new VotemeshError('UPSTREAM_UNAVAILABLE', 'the live audit feed cannot reach the event bus; retry later', { cause: error });
+    } finally {
+      joining -= 1;
+    }
+    if (closed) {
+      releaseSourceIfIdle();
+      throw new VotemeshError('UPSTREAM_UNAVAILABLE', 'the audit subgraph is shutting down');
+    }
+    return register(filter);
+  }
+
+  function register(filter: AuditFilter): AsyncIterableIterator<StoredEvent> {
     let queue: StoredEvent[] = [];
     let waiter: ((result: IteratorResult<StoredEvent>) => void) | undefined;
     let failWaiter: ((error: Error) => void) | undefined;
@@ -56,10 +131,10 @@ export function createAuditFeed(options: FeedOptions = {}): AuditFeed {
       push(event) {
         if (ended) return;
         if (waiter) {
-          const deliver = waiter;
+          const resolve = waiter;
           waiter = undefined;
           failWaiter = undefined;
-          deliver({ value: event, done: false });
+          resolve({ value: event, done: false });
         } else if (queue.length >= maxQueued) {
           subscriber.end(new FeedOverflowError(maxQueued));
         } else {
@@ -111,18 +186,14 @@ export function createAuditFeed(options: FeedOptions = {}): AuditFeed {
   }
 
   return {
-    publish(events) {
-      if (subscribers.size === 0) return;
-      for (const event of events) {
-        for (const subscriber of subscribers) if (matchesFilter(event, subscriber.filter)) subscriber.push(event);
-      }
-    },
     subscribe,
     get subscriberCount() {
       return subscribers.size;
     },
     close() {
+      closed = true;
       for (const subscriber of [...subscribers]) subscriber.end();
+      releaseSourceIfIdle();
     },
   };
 }

@@ -1,6 +1,8 @@
 // The AuditIngest gRPC server: binds, reports whether it is listening (for /readyz), and shuts
 // down gracefully (in-flight calls finish) with a fuse that force-closes what remains.
 import { Server, ServerCredentials } from '@grpc/grpc-js';
+import type { GrpcKeepalive } from '@votemesh/common/config';
+import { serverKeepaliveOptions } from '@votemesh/common/grpc/keepalive';
 import { loadAuditProto } from '@votemesh/common/grpc/load';
 import type { AuditIngestHandlers } from '@votemesh/common/grpc/generated/votemesh/audit/v1/AuditIngest';
 
@@ -11,8 +13,9 @@ export interface RunningGrpcServer {
   close(graceMs?: number): Promise<void>;
 }
 
-export async function startGrpcServer(handlers: AuditIngestHandlers, host: string, port: number): Promise<RunningGrpcServer> {
-  const server = new Server({ 'grpc.keepalive_permit_without_calls': 1 });
+/** `keepalive` drops senders gone without a FIN, failing their open Record calls. */
+export async function startGrpcServer(handlers: AuditIngestHandlers, host: string, port: number, keepalive?: GrpcKeepalive): Promise<RunningGrpcServer> {
+  const server = new Server(serverKeepaliveOptions(keepalive));
   server.addService(loadAuditProto().votemesh.audit.v1.AuditIngest.service, handlers);
   const bound = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, ServerCredentials.createInsecure(), (error, boundPort) => {

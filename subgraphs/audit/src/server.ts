@@ -1,8 +1,10 @@
 // Starts the audit subgraph from its dependencies: GraphQL over HTTP and graphql-ws on /graphql,
-// the probes, and the AuditIngest gRPC server, all sharing one store, appender and live feed.
+// the probes, and the AuditIngest gRPC server, all sharing one store, appender and live feed. The
+// feed runs over the event bus, so every replica's subscribers see every replica's appends.
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema } from '@apollo/subgraph';
+import type { EventBus } from '@votemesh/common/bus/event-bus';
 import { identitySecretKey, type Identity } from '@votemesh/common/contracts/identity';
 import type { PrismaClient } from '@votemesh/common/db/generated/client';
 import { createGraphQLErrorFormatter, createGraphQLHttpHandler } from '@votemesh/common/graphql-http';
@@ -15,6 +17,7 @@ import { WebSocketServer } from 'ws';
 import { createAppender } from './appender.ts';
 import type { AuditConfig } from './config.ts';
 import { createAuditFeed } from './feed.ts';
+import { createAppendedPublisher, createBusFeedSource } from './feed-bus.ts';
 import { startGrpcServer } from './grpc-server.ts';
 import { createIdentityReader, identityHeader } from './identity.ts';
 import { createIngestHandlers } from './ingest.ts';
@@ -23,10 +26,13 @@ import { resolvers, typeDefs, type AuditContext, type AuditServices } from './sc
 import { createAuditStore } from './store.ts';
 
 export interface AuditSubgraphDeps {
-  readonly config: Pick<AuditConfig, 'host' | 'port' | 'grpcPort' | 'identitySecret' | 'appendMaxBatch' | 'appendMaxDelayMs' | 'production'>;
+  readonly config: Pick<AuditConfig, 'host' | 'port' | 'grpcPort' | 'identitySecret' | 'appendMaxBatch' | 'appendMaxDelayMs' | 'production'> &
+    Partial<Pick<AuditConfig, 'grpcKeepalive'>>;
   readonly logger: Logger;
   readonly prisma: PrismaClient;
   readonly registry: Registry;
+  /** Carries committed events to every replica's auditEvents feed; owned by the caller. */
+  readonly bus: EventBus;
 }
 
 export interface RunningAuditSubgraph {
@@ -41,12 +47,13 @@ export async function startAuditSubgraph(deps: AuditSubgraphDeps): Promise<Runni
   const { config, logger, registry } = deps;
   const metrics = createAuditMetrics(registry);
   const store = createAuditStore(deps.prisma);
-  const feed = createAuditFeed({ onSubscribersChanged: (count) => metrics.feedSubscribers.set(count) });
+  const feed = createAuditFeed({ source: createBusFeedSource(deps.bus), onSubscribersChanged: (count) => metrics.feedSubscribers.set(count) });
+  const publisher = createAppendedPublisher({ bus: deps.bus, logger });
   const appender = createAppender({
     store,
     metrics,
     logger,
-    onAppended: (events) => feed.publish(events),
+    onAppended: (events) => publisher.publish(events),
     maxBatch: config.appendMaxBatch,
     maxDelayMs: config.appendMaxDelayMs,
   });
@@ -68,7 +75,9 @@ export async function startAuditSubgraph(deps: AuditSubgraphDeps): Promise<Runni
     context: async (req) => contextFor(await readIdentity(identityHeader(req))),
   });
 
-  const grpc = await startGrpcServer(createIngestHandlers({ appender, metrics, logger }), config.host, config.grpcPort);
+  const grpc = await startGrpcServer(createIngestHandlers({ appender, metrics, logger }), config.host, config.grpcPort, config.grpcKeepalive);
+  // Redis is not a readiness check: ingest and the queries work without it, only the live feed
+  // pauses, and taking the replica out of service would stop ingest for no gain.
   const checks = [
     { name: 'postgres', check: () => store.ping() },
     {
@@ -101,6 +110,8 @@ export async function startAuditSubgraph(deps: AuditSubgraphDeps): Promise<Runni
   const http = await listen(httpServer, config.port, config.host).catch(async (error: unknown) => {
     await grpc.close(0);
     await appender.close();
+    await publisher.flush();
+    feed.close();
     await apollo.stop();
     throw error;
   });
@@ -108,9 +119,11 @@ export async function startAuditSubgraph(deps: AuditSubgraphDeps): Promise<Runni
   let closing: Promise<void> | undefined;
   async function close(): Promise<void> {
     // Stop taking new ingest streams and let open ones finish (they need the appender), then
-    // commit what is queued, then end subscriptions and stop HTTP.
+    // commit what is queued and publish it (the caller closes the bus after us), then end
+    // subscriptions and stop HTTP.
     await grpc.close();
     await appender.close();
+    await publisher.flush();
     feed.close();
     await wsDisposable.dispose();
     for (const client of wsServer.clients) client.close(1001, 'Going away');

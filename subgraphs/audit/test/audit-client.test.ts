@@ -16,6 +16,7 @@ import { createLogger } from '@votemesh/common/logger';
 import { createTestDatabase, type TestDatabase } from '@votemesh/common/testing/database';
 import { waitFor } from '@votemesh/common/testing/wait-for';
 import { createAuditStore } from '../src/store.ts';
+import { testRedisPrefix } from './harness.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const logger = createLogger({ service: 'audit-client-test', level: 'error' });
@@ -32,6 +33,8 @@ async function startAuditProcess(databaseUrl: string, grpcPort: number): Promise
     env: {
       ...process.env,
       DATABASE_URL: databaseUrl,
+      // Its live feed publishes on the bus: keep that off the channels of a dev stack.
+      REDIS_PREFIX: testRedisPrefix(),
       PORT: '0',
       GRPC_PORT: String(grpcPort),
       HOST: '127.0.0.1',

@@ -1,7 +1,10 @@
-// Test harness: a fresh migrated database, the real audit subgraph on port 0, and small clients
-// for its three faces (GraphQL over HTTP, graphql-ws, AuditIngest gRPC).
-import { randomUUID } from 'node:crypto';
+// Test harness: a fresh migrated database, the real audit subgraph on port 0 with a Redis event
+// bus under a test prefix, and small clients for its three faces (GraphQL over HTTP, graphql-ws,
+// AuditIngest gRPC). Several harnesses given the same database and prefix are replicas of one
+// deployment.
+import { randomBytes, randomUUID } from 'node:crypto';
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { createRedisEventBus } from '@votemesh/common/bus/redis-event-bus';
 import { createLogger, type Logger } from '@votemesh/common/logger';
 import { createMetricsRegistry } from '@votemesh/common/metrics';
 import { IDENTITY_HEADER, identitySecretKey, signIdentity, type Identity } from '@votemesh/common/contracts/identity';
@@ -10,6 +13,7 @@ import { loadAuditProto } from '@votemesh/common/grpc/load';
 import type { AuditEventInput } from '@votemesh/common/grpc/generated/votemesh/audit/v1/AuditEventInput';
 import type { RecordSummary__Output } from '@votemesh/common/grpc/generated/votemesh/audit/v1/RecordSummary';
 import { createTestDatabase, type TestDatabase } from '@votemesh/common/testing/database';
+import { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { startAuditSubgraph, type RunningAuditSubgraph } from '../src/server.ts';
 
@@ -27,16 +31,34 @@ export interface Harness extends AsyncDisposable {
   record(events: readonly AuditEventInput[], metadata?: Metadata): Promise<RecordSummary__Output>;
 }
 
+export interface HarnessOptions {
+  readonly appendMaxBatch?: number;
+  readonly appendMaxDelayMs?: number;
+  /** Share another harness's database (this one then leaves dropping it to its owner). */
+  readonly db?: TestDatabase;
+  /** Share a Redis prefix with other harnesses; a fresh one by default. */
+  readonly redisPrefix?: string;
+}
+
+export const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+
+export function testRedisPrefix(): string {
+  return `vmtest:${randomBytes(6).toString('hex')}:`;
+}
+
 export interface GraphQLResult<T> {
   readonly data?: T | null;
   readonly errors?: readonly { message: string; extensions?: { code?: string } }[];
 }
 
-export async function startHarness(options: { appendMaxBatch?: number; appendMaxDelayMs?: number } = {}): Promise<Harness> {
-  const db = await createTestDatabase();
+export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
+  const ownsDb = options.db === undefined;
+  const db = options.db ?? (await createTestDatabase());
   const prisma = createPrismaClient(db.url);
   const logger = createLogger({ service: 'audit-test', level: 'error' });
   const registry = createMetricsRegistry('votemesh-audit');
+  const redis = new Redis(REDIS_URL);
+  const bus = createRedisEventBus({ publisher: redis, subscriber: redis.duplicate(), prefix: options.redisPrefix ?? testRedisPrefix(), logger });
   const audit = await startAuditSubgraph({
     config: {
       host: '127.0.0.1',
@@ -50,6 +72,7 @@ export async function startHarness(options: { appendMaxBatch?: number; appendMax
     logger,
     prisma,
     registry,
+    bus,
   });
   const client = createIngestClient(audit.grpcAddress);
   return {
@@ -68,8 +91,10 @@ export async function startHarness(options: { appendMaxBatch?: number; appendMax
     async [Symbol.asyncDispose]() {
       client.close();
       await audit.close();
+      await bus.close();
+      redis.disconnect();
       await prisma.$disconnect();
-      await db[Symbol.asyncDispose]();
+      if (ownsDb) await db[Symbol.asyncDispose]();
     },
   };
 }

@@ -4,10 +4,12 @@ import {
   ConfigError,
   readDatabaseUrl,
   readGrpcAddress,
+  readGrpcKeepalive,
   readIdentitySecret,
   readInt,
   readServiceBasics,
   type Env,
+  type GrpcKeepalive,
   type ServiceBasics,
 } from '@votemesh/common/config';
 
@@ -18,6 +20,8 @@ export interface ResultConfig extends ServiceBasics {
   readonly databaseUrl: string;
   /** host:port of the worker's TallyService. */
   readonly tallyGrpcUrl: string;
+  /** HTTP/2 pings on the TallyService channel (GRPC_KEEPALIVE_TIME_MS / GRPC_KEEPALIVE_TIMEOUT_MS). */
+  readonly grpcKeepalive: GrpcKeepalive;
   /** Deadline of one GetResults call. */
   readonly tallyDeadlineMs: number;
   /** At most one pollResults push per poll per this many ms (the newest state is always sent). */
@@ -43,6 +47,7 @@ export function loadConfig(env: Env, stdoutIsTty = false): ResultConfig {
     ...basics,
     databaseUrl: readDatabaseUrl(env),
     tallyGrpcUrl,
+    grpcKeepalive: readGrpcKeepalive(env),
     tallyDeadlineMs: readInt(env, 'TALLY_DEADLINE_MS', 2000, { min: 50, max: 60_000 }),
     coalesceMs: readInt(env, 'COALESCE_MS', 100, { min: 0, max: 60_000 }),
     watchReconnectInitialMs,

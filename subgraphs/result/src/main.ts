@@ -23,7 +23,7 @@ if (config.identitySecretIsDefault) {
 
 const prisma = createPrismaClient(config.databaseUrl);
 shutdown.defer('prisma', () => prisma.$disconnect());
-const tallyClient = createTallyServiceClient(config.tallyGrpcUrl);
+const tallyClient = createTallyServiceClient(config.tallyGrpcUrl, config.grpcKeepalive);
 shutdown.defer('tally grpc client', () => tallyClient.close());
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {

@@ -2,7 +2,9 @@
 // server stream per poll, and a readiness probe of the channel. gRPC failures become registry
 // errors here, and every PollTally is parsed at this edge into a TallySnapshot with plain numbers.
 import { credentials, Metadata, status as GrpcCode, type ServiceError, connectivityState } from '@grpc/grpc-js';
+import type { GrpcKeepalive } from '@votemesh/common/config';
 import { VotemeshError } from '@votemesh/common/errors';
+import { clientKeepaliveOptions } from '@votemesh/common/grpc/keepalive';
 import { loadTallyProto } from '@votemesh/common/grpc/load';
 import type { PollTally__Output } from '@votemesh/common/grpc/generated/votemesh/tally/v1/PollTally';
 import type { TallyServiceClient } from '@votemesh/common/grpc/generated/votemesh/tally/v1/TallyService';
@@ -35,9 +37,11 @@ export interface TallySourceOptions {
   readonly deadlineMs?: number;
 }
 
-export function createTallyServiceClient(address: string): TallyServiceClient {
+/** `keepalive` pings the worker, so a WatchResults stream to a vanished one fails (and is reopened) instead of hanging. */
+export function createTallyServiceClient(address: string, keepalive?: GrpcKeepalive): TallyServiceClient {
   const { TallyService } = loadTallyProto().votemesh.tally.v1;
   return new TallyService(address, credentials.createInsecure(), {
+    ...clientKeepaliveOptions(keepalive),
     // Reconnect to a restarted worker quickly; the defaults back off up to two minutes.
     'grpc.initial_reconnect_backoff_ms': 200,
     'grpc.max_reconnect_backoff_ms': 5000,

@@ -3,12 +3,14 @@
 import {
   readDatabaseUrl,
   readGrpcAddress,
+  readGrpcKeepalive,
   readIdentitySecret,
   readInt,
   readRedisUrl,
   readServiceBasics,
   readString,
   type Env,
+  type GrpcKeepalive,
   type ServiceBasics,
 } from '@votemesh/common/config';
 
@@ -23,6 +25,8 @@ export interface VoteConfig extends ServiceBasics {
   readonly identitySecretIsDefault: boolean;
   /** host:port of the audit service's AuditIngest gRPC endpoint. */
   readonly auditGrpcUrl: string;
+  /** HTTP/2 pings on the AuditIngest channel (GRPC_KEEPALIVE_TIME_MS / GRPC_KEEPALIVE_TIMEOUT_MS). */
+  readonly grpcKeepalive: GrpcKeepalive;
   /** How long a receipt hash lives after its last change. */
   readonly receiptTtlSeconds: number;
   /** How long castVote trusts a cached poll before reading PostgreSQL again. */
@@ -43,6 +47,7 @@ export function loadConfig(env: Env, stdoutIsTty = false): VoteConfig {
     redisPrefix: readString(env, 'REDIS_PREFIX', 'vm:'),
     ...readIdentitySecret(env, production),
     auditGrpcUrl,
+    grpcKeepalive: readGrpcKeepalive(env),
     receiptTtlSeconds: readInt(env, 'RECEIPT_TTL_SECONDS', 86_400, { min: 60 }),
     pollCacheTtlMs: readInt(env, 'POLL_CACHE_TTL_MS', 1000, { min: 0, max: 60_000 }),
     schedulerSweepMs: readInt(env, 'SCHEDULER_SWEEP_MS', 5000, { min: 100, max: 3_600_000 }),

@@ -40,7 +40,7 @@ try {
   const bus = createRedisEventBus({ publisher: redis, subscriber: redis.duplicate(), prefix: config.redisPrefix, logger });
   shutdown.defer('event bus', () => bus.close());
 
-  const audit = createAuditClient({ address: config.auditGrpcUrl, logger, source: 'vote' });
+  const audit = createAuditClient({ address: config.auditGrpcUrl, logger, source: 'vote', keepalive: config.grpcKeepalive });
   shutdown.defer('audit client', async () => {
     await audit.flush(2000).catch(() => undefined);
     await audit.close();

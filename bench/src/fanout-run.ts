@@ -251,10 +251,12 @@ export async function startFloorServer(): Promise<FloorServer> {
         const onMessage = (message: FloorReply): void => {
           if (message.type !== type) return;
           child.off('message', onMessage);
+          child.off('exit', onExit);
           resolve(message as Extract<FloorReply, { type: T }>);
         };
+        const onExit = (code: number | null): void => reject(new Error(`floor server exited with ${code}`));
         child.on('message', onMessage);
-        child.once('exit', (code) => reject(new Error(`floor server exited with ${code}`)));
+        child.once('exit', onExit);
         if (command) child.send(command);
       }),
       30_000,

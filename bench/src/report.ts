@@ -41,8 +41,31 @@ export async function printHeader(title: string): Promise<void> {
   console.log(
     `started: ${new Date().toISOString()}; before the run the machine was busy ${busy.toFixed(2)} of ${machine.cores} cores (1 s sample), load average ${loadavg()
       .map((value) => value.toFixed(2))
-      .join(' ')}\n`,
+      .join(' ')}`,
   );
+  console.log(`speed probe: ${speedProbeMs().toFixed(0)} ms for ${formatNumber(SPEED_PROBE_ROUNDS)} JSON round trips of a vote entry on one core (lower is faster)\n`);
+}
+
+const SPEED_PROBE_ROUNDS = 200_000;
+
+/**
+ * The same VM type has been seen ~3x slower on one day than on another (host contention that the
+ * guest's steal counter does not show). A fixed single-core workload of the kind the services do,
+ * timed before every run, lets runs from different days be compared, or at least told apart.
+ */
+function speedProbeMs(): number {
+  const entry = {
+    receiptId: '5f0c7c1e-8c8e-4a4b-9a4e-0c1d2e3f4a5b',
+    pollId: '0b8e7c6d-5a4b-4c3d-8e2f-1a0b9c8d7e6f',
+    optionId: '9e8d7c6b-5a49-4382-9716-05f4e3d2c1b0',
+    voterId: 'voter:3c2b1a09-8f7e-4d6c-9b5a-493827160504',
+    castAt: '2026-11-25T04:00:00.000Z',
+  };
+  const started = performance.now();
+  let length = 0;
+  for (let round = 0; round < SPEED_PROBE_ROUNDS; round += 1) length += (JSON.parse(JSON.stringify({ ...entry, round })) as { round: number }).round;
+  if (length < 0) throw new Error('unreachable'); // keeps the loop's result observable
+  return performance.now() - started;
 }
 
 export interface LatencySummary {

@@ -1,7 +1,9 @@
 // The audit events a batch produces: one vote.counted / vote.superseded / vote.rejected per entry
 // (plus vote.superseded for a receipt whose ballot a newer vote replaced). Event ids derive from the
 // receipt and the action (a receipt is counted, superseded or rejected at most once), so a batch
-// replayed after a crash yields the same ids and the audit log can drop the duplicates.
+// replayed after a crash yields the same ids and the audit log can drop the duplicates. That holds
+// for the receipt a replayed vote replaced too: the replay answers it again (the ballot remembers
+// it, see batch-sql.ts) and its vote.superseded event gets the id the first settle would have sent.
 import { createHash } from 'node:crypto';
 import type { AuditEventDraft } from '@votemesh/common/contracts/audit';
 import type { MalformedEntry, ParsedVote } from './outcomes.ts';

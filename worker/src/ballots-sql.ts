@@ -9,7 +9,10 @@
 // Slow path, for exactly those lost races (and a ballot a concurrent batch inserted meanwhile):
 // INSERT … ON CONFLICT DO NOTHING, SELECT … FOR UPDATE (the current row, locked, in order),
 // UPDATE. It is what the fast path would do with no concurrency, only with explicit locks.
-import type { Prisma } from '@votemesh/common/db/client';
+//
+// Both paths remember, on the row they change, the vote it replaced (replaced_* columns), and a
+// replay of a ballot's current vote answers it again: its settle may never have reached Redis.
+import { Prisma } from '@votemesh/common/db/client';
 import { compareStreamIds, type ParsedVote } from './outcomes.ts';
 
 type Tx = Prisma.TransactionClient;
@@ -23,10 +26,33 @@ export interface PreviousBallot {
 export type BallotChange =
   | { readonly kind: 'new' }
   | { readonly kind: 'changed'; readonly previous: PreviousBallot }
-  | { readonly kind: 'replay' }
+  /** `replaced`: the vote the ballot's current one replaced when it was applied, if any. */
+  | { readonly kind: 'replay'; readonly replaced?: PreviousBallot }
   | { readonly kind: 'older' };
 
-interface FastRow {
+interface ReplacedColumns {
+  replaced_option_id: string | null;
+  replaced_receipt_id: string | null;
+  replaced_cast_at: Date | null;
+}
+
+/**
+ * The SET items of an UPDATE of ballot `b` to vote `v` that remember the vote being replaced: in SET,
+ * `b.*` is the row before the update. The same receipt under a newer stream id replaces nothing and
+ * keeps what the row remembered.
+ */
+const REMEMBER_REPLACED = Prisma.sql`
+  replaced_receipt_id = CASE WHEN b.receipt_id = v.receipt_id THEN b.replaced_receipt_id ELSE b.receipt_id END,
+  replaced_option_id = CASE WHEN b.receipt_id = v.receipt_id THEN b.replaced_option_id ELSE b.option_id END,
+  replaced_cast_at = CASE WHEN b.receipt_id = v.receipt_id THEN b.replaced_cast_at ELSE b.cast_at END`;
+
+function replayOf(row: ReplacedColumns & { receipt_id: string | null }): BallotChange {
+  const { replaced_option_id: optionId, replaced_receipt_id: receiptId, replaced_cast_at: castAt } = row;
+  if (optionId === null || receiptId === null || castAt === null || receiptId === row.receipt_id) return { kind: 'replay' };
+  return { kind: 'replay', replaced: { optionId, receiptId, castAt } };
+}
+
+interface FastRow extends ReplacedColumns {
   ord: bigint;
   inserted: boolean;
   updated: boolean;
@@ -37,7 +63,7 @@ interface FastRow {
   cast_at: Date | null;
 }
 
-interface LockedRow {
+interface LockedRow extends ReplacedColumns {
   ord: bigint;
   option_id: string;
   receipt_id: string;
@@ -58,7 +84,7 @@ export async function resolveBallots(tx: Tx, winners: readonly ParsedVote[]): Pr
                            ${winners.map((v) => v.entry.castAt)}::timestamptz[])
         WITH ORDINALITY AS v(poll_id, voter_id, option_id, receipt_id, stream_ms, stream_seq, cast_at, ord)
     ), old AS (
-      SELECT v.ord, b.option_id, b.receipt_id, b.stream_ms, b.stream_seq, b.cast_at
+      SELECT v.ord, b.option_id, b.receipt_id, b.stream_ms, b.stream_seq, b.cast_at, b.replaced_option_id, b.replaced_receipt_id, b.replaced_cast_at
       FROM v JOIN ballots b ON b.poll_id = v.poll_id AND b.voter_id = v.voter_id
     ), ins AS (
       INSERT INTO ballots (poll_id, voter_id, option_id, receipt_id, stream_ms, stream_seq, cast_at)
@@ -69,7 +95,7 @@ export async function resolveBallots(tx: Tx, winners: readonly ParsedVote[]): Pr
     ), upd AS (
       UPDATE ballots b
       SET option_id = v.option_id, receipt_id = v.receipt_id, stream_ms = v.stream_ms, stream_seq = v.stream_seq,
-          cast_at = v.cast_at, counted_at = now()
+          cast_at = v.cast_at, counted_at = now(), ${REMEMBER_REPLACED}
       FROM v JOIN old ON old.ord = v.ord
       WHERE b.poll_id = v.poll_id AND b.voter_id = v.voter_id
         AND b.stream_ms = old.stream_ms AND b.stream_seq = old.stream_seq
@@ -77,7 +103,8 @@ export async function resolveBallots(tx: Tx, winners: readonly ParsedVote[]): Pr
       RETURNING b.poll_id, b.voter_id
     )
     SELECT v.ord, ins.poll_id IS NOT NULL AS inserted, upd.poll_id IS NOT NULL AS updated,
-           old.option_id::text AS option_id, old.receipt_id::text AS receipt_id, old.stream_ms, old.stream_seq, old.cast_at
+           old.option_id::text AS option_id, old.receipt_id::text AS receipt_id, old.stream_ms, old.stream_seq, old.cast_at,
+           old.replaced_option_id::text AS replaced_option_id, old.replaced_receipt_id::text AS replaced_receipt_id, old.replaced_cast_at
     FROM v
     LEFT JOIN old ON old.ord = v.ord
     LEFT JOIN ins ON ins.poll_id = v.poll_id AND ins.voter_id = v.voter_id
@@ -94,7 +121,7 @@ export async function resolveBallots(tx: Tx, winners: readonly ParsedVote[]): Pr
       const order = compareStreamIds(vote, { ms: row.stream_ms, seq: row.stream_seq });
       if (order > 0)
         retry.push(index); // lost a race with a concurrent batch: decide under a lock
-      else changes[index] = { kind: order === 0 ? 'replay' : 'older' };
+      else changes[index] = order === 0 ? replayOf(row) : { kind: 'older' };
     }
   }
   if (retry.length > 0) await resolveLocked(tx, winners, retry, changes);
@@ -124,7 +151,8 @@ async function resolveLocked(tx: Tx, winners: readonly ParsedVote[], indexes: re
   const rest = votes.map((vote, local) => ({ vote, local })).filter(({ local }) => !insertedOrds.has(local));
   if (rest.length === 0) return;
   const locked = await tx.$queryRaw<LockedRow[]>`
-    SELECT k.ord, b.option_id::text AS option_id, b.receipt_id::text AS receipt_id, b.stream_ms, b.stream_seq, b.cast_at
+    SELECT k.ord, b.option_id::text AS option_id, b.receipt_id::text AS receipt_id, b.stream_ms, b.stream_seq, b.cast_at,
+           b.replaced_option_id::text AS replaced_option_id, b.replaced_receipt_id::text AS replaced_receipt_id, b.replaced_cast_at
     FROM unnest(${rest.map(({ vote }) => vote.entry.pollId)}::uuid[], ${rest.map(({ vote }) => vote.entry.voterId)}::text[]) WITH ORDINALITY AS k(poll_id, voter_id, ord)
     JOIN ballots b ON b.poll_id = k.poll_id AND b.voter_id = k.voter_id
     ORDER BY k.ord
@@ -137,13 +165,13 @@ async function resolveLocked(tx: Tx, winners: readonly ParsedVote[], indexes: re
     if (order > 0) {
       newer.push(vote);
       changes[index] = { kind: 'changed', previous: { optionId: row.option_id, receiptId: row.receipt_id, castAt: row.cast_at } };
-    } else changes[index] = { kind: order === 0 ? 'replay' : 'older' };
+    } else changes[index] = order === 0 ? replayOf(row) : { kind: 'older' };
   }
   if (newer.length === 0) return;
   await tx.$executeRaw`
     UPDATE ballots b
     SET option_id = v.option_id, receipt_id = v.receipt_id, stream_ms = v.stream_ms, stream_seq = v.stream_seq,
-        cast_at = v.cast_at, counted_at = now()
+        cast_at = v.cast_at, counted_at = now(), ${REMEMBER_REPLACED}
     FROM unnest(${newer.map((v) => v.entry.pollId)}::uuid[], ${newer.map((v) => v.entry.voterId)}::text[],
                 ${newer.map((v) => v.entry.optionId)}::uuid[], ${newer.map((v) => v.entry.receiptId)}::uuid[],
                 ${newer.map((v) => v.ms)}::bigint[], ${newer.map((v) => v.seq)}::bigint[],

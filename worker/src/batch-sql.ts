@@ -7,6 +7,11 @@
 //   has a newer entry for, exactly as ballots-sql.ts does) → option deltas → option_tallies →
 //   poll_tallies → poll_rate_buckets → one row: a code per entry, the replaced receipts, the tallies.
 //
+// A changed ballot remembers the vote it replaced (replaced_* columns, set by the same UPDATE). If
+// the batch commits but its settle never reaches Redis, the entry is replayed later and decided
+// `r`; the statement then answers the remembered receipt as replaced again, so the settle of the
+// replay marks it SUPERSEDED (receipt statuses only move forward, so saying it twice is harmless).
+//
 // Why the tally read-back is exact without a second statement: a data-modifying CTE reads other
 // rows from the statement's snapshot, which may predate a transaction that committed while this one
 // waited for a lock. So the statement never reads option counts from the snapshot: it upserts EVERY
@@ -36,7 +41,7 @@ export const OUTCOME_CODES = {
 } as const;
 
 export interface FastReplaced {
-  /** 1-based position of the vote that replaced it, in the input. */
+  /** 1-based position of the vote that replaced it (or of the replay of that vote), in the input. */
   readonly ord: number;
   readonly optionId: string;
   readonly receiptId: string;
@@ -83,7 +88,8 @@ WITH input AS (
   FROM input i JOIN verdict v ON v.poll_id = i.poll_id AND v.option_id = i.option_id
 ), cur AS (
   SELECT r.ord, r.poll_id, r.voter_id, r.option_id, r.receipt_id, r.stream_ms, r.stream_seq, r.cast_at, b.poll_id IS NOT NULL AS had,
-         b.option_id AS old_option_id, b.receipt_id AS old_receipt_id, b.stream_ms AS old_ms, b.stream_seq AS old_seq, b.cast_at AS old_cast_at
+         b.option_id AS old_option_id, b.receipt_id AS old_receipt_id, b.stream_ms AS old_ms, b.stream_seq AS old_seq, b.cast_at AS old_cast_at,
+         b.replaced_option_id, b.replaced_receipt_id, b.replaced_cast_at
   FROM ranked r LEFT JOIN ballots b ON b.poll_id = r.poll_id AND b.voter_id = r.voter_id
   WHERE r.code = '' AND r.rank = 1
 ), ins AS (
@@ -105,15 +111,21 @@ WITH input AS (
     AND (c.stream_ms, c.stream_seq) > (c.old_ms, c.old_seq)
   FOR UPDATE OF b SKIP LOCKED
 ), upd AS (
+  -- In SET, b.* is the row before this update: the vote being replaced (the row lockable locked).
+  -- The same receipt under a newer stream id replaces nothing and keeps what the row remembered.
   UPDATE ballots b
   SET option_id = l.option_id, receipt_id = l.receipt_id, stream_ms = l.stream_ms, stream_seq = l.stream_seq,
-      cast_at = l.cast_at, counted_at = now()
+      cast_at = l.cast_at, counted_at = now(),
+      replaced_receipt_id = CASE WHEN b.receipt_id = l.receipt_id THEN b.replaced_receipt_id ELSE b.receipt_id END,
+      replaced_option_id = CASE WHEN b.receipt_id = l.receipt_id THEN b.replaced_option_id ELSE b.option_id END,
+      replaced_cast_at = CASE WHEN b.receipt_id = l.receipt_id THEN b.replaced_cast_at ELSE b.cast_at END
   FROM lockable l
   WHERE b.poll_id = l.poll_id AND b.voter_id = l.voter_id
   RETURNING l.ord
 ), decided AS (
   -- IN (SELECT …) rather than joins: hashed subplans whatever the row estimates of the CTEs.
   SELECT c.ord, c.poll_id, c.option_id, c.receipt_id, c.old_option_id, c.old_receipt_id, c.old_cast_at,
+         c.replaced_option_id, c.replaced_receipt_id, c.replaced_cast_at,
          CASE WHEN NOT c.had THEN CASE WHEN (c.poll_id, c.voter_id) IN (SELECT poll_id, voter_id FROM ins) THEN 'n' ELSE 'L' END
               WHEN c.ord IN (SELECT ord FROM upd) THEN CASE WHEN c.old_option_id = c.option_id THEN 's' ELSE 'c' END
               WHEN (c.stream_ms, c.stream_seq) = (c.old_ms, c.old_seq) THEN 'r'
@@ -157,8 +169,14 @@ SELECT
      SELECT ord, code FROM decided
      UNION ALL SELECT ord, CASE WHEN code = '' THEN 'b' ELSE code END FROM ranked WHERE code <> '' OR rank > 1
    ) x) AS codes,
-  (SELECT json_agg(json_build_array(d.ord, d.old_option_id, d.old_receipt_id, (extract(epoch FROM d.old_cast_at) * 1000)::bigint) ORDER BY d.ord)
-     FROM decided d WHERE d.code IN ('c', 's') AND d.old_receipt_id <> d.receipt_id) AS replaced,
+  -- A change replaced the ballot's previous vote; a replay of the current vote (read from the same
+  -- row version that matched its stream id) answers again what that vote replaced.
+  (SELECT json_agg(json_build_array(x.ord, x.option_id, x.receipt_id, (extract(epoch FROM x.cast_at) * 1000)::bigint) ORDER BY x.ord) FROM (
+     SELECT ord, old_option_id AS option_id, old_receipt_id AS receipt_id, old_cast_at AS cast_at
+     FROM decided WHERE code IN ('c', 's') AND old_receipt_id <> receipt_id
+     UNION ALL SELECT ord, replaced_option_id, replaced_receipt_id, replaced_cast_at
+     FROM decided WHERE code = 'r' AND replaced_receipt_id <> receipt_id
+   ) x) AS replaced,
   (SELECT json_agg(json_build_object(
             'p', t.poll_id, 'v', t.version, 't', t.total_votes, 'o', l.options,
             'u', (extract(epoch FROM t.updated_at) * 1000)::bigint,

@@ -15,6 +15,7 @@ export interface WorkerMetrics {
   readonly transactionRetries: Counter<'sqlstate'>;
   readonly publishErrors: Counter;
   readonly ballotRaces: Counter;
+  readonly settleRetries: Counter;
 }
 
 export function createWorkerMetrics(registry: Registry): WorkerMetrics {
@@ -48,6 +49,7 @@ export function createWorkerMetrics(registry: Registry): WorkerMetrics {
     }),
     publishErrors: new Counter({ name: METRICS.workerPublishErrorsTotal.name, help: METRICS.workerPublishErrorsTotal.help, registers: [registry] }),
     ballotRaces: new Counter({ name: METRICS.workerBallotRacesTotal.name, help: METRICS.workerBallotRacesTotal.help, registers: [registry] }),
+    settleRetries: new Counter({ name: METRICS.workerSettleRetriesTotal.name, help: METRICS.workerSettleRetriesTotal.help, registers: [registry] }),
   };
 }
 

@@ -16,9 +16,16 @@
 // claimIntervalMs and prunes old rate buckets. A read ahead is only started when none of that is
 // due, so a re-read of the lane's own pending entries never races a read of new ones. A failed
 // iteration backs off and retries; its entries (and any read ahead) stay pending and are re-read.
+//
+// A batch that committed but failed to settle (Redis unreachable) is settled again, with backoff,
+// until it succeeds or the pipeline stops: the committed plan still knows every receipt its votes
+// replaced, which a replay can only recover for the last change of mind of each ballot (the
+// ballot row remembers one). The next batch of the lane does not start settling meanwhile, so
+// settles stay in batch order. Only a settle still failing once the pipeline stops gives up; its
+// entries stay pending and are replayed (own-pending re-read, or XAUTOCLAIM by another replica).
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
-import { commitBatch, settleBatch, type ApplyDeps, type BatchReport } from './apply-batch.ts';
+import { commitBatch, settleBatch, type ApplyDeps, type BatchReport, type CommittedBatch } from './apply-batch.ts';
 import { pruneRateBuckets } from './tally-sql.ts';
 import { autoClaim, ensureGroup, readGroup, type StreamEntry, type StreamRef } from './stream.ts';
 
@@ -54,6 +61,11 @@ export interface Pipeline {
 }
 
 const MAX_BACKOFF_MS = 5000;
+
+/** 200 ms, 400 ms, … up to MAX_BACKOFF_MS: the wait after the `failures`-th failure in a row. */
+function backoffMs(failures: number): number {
+  return Math.min(MAX_BACKOFF_MS, 100 * 2 ** Math.min(failures, 6));
+}
 
 /** The group consumer name of lane `lane` of a replica (or drain) called `consumerName`. */
 export function laneConsumerName(consumerName: string, lane: number): string {
@@ -110,7 +122,7 @@ export async function startPipeline(deps: ApplyDeps, options: PipelineOptions): 
         throw error;
       }
       await settling;
-      settling = settleBatch(deps, committed).then(
+      settling = settleRetrying(committed).then(
         (report) => {
           release();
           batches += 1;
@@ -120,9 +132,38 @@ export async function startPipeline(deps: ApplyDeps, options: PipelineOptions): 
           release();
           // Committed but not acked: the entries stay pending under this name and replay as no-ops.
           ownPending = true;
-          logger.error({ err: error, consumer: name, entries: entries.length }, 'settling a committed batch failed; it will be replayed');
+          logger.error({ err: error, consumer: name, entries: entries.length }, 'settling a committed batch failed at shutdown; it will be replayed');
         },
       );
+    }
+
+    /** settleBatch again after each failure (see the top of this file); throws once stopping. */
+    async function settleRetrying(committed: CommittedBatch): Promise<BatchReport> {
+      let lastError: string | undefined;
+      for (let failures = 0; ; ) {
+        try {
+          const report = await settleBatch(deps, committed);
+          if (failures > 0) {
+            // Unless an iteration failed meanwhile: that error is newer and still stands.
+            if (laneErrors[index] === lastError) laneErrors[index] = undefined;
+            logger.info({ consumer: name, entries: committed.entries, failures }, 'settled a committed batch after retrying');
+          }
+          return report;
+        } catch (error) {
+          if (abort.signal.aborted) throw error;
+          failures += 1;
+          const backoff = backoffMs(failures);
+          deps.metrics?.settleRetries.inc();
+          lastError = `settling a committed batch: ${error instanceof Error ? error.message : String(error)}`;
+          laneErrors[index] = lastError;
+          logger.error(
+            { err: error, consumer: name, entries: committed.entries, failures, backoffMs: backoff },
+            'settling a committed batch failed; retrying it',
+          );
+          // Stopping cuts the wait short: one last attempt, then the entries are left to a replay.
+          await delay(backoff, undefined, { signal: abort.signal }).catch(() => undefined);
+        }
+      }
     }
 
     async function claimDead(idleMs: number): Promise<void> {
@@ -192,7 +233,7 @@ export async function startPipeline(deps: ApplyDeps, options: PipelineOptions): 
           ownPending = true;
           if (!follow) throw error;
           failures += 1;
-          const backoff = Math.min(MAX_BACKOFF_MS, 100 * 2 ** Math.min(failures, 6));
+          const backoff = backoffMs(failures);
           laneErrors[index] = error instanceof Error ? error.message : String(error);
           logger.error({ err: error, consumer: name, failures, backoffMs: backoff }, 'consumer iteration failed; its entries stay pending and are retried');
           await delay(backoff, undefined, { signal: abort.signal }).catch(() => undefined);

@@ -10,7 +10,7 @@
 // a poll is exactly the state its new `version` names.
 import type { OptionCount } from '@votemesh/common/contracts/bus';
 import type { Prisma, PrismaClient } from '@votemesh/common/db/client';
-import { resolveBallots, type BallotChange } from './ballots-sql.ts';
+import { resolveBallots, type BallotChange, type PreviousBallot } from './ballots-sql.ts';
 import { applyVotesFast, OUTCOME_CODES, type FastResult } from './batch-sql.ts';
 import { withTransactionRetry, type RetryOptions } from './retry.ts';
 import { compareStreamIds, type ParsedVote, type VoteOutcome } from './outcomes.ts';
@@ -22,7 +22,11 @@ export interface DecidedVote {
   readonly outcome: VoteOutcome;
 }
 
-/** A receipt that was COUNTED earlier and lost its ballot to a newer vote in this batch. */
+/**
+ * A receipt that was COUNTED earlier and lost its ballot to a newer vote in this batch, or that a
+ * vote replayed in this batch replaced when it was first applied (that settle may never have
+ * reached Redis; marking it SUPERSEDED again is harmless).
+ */
 export interface ReplacedReceipt {
   readonly receiptId: string;
   readonly pollId: string;
@@ -196,20 +200,12 @@ async function applyInTransaction(tx: Tx, votes: readonly ParsedVote[], options:
           bump(optionId, pollId, 1);
         }
         touch(pollId, false);
-        if (change.previous.receiptId !== receiptId) {
-          replaced.push({
-            receiptId: change.previous.receiptId,
-            pollId,
-            optionId: change.previous.optionId,
-            voterId,
-            castAt: change.previous.castAt.toISOString(),
-            replacedBy: receiptId,
-          });
-        }
+        if (change.previous.receiptId !== receiptId) replaced.push(replacedReceipt(change.previous, vote));
         break;
       }
       case 'replay':
         decided.push({ vote, outcome: { status: 'COUNTED', change: 'replay' } });
+        if (change.replaced) replaced.push(replacedReceipt(change.replaced, vote));
         break;
       case 'older':
         decided.push({ vote, outcome: SUPERSEDED_OLDER });
@@ -223,6 +219,11 @@ async function applyInTransaction(tx: Tx, votes: readonly ParsedVote[], options:
   await applyOptionDeltas(tx, deltas);
   const tallies = await applyPollTallies(tx, touched, perPoll, options.windowSeconds);
   return { decided, replaced, tallies };
+}
+
+function replacedReceipt(previous: PreviousBallot, by: ParsedVote): ReplacedReceipt {
+  const { pollId, voterId, receiptId } = by.entry;
+  return { receiptId: previous.receiptId, pollId, optionId: previous.optionId, voterId, castAt: previous.castAt.toISOString(), replacedBy: receiptId };
 }
 
 async function validatePairs(tx: Tx, votes: readonly ParsedVote[], decided: DecidedVote[]): Promise<ParsedVote[]> {

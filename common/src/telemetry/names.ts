@@ -317,6 +317,11 @@ export const METRICS = {
     help: 'Votes whose ballot a concurrent batch changed during the one-statement apply; decided again under row locks.',
     kind: 'counter',
   },
+  workerSettleRetriesTotal: {
+    name: 'votemesh_worker_settle_retries_total',
+    help: 'Failed attempts to settle a committed batch (receipts, ack, tally messages in Redis), each retried with backoff.',
+    kind: 'counter',
+  },
   streamLength: { name: 'votemesh_stream_length', help: 'Entries in the votes stream (XLEN).', kind: 'gauge' },
   streamPending: { name: 'votemesh_stream_pending', help: 'Entries delivered but not acknowledged (XPENDING).', kind: 'gauge' },
   streamLag: { name: 'votemesh_stream_lag', help: 'Entries not yet delivered to the consumer group.', kind: 'gauge' },

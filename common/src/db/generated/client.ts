@@ -55,6 +55,9 @@ export type PollOption = Prisma.PollOptionModel
  * Model Ballot
  * Owned by the tally worker: one current ballot per (poll, voter). `streamMs`/`streamSeq` are the
  * Redis stream id of the entry that set it; a newer id wins, an equal or older one is a no-op.
+ * `replaced*` is the vote the current one replaced (the last change of mind), written by the same
+ * update: a replay of the current entry (its batch committed, its settle never reached Redis)
+ * finds the receipt to mark SUPERSEDED here, with what recreating an expired receipt hash needs.
  */
 export type Ballot = Prisma.BallotModel
 /**

@@ -1012,7 +1012,10 @@ export const BallotScalarFieldEnum = {
   streamMs: 'streamMs',
   streamSeq: 'streamSeq',
   castAt: 'castAt',
-  countedAt: 'countedAt'
+  countedAt: 'countedAt',
+  replacedReceiptId: 'replacedReceiptId',
+  replacedOptionId: 'replacedOptionId',
+  replacedCastAt: 'replacedCastAt'
 } as const
 
 export type BallotScalarFieldEnum = (typeof BallotScalarFieldEnum)[keyof typeof BallotScalarFieldEnum]

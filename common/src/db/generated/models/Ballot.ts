@@ -16,6 +16,9 @@ import type * as Prisma from "../internal/prismaNamespace.ts"
  * Model Ballot
  * Owned by the tally worker: one current ballot per (poll, voter). `streamMs`/`streamSeq` are the
  * Redis stream id of the entry that set it; a newer id wins, an equal or older one is a no-op.
+ * `replaced*` is the vote the current one replaced (the last change of mind), written by the same
+ * update: a replay of the current entry (its batch committed, its settle never reached Redis)
+ * finds the receipt to mark SUPERSEDED here, with what recreating an expired receipt hash needs.
  */
 export type BallotModel = runtime.Types.Result.DefaultSelection<Prisma.$BallotPayload>
 
@@ -46,6 +49,9 @@ export type BallotMinAggregateOutputType = {
   streamSeq: bigint | null
   castAt: Date | null
   countedAt: Date | null
+  replacedReceiptId: string | null
+  replacedOptionId: string | null
+  replacedCastAt: Date | null
 }
 
 export type BallotMaxAggregateOutputType = {
@@ -57,6 +63,9 @@ export type BallotMaxAggregateOutputType = {
   streamSeq: bigint | null
   castAt: Date | null
   countedAt: Date | null
+  replacedReceiptId: string | null
+  replacedOptionId: string | null
+  replacedCastAt: Date | null
 }
 
 export type BallotCountAggregateOutputType = {
@@ -68,6 +77,9 @@ export type BallotCountAggregateOutputType = {
   streamSeq: number
   castAt: number
   countedAt: number
+  replacedReceiptId: number
+  replacedOptionId: number
+  replacedCastAt: number
   _all: number
 }
 
@@ -91,6 +103,9 @@ export type BallotMinAggregateInputType = {
   streamSeq?: true
   castAt?: true
   countedAt?: true
+  replacedReceiptId?: true
+  replacedOptionId?: true
+  replacedCastAt?: true
 }
 
 export type BallotMaxAggregateInputType = {
@@ -102,6 +117,9 @@ export type BallotMaxAggregateInputType = {
   streamSeq?: true
   castAt?: true
   countedAt?: true
+  replacedReceiptId?: true
+  replacedOptionId?: true
+  replacedCastAt?: true
 }
 
 export type BallotCountAggregateInputType = {
@@ -113,6 +131,9 @@ export type BallotCountAggregateInputType = {
   streamSeq?: true
   castAt?: true
   countedAt?: true
+  replacedReceiptId?: true
+  replacedOptionId?: true
+  replacedCastAt?: true
   _all?: true
 }
 
@@ -211,6 +232,9 @@ export type BallotGroupByOutputType = {
   streamSeq: bigint
   castAt: Date
   countedAt: Date
+  replacedReceiptId: string | null
+  replacedOptionId: string | null
+  replacedCastAt: Date | null
   _count: BallotCountAggregateOutputType | null
   _avg: BallotAvgAggregateOutputType | null
   _sum: BallotSumAggregateOutputType | null
@@ -245,6 +269,9 @@ export type BallotWhereInput = {
   streamSeq?: Prisma.BigIntFilter<"Ballot"> | bigint | number
   castAt?: Prisma.DateTimeFilter<"Ballot"> | Date | string
   countedAt?: Prisma.DateTimeFilter<"Ballot"> | Date | string
+  replacedReceiptId?: Prisma.UuidNullableFilter<"Ballot"> | string | null
+  replacedOptionId?: Prisma.UuidNullableFilter<"Ballot"> | string | null
+  replacedCastAt?: Prisma.DateTimeNullableFilter<"Ballot"> | Date | string | null
 }
 
 export type BallotOrderByWithRelationInput = {
@@ -256,6 +283,9 @@ export type BallotOrderByWithRelationInput = {
   streamSeq?: Prisma.SortOrder
   castAt?: Prisma.SortOrder
   countedAt?: Prisma.SortOrder
+  replacedReceiptId?: Prisma.SortOrderInput | Prisma.SortOrder
+  replacedOptionId?: Prisma.SortOrderInput | Prisma.SortOrder
+  replacedCastAt?: Prisma.SortOrderInput | Prisma.SortOrder
 }
 
 export type BallotWhereUniqueInput = Prisma.AtLeast<{
@@ -271,6 +301,9 @@ export type BallotWhereUniqueInput = Prisma.AtLeast<{
   streamSeq?: Prisma.BigIntFilter<"Ballot"> | bigint | number
   castAt?: Prisma.DateTimeFilter<"Ballot"> | Date | string
   countedAt?: Prisma.DateTimeFilter<"Ballot"> | Date | string
+  replacedReceiptId?: Prisma.UuidNullableFilter<"Ballot"> | string | null
+  replacedOptionId?: Prisma.UuidNullableFilter<"Ballot"> | string | null
+  replacedCastAt?: Prisma.DateTimeNullableFilter<"Ballot"> | Date | string | null
 }, "pollId_voterId">
 
 export type BallotOrderByWithAggregationInput = {
@@ -282,6 +315,9 @@ export type BallotOrderByWithAggregationInput = {
   streamSeq?: Prisma.SortOrder
   castAt?: Prisma.SortOrder
   countedAt?: Prisma.SortOrder
+  replacedReceiptId?: Prisma.SortOrderInput | Prisma.SortOrder
+  replacedOptionId?: Prisma.SortOrderInput | Prisma.SortOrder
+  replacedCastAt?: Prisma.SortOrderInput | Prisma.SortOrder
   _count?: Prisma.BallotCountOrderByAggregateInput
   _avg?: Prisma.BallotAvgOrderByAggregateInput
   _max?: Prisma.BallotMaxOrderByAggregateInput
@@ -301,6 +337,9 @@ export type BallotScalarWhereWithAggregatesInput = {
   streamSeq?: Prisma.BigIntWithAggregatesFilter<"Ballot"> | bigint | number
   castAt?: Prisma.DateTimeWithAggregatesFilter<"Ballot"> | Date | string
   countedAt?: Prisma.DateTimeWithAggregatesFilter<"Ballot"> | Date | string
+  replacedReceiptId?: Prisma.UuidNullableWithAggregatesFilter<"Ballot"> | string | null
+  replacedOptionId?: Prisma.UuidNullableWithAggregatesFilter<"Ballot"> | string | null
+  replacedCastAt?: Prisma.DateTimeNullableWithAggregatesFilter<"Ballot"> | Date | string | null
 }
 
 export type BallotCreateInput = {
@@ -312,6 +351,9 @@ export type BallotCreateInput = {
   streamSeq: bigint | number
   castAt: Date | string
   countedAt?: Date | string
+  replacedReceiptId?: string | null
+  replacedOptionId?: string | null
+  replacedCastAt?: Date | string | null
 }
 
 export type BallotUncheckedCreateInput = {
@@ -323,6 +365,9 @@ export type BallotUncheckedCreateInput = {
   streamSeq: bigint | number
   castAt: Date | string
   countedAt?: Date | string
+  replacedReceiptId?: string | null
+  replacedOptionId?: string | null
+  replacedCastAt?: Date | string | null
 }
 
 export type BallotUpdateInput = {
@@ -334,6 +379,9 @@ export type BallotUpdateInput = {
   streamSeq?: Prisma.BigIntFieldUpdateOperationsInput | bigint | number
   castAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   countedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  replacedReceiptId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  replacedOptionId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  replacedCastAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
 
 export type BallotUncheckedUpdateInput = {
@@ -345,6 +393,9 @@ export type BallotUncheckedUpdateInput = {
   streamSeq?: Prisma.BigIntFieldUpdateOperationsInput | bigint | number
   castAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   countedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  replacedReceiptId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  replacedOptionId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  replacedCastAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
 
 export type BallotCreateManyInput = {
@@ -356,6 +407,9 @@ export type BallotCreateManyInput = {
   streamSeq: bigint | number
   castAt: Date | string
   countedAt?: Date | string
+  replacedReceiptId?: string | null
+  replacedOptionId?: string | null
+  replacedCastAt?: Date | string | null
 }
 
 export type BallotUpdateManyMutationInput = {
@@ -367,6 +421,9 @@ export type BallotUpdateManyMutationInput = {
   streamSeq?: Prisma.BigIntFieldUpdateOperationsInput | bigint | number
   castAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   countedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  replacedReceiptId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  replacedOptionId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  replacedCastAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
 
 export type BallotUncheckedUpdateManyInput = {
@@ -378,6 +435,9 @@ export type BallotUncheckedUpdateManyInput = {
   streamSeq?: Prisma.BigIntFieldUpdateOperationsInput | bigint | number
   castAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   countedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  replacedReceiptId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  replacedOptionId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  replacedCastAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
 
 export type BallotPollIdVoterIdCompoundUniqueInput = {
@@ -394,6 +454,9 @@ export type BallotCountOrderByAggregateInput = {
   streamSeq?: Prisma.SortOrder
   castAt?: Prisma.SortOrder
   countedAt?: Prisma.SortOrder
+  replacedReceiptId?: Prisma.SortOrder
+  replacedOptionId?: Prisma.SortOrder
+  replacedCastAt?: Prisma.SortOrder
 }
 
 export type BallotAvgOrderByAggregateInput = {
@@ -410,6 +473,9 @@ export type BallotMaxOrderByAggregateInput = {
   streamSeq?: Prisma.SortOrder
   castAt?: Prisma.SortOrder
   countedAt?: Prisma.SortOrder
+  replacedReceiptId?: Prisma.SortOrder
+  replacedOptionId?: Prisma.SortOrder
+  replacedCastAt?: Prisma.SortOrder
 }
 
 export type BallotMinOrderByAggregateInput = {
@@ -421,6 +487,9 @@ export type BallotMinOrderByAggregateInput = {
   streamSeq?: Prisma.SortOrder
   castAt?: Prisma.SortOrder
   countedAt?: Prisma.SortOrder
+  replacedReceiptId?: Prisma.SortOrder
+  replacedOptionId?: Prisma.SortOrder
+  replacedCastAt?: Prisma.SortOrder
 }
 
 export type BallotSumOrderByAggregateInput = {
@@ -436,6 +505,10 @@ export type BigIntFieldUpdateOperationsInput = {
   divide?: bigint | number
 }
 
+export type NullableStringFieldUpdateOperationsInput = {
+  set?: string | null
+}
+
 
 
 export type BallotSelect<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetSelect<{
@@ -447,6 +520,9 @@ export type BallotSelect<ExtArgs extends runtime.Types.Extensions.InternalArgs =
   streamSeq?: boolean
   castAt?: boolean
   countedAt?: boolean
+  replacedReceiptId?: boolean
+  replacedOptionId?: boolean
+  replacedCastAt?: boolean
 }, ExtArgs["result"]["ballot"]>
 
 export type BallotSelectCreateManyAndReturn<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetSelect<{
@@ -458,6 +534,9 @@ export type BallotSelectCreateManyAndReturn<ExtArgs extends runtime.Types.Extens
   streamSeq?: boolean
   castAt?: boolean
   countedAt?: boolean
+  replacedReceiptId?: boolean
+  replacedOptionId?: boolean
+  replacedCastAt?: boolean
 }, ExtArgs["result"]["ballot"]>
 
 export type BallotSelectUpdateManyAndReturn<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetSelect<{
@@ -469,6 +548,9 @@ export type BallotSelectUpdateManyAndReturn<ExtArgs extends runtime.Types.Extens
   streamSeq?: boolean
   castAt?: boolean
   countedAt?: boolean
+  replacedReceiptId?: boolean
+  replacedOptionId?: boolean
+  replacedCastAt?: boolean
 }, ExtArgs["result"]["ballot"]>
 
 export type BallotSelectScalar = {
@@ -480,9 +562,12 @@ export type BallotSelectScalar = {
   streamSeq?: boolean
   castAt?: boolean
   countedAt?: boolean
+  replacedReceiptId?: boolean
+  replacedOptionId?: boolean
+  replacedCastAt?: boolean
 }
 
-export type BallotOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"pollId" | "voterId" | "optionId" | "receiptId" | "streamMs" | "streamSeq" | "castAt" | "countedAt", ExtArgs["result"]["ballot"]>
+export type BallotOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"pollId" | "voterId" | "optionId" | "receiptId" | "streamMs" | "streamSeq" | "castAt" | "countedAt" | "replacedReceiptId" | "replacedOptionId" | "replacedCastAt", ExtArgs["result"]["ballot"]>
 
 export type $BallotPayload<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   name: "Ballot"
@@ -496,6 +581,9 @@ export type $BallotPayload<ExtArgs extends runtime.Types.Extensions.InternalArgs
     streamSeq: bigint
     castAt: Date
     countedAt: Date
+    replacedReceiptId: string | null
+    replacedOptionId: string | null
+    replacedCastAt: Date | null
   }, ExtArgs["result"]["ballot"]>
   composites: {}
 }
@@ -927,6 +1015,9 @@ export interface BallotFieldRefs {
   readonly streamSeq: Prisma.FieldRef<"Ballot", 'BigInt'>
   readonly castAt: Prisma.FieldRef<"Ballot", 'DateTime'>
   readonly countedAt: Prisma.FieldRef<"Ballot", 'DateTime'>
+  readonly replacedReceiptId: Prisma.FieldRef<"Ballot", 'String'>
+  readonly replacedOptionId: Prisma.FieldRef<"Ballot", 'String'>
+  readonly replacedCastAt: Prisma.FieldRef<"Ballot", 'DateTime'>
 }
     
 

@@ -43,7 +43,9 @@ export async function printHeader(title: string): Promise<void> {
       .map((value) => value.toFixed(2))
       .join(' ')}`,
   );
-  console.log(`speed probe: ${speedProbeMs().toFixed(0)} ms for ${formatNumber(SPEED_PROBE_ROUNDS)} JSON round trips of a vote entry on one core (lower is faster)\n`);
+  console.log(
+    `speed probe: ${speedProbeMs().toFixed(0)} ms for ${formatNumber(SPEED_PROBE_ROUNDS)} JSON round trips of a vote entry on one core (lower is faster)\n`,
+  );
 }
 
 const SPEED_PROBE_ROUNDS = 200_000;

@@ -3,7 +3,7 @@
 // locking transaction; both retried on deadlock/serialization failure, see tally-sql.ts) →
 // receipts, XACK/XDEL and tally messages in one Redis pipeline → audit events. Safe to run on the same entries twice and from several replicas at once: the
 // ballots table decides, by stream id, what changes.
-import { SpanStatusCode } from '@opentelemetry/api';
+import { SpanStatusCode, type Link } from '@opentelemetry/api';
 import type { Redis } from 'ioredis';
 import type { AuditSink } from '@votemesh/common/contracts/audit';
 import type { TallyUpdate } from '@votemesh/common/contracts/bus';
@@ -12,7 +12,7 @@ import type { PrismaClient } from '@votemesh/common/db/client';
 import type { Logger } from '@votemesh/common/logger';
 import { decidedVoteEvent, malformedEntryEvent, replacedReceiptEvent } from './audit-events.ts';
 import type { WorkerMetrics } from './metrics.ts';
-import { splitEntries, type MalformedEntry } from './outcomes.ts';
+import { splitEntries, type MalformedEntry, type ParsedVote } from './outcomes.ts';
 import { publishBatch, type ReceiptWrite } from './receipts.ts';
 import type { StreamEntry } from './stream.ts';
 import { commitIsolatingRefused } from './isolate.ts';
@@ -71,16 +71,13 @@ export async function applyBatch(deps: ApplyDeps, entries: readonly StreamEntry[
  * The consumer overlaps it with the previous batch's settle, which only touches Redis.
  */
 export async function commitBatch(deps: ApplyDeps, entries: readonly StreamEntry[]): Promise<CommittedBatch> {
-  const links = entries.flatMap((entry) => {
-    if (!entry.fields) return [];
-    const index = entry.fields.indexOf('traceparent');
-    const link = index >= 0 && index % 2 === 0 ? linkFromTraceparent(entry.fields[index + 1] ?? '') : undefined;
-    return link ? [link] : [];
-  });
-  return tracer.startActiveSpan(BATCH_SPAN, { links: links.slice(0, MAX_LINKS), attributes: batchSpanAttributes(entries.length) }, async (span) => {
+  return tracer.startActiveSpan(BATCH_SPAN, { attributes: batchSpanAttributes(entries.length) }, async (span) => {
     try {
       const startedAt = performance.now();
       const { votes, malformed, gone } = splitEntries(entries);
+      // Added after the start so each entry is parsed once, and the span still covers the parse.
+      // The samplers in use (ratio, parent-based) do not look at links.
+      if (span.isRecording()) span.addLinks(castVoteLinks(votes, malformed));
       for (const entry of malformed)
         deps.logger.warn({ streamId: entry.id, receiptId: entry.receiptId, reason: entry.reason }, 'malformed vote stream entry rejected');
       const options = {
@@ -131,6 +128,22 @@ export async function commitBatch(deps: ApplyDeps, entries: readonly StreamEntry
       span.end();
     }
   });
+}
+
+/** Links to the castVote spans of the batch's entries, malformed ones included, at most MAX_LINKS. */
+function castVoteLinks(votes: readonly ParsedVote[], malformed: readonly MalformedEntry[]): Link[] {
+  const links: Link[] = [];
+  for (const traceparent of traceparentsOf(votes, malformed)) {
+    const link = linkFromTraceparent(traceparent);
+    if (link) links.push(link);
+    if (links.length === MAX_LINKS) break;
+  }
+  return links;
+}
+
+function* traceparentsOf(votes: readonly ParsedVote[], malformed: readonly MalformedEntry[]): Generator<string> {
+  for (const vote of votes) if (vote.entry.traceparent) yield vote.entry.traceparent;
+  for (const entry of malformed) if (entry.traceparent) yield entry.traceparent;
 }
 
 /**

@@ -1,6 +1,6 @@
 // What a stream entry becomes: a parsed vote with its stream position, or a malformed entry; and
 // the outcome the worker decides for it. Receipt statuses and audit actions follow from these.
-import { parseStreamId, type VoteEntry } from '@votemesh/common/contracts/vote-entry';
+import { decodeVoteJson, isJsonVoteEntry, parseStreamId, type VoteEntry } from '@votemesh/common/contracts/vote-entry';
 import { unstorableTextProblem, UUID_PATTERN } from '@votemesh/common/contracts/parse';
 import type { StreamEntry } from './stream.ts';
 import { parseVoteFields } from './vote-parse.ts';
@@ -23,6 +23,8 @@ export interface MalformedEntry {
   readonly receiptId?: string;
   readonly pollId?: string;
   readonly voterId?: string;
+  /** So the batch span still links to the castVote that wrote it. */
+  readonly traceparent?: string;
 }
 
 export type VoteOutcome =
@@ -70,14 +72,34 @@ export function splitEntries(entries: readonly StreamEntry[]): SplitEntries {
   return { votes, malformed, gone };
 }
 
-function salvage(fields: readonly string[]): { receiptId?: string; pollId?: string; voterId?: string } {
-  const found: { receiptId?: string; pollId?: string; voterId?: string } = {};
-  for (let i = 0; i + 1 < fields.length; i += 2) {
-    const [name, value] = [fields[i], fields[i + 1] ?? ''];
-    if (name === 'receiptId' && UUID_PATTERN.test(value)) found.receiptId = value.toLowerCase();
-    else if (name === 'pollId' && UUID_PATTERN.test(value)) found.pollId = value.toLowerCase();
-    // Only text PostgreSQL can store: the salvaged voterId goes into the audit event.
-    else if (name === 'voterId' && value.length > 0 && value.length <= 128 && unstorableTextProblem(value) === undefined) found.voterId = value;
+type Salvaged = { receiptId?: string; pollId?: string; voterId?: string; traceparent?: string };
+const SALVAGED = ['receiptId', 'pollId', 'voterId', 'traceparent'] as const;
+
+/**
+ * What can still be read from an entry the parser refused, in either layout. Only malformed
+ * entries come here, so reading a `vote` JSON field a second time costs nothing that matters.
+ */
+function salvage(fields: readonly string[]): Salvaged {
+  const found: Salvaged = {};
+  if (isJsonVoteEntry(fields)) {
+    let vote: Record<string, unknown>;
+    try {
+      vote = decodeVoteJson(fields[1]);
+    } catch {
+      return found;
+    }
+    for (const name of SALVAGED) keepIfUsable(found, name, vote[name]);
+    return found;
   }
+  for (let i = 0; i + 1 < fields.length; i += 2) keepIfUsable(found, fields[i], fields[i + 1]);
   return found;
+}
+
+function keepIfUsable(found: Salvaged, name: string | undefined, value: unknown): void {
+  if (typeof value !== 'string') return;
+  if ((name === 'receiptId' || name === 'pollId') && UUID_PATTERN.test(value)) found[name] = value.toLowerCase();
+  // Only text PostgreSQL can store: the salvaged voterId goes into the audit event.
+  else if (name === 'voterId' && value.length > 0 && value.length <= 128 && unstorableTextProblem(value) === undefined) found.voterId = value;
+  // Only a batch span link is made from it, and linkFromTraceparent checks it.
+  else if (name === 'traceparent' && value.length > 0 && value.length <= 55) found.traceparent = value;
 }

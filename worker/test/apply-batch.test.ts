@@ -3,11 +3,12 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { parseBusMessage, type BusMessage } from '@votemesh/common/contracts/bus';
-import { encodeVoteEntry } from '@votemesh/common/contracts/vote-entry';
+import { encodeVoteEntry, VOTE_FIELD } from '@votemesh/common/contracts/vote-entry';
 import { waitFor } from '@votemesh/common/testing/wait-for';
 import { applyBatch } from '../src/apply-batch.ts';
 import { readGroup, ensureGroup, type StreamEntry } from '../src/stream.ts';
 import { createHarness, REDIS_URL, seededRandom, type Harness, type TestPoll } from './support/harness.ts';
+import { encodeLegacyVoteEntry } from './support/legacy-entry.ts';
 
 let h: Harness;
 before(async () => {
@@ -130,31 +131,48 @@ describe('applyBatch: ballots and tallies', () => {
 });
 
 describe('applyBatch: through the stream', () => {
-  it('rejects, acks and audits malformed entries instead of dropping or blocking on them', async () => {
+  it('rejects, acks and audits malformed entries instead of dropping or blocking on them, in either layout', async () => {
     const poll = await h.createPoll(2);
     await ensureGroup(h.redis, { key: h.keys.votes, group: h.keys.tallyGroup });
     const receiptId = randomUUID();
-    await h.redis.xadd(h.keys.votes, '*', 'receiptId', receiptId, 'pollId', poll.id, 'voterId', 'v1', 'castAt', new Date().toISOString());
+    const jsonReceiptId = randomUUID();
+    const castAt = new Date().toISOString();
+    await h.redis.xadd(h.keys.votes, '*', 'receiptId', receiptId, 'pollId', poll.id, 'voterId', 'v1', 'castAt', castAt);
     await h.redis.xadd(h.keys.votes, '*', 'garbage', 'yes');
+    await h.redis.xadd(h.keys.votes, '*', VOTE_FIELD, JSON.stringify({ receiptId: jsonReceiptId, pollId: poll.id, voterId: 'v3', castAt }));
+    await h.redis.xadd(h.keys.votes, '*', VOTE_FIELD, `{"receiptId":"${randomUUID()}"`);
     const good = await h.castVote({ pollId: poll.id, optionId: poll.optionIds[0]!, voterId: 'v2' });
+    // Written by a vote subgraph older than the single-field layout, still queued after the upgrade.
+    const legacyReceiptId = randomUUID();
+    await h.redis.xadd(
+      h.keys.votes,
+      '*',
+      ...encodeLegacyVoteEntry({ receiptId: legacyReceiptId, pollId: poll.id, optionId: poll.optionIds[1]!, voterId: 'v4', castAt }),
+    );
     const before = (await h.metrics.votesApplied.get()).values.find((v) => v.labels.outcome === 'rejected')?.value ?? 0;
 
     const entries = await readGroup(h.redis, { key: h.keys.votes, group: h.keys.tallyGroup }, { consumer: 'test', count: 100, from: '>' });
-    assert.equal(entries.length, 3);
+    assert.equal(entries.length, 6);
     const report = await applyBatch(h.applyDeps, entries);
-    assert.deepEqual({ counted: report.counted, rejected: report.rejected }, { counted: 1, rejected: 2 });
+    assert.deepEqual({ counted: report.counted, rejected: report.rejected }, { counted: 2, rejected: 4 });
+    await expectCounts(poll, [1, 1]);
 
-    const receipt = await h.receipt(receiptId);
-    assert.equal(receipt['status'], 'REJECTED');
-    assert.match(receipt['reason'] ?? '', /optionId/);
+    for (const id of [receiptId, jsonReceiptId]) {
+      const receipt = await h.receipt(id);
+      assert.equal(receipt['status'], 'REJECTED');
+      assert.match(receipt['reason'] ?? '', /^Malformed vote: vote stream entry: field "optionId" must be a non-empty string$/);
+      const audited = h.audit.events.find((e) => e.action === 'vote.rejected' && e.subjectId === id);
+      assert.equal(audited?.pollId, poll.id, 'the salvaged poll id reaches the audit event');
+    }
     assert.equal((await h.receipt(good.receiptId))['status'], 'COUNTED');
-    assert.equal(
-      h.audit.events.filter((e) => e.action === 'vote.rejected' && e.data?.['streamId'] !== undefined && entries.some((x) => x.id === e.data?.['streamId']))
-        .length,
-      2,
+    assert.equal((await h.receipt(legacyReceiptId))['status'], 'COUNTED');
+    const rejected = h.audit.events.filter(
+      (e) => e.action === 'vote.rejected' && e.data?.['streamId'] !== undefined && entries.some((x) => x.id === e.data?.['streamId']),
     );
+    assert.equal(rejected.length, 4);
+    assert.ok(rejected.some((e) => /field "vote" is not valid JSON/.test(String(e.data?.['reason']))));
     const afterCount = (await h.metrics.votesApplied.get()).values.find((v) => v.labels.outcome === 'rejected')?.value ?? 0;
-    assert.equal(afterCount - before, 2);
+    assert.equal(afterCount - before, 4);
     // Acked and deleted: nothing pending, nothing left in the stream.
     assert.equal(await h.redis.xlen(h.keys.votes), 0);
     const pending = (await h.redis.call('XPENDING', h.keys.votes, h.keys.tallyGroup)) as [number, ...unknown[]];

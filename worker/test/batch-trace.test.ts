@@ -9,10 +9,11 @@ import { startSpanRecorder, type SpanRecorder } from '@votemesh/common/testing/s
 const recorder: SpanRecorder = await startSpanRecorder('worker-test');
 const { createLogger } = await import('@votemesh/common/logger');
 const { ATTR, SPAN_NAMES } = await import('@votemesh/common/telemetry/names');
-const { encodeVoteEntry } = await import('@votemesh/common/contracts/vote-entry');
+const { encodeVoteEntry, VOTE_FIELD } = await import('@votemesh/common/contracts/vote-entry');
 const { applyBatch } = await import('../src/apply-batch.ts');
-const { batchSpanAttributes } = await import('../src/trace.ts');
+const { batchSpanAttributes, MAX_LINKS } = await import('../src/trace.ts');
 const { createHarness } = await import('./support/harness.ts');
+const { encodeLegacyVoteEntry } = await import('./support/legacy-entry.ts');
 
 type Harness = Awaited<ReturnType<typeof createHarness>>;
 let h: Harness;
@@ -53,5 +54,40 @@ describe('batch span and log', () => {
     assert.equal(applied['trace_id'], span.spanContext().traceId);
     assert.equal(applied['span_id'], span.spanContext().spanId);
     assert.equal(applied['counted'], 3);
+  });
+
+  it('links to the castVote span of every entry, in either layout and malformed ones too, at most MAX_LINKS', async () => {
+    const poll = await h.createPoll(2);
+    const traceparentOf = (i: number): string => `00-${(i + 1).toString(16).padStart(32, 'a')}-${(i + 1).toString(16).padStart(16, 'b')}-01`;
+    const vote = (i: number) => ({
+      receiptId: crypto.randomUUID(),
+      pollId: poll.id,
+      optionId: poll.optionIds[i % 2]!,
+      voterId: `link-${i}`,
+      castAt: new Date().toISOString(),
+      traceparent: traceparentOf(i),
+    });
+    const entries = [
+      { id: '6000-0', fields: encodeVoteEntry(vote(0)) },
+      { id: '6000-1', fields: encodeLegacyVoteEntry(vote(1)) },
+      { id: '6000-2', fields: [VOTE_FIELD, JSON.stringify({ ...vote(2), optionId: 'not-a-uuid' })] },
+      { id: '6000-3', fields: encodeVoteEntry({ ...vote(3), traceparent: '' }) },
+    ];
+    recorder.reset();
+    const report = await applyBatch(h.applyDeps, entries);
+    assert.deepEqual({ counted: report.counted, rejected: report.rejected }, { counted: 3, rejected: 1 });
+    const span = recorder.spans().find((candidate) => candidate.name === SPAN_NAMES.tallyApplyBatch);
+    assert.ok(span);
+    // Parsed votes first, then what was salvaged from malformed entries.
+    assert.deepEqual(
+      span.links.map((link) => `00-${link.context.traceId}-${link.context.spanId}-01`),
+      [traceparentOf(0), traceparentOf(1), traceparentOf(2)],
+    );
+
+    const many = Array.from({ length: MAX_LINKS + 5 }, (_, i) => ({ id: `6001-${i}`, fields: encodeVoteEntry(vote(10 + i)) }));
+    recorder.reset();
+    await applyBatch(h.applyDeps, many);
+    const capped = recorder.spans().find((candidate) => candidate.name === SPAN_NAMES.tallyApplyBatch);
+    assert.equal(capped?.links.length, MAX_LINKS);
   });
 });

@@ -88,6 +88,9 @@ describe('vote subgraph: castVote', () => {
 
         assert.equal(await stack.redis.xlen(keys.votes), lengthBefore + 1);
         const [[, fields] = ['', []]] = await stack.redis.xrevrange(keys.votes, '+', '-', 'COUNT', 1);
+        // The current layout: one `vote` field holding the JSON object (docs/contracts/vote-stream.md).
+        assert.equal(fields.length, 2);
+        assert.equal(fields[0], 'vote');
         const entry = parseVoteEntry(fields);
         assert.deepEqual(
           { receiptId: entry.receiptId, pollId: entry.pollId, optionId: entry.optionId, voterId: entry.voterId, castAt: entry.castAt },

@@ -135,7 +135,8 @@ async function issueVoters(pool: Pool, count: number): Promise<Voter[]> {
 }
 
 interface BallotBox {
-  next(route: (voter: Voter) => Omit<LoadRequest, 'body' | 'done'>): LoadRequest;
+  /** The next vote, or undefined when every voter has one in flight. */
+  next(route: (voter: Voter) => Omit<LoadRequest, 'body' | 'done'>): LoadRequest | undefined;
   /** The option each voter's last ACCEPTED vote chose. */
   readonly lastChoice: ReadonlyMap<string, string>;
   failures(): number;
@@ -150,7 +151,7 @@ function createBallotBox(poll: CreatedPoll, voters: readonly Voter[]): BallotBox
   let counter = 0;
   return {
     next(route) {
-      if (head >= idle.length) throw new Error(`all ${voters.length} voters have a vote in flight; raise --voters`);
+      if (head >= idle.length) return undefined;
       const voter = idle[head++] as Voter;
       if (head > 4096 && head * 2 > idle.length) idle.splice(0, head), (head = 0);
       const option = poll.options[(counter += 1) % poll.options.length] as CreatedPoll['options'][number];

@@ -64,7 +64,7 @@ class Recorder {
   }
 }
 
-export async function closedLoop(pool: Pool, options: { concurrency: number; durationMs: number; next: () => LoadRequest }): Promise<LoadResult> {
+export async function closedLoop(pool: Pool, options: { concurrency: number; durationMs: number; next: () => LoadRequest | undefined }): Promise<LoadResult> {
   const recorder = new Recorder();
   const cpu = process.cpuUsage();
   const started = performance.now();
@@ -73,6 +73,8 @@ export async function closedLoop(pool: Pool, options: { concurrency: number; dur
     Array.from({ length: options.concurrency }, async () => {
       while (performance.now() < endAt) {
         const request = options.next();
+        // Each lane waits for its answer, so only more lanes than voters can run out.
+        if (request === undefined) throw new Error(`closed loop: ${options.concurrency} lanes need at least as many voters`);
         recorder.sent += 1;
         const sentAt = performance.now();
         const outcome = await send(pool, request);
@@ -84,7 +86,15 @@ export async function closedLoop(pool: Pool, options: { concurrency: number; dur
   return finish(recorder, started, cpu, 0);
 }
 
-export async function openLoop(pool: Pool, options: { ratePerSecond: number; durationMs: number; next: () => LoadRequest }): Promise<LoadResult> {
+/** Counted as an error of an open-loop request that could not leave: the server is that far behind. */
+export const NOT_SENT_BACKLOG = 'not sent: every voter still has a vote in flight';
+
+/**
+ * `next` answers undefined when the workload cannot produce a request now (every voter is waiting
+ * for an answer): that request counts as an error, so a server that falls behind the timetable
+ * shows as errors instead of stopping the run.
+ */
+export async function openLoop(pool: Pool, options: { ratePerSecond: number; durationMs: number; next: () => LoadRequest | undefined }): Promise<LoadResult> {
   const recorder = new Recorder();
   const total = Math.round((options.ratePerSecond * options.durationMs) / 1000);
   const intervalMs = 1000 / options.ratePerSecond;
@@ -102,13 +112,17 @@ export async function openLoop(pool: Pool, options: { ratePerSecond: number; dur
         maxSendLagMs = Math.max(maxSendLagMs, now - scheduledAt);
         const request = options.next();
         recorder.sent += 1;
+        index += 1;
+        if (request === undefined) {
+          recorder.record({ ok: false, reason: NOT_SENT_BACKLOG }, 0);
+          continue;
+        }
         inFlight.push(
           send(pool, request).then((outcome) => {
             recorder.record(outcome, performance.now() - scheduledAt);
             request.done?.(outcome.ok);
           }),
         );
-        index += 1;
       }
       if (index >= total) resolve();
       else setTimeout(pump, Math.max(0, started + index * intervalMs - performance.now()));

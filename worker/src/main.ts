@@ -19,9 +19,8 @@ const { telemetry } = await import('./instrument.ts');
 
 const { createLogger, createMetricsRegistry, createShutdownStack, createRedisKeys } = await import('@votemesh/common');
 const { createPrismaClient } = await import('@votemesh/common/db/client');
-const { createRedisEventBus } = await import('@votemesh/common/bus/redis-event-bus');
+const { connectRedisBus } = await import('@votemesh/common/bus/connect-redis-bus');
 const { createAuditClient } = await import('@votemesh/common/grpc/audit-client');
-const { Redis } = await import('ioredis');
 const { startConsumer } = await import('./consumer.ts');
 const { createWorkerMetrics, registerStreamGauges } = await import('./metrics.ts');
 const { startHttpServer } = await import('./server.ts');
@@ -34,11 +33,14 @@ shutdown.defer('telemetry', () => telemetry.shutdown());
 
 try {
   const keys = createRedisKeys(config.redisPrefix);
-  const redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: null });
-  await redis.connect();
-  shutdown.defer('redis', async () => void (await redis.quit()));
-  const bus = createRedisEventBus({ publisher: redis, subscriber: redis.duplicate(), prefix: config.redisPrefix, logger });
-  shutdown.defer('event bus', () => bus.close());
+  // No per-command retry limit: the consumer's blocking reads wait out a Redis restart.
+  const { redis, bus } = await connectRedisBus({
+    url: config.redisUrl,
+    prefix: config.redisPrefix,
+    logger,
+    shutdown,
+    maxRetriesPerRequest: null,
+  });
   const prisma = createPrismaClient(config.databaseUrl);
   shutdown.defer('prisma', () => prisma.$disconnect());
   const audit = createAuditClient({ address: config.auditGrpcUrl, logger, source: 'worker', keepalive: config.grpcKeepalive });

@@ -14,10 +14,9 @@ try {
   process.stderr.write(`${error.message}\n`);
   process.exit(1);
 }
-const { createLogger, createMetricsRegistry, createShutdownStack, redactUrl } = await import('@votemesh/common');
+const { createLogger, createMetricsRegistry, createShutdownStack } = await import('@votemesh/common');
 const { createPrismaClient } = await import('@votemesh/common/db/client');
-const { createRedisEventBus } = await import('@votemesh/common/bus/redis-event-bus');
-const { Redis } = await import('ioredis');
+const { connectRedisBus } = await import('@votemesh/common/bus/connect-redis-bus');
 const { startAuditSubgraph } = await import('./server.ts');
 
 const logger = createLogger({ service: SERVICE_NAMES.audit, level: config.logLevel, pretty: config.logPretty });
@@ -31,16 +30,7 @@ try {
 
   // Only the auditEvents feed uses Redis (the event bus between replicas); a failed publish loses
   // live pushes, never log entries.
-  const redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
-  redis.on('error', (error: Error) => logger.warn({ err: error, redis: redactUrl(config.redisUrl) }, 'redis connection error'));
-  await redis.connect();
-  shutdown.defer('redis', async () => {
-    await redis.quit().catch(() => redis.disconnect());
-  });
-  const subscriber = redis.duplicate();
-  subscriber.on('error', (error: Error) => logger.warn({ err: error, redis: redactUrl(config.redisUrl) }, 'redis subscriber connection error'));
-  const bus = createRedisEventBus({ publisher: redis, subscriber, prefix: config.redisPrefix, logger });
-  shutdown.defer('event bus', () => bus.close());
+  const { bus } = await connectRedisBus({ url: config.redisUrl, prefix: config.redisPrefix, logger, shutdown });
 
   const registry = createMetricsRegistry(SERVICE_NAMES.audit);
   const audit = await startAuditSubgraph({ config, logger, prisma, registry, bus });

@@ -14,11 +14,10 @@ try {
   process.stderr.write(`${error.message}\n`);
   process.exit(1);
 }
-const { createLogger, createMetricsRegistry, createShutdownStack, redactUrl } = await import('@votemesh/common');
+const { createLogger, createMetricsRegistry, createShutdownStack } = await import('@votemesh/common');
 const { createPrismaClient } = await import('@votemesh/common/db/client');
-const { createRedisEventBus } = await import('@votemesh/common/bus/redis-event-bus');
+const { connectRedisBus } = await import('@votemesh/common/bus/connect-redis-bus');
 const { createAuditClient } = await import('@votemesh/common/grpc/audit-client');
-const { Redis } = await import('ioredis');
 const { startVoteSubgraph } = await import('./server.ts');
 
 const logger = createLogger({ service: SERVICE_NAMES.vote, level: config.logLevel, pretty: config.logPretty });
@@ -30,15 +29,7 @@ try {
   const prisma = createPrismaClient(config.databaseUrl);
   shutdown.defer('postgres', () => prisma.$disconnect());
 
-  const redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
-  redis.on('error', (error: Error) => logger.warn({ err: error, redis: redactUrl(config.redisUrl) }, 'redis connection error'));
-  await redis.connect();
-  shutdown.defer('redis', async () => {
-    await redis.quit().catch(() => redis.disconnect());
-  });
-
-  const bus = createRedisEventBus({ publisher: redis, subscriber: redis.duplicate(), prefix: config.redisPrefix, logger });
-  shutdown.defer('event bus', () => bus.close());
+  const { redis, bus } = await connectRedisBus({ url: config.redisUrl, prefix: config.redisPrefix, logger, shutdown });
 
   const audit = createAuditClient({ address: config.auditGrpcUrl, logger, source: 'vote', keepalive: config.grpcKeepalive });
   shutdown.defer('audit client', async () => {

@@ -10,6 +10,7 @@ import type { GraphQLFormattedError } from 'graphql';
 import { bearerToken } from '../auth/verify-token.ts';
 import { clientKey, type ClientAddress, type ClientLimiter } from './client-limiter.ts';
 import { parseOperationRequest, type AuthenticatedCaller, type OperationRequest, type OperationStarter } from './operations.ts';
+import { firstKeepAliveAt, housekeepingTickMs } from './keepalive.ts';
 import type { SubscriptionLimits } from './options.ts';
 import { outgoing, type OutgoingResult } from './outgoing-result.ts';
 import type { SubscriberSink } from './subscription-hub.ts';
@@ -20,6 +21,8 @@ interface Stream {
   readonly res: ServerResponse;
   readonly mode: Mode;
   readonly expiresAtMs: number | undefined;
+  /** When this stream gets its next heartbeat (keepalive.ts: deadlines of their own, never all at once). */
+  nextBeatAt: number;
   readonly sink: SubscriberSink;
   /** Binds the running subscription; stops it at once if the stream already ended. */
   attach(unsubscribe: () => void): void;
@@ -55,18 +58,16 @@ export function createHttpStreamAdapter(options: HttpStreamAdapterOptions): Http
   const { limits, logger } = options;
   const streams = new Set<Stream>();
   let accepting = true;
-  const ticker = setInterval(housekeeping, Math.max(10, Math.min(1000, limits.keepAliveMs)));
+  const ticker = setInterval(housekeeping, housekeepingTickMs(limits.keepAliveMs / 20));
   ticker.unref();
-  let lastBeat = Date.now();
 
   function housekeeping(): void {
     const now = Date.now();
-    const beat = now - lastBeat >= limits.keepAliveMs;
-    if (beat) lastBeat = now;
     for (const stream of streams) {
       if (stream.expiresAtMs !== undefined && stream.expiresAtMs <= now) {
         stream.sink.error([new VotemeshError('TOKEN_EXPIRED', 'The bearer token has expired; subscribe again with a new one').toJSON()]);
-      } else if (beat) {
+      } else if (stream.nextBeatAt <= now) {
+        stream.nextBeatAt = now + limits.keepAliveMs;
         stream.res.write(stream.mode === 'sse' ? ':\n\n' : `${MULTIPART_PART}{}\r\n--${BOUNDARY}`);
       }
     }
@@ -88,6 +89,7 @@ export function createHttpStreamAdapter(options: HttpStreamAdapterOptions): Http
       res,
       mode,
       expiresAtMs: caller?.expiresAt !== undefined ? caller.expiresAt * 1000 : undefined,
+      nextBeatAt: firstKeepAliveAt(Date.now(), limits.keepAliveMs),
       attach(unsubscribe) {
         if (done) unsubscribe();
         else stop = unsubscribe;

@@ -3,7 +3,8 @@
 // while fan-out to thousands of sockets needs to write ONE pre-serialized payload to all of them
 // (we only wrap it in the per-id envelope). Fan-out writes go straight to the upgraded TCP socket
 // as complete, pre-built WebSocket frames (see `writeFrame`). It also gives us one shared housekeeping interval for
-// init timeouts, token expiry and keep-alive pings instead of timers per connection. Message
+// init timeouts, token expiry and keep-alive pings (each connection on its own deadline,
+// keepalive.ts) instead of timers per connection. Message
 // parsing and validation still come from graphql-ws (`parseMessage`).
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -17,6 +18,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { bearerToken } from '../auth/verify-token.ts';
 import { clientKey, type ClientAddress, type ClientLimiter } from './client-limiter.ts';
 import { parseOperationRequest, type AuthenticatedCaller, type OperationStarter } from './operations.ts';
+import { firstKeepAliveAt, housekeepingTickMs } from './keepalive.ts';
 import { CloseCode, type SubscriptionLimits } from './options.ts';
 import { outgoing, type OutgoingResult } from './outgoing-result.ts';
 import type { SubscriberSink } from './subscription-hub.ts';
@@ -42,6 +44,8 @@ interface Connection {
   phase: Phase;
   /** Answered the last ping (or sent anything) since. */
   alive: boolean;
+  /** When this connection gets its next ping (keepalive.ts: deadlines of their own, never all at once). */
+  nextPingAt: number;
   /** Active operation id → how to stop it. */
   readonly operations: Map<string, () => void>;
 }
@@ -74,27 +78,24 @@ export function createWsAdapter(options: WsAdapterOptions): WsAdapter {
     handleProtocols: (protocols) => (protocols.has(GRAPHQL_TRANSPORT_WS_PROTOCOL) ? GRAPHQL_TRANSPORT_WS_PROTOCOL : false),
   });
   let accepting = true;
-  let lastPing = Date.now();
-  const tickMs = Math.max(10, Math.min(1000, limits.connectionInitTimeoutMs / 4, limits.keepAliveMs));
-  const ticker = setInterval(housekeeping, tickMs);
+  const ticker = setInterval(housekeeping, housekeepingTickMs(limits.connectionInitTimeoutMs / 4, limits.keepAliveMs / 20));
   ticker.unref();
 
   function housekeeping(): void {
     const now = Date.now();
-    const ping = now - lastPing >= limits.keepAliveMs;
-    if (ping) lastPing = now;
     for (const connection of connections) {
       const { phase, socket } = connection;
       if (phase.kind === 'awaiting-init' && phase.deadline <= now) {
         end(connection, CloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout');
       } else if (phase.kind === 'ready' && phase.expiresAtMs !== undefined && phase.expiresAtMs <= now) {
         end(connection, CloseCode.Forbidden, 'Token expired');
-      } else if (ping && socket.readyState === WebSocket.OPEN) {
+      } else if (connection.nextPingAt <= now && socket.readyState === WebSocket.OPEN) {
         if (!connection.alive) {
           end(connection, undefined, 'keep-alive timeout');
           continue;
         }
         connection.alive = false;
+        connection.nextPingAt = now + limits.keepAliveMs;
         socket.ping();
       }
     }
@@ -250,12 +251,14 @@ export function createWsAdapter(options: WsAdapterOptions): WsAdapter {
   }
 
   function onConnection(socket: WebSocket, req: IncomingMessage, raw: Duplex): void {
+    const now = Date.now();
     const connection: Connection = {
       socket,
       raw,
       address: options.clientAddress(req),
-      phase: { kind: 'awaiting-init', deadline: Date.now() + limits.connectionInitTimeoutMs },
+      phase: { kind: 'awaiting-init', deadline: now + limits.connectionInitTimeoutMs },
       alive: true,
+      nextPingAt: firstKeepAliveAt(now, limits.keepAliveMs),
       operations: new Map(),
     };
     if (socket.protocol !== GRAPHQL_TRANSPORT_WS_PROTOCOL) {

@@ -4,23 +4,51 @@
 import { AUDIT_ACTIONS } from '@votemesh/common/contracts/audit';
 import { UUID_PATTERN } from '@votemesh/common/contracts/parse';
 import { VotemeshError } from '@votemesh/common/errors';
+import type { AuditEventBatch__Output } from '@votemesh/common/grpc/generated/votemesh/audit/v1/AuditEventBatch';
 import type { AuditEventInput__Output } from '@votemesh/common/grpc/generated/votemesh/audit/v1/AuditEventInput';
 import type { ChainedContent, JsonObject } from './chain.ts';
 
-const MESSAGE = 'AuditEventInput';
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
 /** Largest accepted data_json, in UTF-16 code units. @default 65536 */
 export const MAX_DATA_JSON_LENGTH = 65_536;
 
+/** Where a refused event sat in a RecordBatch call: the call's nth message (from 0), and its index there. */
+export interface BatchPosition {
+  readonly messageIndex: number;
+  readonly batchIndex: number;
+}
+
 export class InvalidAuditEvent extends VotemeshError {
   readonly field: string;
+  readonly problem: string;
   readonly eventId: string;
-  constructor(field: string, problem: string, eventId: string) {
+  readonly position: BatchPosition | undefined;
+  constructor(field: string, problem: string, eventId: string, position?: BatchPosition) {
+    const message = position ? `AuditEventBatch message ${position.messageIndex} events[${position.batchIndex}]` : 'AuditEventInput';
     const which = eventId === '' ? '' : ` (event_id ${eventId})`;
-    super('INVALID_MESSAGE', `${MESSAGE}${which}: field "${field}" ${problem}`, { details: { field } });
+    super('INVALID_MESSAGE', `${message}${which}: field "${field}" ${problem}`, { details: { field, ...position } });
     this.field = field;
+    this.problem = problem;
     this.eventId = eventId;
+    this.position = position;
   }
+}
+
+/**
+ * Every event of one RecordBatch message, or the first invalid one as an InvalidAuditEvent naming
+ * its position: the message is refused as a whole, so none of it reaches the log.
+ */
+export function parseAuditEventBatch(batch: AuditEventBatch__Output, messageIndex: number): ChainedContent[] {
+  const events: ChainedContent[] = [];
+  for (const [batchIndex, input] of (batch.events ?? []).entries()) {
+    try {
+      events.push(parseAuditEventInput(input));
+    } catch (error) {
+      if (!(error instanceof InvalidAuditEvent)) throw error;
+      throw new InvalidAuditEvent(error.field, error.problem, error.eventId, { messageIndex, batchIndex });
+    }
+  }
+  return events;
 }
 
 export function parseAuditEventInput(input: AuditEventInput__Output): ChainedContent {

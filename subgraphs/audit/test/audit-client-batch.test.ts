@@ -163,7 +163,7 @@ describe('createAuditClient over RecordBatch', () => {
   it('falls back to Record against an audit service from before RecordBatch, refusals included', async () => {
     // The real ingest handlers with Record only, as an audit process before RecordBatch served.
     const appender = createAppender({
-      store: createAuditStore(h.prisma),
+      store: createAuditStore(h.prisma, h.pool),
       metrics: createAuditMetrics(createMetricsRegistry('old')),
       logger,
       onAppended: () => {},

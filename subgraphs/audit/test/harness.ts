@@ -8,7 +8,7 @@ import { createRedisEventBus } from '@votemesh/common/bus/redis-event-bus';
 import { createLogger, type Logger } from '@votemesh/common/logger';
 import { createMetricsRegistry } from '@votemesh/common/metrics';
 import { IDENTITY_HEADER, identitySecretKey, signIdentity, type Identity } from '@votemesh/common/contracts/identity';
-import { createPrismaClient, type PrismaClient } from '@votemesh/common/db/client';
+import { createDatabasePool, createPrismaClient, type DatabasePool, type PrismaClient } from '@votemesh/common/db/client';
 import { loadAuditProto } from '@votemesh/common/grpc/load';
 import type { AuditEventBatch } from '@votemesh/common/grpc/generated/votemesh/audit/v1/AuditEventBatch';
 import type { AuditEventInput } from '@votemesh/common/grpc/generated/votemesh/audit/v1/AuditEventInput';
@@ -25,6 +25,8 @@ export const VOTER: Identity = { subject: 'voter-1', role: 'voter' };
 export interface Harness extends AsyncDisposable {
   readonly db: TestDatabase;
   readonly prisma: PrismaClient;
+  /** The pool under `prisma`. */
+  readonly pool: DatabasePool;
   readonly audit: RunningAuditSubgraph;
   readonly registry: Registry;
   readonly logger: Logger;
@@ -58,7 +60,8 @@ export interface GraphQLResult<T> {
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   const ownsDb = options.db === undefined;
   const db = options.db ?? (await createTestDatabase());
-  const prisma = createPrismaClient(db.url);
+  const pool = createDatabasePool(db.url);
+  const prisma = createPrismaClient(pool);
   const logger = createLogger({ service: 'audit-test', level: 'error' });
   const registry = createMetricsRegistry('votemesh-audit');
   const redis = new Redis(REDIS_URL);
@@ -75,6 +78,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     },
     logger,
     prisma,
+    pool,
     registry,
     bus,
   });
@@ -82,6 +86,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   return {
     db,
     prisma,
+    pool,
     audit,
     registry,
     logger,
@@ -104,6 +109,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       await bus.close();
       redis.disconnect();
       await prisma.$disconnect();
+      await pool.end();
       if (ownsDb) await db[Symbol.asyncDispose]();
     },
   };

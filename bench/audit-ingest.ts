@@ -6,7 +6,7 @@
 // Flags: --events N (measured, after a warm-up of --warmup N) --rate events/s (0: all at once)
 //        --root DIR: the checkout whose audit process and client run (e.g. /work/main for the base
 //        commit; this checkout by default) --profile-dir DIR: the audit process writes a V8 CPU
-//        profile there when it exits (--cpu-prof).
+//        profile there when it exits (--cpu-prof). --batch-delay-ms N: the client's batchDelayMs.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
@@ -17,7 +17,7 @@ import pg from 'pg';
 import { readCpuSeconds } from './src/proc.ts';
 import { formatNumber, printHeader, readFlags, table } from './src/report.ts';
 
-const flags = readFlags({ events: '50000', warmup: '3000', rate: '1200', root: '', 'profile-dir': '' });
+const flags = readFlags({ events: '50000', warmup: '3000', rate: '1200', root: '', 'profile-dir': '', 'batch-delay-ms': '' });
 const root = resolve(flags.root || fileURLToPath(new URL('..', import.meta.url)));
 const events = Number(flags.events);
 const warmup = Number(flags.warmup);
@@ -42,7 +42,12 @@ const admin = new pg.Client({ connectionString: db.url });
 await admin.connect();
 const audit = await startAuditProcess(db.url);
 const logger = createLogger({ service: 'bench-audit-ingest', level: 'warn' });
-const client = createAuditClient({ address: audit.grpcAddress, logger, source: 'bench' });
+const client = createAuditClient({
+  address: audit.grpcAddress,
+  logger,
+  source: 'bench',
+  ...(flags['batch-delay-ms'] ? { batchDelayMs: Number(flags['batch-delay-ms']) } : {}),
+});
 
 try {
   await produce(warmup);

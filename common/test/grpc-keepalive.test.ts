@@ -20,9 +20,10 @@ import {
 import { ConfigError, DEFAULT_GRPC_KEEPALIVE, readGrpcKeepalive, type GrpcKeepalive } from '../src/config.ts';
 import type { AuditEventDraft } from '../src/contracts/audit.ts';
 import { createAuditClient } from '../src/grpc/audit-client.ts';
+import type { AuditEventBatch__Output } from '../src/grpc/generated/votemesh/audit/v1/AuditEventBatch.ts';
 import type { AuditEventInput, AuditEventInput__Output } from '../src/grpc/generated/votemesh/audit/v1/AuditEventInput.ts';
 import type { AuditIngestClient, AuditIngestHandlers } from '../src/grpc/generated/votemesh/audit/v1/AuditIngest.ts';
-import type { RecordSummary__Output } from '../src/grpc/generated/votemesh/audit/v1/RecordSummary.ts';
+import type { RecordSummary, RecordSummary__Output } from '../src/grpc/generated/votemesh/audit/v1/RecordSummary.ts';
 import type { PollTally__Output } from '../src/grpc/generated/votemesh/tally/v1/PollTally.ts';
 import type { TallyServiceClient, TallyServiceHandlers } from '../src/grpc/generated/votemesh/tally/v1/TallyService.ts';
 import { clientKeepaliveOptions, serverKeepaliveOptions } from '../src/grpc/keepalive.ts';
@@ -163,15 +164,21 @@ async function startServers(keepalive: GrpcKeepalive): Promise<TestServers> {
       call.write({ poll_id: call.request.poll_id, version: '0', committed_at_ms: '0' });
     },
   };
+  const summarize = (ids: readonly string[]): RecordSummary => {
+    const fresh = ids.filter((id) => !recorded.has(id));
+    for (const id of fresh) recorded.add(id);
+    return { accepted: String(fresh.length), duplicates: String(ids.length - fresh.length), last_seq: String(recorded.size) };
+  };
   const audit: AuditIngestHandlers = {
     Record(call, callback) {
       const ids: string[] = [];
       call.on('data', (event: AuditEventInput__Output) => ids.push(event.event_id));
-      call.on('end', () => {
-        const fresh = ids.filter((id) => !recorded.has(id));
-        for (const id of fresh) recorded.add(id);
-        callback(null, { accepted: String(fresh.length), duplicates: String(ids.length - fresh.length), last_seq: String(recorded.size) });
-      });
+      call.on('end', () => callback(null, summarize(ids)));
+    },
+    RecordBatch(call, callback) {
+      const ids: string[] = [];
+      call.on('data', (batch: AuditEventBatch__Output) => ids.push(...batch.events.map((event) => event.event_id)));
+      call.on('end', () => callback(null, summarize(ids)));
     },
   };
   const server = new Server(serverKeepaliveOptions(keepalive));

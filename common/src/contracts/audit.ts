@@ -1,4 +1,4 @@
-// Audit actions and the event shape senders build before it goes over AuditIngest.Record
+// Audit actions and the event shape senders build before it goes over AuditIngest.RecordBatch
 // (docs/contracts/audit.md).
 export const AUDIT_ACTIONS = ['poll.created', 'poll.opened', 'poll.closed', 'vote.accepted', 'vote.counted', 'vote.superseded', 'vote.rejected'] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
@@ -17,7 +17,7 @@ export interface AuditEventDraft {
 
 /**
  * Where processes send audit events. The real one (common/src/grpc/audit-client.ts) keeps one
- * AuditIngest.Record client stream open and resends what was not acknowledged after a reconnect;
+ * AuditIngest.RecordBatch client stream open and resends what was not acknowledged after a reconnect;
  * `record` never blocks the caller and never throws.
  */
 export interface AuditSink {

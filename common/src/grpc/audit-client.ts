@@ -1,77 +1,31 @@
-// The AuditSink every process sends audit events through: an AuditIngest.Record client that never
-// blocks or throws in `record`, buffers (bounded) what the audit service has not confirmed yet, and
-// resends it after a lost stream. Only a completed call (RecordSummary) confirms its events, so the
-// open call is rotated every `rotateEveryMs` or `rotateEveryEvents`; the server ignores resent
-// event ids, so "resend everything unconfirmed" delivers each event exactly once into the log.
+// The AuditSink every process sends audit events through: an AuditIngest client that never blocks
+// or throws in `record`, buffers (bounded) what the audit service has not confirmed yet, and resends
+// it after a lost stream. Events that accumulate over a few milliseconds travel as one RecordBatch
+// message (grpc-js costs about the same CPU per message whatever its size, on both ends). Only a
+// completed call (RecordSummary) confirms its events, so the open call is rotated every
+// `rotateEveryMs` or `rotateEveryEvents`; the server ignores resent event ids, so "resend
+// everything unconfirmed" delivers each event exactly once into the log.
 // Contract: docs/contracts/audit.md.
-import { credentials as grpcCredentials, Metadata, status, type ChannelCredentials, type ClientWritableStream, type ServiceError } from '@grpc/grpc-js';
-import type { GrpcKeepalive } from '../config.ts';
-import type { AuditEventDraft, AuditSink } from '../contracts/audit.ts';
+import { credentials as grpcCredentials, status, type ServiceError } from '@grpc/grpc-js';
+import type { AuditSink } from '../contracts/audit.ts';
 import { UUID_PATTERN } from '../contracts/parse.ts';
-import type { Logger } from '../logger.ts';
-import type { AuditEventInput } from './generated/votemesh/audit/v1/AuditEventInput.ts';
+import { AUDIT_INVALID_FIELD_METADATA, openIngestCall, refusedEntries, type AuditEntry, type IngestCall, type IngestProtocol } from './audit-call.ts';
+import type { AuditClientOptions, AuditClientStats } from './audit-client-options.ts';
+import { createOutbox, toAuditEntry } from './audit-outbox.ts';
 import { clientKeepaliveOptions } from './keepalive.ts';
 import { loadAuditProto } from './load.ts';
 
-/** Trailing metadata of an INVALID_ARGUMENT answer: the event id the server refused. */
-export const AUDIT_INVALID_EVENT_ID_METADATA = 'x-votemesh-invalid-event-id';
-/** Trailing metadata of an INVALID_ARGUMENT answer: the offending field. */
-export const AUDIT_INVALID_FIELD_METADATA = 'x-votemesh-invalid-field';
-/** Request metadata naming the sending process (logs on the server side). */
-export const AUDIT_SOURCE_METADATA = 'x-votemesh-source';
-
-export interface AuditClientOptions {
-  /** host:port of AuditIngest (AUDIT_GRPC_URL). */
-  readonly address: string;
-  readonly logger: Logger;
-  /** The sending process, e.g. "vote" or "worker". */
-  readonly source: string;
-  /** Unconfirmed events kept at most; beyond it new events are dropped and counted. @default 100000 */
-  readonly maxBuffered?: number;
-  /** A call is half-closed (to collect its confirmation) this long after it opened. @default 1000 */
-  readonly rotateEveryMs?: number;
-  /** …or after this many events. @default 5000 */
-  readonly rotateEveryEvents?: number;
-  /** Deadline of one call; a stuck call fails and its events are resent. @default 30000 */
-  readonly callDeadlineMs?: number;
-  /** Reconnect backoff: first delay, doubled per failure (with jitter) up to `backoffMaxMs`. @default 100 */
-  readonly backoffInitialMs?: number;
-  /** @default 5000 */
-  readonly backoffMaxMs?: number;
-  /** How long `close()` waits for confirmations before giving up on what is left. @default 5000 */
-  readonly closeTimeoutMs?: number;
-  /** @default insecure (the mesh adds mTLS) */
-  readonly credentials?: ChannelCredentials;
-  /** HTTP/2 pings that fail a call on a dead connection (GRPC_KEEPALIVE_*). @default DEFAULT_GRPC_KEEPALIVE */
-  readonly keepalive?: GrpcKeepalive;
-}
-
-export interface AuditClientStats {
-  /** Recorded, not yet confirmed (waiting, or sent on a call that has not completed). */
-  readonly buffered: number;
-  readonly confirmed: number;
-  /** Dropped because the buffer was full, the client was closed, or the event could not be encoded. */
-  readonly dropped: number;
-  /** Refused by the server as invalid (INVALID_ARGUMENT); never resent. */
-  readonly rejected: number;
-  readonly callsOpened: number;
-  readonly callsFailed: number;
-}
+export {
+  AUDIT_INVALID_BATCH_INDEX_METADATA,
+  AUDIT_INVALID_EVENT_ID_METADATA,
+  AUDIT_INVALID_FIELD_METADATA,
+  AUDIT_INVALID_MESSAGE_INDEX_METADATA,
+  AUDIT_SOURCE_METADATA,
+} from './audit-call.ts';
+export type { AuditClientOptions, AuditClientStats } from './audit-client-options.ts';
 
 export interface AuditClient extends AuditSink {
   stats(): AuditClientStats;
-}
-
-interface Entry {
-  readonly n: number;
-  readonly message: AuditEventInput;
-}
-
-interface Call {
-  readonly stream: ClientWritableStream<AuditEventInput>;
-  readonly entries: Entry[];
-  readonly timer: NodeJS.Timeout;
-  blocked: boolean;
 }
 
 interface FlushWaiter {
@@ -80,11 +34,21 @@ interface FlushWaiter {
   readonly timer: NodeJS.Timeout;
 }
 
+interface OpenCall {
+  readonly call: IngestCall;
+  readonly timer: NodeJS.Timeout;
+  blocked: boolean;
+}
+
 type Phase = { readonly kind: 'ready' } | { readonly kind: 'backoff'; readonly timer: NodeJS.Timeout } | { readonly kind: 'closed' };
 
 export function createAuditClient(options: AuditClientOptions): AuditClient {
   const { logger } = options;
   const maxBuffered = options.maxBuffered ?? 100_000;
+  const batchDelayMs = options.batchDelayMs ?? 20;
+  const maxBatchEvents = options.maxBatchEvents ?? 500;
+  const maxBatchBytes = options.maxBatchBytes ?? 1024 * 1024;
+  const batchRetryMs = options.batchRetryMs ?? 60_000;
   const rotateEveryMs = options.rotateEveryMs ?? 1000;
   const rotateEveryEvents = options.rotateEveryEvents ?? 5000;
   const callDeadlineMs = options.callDeadlineMs ?? 30_000;
@@ -94,17 +58,22 @@ export function createAuditClient(options: AuditClientOptions): AuditClient {
   const client = new AuditIngest(options.address, options.credentials ?? grpcCredentials.createInsecure(), clientKeepaliveOptions(options.keepalive));
 
   /** Every unconfirmed entry by its number; insertion order is number order. */
-  const unconfirmed = new Map<number, Entry>();
-  let waiting: Entry[] = [];
-  let active: Call | undefined;
+  const unconfirmed = new Map<number, AuditEntry>();
+  const waiting = createOutbox({ maxEvents: maxBatchEvents, maxBytes: maxBatchBytes });
+  /** Set once what is waiting should go without waiting for more: the delay passed, a flush, a resend. */
+  let sendPartial = false;
+  let batchTimer: NodeJS.Timeout | undefined;
+  let active: OpenCall | undefined;
   const flushWaiters = new Set<FlushWaiter>();
   let phase: Phase = { kind: 'ready' };
+  /** Until then calls go over Record: the audit service answered RecordBatch with UNIMPLEMENTED. */
+  let singleUntil = 0;
   let accepting = true;
   let failures = 0;
   let lastNumber = 0;
   let pumpQueued = false;
   let closing: Promise<void> | undefined;
-  const counts = { confirmed: 0, dropped: 0, rejected: 0, callsOpened: 0, callsFailed: 0 };
+  const counts = { confirmed: 0, dropped: 0, rejected: 0, callsOpened: 0, callsFailed: 0, messagesSent: 0 };
   let lastDropLogAt = 0;
 
   function drop(reason: string, extra: object = {}): void {
@@ -126,79 +95,94 @@ export function createAuditClient(options: AuditClientOptions): AuditClient {
     });
   }
 
+  function sendWaitingNow(): void {
+    sendPartial = true;
+    schedulePump();
+  }
+
   function pump(): void {
     if (phase.kind !== 'ready') return;
     while (waiting.length > 0) {
-      const call = active ?? openCall();
-      if (call.blocked) return;
-      // Writes up to the rotation limit in one go; `write` returning false means the transport
-      // buffer is full, so wait for 'drain' instead of piling more into memory there.
-      const room = rotateEveryEvents - call.entries.length;
-      const batch = waiting.length <= room ? waiting : waiting.slice(0, room);
-      waiting = waiting.length <= room ? [] : waiting.slice(room);
-      let index = 0;
-      for (; index < batch.length; index += 1) {
-        const entry = batch[index];
-        if (entry === undefined) continue;
-        call.entries.push(entry);
-        if (!call.stream.write(entry.message)) {
-          call.blocked = true;
-          call.stream.once('drain', () => {
-            call.blocked = false;
-            schedulePump();
-          });
-          index += 1;
-          break;
-        }
+      if (active?.blocked) return;
+      const room = rotateEveryEvents - (active?.call.events ?? 0);
+      const { count, full } = waiting.nextMessage(room);
+      if (!full && !sendPartial) {
+        batchTimer ??= setTimeout(() => {
+          batchTimer = undefined;
+          sendWaitingNow();
+        }, batchDelayMs);
+        break;
       }
-      if (index < batch.length) waiting = batch.slice(index).concat(waiting);
-      if (call.entries.length >= rotateEveryEvents) halfClose(call);
-      if (call.blocked) return;
+      const open = active ?? openCall();
+      const entries = waiting.take(count);
+      counts.messagesSent += open.call.protocol === 'batch' ? 1 : entries.length;
+      // false: the transport buffer is full, so wait for 'drain' instead of piling more into memory there.
+      if (!open.call.write(entries)) {
+        open.blocked = true;
+        open.call.onceDrained(() => {
+          open.blocked = false;
+          schedulePump();
+        });
+      }
+      if (open.call.events >= rotateEveryEvents) halfClose(open);
+    }
+    if (waiting.length === 0) {
+      sendPartial = false;
+      clearTimeout(batchTimer);
+      batchTimer = undefined;
     }
     // Someone is waiting for confirmations: don't let them wait for the rotation timer.
     if (flushWaiters.size > 0 && active) halfClose(active);
   }
 
-  function openCall(): Call {
+  function openCall(): OpenCall {
     counts.callsOpened += 1;
-    const metadata = new Metadata();
-    metadata.set(AUDIT_SOURCE_METADATA, options.source);
-    const entries: Entry[] = [];
-    let call: Call | undefined;
-    const stream = client.Record(metadata, { deadline: Date.now() + callDeadlineMs }, (error: ServiceError | null) => {
-      if (call) settle(call, error);
-    });
-    call = { stream, entries, blocked: false, timer: setTimeout(() => call && halfClose(call), rotateEveryMs) };
-    active = call;
-    return call;
+    const protocol: IngestProtocol = Date.now() < singleUntil ? 'single' : 'batch';
+    let open: OpenCall | undefined;
+    const call = openIngestCall({ client, protocol, source: options.source, deadlineMs: callDeadlineMs, onDone: (error) => open && settle(open, error) });
+    open = { call, blocked: false, timer: setTimeout(() => open && halfClose(open), rotateEveryMs) };
+    active = open;
+    return open;
   }
 
-  function halfClose(call: Call): void {
-    clearTimeout(call.timer);
-    if (active === call) active = undefined;
-    call.stream.end();
+  function halfClose(open: OpenCall): void {
+    clearTimeout(open.timer);
+    if (active === open) active = undefined;
+    open.call.end();
   }
 
-  function settle(call: Call, error: ServiceError | null): void {
-    clearTimeout(call.timer);
-    if (active === call) active = undefined;
+  function settle(open: OpenCall, error: ServiceError | null): void {
+    clearTimeout(open.timer);
+    if (active === open) active = undefined;
+    const entries = open.call.messages.flat();
     if (error === null) {
-      for (const entry of call.entries) unconfirmed.delete(entry.n);
-      counts.confirmed += call.entries.length;
+      for (const entry of entries) unconfirmed.delete(entry.n);
+      counts.confirmed += entries.length;
       if (failures > 0) logger.info({ failures, source: options.source }, 'audit stream recovered; unconfirmed events were resent');
       failures = 0;
     } else {
       counts.callsFailed += 1;
-      let resend = call.entries;
-      const refusedId = error.code === status.INVALID_ARGUMENT ? error.metadata?.get(AUDIT_INVALID_EVENT_ID_METADATA)[0]?.toString() : undefined;
-      if (refusedId !== undefined) {
-        // The server named the one bad event: drop it for good, resend the rest at once.
-        const refused = resend.filter((entry) => entry.message.event_id === refusedId);
-        resend = resend.filter((entry) => entry.message.event_id !== refusedId);
+      let resend = entries;
+      const refused = error.code === status.INVALID_ARGUMENT ? refusedEntries(open.call, error) : undefined;
+      if (error.code === status.UNIMPLEMENTED && open.call.protocol === 'batch') {
+        // An audit service from before RecordBatch (mid rolling upgrade, or rolled back): it is
+        // healthy, so resend at once over Record, and try RecordBatch again later.
+        singleUntil = Date.now() + batchRetryMs;
+        logger.warn({ source: options.source, retryInMs: batchRetryMs }, 'audit service lacks RecordBatch; sending one event per message for now');
+      } else if (refused !== undefined) {
+        // The server named the bad event: drop it for good; the rest (its batch included, none of
+        // which was written) go again at once.
+        const refusedNumbers = new Set(refused.map((entry) => entry.n));
+        resend = entries.filter((entry) => !refusedNumbers.has(entry.n));
         for (const entry of refused) unconfirmed.delete(entry.n);
         counts.rejected += refused.length;
         logger.error(
-          { eventId: refusedId, field: error.metadata.get(AUDIT_INVALID_FIELD_METADATA)[0]?.toString(), reason: error.details, source: options.source },
+          {
+            eventId: refused[0]?.message.event_id,
+            field: error.metadata.get(AUDIT_INVALID_FIELD_METADATA)[0]?.toString(),
+            reason: error.details,
+            source: options.source,
+          },
           'audit service refused an invalid event; it is dropped',
         );
       } else {
@@ -210,8 +194,9 @@ export function createAuditClient(options: AuditClientOptions): AuditClient {
         );
         startBackoff();
       }
-      // Back to the front, so resends go out before newer events.
-      waiting = resend.concat(waiting);
+      // Back to the front, so resends go out before newer events, without waiting for more.
+      waiting.requeue(resend);
+      sendPartial = true;
     }
     settleFlushWaiters();
     schedulePump();
@@ -241,20 +226,6 @@ export function createAuditClient(options: AuditClientOptions): AuditClient {
     }
   }
 
-  function toMessage(draft: AuditEventDraft): AuditEventInput {
-    return {
-      event_id: draft.eventId,
-      at: draft.at,
-      actor: draft.actor,
-      action: draft.action,
-      subject_type: draft.subjectType,
-      subject_id: draft.subjectId,
-      poll_id: draft.pollId ?? '',
-      trace_id: draft.traceId ?? '',
-      data_json: draft.data === undefined ? '' : JSON.stringify(draft.data),
-    };
-  }
-
   function flush(timeoutMs = 5000): Promise<void> {
     const upTo = lastNumber;
     return new Promise<void>((resolve, reject) => {
@@ -265,7 +236,10 @@ export function createAuditClient(options: AuditClientOptions): AuditClient {
       const waiter: FlushWaiter = { upTo, resolve, timer };
       flushWaiters.add(waiter);
       settleFlushWaiters();
-      if (flushWaiters.has(waiter) && active) halfClose(active);
+      if (!flushWaiters.has(waiter)) return;
+      // Send what waits for company now; the pump then half-closes the call to collect confirmations.
+      if (waiting.length > 0) sendWaitingNow();
+      else if (active) halfClose(active);
     });
   }
 
@@ -275,11 +249,13 @@ export function createAuditClient(options: AuditClientOptions): AuditClient {
         if (!accepting) return drop('the audit client is closed', { eventId: draft.eventId });
         if (!UUID_PATTERN.test(draft.eventId)) return drop('eventId is not a UUID', { eventId: draft.eventId });
         if (unconfirmed.size >= maxBuffered) return drop('the audit buffer is full (the audit service is down or slow)');
-        lastNumber += 1;
-        const entry: Entry = { n: lastNumber, message: toMessage(draft) };
+        const entry = toAuditEntry(lastNumber + 1, draft);
+        lastNumber = entry.n;
         unconfirmed.set(entry.n, entry);
         waiting.push(entry);
-        schedulePump();
+        // A full message goes at once; otherwise the pump holds it for company (batchDelayMs at most).
+        if (waiting.hasFullMessage()) sendWaitingNow();
+        else schedulePump();
       } catch (error) {
         // JSON.stringify of `data` (a BigInt, a cycle) is the only thing above that can throw.
         drop('the event could not be encoded', { eventId: draft.eventId, err: error });
@@ -296,6 +272,7 @@ export function createAuditClient(options: AuditClientOptions): AuditClient {
         }
         if (phase.kind === 'backoff') clearTimeout(phase.timer);
         phase = { kind: 'closed' };
+        clearTimeout(batchTimer);
         if (active) halfClose(active);
         client.close();
       })();

@@ -1,7 +1,8 @@
 // Groups events submitted by every ingest stream into small batches (up to `maxBatch` events or
 // `maxDelayMs` after the first one waits) and appends one batch at a time. The store serializes
 // appends across replicas with an advisory lock; running one batch at a time here keeps this
-// process from queueing several transactions (and pool connections) behind that lock.
+// process from queueing several transactions (and pool connections) behind that lock. A submit
+// (the events of one ingest message) may straddle two batches; it settles when its last one commits.
 // Each append is one `audit.append_batch` span (its SQL inside), a trace of its own: a batch mixes
 // events from many senders, whichever ingest stream happened to fill it is not its parent.
 import { ROOT_CONTEXT, trace } from '@opentelemetry/api';
@@ -12,7 +13,15 @@ import type { ChainedContent } from './chain.ts';
 import type { AuditMetrics } from './metrics.ts';
 import type { AuditStore, StoredEvent } from './store.ts';
 
-export type AppendOutcome = { readonly kind: 'appended'; readonly seq: bigint } | { readonly kind: 'duplicate' };
+/** What became of the events of one `submit`. */
+export interface SubmitOutcome {
+  /** Added to the chain by this submit. */
+  readonly appended: number;
+  /** Already recorded (or repeated earlier in the queue) and skipped. */
+  readonly duplicates: number;
+  /** The highest seq this submit appended, 0n if none. */
+  readonly lastSeq: bigint;
+}
 
 export interface AppenderOptions {
   readonly store: AuditStore;
@@ -27,15 +36,30 @@ export interface AppenderOptions {
 }
 
 export interface Appender {
-  submit(event: ChainedContent): Promise<AppendOutcome>;
+  /**
+   * Queues events (one ingest message's worth) and resolves once all of them are committed, or
+   * rejects if any append they were part of failed (the sender resends; the ids make it safe).
+   */
+  submit(events: readonly ChainedContent[]): Promise<SubmitOutcome>;
   /** Appends what is queued, then refuses new events. Safe to call twice. */
   close(): Promise<void>;
 }
 
-interface Waiting {
-  readonly event: ChainedContent;
-  resolve(outcome: AppendOutcome): void;
+/** One submit: settled when its last event's append has committed. */
+interface Submission {
+  pending: number;
+  appended: number;
+  duplicates: number;
+  lastSeq: bigint;
+  failed: boolean;
+  resolve(outcome: SubmitOutcome): void;
   reject(error: unknown): void;
+}
+
+/** A queued event with the submit it belongs to: a submit may span two append transactions. */
+interface Queued {
+  readonly event: ChainedContent;
+  readonly submission: Submission;
 }
 
 const tracer = trace.getTracer(TRACER_NAMES.audit);
@@ -48,7 +72,7 @@ type State =
 export function createAppender(options: AppenderOptions): Appender {
   const maxBatch = options.maxBatch ?? 500;
   const maxDelayMs = options.maxDelayMs ?? 100;
-  let queue: Waiting[] = [];
+  let queue: Queued[] = [];
   let state: State = { kind: 'idle' };
   let closed = false;
 
@@ -81,7 +105,7 @@ export function createAppender(options: AppenderOptions): Appender {
     state = { kind: 'idle' };
   }
 
-  async function appendBatch(batch: readonly Waiting[]): Promise<void> {
+  async function appendBatch(batch: readonly Queued[]): Promise<void> {
     const stopTimer = options.metrics.appendBatchSeconds.startTimer();
     try {
       const result = await withSpan(
@@ -89,7 +113,7 @@ export function createAppender(options: AppenderOptions): Appender {
         SPAN_NAMES.auditAppendBatch,
         { [ATTR.BATCH_SIZE]: batch.length },
         (span) =>
-          options.store.append(batch.map((waiting) => waiting.event)).then((appended) => {
+          options.store.append(batch.map((queued) => queued.event)).then((appended) => {
             span.setAttribute(ATTR.AUDIT_APPENDED, appended.appended.length);
             return appended;
           }),
@@ -97,28 +121,49 @@ export function createAppender(options: AppenderOptions): Appender {
       );
       stopTimer();
       options.metrics.appendBatchSize.observe(batch.length);
-      const seqById = new Map(result.appended.map((event) => [event.eventId, event.seq]));
-      for (const event of result.appended) options.metrics.appended.inc({ action: event.action });
+      countAppended(result.appended);
       options.metrics.duplicates.inc(batch.length - result.appended.length);
-      for (const waiting of batch) {
-        const seq = seqById.get(waiting.event.eventId);
+      const seqById = new Map(result.appended.map((event) => [event.eventId, event.seq]));
+      for (const { event, submission } of batch) {
+        const seq = seqById.get(event.eventId);
         // An event id repeated inside one batch is appended once; the first submitter gets the seq.
-        if (seq !== undefined) seqById.delete(waiting.event.eventId);
-        waiting.resolve(seq === undefined ? { kind: 'duplicate' } : { kind: 'appended', seq });
+        if (seq === undefined) submission.duplicates += 1;
+        else {
+          seqById.delete(event.eventId);
+          submission.appended += 1;
+          if (seq > submission.lastSeq) submission.lastSeq = seq;
+        }
+        submission.pending -= 1;
+        if (submission.pending === 0 && !submission.failed) {
+          submission.resolve({ appended: submission.appended, duplicates: submission.duplicates, lastSeq: submission.lastSeq });
+        }
       }
       if (result.appended.length > 0) options.onAppended(result.appended);
     } catch (error) {
       stopTimer();
       options.logger.error({ err: error, events: batch.length }, 'audit append failed; senders will resend');
-      for (const waiting of batch) waiting.reject(error);
+      for (const { submission } of batch) {
+        if (submission.failed) continue;
+        submission.failed = true;
+        submission.reject(error);
+      }
     }
   }
 
+  /** One counter update per action and batch: prom-client hashes the labels on every `inc`. */
+  function countAppended(appended: readonly StoredEvent[]): void {
+    const byAction = new Map<string, number>();
+    for (const event of appended) byAction.set(event.action, (byAction.get(event.action) ?? 0) + 1);
+    for (const [action, count] of byAction) options.metrics.appended.inc({ action }, count);
+  }
+
   return {
-    submit(event) {
+    submit(events) {
       if (closed) return Promise.reject(new Error('audit appender is closed'));
-      return new Promise<AppendOutcome>((resolve, reject) => {
-        queue.push({ event, resolve, reject });
+      if (events.length === 0) return Promise.resolve({ appended: 0, duplicates: 0, lastSeq: 0n });
+      return new Promise<SubmitOutcome>((resolve, reject) => {
+        const submission: Submission = { pending: events.length, appended: 0, duplicates: 0, lastSeq: 0n, failed: false, resolve, reject };
+        for (const event of events) queue.push({ event, submission });
         schedule();
       });
     },

@@ -14,7 +14,7 @@
 // hashed). hash = lowercase hex sha256(prevHash + canonical(event)), where prevHash is the hash of
 // the event with the next lower seq, or GENESIS_HASH (64 zeros) for the first event. `seq` itself
 // is not hashed: the prev_hash link already fixes every event's position in the chain.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 export const GENESIS_HASH = '0'.repeat(64);
 
@@ -36,19 +36,39 @@ export interface JsonObject {
   [key: string]: JsonValue;
 }
 
-/** JSON with sorted object keys: the same value always gives the same text. */
+/**
+ * JSON with sorted object keys: the same value always gives the same text. Built by appending to
+ * one string (no per-level arrays to join): it runs for every appended and every verified event.
+ */
 export function canonicalJson(value: JsonValue): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value);
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (Array.isArray(value)) {
+    let text = '[';
+    for (let index = 0; index < value.length; index += 1) {
+      if (index > 0) text += ',';
+      text += canonicalJson(value[index] ?? null);
+    }
+    return `${text}]`;
+  }
+  // Sorted explicitly: Object.keys puts integer-like keys ("9", "10") first in numeric order.
   const keys = Object.keys(value).sort();
-  return `{${keys.map((key) => `${JSON.stringify(key)}:${canonicalJson(value[key] ?? null)}`).join(',')}}`;
+  let text = '{';
+  for (let index = 0; index < keys.length; index += 1) {
+    const key = keys[index] ?? '';
+    if (index > 0) text += ',';
+    text += `${JSON.stringify(key)}:${canonicalJson(value[key] ?? null)}`;
+  }
+  return `${text}}`;
 }
 
 export function canonicalEvent(event: ChainedContent): string {
-  const head = [event.eventId, event.at, event.actor, event.action, event.subjectType, event.subjectId, event.pollId, event.traceId];
-  return `[${head.map((field) => JSON.stringify(field)).join(',')},${canonicalJson(event.data)}]`;
+  // One JSON.stringify for the eight scalar fields; its closing bracket makes way for `data`.
+  const head = JSON.stringify([event.eventId, event.at, event.actor, event.action, event.subjectType, event.subjectId, event.pollId, event.traceId]);
+  return `${head.slice(0, -1)},${canonicalJson(event.data)}]`;
 }
 
 export function chainHash(prevHash: string, event: ChainedContent): string {
-  return createHash('sha256').update(prevHash).update(canonicalEvent(event)).digest('hex');
+  // One-shot hash(): no Hash object per event. prevHash is ASCII hex, so hashing the concatenation
+  // is hashing UTF-8(prevHash) followed by UTF-8(canonical(event)), as the contract says.
+  return hash('sha256', prevHash + canonicalEvent(event), 'hex');
 }

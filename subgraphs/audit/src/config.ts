@@ -37,7 +37,7 @@ export interface AuditConfig extends ServiceBasics {
   readonly appendMaxBatch: number;
   /**
    * AUDIT_APPEND_MAX_DELAY_MS: longest an event waits for its batch to fill. Every append costs a
-   * transaction of six statements whatever its size, so under load fewer, bigger batches are
+   * transaction of four round trips whatever its size, so under load fewer, bigger batches are
    * cheaper: at ~1,000 castVote/s (2 events each) 100 ms cut the audit process's CPU by about a
    * third against 20 ms (BENCHMARKS.md, issue 2b). Nothing waits on it: senders never block, and
    * an event is visible at most this much later. @default 100

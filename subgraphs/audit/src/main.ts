@@ -15,7 +15,7 @@ try {
   process.exit(1);
 }
 const { createLogger, createMetricsRegistry, createShutdownStack } = await import('@votemesh/common');
-const { createPrismaClient } = await import('@votemesh/common/db/client');
+const { createDatabasePool, createPrismaClient } = await import('@votemesh/common/db/client');
 const { connectRedisBus } = await import('@votemesh/common/bus/connect-redis-bus');
 const { startAuditSubgraph } = await import('./server.ts');
 
@@ -25,7 +25,13 @@ shutdown.defer('telemetry', () => telemetry.shutdown());
 if (config.identitySecretIsDefault) logger.warn('IDENTITY_SECRET is not set: using the public development secret');
 
 try {
-  const prisma = createPrismaClient(config.databaseUrl, { poolMax: config.databasePoolMax });
+  // One pool: Prisma for the queries, the driver directly for appends (subgraphs/audit/src/store.ts).
+  const pool = createDatabasePool(config.databaseUrl, {
+    poolMax: config.databasePoolMax,
+    onIdleClientError: (error) => logger.warn({ err: error }, 'an idle PostgreSQL connection failed; it is replaced when needed'),
+  });
+  shutdown.defer('postgres pool', () => pool.end());
+  const prisma = createPrismaClient(pool);
   shutdown.defer('prisma', () => prisma.$disconnect());
 
   // Only the auditEvents feed uses Redis (the event bus between replicas); a failed publish loses
@@ -33,7 +39,7 @@ try {
   const { bus } = await connectRedisBus({ url: config.redisUrl, prefix: config.redisPrefix, logger, shutdown });
 
   const registry = createMetricsRegistry(SERVICE_NAMES.audit);
-  const audit = await startAuditSubgraph({ config, logger, prisma, registry, bus });
+  const audit = await startAuditSubgraph({ config, logger, prisma, pool, registry, bus });
   shutdown.defer('audit subgraph', () => audit.close());
   logger.info({ url: `${audit.url}/graphql`, grpcAddress: audit.grpcAddress }, 'listening');
 } catch (error) {

@@ -6,7 +6,7 @@ import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/dis
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { EventBus } from '@votemesh/common/bus/event-bus';
 import { identitySecretKey, type Identity } from '@votemesh/common/contracts/identity';
-import type { PrismaClient } from '@votemesh/common/db/generated/client';
+import type { DatabasePool, PrismaClient } from '@votemesh/common/db/client';
 import { createGraphQLErrorFormatter, createGraphQLHttpHandler } from '@votemesh/common/graphql-http';
 import { createHttpServer, handleProbe, listen, sendJson } from '@votemesh/common/http-server';
 import type { Logger } from '@votemesh/common/logger';
@@ -30,6 +30,8 @@ export interface AuditSubgraphDeps {
     Partial<Pick<AuditConfig, 'grpcKeepalive'>>;
   readonly logger: Logger;
   readonly prisma: PrismaClient;
+  /** The pool `prisma` runs on; appends use the driver directly. Owned by the caller. */
+  readonly pool: DatabasePool;
   readonly registry: Registry;
   /** Carries committed events to every replica's auditEvents feed; owned by the caller. */
   readonly bus: EventBus;
@@ -46,7 +48,7 @@ export interface RunningAuditSubgraph {
 export async function startAuditSubgraph(deps: AuditSubgraphDeps): Promise<RunningAuditSubgraph> {
   const { config, logger, registry } = deps;
   const metrics = createAuditMetrics(registry);
-  const store = createAuditStore(deps.prisma);
+  const store = createAuditStore(deps.prisma, deps.pool);
   const feed = createAuditFeed({ source: createBusFeedSource(deps.bus), onSubscribersChanged: (count) => metrics.feedSubscribers.set(count) });
   const publisher = createAppendedPublisher({ bus: deps.bus, logger });
   const appender = createAppender({

@@ -10,7 +10,7 @@ import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { AuditEventDraft } from '@votemesh/common/contracts/audit';
-import { createPrismaClient, type PrismaClient } from '@votemesh/common/db/client';
+import { createDatabasePool, createPrismaClient, type DatabasePool, type PrismaClient } from '@votemesh/common/db/client';
 import { createAuditClient, type AuditClient } from '@votemesh/common/grpc/audit-client';
 import { createLogger } from '@votemesh/common/logger';
 import { createTestDatabase, type TestDatabase } from '@votemesh/common/testing/database';
@@ -95,17 +95,20 @@ function draft(overrides: Partial<AuditEventDraft> = {}): AuditEventDraft {
 
 describe('createAuditClient', () => {
   let db: TestDatabase;
+  let pool: DatabasePool;
   let prisma: PrismaClient;
   const processes: AuditProcess[] = [];
   const clients: AuditClient[] = [];
   before(async () => {
     db = await createTestDatabase();
-    prisma = createPrismaClient(db.url);
+    pool = createDatabasePool(db.url);
+    prisma = createPrismaClient(pool);
   });
   after(async () => {
     await Promise.all(clients.map((client) => client.close()));
     await Promise.all(processes.map(kill));
     await prisma?.$disconnect();
+    await pool?.end();
     await db?.[Symbol.asyncDispose]();
   });
 
@@ -155,7 +158,7 @@ describe('createAuditClient', () => {
     const rows = await prisma.auditEvent.findMany({ select: { eventId: true } });
     assert.equal(rows.length, sent.length, 'no event lost and none written twice');
     assert.deepEqual(new Set(rows.map((row) => row.eventId)), new Set(sent));
-    const verification = await createAuditStore(prisma).verify();
+    const verification = await createAuditStore(prisma, pool).verify();
     assert.equal(verification.ok, true, verification.reason ?? '');
     assert.equal(verification.checkedEvents, sent.length);
   });

@@ -3,13 +3,14 @@
 // AuditIngest gRPC). Several harnesses given the same database and prefix are replicas of one
 // deployment.
 import { randomBytes, randomUUID } from 'node:crypto';
-import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { credentials, Metadata, type ClientWritableStream, type ServiceError } from '@grpc/grpc-js';
 import { createRedisEventBus } from '@votemesh/common/bus/redis-event-bus';
 import { createLogger, type Logger } from '@votemesh/common/logger';
 import { createMetricsRegistry } from '@votemesh/common/metrics';
 import { IDENTITY_HEADER, identitySecretKey, signIdentity, type Identity } from '@votemesh/common/contracts/identity';
-import { createPrismaClient, type PrismaClient } from '@votemesh/common/db/client';
+import { createDatabasePool, createPrismaClient, type DatabasePool, type PrismaClient } from '@votemesh/common/db/client';
 import { loadAuditProto } from '@votemesh/common/grpc/load';
+import type { AuditEventBatch } from '@votemesh/common/grpc/generated/votemesh/audit/v1/AuditEventBatch';
 import type { AuditEventInput } from '@votemesh/common/grpc/generated/votemesh/audit/v1/AuditEventInput';
 import type { RecordSummary__Output } from '@votemesh/common/grpc/generated/votemesh/audit/v1/RecordSummary';
 import { createTestDatabase, type TestDatabase } from '@votemesh/common/testing/database';
@@ -24,11 +25,16 @@ export const VOTER: Identity = { subject: 'voter-1', role: 'voter' };
 export interface Harness extends AsyncDisposable {
   readonly db: TestDatabase;
   readonly prisma: PrismaClient;
+  /** The pool under `prisma`. */
+  readonly pool: DatabasePool;
   readonly audit: RunningAuditSubgraph;
   readonly registry: Registry;
   readonly logger: Logger;
   graphql<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>, identity?: Identity): Promise<GraphQLResult<T>>;
+  /** One event per message, on Record. */
   record(events: readonly AuditEventInput[], metadata?: Metadata): Promise<RecordSummary__Output>;
+  /** One message per batch, on RecordBatch. */
+  recordBatches(batches: readonly (readonly AuditEventInput[])[], metadata?: Metadata): Promise<RecordSummary__Output>;
 }
 
 export interface HarnessOptions {
@@ -54,7 +60,8 @@ export interface GraphQLResult<T> {
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   const ownsDb = options.db === undefined;
   const db = options.db ?? (await createTestDatabase());
-  const prisma = createPrismaClient(db.url);
+  const pool = createDatabasePool(db.url);
+  const prisma = createPrismaClient(pool);
   const logger = createLogger({ service: 'audit-test', level: 'error' });
   const registry = createMetricsRegistry('votemesh-audit');
   const redis = new Redis(REDIS_URL);
@@ -71,6 +78,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     },
     logger,
     prisma,
+    pool,
     registry,
     bus,
   });
@@ -78,6 +86,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   return {
     db,
     prisma,
+    pool,
     audit,
     registry,
     logger,
@@ -88,12 +97,19 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       return (await response.json()) as GraphQLResult<never>;
     },
     record: (events, metadata) => recordOn(client, events, metadata),
+    recordBatches(batches, metadata) {
+      const call = openBatchCall(client, metadata);
+      for (const batch of batches) call.write(batch);
+      call.end();
+      return call.summary;
+    },
     async [Symbol.asyncDispose]() {
       client.close();
       await audit.close();
       await bus.close();
       redis.disconnect();
       await prisma.$disconnect();
+      await pool.end();
       if (ownsDb) await db[Symbol.asyncDispose]();
     },
   };
@@ -117,6 +133,32 @@ export function recordOn(client: IngestClient, events: readonly AuditEventInput[
     for (const event of events) call.write(event);
     call.end();
   });
+}
+
+export interface BatchCall {
+  write(events: readonly AuditEventInput[]): void;
+  end(): void;
+  /** The call's answer (rejects with the ServiceError). */
+  readonly summary: Promise<RecordSummary__Output>;
+}
+
+/** A RecordBatch call written message by message. */
+export function openBatchCall(client: IngestClient, metadata = new Metadata()): BatchCall {
+  let call: ClientWritableStream<AuditEventBatch> | undefined;
+  const summary = new Promise<RecordSummary__Output>((resolve, reject) => {
+    call = client.RecordBatch(metadata, (error: ServiceError | null, answer?: RecordSummary__Output) => {
+      if (error) reject(error);
+      else if (answer) resolve(answer);
+      else reject(new Error('RecordBatch answered without a summary'));
+    });
+  });
+  // Silences the unhandled rejection until a test awaits it.
+  summary.catch(() => undefined);
+  return {
+    write: (events) => call?.write({ events: [...events] }),
+    end: () => call?.end(),
+    summary,
+  };
 }
 
 let counter = 0;

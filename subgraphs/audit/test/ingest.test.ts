@@ -1,12 +1,19 @@
-// AuditIngest.Record against the real server and database: concurrent streams keep one chain,
-// resends are ignored, and every kind of invalid message ends the call with INVALID_ARGUMENT.
+// AuditIngest.Record and RecordBatch against the real server and database: concurrent streams keep
+// one chain, resends are ignored, and every kind of invalid message ends the call with
+// INVALID_ARGUMENT (for a batch, naming the event's position; nothing of its message is written).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { status, type ServiceError } from '@grpc/grpc-js';
-import { AUDIT_INVALID_EVENT_ID_METADATA, AUDIT_INVALID_FIELD_METADATA } from '@votemesh/common/grpc/audit-client';
+import {
+  AUDIT_INVALID_BATCH_INDEX_METADATA,
+  AUDIT_INVALID_EVENT_ID_METADATA,
+  AUDIT_INVALID_FIELD_METADATA,
+  AUDIT_INVALID_MESSAGE_INDEX_METADATA,
+} from '@votemesh/common/grpc/audit-client';
 import type { AuditEventInput } from '@votemesh/common/grpc/generated/votemesh/audit/v1/AuditEventInput';
-import { ADMIN, makeEvent, startHarness, type Harness } from './harness.ts';
+import { waitFor } from '@votemesh/common/testing/wait-for';
+import { ADMIN, createIngestClient, makeEvent, openBatchCall, startHarness, type Harness } from './harness.ts';
 
 async function verify(h: Harness): Promise<{ ok: boolean; checkedEvents: number; firstBrokenSeq: string | null; reason: string | null }> {
   const result = await h.graphql<{ verifyAuditLog: { ok: boolean; checkedEvents: number; firstBrokenSeq: string | null; reason: string | null } }>(
@@ -19,7 +26,22 @@ async function verify(h: Harness): Promise<{ ok: boolean; checkedEvents: number;
   return result.data.verifyAuditLog;
 }
 
-describe('AuditIngest.Record', () => {
+async function refusal(call: Promise<unknown>): Promise<ServiceError> {
+  return call.then(
+    () => assert.fail('the call should fail'),
+    (failure: ServiceError) => failure,
+  );
+}
+
+function assertNamesField(error: ServiceError, field: string, problem: string, bad: AuditEventInput | undefined): void {
+  assert.equal(error.code, status.INVALID_ARGUMENT);
+  assert.match(error.details, new RegExp(`field "${field}"`));
+  assert.match(error.details, new RegExp(problem));
+  assert.equal(error.metadata.get(AUDIT_INVALID_FIELD_METADATA)[0], field);
+  if (field !== 'event_id') assert.equal(error.metadata.get(AUDIT_INVALID_EVENT_ID_METADATA)[0], bad?.event_id);
+}
+
+describe('AuditIngest.Record and RecordBatch', () => {
   let h: Harness;
   before(async () => {
     // Small batches so concurrent streams interleave across many append transactions.
@@ -29,9 +51,19 @@ describe('AuditIngest.Record', () => {
     await h?.[Symbol.asyncDispose]();
   });
 
-  it('keeps one unbroken chain under three concurrent streams', async () => {
+  function storedCount(events: readonly AuditEventInput[]): Promise<number> {
+    return h.prisma.auditEvent.count({ where: { eventId: { in: events.map((event) => event.event_id ?? '') } } });
+  }
+
+  it('keeps one unbroken chain under three concurrent streams, on both calls', async () => {
     const streams = [0, 1, 2].map(() => Array.from({ length: 400 }, () => makeEvent()));
-    const summaries = await Promise.all(streams.map((events) => h.record(events)));
+    // The third stream sends messages of 1, 2, 3 … events.
+    const inBatches = (events: AuditEventInput[]): AuditEventInput[][] => {
+      const batches: AuditEventInput[][] = [];
+      for (let start = 0, size = 1; start < events.length; start += size, size += 1) batches.push(events.slice(start, start + size));
+      return batches;
+    };
+    const summaries = await Promise.all(streams.map((events, index) => (index === 2 ? h.recordBatches(inBatches(events)) : h.record(events))));
     assert.deepEqual(
       summaries.map((summary) => summary.accepted),
       ['400', '400', '400'],
@@ -60,14 +92,50 @@ describe('AuditIngest.Record', () => {
     assert.equal((await verify(h)).ok, true);
   });
 
+  it('RecordBatch: appends each message as it arrives and answers once the client half-closes', async () => {
+    const client = createIngestClient(h.audit.grpcAddress);
+    const call = openBatchCall(client);
+    const first = [makeEvent(), makeEvent(), makeEvent()];
+    const second = [makeEvent(), makeEvent()];
+    let summary;
+    try {
+      call.write(first);
+      await waitFor(async () => (await storedCount(first)) === 3, { what: 'the first message to be committed while the call is open' });
+      call.write([]);
+      call.write(second);
+      call.end();
+      summary = await call.summary;
+    } finally {
+      client.close();
+    }
+    assert.deepEqual([summary.accepted, summary.duplicates], ['5', '0']);
+    const top = await h.prisma.auditEvent.aggregate({
+      _max: { seq: true },
+      where: { eventId: { in: [...first, ...second].map((event) => event.event_id ?? '') } },
+    });
+    assert.equal(summary.last_seq, top._max.seq?.toString());
+  });
+
+  it('RecordBatch: counts resent events as duplicates, within a message, across messages and across calls', async () => {
+    const events = [makeEvent(), makeEvent(), makeEvent()];
+    const first = await h.recordBatches([events, [events[0] ?? makeEvent()]]);
+    assert.deepEqual([first.accepted, first.duplicates], ['3', '1']);
+    const extra = makeEvent();
+    const again = await h.recordBatches([[...events, extra, extra]]);
+    assert.deepEqual([again.accepted, again.duplicates], ['1', '4']);
+    assert.equal(await storedCount([...events, extra]), 4);
+    assert.equal((await verify(h)).ok, true);
+  });
+
   it('stores the normalised form that the hash covers', async () => {
     const pollId = randomUUID().toUpperCase();
-    const event = makeEvent({ at: '2030-06-01T14:00:00.1234+02:00', poll_id: pollId, data_json: '{"b":1.50,"a":{"y":[1,2],"x":"é"}}' });
+    const event = makeEvent({ at: '2030-06-01T14:00:00.1234+02:00', poll_id: pollId, data_json: '{"b":1.50,"a":{"y":[1,2],"x":"é","w":"\\u0041\\\\u0000"}}' });
     await h.record([event]);
     const row = await h.prisma.auditEvent.findUniqueOrThrow({ where: { eventId: event.event_id ?? '' } });
     assert.equal(row.at.toISOString(), '2030-06-01T12:00:00.123Z');
     assert.equal(row.pollId, pollId.toLowerCase());
-    assert.deepEqual(row.data, { a: { x: 'é', y: [1, 2] }, b: 1.5 });
+    // An escape is fine when it decodes to something storable (the last one is a backslash and "u0000").
+    assert.deepEqual(row.data, { a: { w: 'A\\u0000', x: 'é', y: [1, 2] }, b: 1.5 });
     assert.equal((await verify(h)).ok, true);
   });
 
@@ -88,23 +156,28 @@ describe('AuditIngest.Record', () => {
     ['data_json', { data_json: '{"a":"\\u0000"}' }, 'NUL'],
     ['data_json', { data_json: '{"a":"\\ud800"}' }, 'malformed UTF-16'],
   ];
+  // Record: the middle message of three is invalid. RecordBatch: a first message of one event, then
+  // [good, bad, good]: the second message is refused as a whole, the first is written.
   for (const [field, override, problem] of invalid) {
-    it(`rejects ${field} = ${JSON.stringify(Object.values(override)[0])} with INVALID_ARGUMENT naming the field`, async () => {
-      const good = makeEvent();
+    it(`Record: rejects ${field} = ${JSON.stringify(Object.values(override)[0])} with INVALID_ARGUMENT naming the field`, async () => {
       const bad = makeEvent(override);
-      const error = await h.record([good, bad, makeEvent()]).then(
-        () => assert.fail('the call should fail'),
-        (failure: ServiceError) => failure,
-      );
-      assert.equal(error.code, status.INVALID_ARGUMENT);
-      assert.match(error.details, new RegExp(`field "${field}"`));
-      assert.match(error.details, new RegExp(problem));
-      assert.equal(error.metadata.get(AUDIT_INVALID_FIELD_METADATA)[0], field);
-      if (field !== 'event_id') assert.equal(error.metadata.get(AUDIT_INVALID_EVENT_ID_METADATA)[0], bad.event_id);
-      if (field !== 'event_id') {
-        const stored = await h.prisma.auditEvent.count({ where: { eventId: bad.event_id ?? '' } });
-        assert.equal(stored, 0, 'nothing of the invalid message is written');
-      }
+      const error = await refusal(h.record([makeEvent(), bad, makeEvent()]));
+      assertNamesField(error, field, problem, bad);
+      assert.match(error.details, /^AuditEventInput/);
+      if (field !== 'event_id') assert.equal(await storedCount([bad]), 0, 'nothing of the invalid message is written');
+    });
+
+    it(`RecordBatch: rejects ${field} = ${JSON.stringify(Object.values(override)[0])} naming the field and the position`, async () => {
+      const earlier = makeEvent();
+      const batch = [makeEvent(), makeEvent(override), makeEvent()];
+      const error = await refusal(h.recordBatches([[earlier], batch]));
+      assertNamesField(error, field, problem, batch[1]);
+      assert.match(error.details, /^AuditEventBatch message 1 events\[1\]/);
+      assert.equal(error.metadata.get(AUDIT_INVALID_MESSAGE_INDEX_METADATA)[0], '1');
+      assert.equal(error.metadata.get(AUDIT_INVALID_BATCH_INDEX_METADATA)[0], '1');
+      // The first message was handed to the appender before the refusal: it lands.
+      await waitFor(async () => (await storedCount([earlier])) === 1, { what: 'the earlier message to be written' });
+      if (field !== 'event_id') assert.equal(await storedCount(batch), 0, 'nothing of the refused message is written, not even its valid events');
     });
   }
 
@@ -113,7 +186,7 @@ describe('AuditIngest.Record', () => {
     assert.match(text, /votemesh_audit_events_appended_total\{action="vote\.counted",service="votemesh-audit"\} \d+/);
     assert.match(text, /votemesh_audit_append_batch_seconds_count\{service="votemesh-audit"\} [1-9]/);
     assert.match(text, /votemesh_audit_ingest_streams\{service="votemesh-audit"\} 0/);
-    assert.match(text, /votemesh_audit_ingest_rejected_total\{field="data_json",service="votemesh-audit"\} 5/);
+    assert.match(text, /votemesh_audit_ingest_rejected_total\{field="data_json",service="votemesh-audit"\} 10/);
   });
 
   it('is ready when PostgreSQL answers and gRPC listens', async () => {

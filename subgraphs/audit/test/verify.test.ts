@@ -32,6 +32,32 @@ describe('canonical form', () => {
     assert.equal(chainHash(GENESIS_HASH, event), chainHash(GENESIS_HASH, { ...event, data: { a: 1, b: 2 } }));
     assert.notEqual(chainHash(GENESIS_HASH, event), chainHash(GENESIS_HASH, { ...event, traceId: null }));
   });
+
+  it('gives the text and hashes every stored row was chained with (pinned: changing them breaks old rows)', () => {
+    // Integer-like keys (which Object.keys lists first), escapes, U+2028, astral characters,
+    // numbers JSON.stringify rewrites, an empty key.
+    const data = JSON.parse(
+      '{"b":[3,{"z":1e21,"y":-0.0,"x":0.1}],"10":"ten","9":"nine","a":{"":null,"é":true,"e":false},"\\ud83d\\ude00":"😀","ctl":"\\u0001\\n"}',
+    );
+    const event = {
+      eventId: '5f0c7c1e-8c8e-4a4b-9a4e-0c1d2e3f4a5b',
+      at: '2030-01-01T00:00:00.000Z',
+      actor: 'voter:ü\u2028"\\',
+      action: 'vote.counted',
+      subjectType: 'Vote',
+      subjectId: 's',
+      pollId: '0b8e7c6d-5a4b-4c3d-8e2f-1a0b9c8d7e6f',
+      traceId: null,
+      data,
+    };
+    assert.equal(
+      canonicalEvent(event),
+      '["5f0c7c1e-8c8e-4a4b-9a4e-0c1d2e3f4a5b","2030-01-01T00:00:00.000Z","voter:ü\u2028\\"\\\\","vote.counted","Vote","s","0b8e7c6d-5a4b-4c3d-8e2f-1a0b9c8d7e6f",null,' +
+        '{"10":"ten","9":"nine","a":{"":null,"e":false,"é":true},"b":[3,{"x":0.1,"y":0,"z":1e+21}],"ctl":"\\u0001\\n","😀":"😀"}]',
+    );
+    assert.equal(chainHash(GENESIS_HASH, event), '314e174f091c0cb539f41c76f3c9fd07b570ee1615aff355059c1e40eea53394');
+    assert.equal(chainHash('a'.repeat(64), event), '57278353d774e83f00af2032983a89616f810224fb1c7971d065a15c6735de4c');
+  });
 });
 
 describe('verifyAuditLog', () => {

@@ -1,0 +1,59 @@
+// The audit client's options and counters (common/src/grpc/audit-client.ts).
+import type { ChannelCredentials } from '@grpc/grpc-js';
+import type { GrpcKeepalive } from '../config.ts';
+import type { Logger } from '../logger.ts';
+
+export interface AuditClientOptions {
+  /** host:port of AuditIngest (AUDIT_GRPC_URL). */
+  readonly address: string;
+  readonly logger: Logger;
+  /** The sending process, e.g. "vote" or "worker". */
+  readonly source: string;
+  /** Unconfirmed events kept at most; beyond it new events are dropped and counted. @default 100000 */
+  readonly maxBuffered?: number;
+  /**
+   * Longest a recorded event waits for others to share its message; a full message goes at once.
+   * The server batches its appends over 100 ms anyway (AUDIT_APPEND_MAX_DELAY_MS), so this adds
+   * little to when an event is visible, and nothing waits on it. @default 20
+   */
+  readonly batchDelayMs?: number;
+  /** Most events in one message. @default 500 */
+  readonly maxBatchEvents?: number;
+  /**
+   * Most bytes in one message, counted as 3 per UTF-16 code unit (UTF-8's worst case) so a message
+   * stays far below the 4 MiB that gRPC receives by default; one bigger event goes alone. @default 1048576
+   */
+  readonly maxBatchBytes?: number;
+  /** After an audit service answered that it lacks RecordBatch, events go over Record this long before trying again. @default 60000 */
+  readonly batchRetryMs?: number;
+  /** A call is half-closed (to collect its confirmation) this long after it opened. @default 1000 */
+  readonly rotateEveryMs?: number;
+  /** …or after this many events. @default 5000 */
+  readonly rotateEveryEvents?: number;
+  /** Deadline of one call; a stuck call fails and its events are resent. @default 30000 */
+  readonly callDeadlineMs?: number;
+  /** Reconnect backoff: first delay, doubled per failure (with jitter) up to `backoffMaxMs`. @default 100 */
+  readonly backoffInitialMs?: number;
+  /** @default 5000 */
+  readonly backoffMaxMs?: number;
+  /** How long `close()` waits for confirmations before giving up on what is left. @default 5000 */
+  readonly closeTimeoutMs?: number;
+  /** @default insecure (the mesh adds mTLS) */
+  readonly credentials?: ChannelCredentials;
+  /** HTTP/2 pings that fail a call on a dead connection (GRPC_KEEPALIVE_*). @default DEFAULT_GRPC_KEEPALIVE */
+  readonly keepalive?: GrpcKeepalive;
+}
+
+export interface AuditClientStats {
+  /** Recorded, not yet confirmed (waiting, or sent on a call that has not completed). */
+  readonly buffered: number;
+  readonly confirmed: number;
+  /** Dropped because the buffer was full, the client was closed, or the event could not be encoded. */
+  readonly dropped: number;
+  /** Refused by the server as invalid (INVALID_ARGUMENT); never resent. */
+  readonly rejected: number;
+  readonly callsOpened: number;
+  readonly callsFailed: number;
+  /** gRPC messages written (a RecordBatch message carries many events). */
+  readonly messagesSent: number;
+}

@@ -154,7 +154,7 @@ function quarterRates(progress: readonly { applied: number; at: number }[], star
   return { first: rate(origin, firstEnd), last: rate(lastStart, end) };
 }
 
-async function insertPolls(prisma: PrismaClient, polls: readonly BenchPoll[]): Promise<void> {
+export async function insertPolls(prisma: PrismaClient, polls: readonly BenchPoll[]): Promise<void> {
   for (const [index, poll] of polls.entries()) {
     await prisma.poll.create({
       data: {
@@ -249,7 +249,7 @@ async function verify(prisma: PrismaClient, redis: Redis, keys: RedisKeys, workl
   ];
 }
 
-async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
+export async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
   let cursor = '0';
   do {
     const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 5000);

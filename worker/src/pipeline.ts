@@ -40,7 +40,7 @@ export interface PipelineOptions {
    * `drain`: non-blocking reads; a lane ends when the group has nothing new for it, and the first
    * failure ends the pipeline with that error.
    */
-  readonly mode: { readonly kind: 'follow'; readonly blockMs: number; readonly lingerMs?: number } | { readonly kind: 'drain' };
+  readonly mode: { readonly kind: 'follow'; readonly blockMs: number; readonly batchIntervalMs?: number } | { readonly kind: 'drain' };
   /** XAUTOCLAIM by lane 0 (follow mode only). */
   readonly claim?: { readonly idleMs: number; readonly intervalMs: number };
   /** Delete rate buckets older than this now and then (lane 0, follow mode only). */
@@ -97,15 +97,27 @@ export async function startPipeline(deps: ApplyDeps, options: PipelineOptions): 
     let claimCursor = '0-0';
     let nextPruneAt = prune ? Date.now() + prune.everyMs : Number.POSITIVE_INFINITY;
 
-    const lingerMs = options.mode.kind === 'follow' ? (options.mode.lingerMs ?? 0) : 0;
-    // A small batch costs PostgreSQL nearly as much as a full one: when a blocking read returns only
-    // a few entries, wait `lingerMs` once for more to arrive and take them into the same batch.
+    const batchIntervalMs = options.mode.kind === 'follow' ? (options.mode.batchIntervalMs ?? 0) : 0;
+    let previousBatchAt = Number.NEGATIVE_INFINITY;
+    // A batch of five entries costs PostgreSQL and this process nearly what a full one costs (one
+    // statement and commit, one Redis pipeline, a tally message per poll), so at moderate load the
+    // cost per vote is set by how often batches start. A read that returns a partial batch waits
+    // until `batchIntervalMs` has passed since the lane's previous batch was formed, then takes
+    // what arrived meanwhile: a lane forms at most one small batch per interval. A full batch
+    // never waits, nor does the first one after a quiet spell (its predecessor is long past), and
+    // under a backlog the wait overlaps the previous batch's commit, so latency is only added where
+    // it buys batching. Stopping cuts the wait short; what was read is applied as usual.
     const readNew = async (wait: number | undefined): Promise<StreamEntry[]> => {
-      const first = await readGroup(reader, stream, { consumer: name, count: options.batchSize, from: '>', ...(wait === undefined ? {} : { blockMs: wait }) });
-      if (lingerMs === 0 || first.length === 0 || first.length * 4 >= options.batchSize) return first;
-      await delay(lingerMs);
-      const more = await readGroup(reader, stream, { consumer: name, count: options.batchSize - first.length, from: '>' });
-      return more.length === 0 ? first : first.concat(more);
+      let entries = await readGroup(reader, stream, { consumer: name, count: options.batchSize, from: '>', ...(wait === undefined ? {} : { blockMs: wait }) });
+      if (entries.length === 0) return entries;
+      const waitMs = previousBatchAt + batchIntervalMs - performance.now();
+      if (entries.length < options.batchSize && waitMs >= 1) {
+        await delay(waitMs, undefined, { signal: abort.signal }).catch(() => undefined);
+        const more = await readGroup(reader, stream, { consumer: name, count: options.batchSize - entries.length, from: '>' });
+        if (more.length > 0) entries = entries.concat(more);
+      }
+      previousBatchAt = performance.now();
+      return entries;
     };
     const maintenanceDue = (now: number): boolean => ownPending || (claims !== undefined && now >= nextClaimAt) || now >= nextPruneAt;
 

@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { parseBusMessage } from '@votemesh/common/contracts/bus';
+import { parseBusMessage, receiptUpdatesOf } from '@votemesh/common/contracts/bus';
 import { createRedisKeys } from '@votemesh/common/contracts/redis-keys';
 import { encodeVoteEntry } from '@votemesh/common/contracts/vote-entry';
 import { createPrismaClient } from '@votemesh/common/db/client';
@@ -94,7 +94,8 @@ export async function runSteadyBenchmark(options: SteadyRunOptions): Promise<Ste
     listener.on('message', (_channel: string, text: string) => {
       const now = performance.now();
       const message = parseBusMessage(text);
-      const receipts = message.type === 'receipt' ? [message] : [];
+      // The single message is what workers before `receipts` sent: either checkout can be measured.
+      const receipts = message.type === 'receipt' ? [message] : message.type === 'receipts' ? receiptUpdatesOf(message) : [];
       for (const receipt of receipts) {
         const at = sentAt.get(receipt.receiptId);
         if (at === undefined || receipt.status === 'PENDING') continue;
@@ -102,7 +103,7 @@ export async function runSteadyBenchmark(options: SteadyRunOptions): Promise<Ste
         if (at >= windowStart && at < windowEnd) latencies.push(now - at);
       }
     });
-    await listener.subscribe(keys.channel('receipt'));
+    await listener.subscribe(keys.channel('receipt'), keys.channel('receipts'));
 
     // The generator: every tick, append what is due so far (castVote's receipt hash, then the entry).
     const started = performance.now();

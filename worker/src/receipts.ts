@@ -1,10 +1,10 @@
 // After commit, everything Redis must learn from a batch goes out in ONE pipeline, in this order:
-// receipt hashes (HSET + EXPIRE) and their `receipt` bus messages (a small Lua script per chunk
-// of receipts), XACK + XDEL of the batch, then
-// one `tally` bus message per touched poll. Commands in a pipeline run in order on one connection,
-// so a subscriber never sees a tally before the receipts that produced it.
+// receipt hashes (HSET + EXPIRE) and one `receipts` bus message per chunk of receipts (a small Lua
+// script per chunk; a batch of up to 500 receipts is one script and one PUBLISH), XACK + XDEL of
+// the batch, then one `tally` bus message per touched poll. Commands in a pipeline run in order on
+// one connection, so a subscriber never sees a tally before the receipts that produced it.
 import type { Redis } from 'ioredis';
-import { encodeBusMessage, type ReceiptStatus, type TallyUpdate } from '@votemesh/common/contracts/bus';
+import { encodeBusMessage, MAX_RECEIPT_REASON_LENGTH, type ReceiptStatus, type TallyUpdate } from '@votemesh/common/contracts/bus';
 import type { RedisKeys } from '@votemesh/common/contracts/redis-keys';
 
 export interface ReceiptWrite {
@@ -30,23 +30,24 @@ export interface PublishPlan {
 
 /**
  * One EVAL per chunk of receipts instead of three commands each: per vote the client encodes seven
- * short strings, and the script writes the hash and the bus message itself, which keeps the
- * worker's Node CPU for parsing and SQL. KEYS: receipt hashes. ARGV: ttl, channel, updatedAt, then
- * per receipt: receiptId, status, reason, pollId, optionId, voterId, castAt ('' = unknown).
+ * short strings, and the script writes the hash itself, which keeps the worker's Node CPU for
+ * parsing and SQL. KEYS: receipt hashes. ARGV: ttl, channel, updatedAt, then per receipt:
+ * receiptId, status, reason, pollId, optionId, voterId, castAt ('' = unknown).
  * Receipt statuses only move forward (PENDING → COUNTED → SUPERSEDED; REJECTED is final), so two
  * replicas settling overlapping batches in either order leave the right status.
  *
  * A hash that exists (castVote wrote it complete) only gets status, updatedAt and reason; a missing
- * one (expired, or never written) is recreated with everything the worker knows. The message has
- * the shape of ReceiptUpdate (contracts/bus.ts), checked by the tests through parseBusMessage; it
- * is concatenated rather than built with cjson (a table per receipt costs more than the HSET), which
- * is safe because receiptId and pollId are validated UUIDs, status is one of four words and
- * updatedAt an ISO time; the free-text reason goes through cjson.encode.
+ * one (expired, or never written) is recreated with everything the worker knows. Every receipt
+ * whose status changed and whose poll is known goes into the chunk's ONE `receipts` message
+ * (ReceiptsUpdate, contracts/bus.ts; the tests check it through parseBusMessage), published at the
+ * end of the script. Its items are concatenated rather than built with cjson (a table per receipt
+ * costs more than the HSET), which is safe because receiptId and pollId are validated UUIDs, status
+ * is one of four words and updatedAt an ISO time; the free-text reason goes through cjson.encode.
  */
 const RECEIPTS_SCRIPT = `
 local ttl, channel, updatedAt = ARGV[1], ARGV[2], ARGV[3]
 local rank = { PENDING = 0, COUNTED = 1, SUPERSEDED = 2, REJECTED = 2 }
-local tail = ',"updatedAt":"' .. updatedAt .. '"}'
+local items = {}
 local base = 3
 for i = 1, #KEYS do
   local key = KEYS[i]
@@ -68,21 +69,27 @@ for i = 1, #KEYS do
     if reason ~= '' then redis.call('HSET', key, 'reason', reason) end
     redis.call('EXPIRE', key, ttl)
     if pollId ~= '' then
-      local message = '{"type":"receipt","receiptId":"' .. receiptId .. '","pollId":"' .. pollId .. '","status":"' .. status .. '"'
-      if reason ~= '' then message = message .. ',"reason":' .. cjson.encode(reason) end
-      redis.call('PUBLISH', channel, message .. tail)
+      local item = '{"receiptId":"' .. receiptId .. '","pollId":"' .. pollId .. '","status":"' .. status .. '"'
+      if reason ~= '' then item = item .. ',"reason":' .. cjson.encode(reason) end
+      items[#items + 1] = item .. '}'
     end
   end
   base = base + 7
 end
+if #items > 0 then
+  redis.call('PUBLISH', channel, '{"type":"receipts","updatedAt":"' .. updatedAt .. '","receipts":[' .. table.concat(items, ',') .. ']}')
+end
 return #KEYS`;
-/** Receipts per EVAL: keeps each script run short (Redis runs nothing else meanwhile). */
+/**
+ * Receipts per EVAL: keeps each script run short (Redis runs nothing else meanwhile) and each
+ * `receipts` message small (a subscriber's pub/sub output buffer is limited).
+ */
 const RECEIPTS_PER_SCRIPT = 500;
 
 /** Sends the plan; returns the errors of commands that failed (the pipeline itself never half-sends). */
 export async function publishBatch(redis: Redis, keys: RedisKeys, stream: { key: string; group: string }, plan: PublishPlan): Promise<Error[]> {
   const pipeline = redis.pipeline();
-  const receiptChannel = keys.channel('receipt');
+  const receiptChannel = keys.channel('receipts');
   for (let start = 0; start < plan.receipts.length; start += RECEIPTS_PER_SCRIPT) {
     const chunk = plan.receipts.slice(start, start + RECEIPTS_PER_SCRIPT);
     const args: string[] = new Array(3 + chunk.length * 7);
@@ -95,7 +102,7 @@ export async function publishBatch(redis: Redis, keys: RedisKeys, stream: { key:
       chunkKeys[i] = keys.receipt(receipt.receiptId);
       args[at++] = receipt.receiptId;
       args[at++] = receipt.status;
-      args[at++] = receipt.reason ?? '';
+      args[at++] = receipt.reason === undefined ? '' : clipReason(receipt.reason);
       args[at++] = receipt.pollId ?? '';
       args[at++] = receipt.vote?.optionId ?? '';
       args[at++] = receipt.vote?.voterId ?? '';
@@ -108,4 +115,15 @@ export async function publishBatch(redis: Redis, keys: RedisKeys, stream: { key:
   for (const tally of plan.tallies) pipeline.publish(tallyChannel, encodeBusMessage(tally));
   const results = (await pipeline.exec()) ?? [];
   return results.flatMap(([error]) => (error ? [error] : []));
+}
+
+/**
+ * A reason within what a receipt message may carry: one over-long reason (PostgreSQL's message in
+ * a refusal) would otherwise make subscribers drop the whole batch's message. The hash keeps the
+ * same clipped text, so the receipt reads the same from either.
+ */
+function clipReason(reason: string): string {
+  if (reason.length <= MAX_RECEIPT_REASON_LENGTH) return reason;
+  // toWellFormed: a cut through a surrogate pair would leave a lone half, which parsers refuse.
+  return `${reason.slice(0, MAX_RECEIPT_REASON_LENGTH - 1)}…`.toWellFormed();
 }

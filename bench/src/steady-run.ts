@@ -13,11 +13,11 @@ import { Redis } from 'ioredis';
 import { parseBusMessage, receiptUpdatesOf } from '@votemesh/common/contracts/bus';
 import { createRedisKeys } from '@votemesh/common/contracts/redis-keys';
 import { encodeVoteEntry } from '@votemesh/common/contracts/vote-entry';
-import { createPrismaClient } from '@votemesh/common/db/client';
+import { createPrismaClient, type PrismaClient } from '@votemesh/common/db/client';
 import { createTestDatabase } from '@votemesh/common/testing/database';
 import { waitFor } from '@votemesh/common/testing/wait-for';
 import { readGroupStats } from '../../worker/src/stream.ts';
-import { cpuMeter } from './proc.ts';
+import { cpuMeter, readCpuSeconds } from './proc.ts';
 import { summarize, type LatencySummary } from './report.ts';
 import type { SteadyWorkerCounters } from './steady-worker.ts';
 import { buildWorkload, createPolls } from './vote-workload.ts';
@@ -42,13 +42,20 @@ export interface SteadyRunResult {
   readonly batchesPerSecond: number;
   readonly entriesPerBatch: number;
   /** CPU milliseconds per applied vote over the window. */
-  readonly cpuMsPerVote: { readonly worker: number; readonly postgres: number; readonly redis: number; readonly machine: number };
-  readonly cores: { readonly worker: number; readonly postgres: number; readonly redis: number; readonly machine: number };
+  /**
+   * CPU milliseconds per applied vote over the window. `postgres` counts every PostgreSQL process
+   * on the box; `backends` only the backends connected to this run's database, which other work on
+   * a shared box cannot inflate.
+   */
+  readonly cpuMsPerVote: Readonly<Record<CpuPart, number>>;
+  readonly cores: Readonly<Record<CpuPart, number>>;
   /** Append → final receipt on the bus, for votes appended during the window. */
   readonly receiptLatency: LatencySummary;
   readonly settings: Record<string, unknown>;
   readonly check: string;
 }
+
+export type CpuPart = 'worker' | 'postgres' | 'backends' | 'redis' | 'machine';
 
 const TICK_MS = 2;
 const WORKER_ENTRY = fileURLToPath(new URL('./steady-worker.ts', import.meta.url));
@@ -131,10 +138,12 @@ export async function runSteadyBenchmark(options: SteadyRunOptions): Promise<Ste
     await delayUntil(started + options.warmupMs);
     const before = await counters();
     const meter = cpuMeter({ worker: worker.pid ?? 0 });
+    const backendsBefore = await backendCpuSeconds(prisma, database.name, new Map());
     windowStart = performance.now();
     await delayUntil(windowStart + options.durationMs);
     const after = await counters();
     const used = meter();
+    const backends = sum((await backendCpuSeconds(prisma, database.name, backendsBefore)).values());
     windowEnd = performance.now();
     const seconds = (windowEnd - windowStart) / 1000;
     await generating;
@@ -156,14 +165,25 @@ export async function runSteadyBenchmark(options: SteadyRunOptions): Promise<Ste
     const batches = after.batches - before.batches;
     const perVote = (cpuSeconds: number): number => (cpuSeconds * 1000) / votes;
     const cores = (cpuSeconds: number): number => cpuSeconds / seconds;
-    const [workerCpu, postgresCpu, redisCpu, machineCpu] = [used['worker'] ?? 0, used['postgres'] ?? 0, used['redis'] ?? 0, used['machine (all)'] ?? 0];
+    const spent: Record<CpuPart, number> = {
+      worker: used['worker'] ?? 0,
+      postgres: used['postgres'] ?? 0,
+      backends,
+      redis: used['redis'] ?? 0,
+      machine: used['machine (all)'] ?? 0,
+    };
+    const each = (scale: (cpuSeconds: number) => number): Record<CpuPart, number> => {
+      const scaled: Record<CpuPart, number> = { ...spent };
+      for (const part of Object.keys(scaled) as CpuPart[]) scaled[part] = scale(spent[part]);
+      return scaled;
+    };
     return {
       label: options.label,
       votesPerSecond: votes / seconds,
       batchesPerSecond: batches / seconds,
       entriesPerBatch: votes / batches,
-      cpuMsPerVote: { worker: perVote(workerCpu), postgres: perVote(postgresCpu), redis: perVote(redisCpu), machine: perVote(machineCpu) },
-      cores: { worker: cores(workerCpu), postgres: cores(postgresCpu), redis: cores(redisCpu), machine: cores(machineCpu) },
+      cpuMsPerVote: each(perVote),
+      cores: each(cores),
       receiptLatency: summarize(latencies),
       settings: after.settings,
       check: `tallies of ${workload.expectedVotes.size} options exact after ${workload.entries.length.toLocaleString('en-US')} votes`,
@@ -201,4 +221,27 @@ function waitForMessage<T>(child: ChildProcess, accept: (message: unknown) => me
 async function delayUntil(at: number): Promise<void> {
   const wait = at - performance.now();
   if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+}
+
+/**
+ * CPU seconds each backend of `databaseName` has used since `since` (a backend absent from it is new
+ * and counts from zero); the pids come from pg_stat_activity, the times from /proc.
+ */
+async function backendCpuSeconds(prisma: PrismaClient, databaseName: string, since: ReadonlyMap<number, number>): Promise<Map<number, number>> {
+  const rows = await prisma.$queryRaw<{ pid: number }[]>`SELECT pid FROM pg_stat_activity WHERE datname = ${databaseName}`;
+  const used = new Map<number, number>();
+  for (const { pid } of rows) {
+    try {
+      used.set(pid, readCpuSeconds(pid) - (since.get(pid) ?? 0));
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return used;
+}
+
+function sum(values: Iterable<number>): number {
+  let total = 0;
+  for (const value of values) total += value;
+  return total;
 }

@@ -19,7 +19,10 @@ const registryModule: typeof import('../../common/src/metrics.ts') = await impor
 const { Redis } = await import('ioredis');
 
 const config = configModule.loadConfig(process.env, { pid: process.pid, isTty: false });
-const prisma = dbModule.createPrismaClient(config.databaseUrl);
+// As worker/src/main.ts does; a checkout from before prepared statements has none to pass.
+const batchSqlModule: Partial<typeof import('../../worker/src/batch-sql.ts')> = await import(from('worker/src/batch-sql.ts'));
+const preparedStatements = batchSqlModule.BATCH_STATEMENTS;
+const prisma = dbModule.createPrismaClient(config.databaseUrl, preparedStatements ? { preparedStatements } : {});
 const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
 let batches = 0;
 let entries = 0;

@@ -14,6 +14,7 @@ import { createLogger } from '@votemesh/common/logger';
 import { createMetricsRegistry } from '@votemesh/common/metrics';
 import { createTestDatabase } from '@votemesh/common/testing/database';
 import { waitFor } from '@votemesh/common/testing/wait-for';
+import { BATCH_STATEMENTS } from '../../worker/src/batch-sql.ts';
 import { loadConfig } from '../../worker/src/config.ts';
 import { startConsumer } from '../../worker/src/consumer.ts';
 import { createWorkerMetrics } from '../../worker/src/metrics.ts';
@@ -59,7 +60,8 @@ export interface ApplyRunResult {
 
 export async function runApplyBenchmark(options: ApplyRunOptions): Promise<ApplyRunResult> {
   await using database = await createTestDatabase();
-  const prisma = createPrismaClient(database.url);
+  // The worker's own statements prepared, as worker/src/main.ts does.
+  const prisma = createPrismaClient(database.url, { preparedStatements: BATCH_STATEMENTS });
   const redis = new Redis(options.redisUrl, { lazyConnect: true, maxRetriesPerRequest: null });
   await redis.connect();
   const prefix = `vmbench:${randomBytes(4).toString('hex')}:`;

@@ -168,6 +168,18 @@ describe('consumer: replicas and recovery', () => {
 });
 
 describe('consumer: batch interval', () => {
+  // A stream of its own: entries other tests left unread would otherwise join these batches.
+  let h: Harness;
+  before(async () => {
+    h = await createHarness();
+  });
+  after(async () => {
+    await h[Symbol.asyncDispose]();
+  });
+  const consumerDeps = (name: string, overrides: Partial<ConsumerDeps['settings']>): ConsumerDeps => ({
+    ...h.applyDeps,
+    settings: { ...h.applyDeps.settings, consumerName: name, batchSize: 50, blockMs: 100, claimIdleMs: 30_000, claimIntervalMs: 200, ...overrides },
+  });
   const pendingCount = async (): Promise<number> => (await readGroupStats(h.redis, { key: h.keys.votes, group: h.keys.tallyGroup })).pending;
 
   it('applies the first small batch at once, then waits out the interval and takes what arrived into one batch', async () => {

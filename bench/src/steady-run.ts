@@ -13,11 +13,12 @@ import { Redis } from 'ioredis';
 import { parseBusMessage, receiptUpdatesOf } from '@votemesh/common/contracts/bus';
 import { createRedisKeys } from '@votemesh/common/contracts/redis-keys';
 import { encodeVoteEntry } from '@votemesh/common/contracts/vote-entry';
-import { createPrismaClient, type PrismaClient } from '@votemesh/common/db/client';
+import { createPrismaClient } from '@votemesh/common/db/client';
 import { createTestDatabase } from '@votemesh/common/testing/database';
 import { waitFor } from '@votemesh/common/testing/wait-for';
 import { readGroupStats } from '../../worker/src/stream.ts';
-import { cpuMeter, readCpuSeconds } from './proc.ts';
+import { backendCpuSeconds, sum } from './pg-backends.ts';
+import { cpuMeter } from './proc.ts';
 import { summarize, type LatencySummary } from './report.ts';
 import type { SteadyWorkerCounters } from './steady-worker.ts';
 import { buildWorkload, createPolls } from './vote-workload.ts';
@@ -221,27 +222,4 @@ function waitForMessage<T>(child: ChildProcess, accept: (message: unknown) => me
 async function delayUntil(at: number): Promise<void> {
   const wait = at - performance.now();
   if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-}
-
-/**
- * CPU seconds each backend of `databaseName` has used since `since` (a backend absent from it is new
- * and counts from zero); the pids come from pg_stat_activity, the times from /proc.
- */
-async function backendCpuSeconds(prisma: PrismaClient, databaseName: string, since: ReadonlyMap<number, number>): Promise<Map<number, number>> {
-  const rows = await prisma.$queryRaw<{ pid: number }[]>`SELECT pid FROM pg_stat_activity WHERE datname = ${databaseName}`;
-  const used = new Map<number, number>();
-  for (const { pid } of rows) {
-    try {
-      used.set(pid, readCpuSeconds(pid) - (since.get(pid) ?? 0));
-    } catch {
-      // ended meanwhile
-    }
-  }
-  return used;
-}
-
-function sum(values: Iterable<number>): number {
-  let total = 0;
-  for (const value of values) total += value;
-  return total;
 }

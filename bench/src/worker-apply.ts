@@ -19,6 +19,7 @@ import { loadConfig } from '../../worker/src/config.ts';
 import { startConsumer } from '../../worker/src/consumer.ts';
 import { createWorkerMetrics } from '../../worker/src/metrics.ts';
 import { readGroupStats } from '../../worker/src/stream.ts';
+import { backendCpuSeconds, sum } from './pg-backends.ts';
 import { cpuMeter } from './proc.ts';
 import { buildWorkload, createPolls, type BenchPoll, type Workload } from './vote-workload.ts';
 
@@ -52,8 +53,11 @@ export interface ApplyRunResult {
   /** votes/s over the first and the last quarter of the entries: does the rate hold as tables grow? */
   readonly quarterRates: { readonly first: number; readonly last: number };
   readonly cpuSeconds: number;
-  /** CPU seconds of PostgreSQL, Redis and the whole machine during the apply. */
-  readonly serviceCpuSeconds: { readonly postgres: number; readonly redis: number; readonly machine: number };
+  /**
+   * CPU seconds during the apply of PostgreSQL (every process on the box), of the backends serving
+   * this run's database alone, of Redis and of the whole machine.
+   */
+  readonly serviceCpuSeconds: { readonly postgres: number; readonly backends: number; readonly redis: number; readonly machine: number };
   readonly auditEvents: number;
   readonly checks: readonly string[];
 }
@@ -84,6 +88,7 @@ export async function runApplyBenchmark(options: ApplyRunOptions): Promise<Apply
     const done = new Promise<void>((resolve) => (finished = resolve));
 
     const services = cpuMeter({});
+    const backendsBefore = await backendCpuSeconds(prisma, database.name, new Map());
     const cpuBefore = process.cpuUsage();
     const started = performance.now();
     const logger = createLogger({ service: 'bench-worker', level: 'warn' });
@@ -121,6 +126,7 @@ export async function runApplyBenchmark(options: ApplyRunOptions): Promise<Apply
     console.log(`${options.label}: ${consumerCount} consumer(s) x ${settings.concurrency} lane(s) (WORKER_CONCURRENCY), batch size ${settings.batchSize}`);
     const cpu = process.cpuUsage(cpuBefore);
     const serviceCpu = services();
+    const backends = sum((await backendCpuSeconds(prisma, database.name, backendsBefore)).values());
     const checks = await verify(prisma, redis, keys, workload, audit.count());
     return {
       label: options.label,
@@ -136,7 +142,7 @@ export async function runApplyBenchmark(options: ApplyRunOptions): Promise<Apply
       votesPerSecond: workload.entries.length / applySeconds,
       quarterRates: quarterRates(progress, started, workload.entries.length),
       cpuSeconds: (cpu.user + cpu.system) / 1e6,
-      serviceCpuSeconds: { postgres: serviceCpu['postgres'] ?? 0, redis: serviceCpu['redis'] ?? 0, machine: serviceCpu['machine (all)'] ?? 0 },
+      serviceCpuSeconds: { postgres: serviceCpu['postgres'] ?? 0, backends, redis: serviceCpu['redis'] ?? 0, machine: serviceCpu['machine (all)'] ?? 0 },
       auditEvents: audit.count(),
       checks,
     };

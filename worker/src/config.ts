@@ -45,9 +45,10 @@ export interface ConsumerSettings {
   /** How long one XREADGROUP blocks waiting for entries. @default 1000 */
   readonly blockMs: number;
   /**
-   * Per lane, the shortest time between the starts of two partial batches (BATCH_INTERVAL_MS): a
-   * read that returns less than a full batch waits out the rest of it, then takes what arrived.
-   * Receipts reach a final status up to this much later; 0 applies every read at once. @default 25
+   * The shortest time between two partial batches, across the lanes (BATCH_INTERVAL_MS): a read
+   * that returns less than a full batch waits for the next free slot, then takes what arrived.
+   * Receipts reach a final status up to this much later (one more interval per other lane holding an
+   * earlier slot); 0 applies every read at once. @default 25
    */
   readonly batchIntervalMs: number;
   /** Pending entries idle longer than this are claimed from (presumably dead) consumers. @default 30000 */

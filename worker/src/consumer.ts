@@ -16,8 +16,9 @@ export interface ConsumerSettings extends ApplySettings {
   readonly batchSize: number;
   readonly blockMs: number;
   /**
-   * A lane whose read returns a partial batch waits until this long has passed since its previous
-   * batch, then takes what arrived meanwhile (pipeline.ts); 0 applies every read at once. @default 0
+   * The lanes form at most one partial batch per this many milliseconds: a read that returns a
+   * partial batch waits for the next free slot, then takes what arrived meanwhile (pipeline.ts);
+   * 0 applies every read at once. @default 0
    */
   readonly batchIntervalMs?: number;
   readonly claimIdleMs: number;

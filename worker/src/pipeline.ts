@@ -84,6 +84,19 @@ export async function startPipeline(deps: ApplyDeps, options: PipelineOptions): 
   // Entries some lane has read and not settled yet: lane 0 must not claim them from its siblings
   // (with a short claim idle time it could), which would apply them twice for nothing.
   const inFlight = new Set<string>();
+  // A batch of five entries costs PostgreSQL and this process nearly what a full one costs (one
+  // statement and commit, one Redis pipeline, a tally message per poll), so at moderate load the
+  // cost per vote is set by how often batches start. The lanes share one slot clock: a read that
+  // returns a partial batch takes the next free slot (now, or batchIntervalMs after the previous
+  // partial batch's slot), waits for it and then takes what arrived meanwhile, so the process forms
+  // at most one partial batch per interval however many lanes it runs (per lane, two lanes would
+  // double the batches at the same latency). A full batch never waits nor takes a slot, the first
+  // partial one after a quiet spell forms at once, and under a backlog the wait overlaps the
+  // previous batch's commit. An entry waits one interval, plus one for each other lane holding an
+  // earlier slot (at most WORKER_CONCURRENCY in all). Stopping cuts the wait short; what was read is
+  // applied as usual.
+  const batchIntervalMs = options.mode.kind === 'follow' ? (options.mode.batchIntervalMs ?? 0) : 0;
+  let nextPartialBatchAt = Number.NEGATIVE_INFINITY;
 
   async function runLane(index: number, name: string): Promise<void> {
     const reader: Redis = deps.redis.duplicate();
@@ -97,26 +110,17 @@ export async function startPipeline(deps: ApplyDeps, options: PipelineOptions): 
     let claimCursor = '0-0';
     let nextPruneAt = prune ? Date.now() + prune.everyMs : Number.POSITIVE_INFINITY;
 
-    const batchIntervalMs = options.mode.kind === 'follow' ? (options.mode.batchIntervalMs ?? 0) : 0;
-    let previousBatchAt = Number.NEGATIVE_INFINITY;
-    // A batch of five entries costs PostgreSQL and this process nearly what a full one costs (one
-    // statement and commit, one Redis pipeline, a tally message per poll), so at moderate load the
-    // cost per vote is set by how often batches start. A read that returns a partial batch waits
-    // until `batchIntervalMs` has passed since the lane's previous batch was formed, then takes
-    // what arrived meanwhile: a lane forms at most one small batch per interval. A full batch
-    // never waits, nor does the first one after a quiet spell (its predecessor is long past), and
-    // under a backlog the wait overlaps the previous batch's commit, so latency is only added where
-    // it buys batching. Stopping cuts the wait short; what was read is applied as usual.
     const readNew = async (wait: number | undefined): Promise<StreamEntry[]> => {
       let entries = await readGroup(reader, stream, { consumer: name, count: options.batchSize, from: '>', ...(wait === undefined ? {} : { blockMs: wait }) });
-      if (entries.length === 0) return entries;
-      const waitMs = previousBatchAt + batchIntervalMs - performance.now();
-      if (entries.length < options.batchSize && waitMs >= 1) {
-        await delay(waitMs, undefined, { signal: abort.signal }).catch(() => undefined);
+      if (entries.length === 0 || entries.length === options.batchSize || batchIntervalMs === 0) return entries;
+      const now = performance.now();
+      const formAt = Math.max(now, nextPartialBatchAt);
+      nextPartialBatchAt = formAt + batchIntervalMs;
+      if (formAt - now >= 1) {
+        await delay(formAt - now, undefined, { signal: abort.signal }).catch(() => undefined);
         const more = await readGroup(reader, stream, { consumer: name, count: options.batchSize - entries.length, from: '>' });
         if (more.length > 0) entries = entries.concat(more);
       }
-      previousBatchAt = performance.now();
       return entries;
     };
     const maintenanceDue = (now: number): boolean => ownPending || (claims !== undefined && now >= nextClaimAt) || now >= nextPruneAt;

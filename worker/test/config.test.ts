@@ -6,7 +6,7 @@ import { loadConfig } from '../src/config.ts';
 const context = { pid: 42, isTty: false };
 
 describe('worker configuration: batching', () => {
-  it('waits up to 25 ms per lane between partial batches by default, and takes BATCH_INTERVAL_MS (0 included)', () => {
+  it('spaces partial batches 25 ms apart by default, and takes BATCH_INTERVAL_MS (0 included)', () => {
     assert.equal(loadConfig({}, context).consumer.batchIntervalMs, 25);
     assert.equal(loadConfig({ BATCH_INTERVAL_MS: '0' }, context).consumer.batchIntervalMs, 0);
     assert.equal(loadConfig({ BATCH_INTERVAL_MS: '100' }, context).consumer.batchIntervalMs, 100);

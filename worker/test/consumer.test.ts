@@ -222,14 +222,48 @@ describe('consumer: batch interval', () => {
     try {
       await waitFor(() => sizes.length === 2, { what: 'two full batches, back to back' });
       assert.deepEqual(sizes, [5, 5]);
-      await h.castVote({ pollId: poll.id, optionId, voterId: 'full-late' });
-      await waitFor(async () => (await pendingCount()) === 1, { what: 'the late vote to be read' });
+      // Full batches take no slot, so the first partial one forms at once; the next one waits.
+      await h.castVote({ pollId: poll.id, optionId, voterId: 'full-late-1' });
+      await waitFor(() => sizes.length === 3, { what: 'the first partial batch' });
+      await h.castVote({ pollId: poll.id, optionId, voterId: 'full-late-2' });
+      await waitFor(async () => (await pendingCount()) === 1, { what: 'the second late vote to be read' });
     } finally {
       void consumer.stop().then(() => (stopped = true));
     }
     await waitFor(() => stopped, { what: 'stop to end the wait and finish the partial batch', timeoutMs: 5000 });
-    assert.deepEqual(sizes, [5, 5, 1]);
+    assert.deepEqual(sizes, [5, 5, 1, 1]);
     assert.equal(await pendingCount(), 0);
-    assert.equal((await h.optionVotes(poll.id)).get(optionId), 11);
+    assert.equal((await h.optionVotes(poll.id)).get(optionId), 12);
+  });
+
+  it('forms one partial batch per interval across all lanes, not one per lane', async () => {
+    const poll = await h.createPoll(2);
+    const optionId = poll.optionIds[0] ?? '';
+    const intervalMs = 1500;
+    const applied: { lane: string; at: number }[] = [];
+    const consumer = await startConsumer({
+      ...consumerDeps('lanes', { batchIntervalMs: intervalMs, concurrency: 2 }),
+      onBatch: (_report, _source, lane) => void applied.push({ lane, at: performance.now() }),
+    });
+    try {
+      await h.castVote({ pollId: poll.id, optionId, voterId: 'lanes-0' });
+      await waitFor(() => applied.length === 1, { what: 'the first vote applied at once' });
+      // The lane that reads the second vote waits for its slot, so the third can only be read by the
+      // other lane: two lanes, each holding a partial batch.
+      await h.castVote({ pollId: poll.id, optionId, voterId: 'lanes-1' });
+      await waitFor(async () => (await pendingCount()) === 1, { what: 'the second vote to be read' });
+      await h.castVote({ pollId: poll.id, optionId, voterId: 'lanes-2' });
+      await waitFor(async () => (await pendingCount()) === 2, { what: 'the third vote to be read by the other lane' });
+      await waitFor(() => applied.length === 3, { what: 'both partial batches applied', timeoutMs: 15_000 });
+    } finally {
+      await consumer.stop();
+    }
+    const [first, second, third] = applied;
+    assert.notEqual(second?.lane, third?.lane, 'each lane applied one of the partial batches');
+    // With a clock per lane, the lane that had not formed the first batch would form its own at once,
+    // and all three would be done about one interval after the first; shared slots take two.
+    const spread = (third?.at ?? 0) - (first?.at ?? 0);
+    assert.ok(spread >= 1.5 * intervalMs, `three partial batches within ${Math.round(spread)} ms`);
+    assert.equal((await h.optionVotes(poll.id)).get(optionId), 3);
   });
 });

@@ -58,8 +58,8 @@ if (flags.skip !== 'apply') {
     run.fillSeconds,
     run.applySeconds,
     Math.round(run.votesPerSecond),
-    ...[run.cpuSeconds, run.serviceCpuSeconds.postgres, run.serviceCpuSeconds.redis, run.serviceCpuSeconds.machine].map((seconds) =>
-      (seconds / run.applySeconds).toFixed(2),
+    ...[run.cpuSeconds, run.serviceCpuSeconds.postgres, run.serviceCpuSeconds.backends, run.serviceCpuSeconds.redis, run.serviceCpuSeconds.machine].map(
+      (seconds) => (seconds / run.applySeconds).toFixed(2),
     ),
   ];
   console.log(
@@ -76,6 +76,7 @@ if (flags.skip !== 'apply') {
         'votes/s',
         'worker CPU (cores)',
         'postgres CPU',
+        'postgres (own db)',
         'redis CPU',
         'machine CPU (all)',
       ],
@@ -87,6 +88,11 @@ if (flags.skip !== 'apply') {
   );
   console.log(
     `\nbatched run, first vs last quarter of the entries (tables growing): ${Math.round(batched.quarterRates.first).toLocaleString('en-US')} vs ${Math.round(batched.quarterRates.last).toLocaleString('en-US')} votes/s`,
+  );
+  // Per vote, CPU is steadier than cores on a shared box: it does not move with the run's speed.
+  const perVote = (seconds: number): string => `${((seconds * 1e6) / batched.entries).toFixed(1)} µs`;
+  console.log(
+    `batched run, CPU per vote: worker ${perVote(batched.cpuSeconds)}, PostgreSQL own backends ${perVote(batched.serviceCpuSeconds.backends)} (all PostgreSQL ${perVote(batched.serviceCpuSeconds.postgres)}), Redis ${perVote(batched.serviceCpuSeconds.redis)}`,
   );
   console.log(`batching gain: ${(batched.votesPerSecond / naive.votesPerSecond).toFixed(1)}x`);
   console.log(

@@ -14,10 +14,12 @@ import { createLogger } from '@votemesh/common/logger';
 import { createMetricsRegistry } from '@votemesh/common/metrics';
 import { createTestDatabase } from '@votemesh/common/testing/database';
 import { waitFor } from '@votemesh/common/testing/wait-for';
+import { BATCH_STATEMENTS } from '../../worker/src/batch-sql.ts';
 import { loadConfig } from '../../worker/src/config.ts';
 import { startConsumer } from '../../worker/src/consumer.ts';
 import { createWorkerMetrics } from '../../worker/src/metrics.ts';
 import { readGroupStats } from '../../worker/src/stream.ts';
+import { backendCpuSeconds, sum } from './pg-backends.ts';
 import { cpuMeter } from './proc.ts';
 import { buildWorkload, createPolls, type BenchPoll, type Workload } from './vote-workload.ts';
 
@@ -51,15 +53,19 @@ export interface ApplyRunResult {
   /** votes/s over the first and the last quarter of the entries: does the rate hold as tables grow? */
   readonly quarterRates: { readonly first: number; readonly last: number };
   readonly cpuSeconds: number;
-  /** CPU seconds of PostgreSQL, Redis and the whole machine during the apply. */
-  readonly serviceCpuSeconds: { readonly postgres: number; readonly redis: number; readonly machine: number };
+  /**
+   * CPU seconds during the apply of PostgreSQL (every process on the box), of the backends serving
+   * this run's database alone, of Redis and of the whole machine.
+   */
+  readonly serviceCpuSeconds: { readonly postgres: number; readonly backends: number; readonly redis: number; readonly machine: number };
   readonly auditEvents: number;
   readonly checks: readonly string[];
 }
 
 export async function runApplyBenchmark(options: ApplyRunOptions): Promise<ApplyRunResult> {
   await using database = await createTestDatabase();
-  const prisma = createPrismaClient(database.url);
+  // The worker's own statements prepared, as worker/src/main.ts does.
+  const prisma = createPrismaClient(database.url, { preparedStatements: BATCH_STATEMENTS });
   const redis = new Redis(options.redisUrl, { lazyConnect: true, maxRetriesPerRequest: null });
   await redis.connect();
   const prefix = `vmbench:${randomBytes(4).toString('hex')}:`;
@@ -82,6 +88,7 @@ export async function runApplyBenchmark(options: ApplyRunOptions): Promise<Apply
     const done = new Promise<void>((resolve) => (finished = resolve));
 
     const services = cpuMeter({});
+    const backendsBefore = await backendCpuSeconds(prisma, database.name, new Map());
     const cpuBefore = process.cpuUsage();
     const started = performance.now();
     const logger = createLogger({ service: 'bench-worker', level: 'warn' });
@@ -119,6 +126,7 @@ export async function runApplyBenchmark(options: ApplyRunOptions): Promise<Apply
     console.log(`${options.label}: ${consumerCount} consumer(s) x ${settings.concurrency} lane(s) (WORKER_CONCURRENCY), batch size ${settings.batchSize}`);
     const cpu = process.cpuUsage(cpuBefore);
     const serviceCpu = services();
+    const backends = sum((await backendCpuSeconds(prisma, database.name, backendsBefore)).values());
     const checks = await verify(prisma, redis, keys, workload, audit.count());
     return {
       label: options.label,
@@ -134,7 +142,7 @@ export async function runApplyBenchmark(options: ApplyRunOptions): Promise<Apply
       votesPerSecond: workload.entries.length / applySeconds,
       quarterRates: quarterRates(progress, started, workload.entries.length),
       cpuSeconds: (cpu.user + cpu.system) / 1e6,
-      serviceCpuSeconds: { postgres: serviceCpu['postgres'] ?? 0, redis: serviceCpu['redis'] ?? 0, machine: serviceCpu['machine (all)'] ?? 0 },
+      serviceCpuSeconds: { postgres: serviceCpu['postgres'] ?? 0, backends, redis: serviceCpu['redis'] ?? 0, machine: serviceCpu['machine (all)'] ?? 0 },
       auditEvents: audit.count(),
       checks,
     };
@@ -154,7 +162,7 @@ function quarterRates(progress: readonly { applied: number; at: number }[], star
   return { first: rate(origin, firstEnd), last: rate(lastStart, end) };
 }
 
-async function insertPolls(prisma: PrismaClient, polls: readonly BenchPoll[]): Promise<void> {
+export async function insertPolls(prisma: PrismaClient, polls: readonly BenchPoll[]): Promise<void> {
   for (const [index, poll] of polls.entries()) {
     await prisma.poll.create({
       data: {
@@ -249,7 +257,7 @@ async function verify(prisma: PrismaClient, redis: Redis, keys: RedisKeys, workl
   ];
 }
 
-async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
+export async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
   let cursor = '0';
   do {
     const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 5000);

@@ -1,7 +1,18 @@
 // The worker's configuration, read once from the environment by main.ts. Every value has a default
 // that works on a laptop; a bad value throws ConfigError naming the variable.
 import { hostname } from 'node:os';
-import { readGrpcKeepalive, readInt, readOneOf, readPort, readString, readUrl, type Env, type GrpcKeepalive } from '@votemesh/common/config';
+import {
+  ConfigError,
+  readGrpcKeepalive,
+  readInt,
+  readOneOf,
+  readOptionalString,
+  readPort,
+  readString,
+  readUrl,
+  type Env,
+  type GrpcKeepalive,
+} from '@votemesh/common/config';
 
 export interface WorkerConfig {
   readonly host: string;
@@ -33,8 +44,13 @@ export interface ConsumerSettings {
   readonly concurrency: number;
   /** How long one XREADGROUP blocks waiting for entries. @default 1000 */
   readonly blockMs: number;
-  /** After a read that filled less than a quarter of a batch, wait this long once for more (0: never). @default 5 */
-  readonly lingerMs?: number;
+  /**
+   * The shortest time between two partial batches, across the lanes (BATCH_INTERVAL_MS): a read
+   * that returns less than a full batch waits for the next free slot, then takes what arrived.
+   * Receipts reach a final status up to this much later (one more interval per other lane holding an
+   * earlier slot); 0 applies every read at once. @default 25
+   */
+  readonly batchIntervalMs: number;
   /** Pending entries idle longer than this are claimed from (presumably dead) consumers. @default 30000 */
   readonly claimIdleMs: number;
   /** How often to look for claimable entries. @default 5000 */
@@ -51,12 +67,16 @@ export interface ConfigContext {
 }
 
 export function loadConfig(env: Env, context: ConfigContext): WorkerConfig {
+  // Its one-time wait after a small read is what BATCH_INTERVAL_MS now decides; honouring both would
+  // leave two knobs that fight, and ignoring it would hide that a tuned value no longer applies.
+  if (readOptionalString(env, 'BATCH_LINGER_MS') !== undefined)
+    throw new ConfigError('BATCH_LINGER_MS', 'is no longer read: BATCH_INTERVAL_MS replaces it (see docs/configuration.md); remove it');
   const consumer: ConsumerSettings = {
     consumerName: readString(env, 'CONSUMER_NAME', `${hostname()}-${context.pid}`),
     batchSize: readInt(env, 'BATCH_SIZE', 2000, { min: 1, max: 50_000 }),
     concurrency: readInt(env, 'WORKER_CONCURRENCY', 2, { min: 1, max: 32 }),
     blockMs: readInt(env, 'BLOCK_MS', 1000, { min: 1, max: 60_000 }),
-    lingerMs: readInt(env, 'BATCH_LINGER_MS', 5, { min: 0, max: 1000 }),
+    batchIntervalMs: readInt(env, 'BATCH_INTERVAL_MS', 25, { min: 0, max: 1000 }),
     claimIdleMs: readInt(env, 'CLAIM_IDLE_MS', 30_000, { min: 0 }),
     claimIntervalMs: readInt(env, 'CLAIM_INTERVAL_MS', 5000, { min: 10 }),
     windowSeconds: readInt(env, 'WINDOW_SECONDS', 5, { min: 1, max: 3600 }),

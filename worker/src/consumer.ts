@@ -15,8 +15,12 @@ export interface ConsumerSettings extends ApplySettings {
   readonly consumerName: string;
   readonly batchSize: number;
   readonly blockMs: number;
-  /** After a read that filled less than a quarter of a batch, wait this long once for more. @default 0 */
-  readonly lingerMs?: number;
+  /**
+   * The lanes form at most one partial batch per this many milliseconds: a read that returns a
+   * partial batch waits for the next free slot, then takes what arrived meanwhile (pipeline.ts);
+   * 0 applies every read at once. @default 0
+   */
+  readonly batchIntervalMs?: number;
   readonly claimIdleMs: number;
   readonly claimIntervalMs: number;
   /** Lanes in this process: batches in flight at once, each with its own consumer name. @default 1 */
@@ -55,7 +59,7 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
   const pipeline = await startPipeline(applyDeps, {
     consumerNames,
     batchSize: settings.batchSize,
-    mode: { kind: 'follow', blockMs: settings.blockMs, lingerMs: settings.lingerMs ?? 0 },
+    mode: { kind: 'follow', blockMs: settings.blockMs, batchIntervalMs: settings.batchIntervalMs ?? 0 },
     claim: { idleMs: settings.claimIdleMs, intervalMs: settings.claimIntervalMs },
     pruneRateBuckets: { keepSeconds: settings.rateBucketRetentionSeconds ?? 3600, everyMs: PRUNE_EVERY_MS },
     ...(deps.onBatch ? { onBatch: deps.onBatch } : {}),

@@ -21,6 +21,7 @@ const { createLogger, createMetricsRegistry, createShutdownStack, createRedisKey
 const { createPrismaClient } = await import('@votemesh/common/db/client');
 const { connectRedisBus } = await import('@votemesh/common/bus/connect-redis-bus');
 const { createAuditClient } = await import('@votemesh/common/grpc/audit-client');
+const { BATCH_STATEMENTS } = await import('./batch-sql.ts');
 const { startConsumer } = await import('./consumer.ts');
 const { createWorkerMetrics, registerStreamGauges } = await import('./metrics.ts');
 const { startHttpServer } = await import('./server.ts');
@@ -41,7 +42,7 @@ try {
     shutdown,
     maxRetriesPerRequest: null,
   });
-  const prisma = createPrismaClient(config.databaseUrl);
+  const prisma = createPrismaClient(config.databaseUrl, { preparedStatements: BATCH_STATEMENTS });
   shutdown.defer('prisma', () => prisma.$disconnect());
   const audit = createAuditClient({ address: config.auditGrpcUrl, logger, source: 'worker', keepalive: config.grpcKeepalive });
   shutdown.defer('audit client', async () => {

@@ -40,7 +40,7 @@ export interface PipelineOptions {
    * `drain`: non-blocking reads; a lane ends when the group has nothing new for it, and the first
    * failure ends the pipeline with that error.
    */
-  readonly mode: { readonly kind: 'follow'; readonly blockMs: number; readonly lingerMs?: number } | { readonly kind: 'drain' };
+  readonly mode: { readonly kind: 'follow'; readonly blockMs: number; readonly batchIntervalMs?: number } | { readonly kind: 'drain' };
   /** XAUTOCLAIM by lane 0 (follow mode only). */
   readonly claim?: { readonly idleMs: number; readonly intervalMs: number };
   /** Delete rate buckets older than this now and then (lane 0, follow mode only). */
@@ -84,6 +84,19 @@ export async function startPipeline(deps: ApplyDeps, options: PipelineOptions): 
   // Entries some lane has read and not settled yet: lane 0 must not claim them from its siblings
   // (with a short claim idle time it could), which would apply them twice for nothing.
   const inFlight = new Set<string>();
+  // A batch of five entries costs PostgreSQL and this process nearly what a full one costs (one
+  // statement and commit, one Redis pipeline, a tally message per poll), so at moderate load the
+  // cost per vote is set by how often batches start. The lanes share one slot clock: a read that
+  // returns a partial batch takes the next free slot (now, or batchIntervalMs after the previous
+  // partial batch's slot), waits for it and then takes what arrived meanwhile, so the process forms
+  // at most one partial batch per interval however many lanes it runs (per lane, two lanes would
+  // double the batches at the same latency). A full batch never waits nor takes a slot, the first
+  // partial one after a quiet spell forms at once, and under a backlog the wait overlaps the
+  // previous batch's commit. An entry waits one interval, plus one for each other lane holding an
+  // earlier slot (at most WORKER_CONCURRENCY in all). Stopping cuts the wait short; what was read is
+  // applied as usual.
+  const batchIntervalMs = options.mode.kind === 'follow' ? (options.mode.batchIntervalMs ?? 0) : 0;
+  let nextPartialBatchAt = Number.NEGATIVE_INFINITY;
 
   async function runLane(index: number, name: string): Promise<void> {
     const reader: Redis = deps.redis.duplicate();
@@ -97,15 +110,18 @@ export async function startPipeline(deps: ApplyDeps, options: PipelineOptions): 
     let claimCursor = '0-0';
     let nextPruneAt = prune ? Date.now() + prune.everyMs : Number.POSITIVE_INFINITY;
 
-    const lingerMs = options.mode.kind === 'follow' ? (options.mode.lingerMs ?? 0) : 0;
-    // A small batch costs PostgreSQL nearly as much as a full one: when a blocking read returns only
-    // a few entries, wait `lingerMs` once for more to arrive and take them into the same batch.
     const readNew = async (wait: number | undefined): Promise<StreamEntry[]> => {
-      const first = await readGroup(reader, stream, { consumer: name, count: options.batchSize, from: '>', ...(wait === undefined ? {} : { blockMs: wait }) });
-      if (lingerMs === 0 || first.length === 0 || first.length * 4 >= options.batchSize) return first;
-      await delay(lingerMs);
-      const more = await readGroup(reader, stream, { consumer: name, count: options.batchSize - first.length, from: '>' });
-      return more.length === 0 ? first : first.concat(more);
+      let entries = await readGroup(reader, stream, { consumer: name, count: options.batchSize, from: '>', ...(wait === undefined ? {} : { blockMs: wait }) });
+      if (entries.length === 0 || entries.length === options.batchSize || batchIntervalMs === 0) return entries;
+      const now = performance.now();
+      const formAt = Math.max(now, nextPartialBatchAt);
+      nextPartialBatchAt = formAt + batchIntervalMs;
+      if (formAt - now >= 1) {
+        await delay(formAt - now, undefined, { signal: abort.signal }).catch(() => undefined);
+        const more = await readGroup(reader, stream, { consumer: name, count: options.batchSize - entries.length, from: '>' });
+        if (more.length > 0) entries = entries.concat(more);
+      }
+      return entries;
     };
     const maintenanceDue = (now: number): boolean => ownPending || (claims !== undefined && now >= nextClaimAt) || now >= nextPruneAt;
 

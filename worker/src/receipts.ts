@@ -1,13 +1,14 @@
 // After commit, everything Redis must learn from a batch goes out in ONE pipeline, in this order:
-// receipt hashes (HSET + EXPIRE) and their `receipt` bus messages (a small Lua script per chunk
-// of receipts), XACK + XDEL of the batch, then
-// one `tally` bus message per touched poll. Commands in a pipeline run in order on one connection,
-// so a subscriber never sees a tally before the receipts that produced it.
+// receipt hashes (HSET + EXPIRE) and one `receipts` bus message per chunk of receipts (a small Lua
+// script per chunk; a batch of up to 500 receipts is one script and one PUBLISH), XACK + XDEL of
+// the batch, then one `tally` bus message per touched poll. Commands in a pipeline run in order on
+// one connection, so a subscriber never sees a tally before the receipts that produced it.
 import type { Redis } from 'ioredis';
-import { encodeBusMessage, type ReceiptStatus, type TallyUpdate } from '@votemesh/common/contracts/bus';
+import { encodeBusMessage, MAX_RECEIPT_REASON_LENGTH, type ReceiptStatus, type TallyUpdate } from '@votemesh/common/contracts/bus';
 import type { RedisKeys } from '@votemesh/common/contracts/redis-keys';
 
 export interface ReceiptWrite {
+  /** A lowercase UUID, as every path that reaches here validates it (the script reads it back from the key). */
   readonly receiptId: string;
   readonly status: ReceiptStatus;
   readonly reason?: string;
@@ -29,28 +30,32 @@ export interface PublishPlan {
 }
 
 /**
- * One EVAL per chunk of receipts instead of three commands each: per vote the client encodes seven
- * short strings, and the script writes the hash and the bus message itself, which keeps the
- * worker's Node CPU for parsing and SQL. KEYS: receipt hashes. ARGV: ttl, channel, updatedAt, then
- * per receipt: receiptId, status, reason, pollId, optionId, voterId, castAt ('' = unknown).
- * Receipt statuses only move forward (PENDING → COUNTED → SUPERSEDED; REJECTED is final), so two
- * replicas settling overlapping batches in either order leave the right status.
+ * One EVAL per chunk of receipts instead of three commands each, and as few arguments per receipt as
+ * will do (each costs the worker's encoder and Redis's parser): KEYS: the receipt hashes, whose last
+ * 36 characters are the receipt id (a validated UUID). ARGV: ttl, channel, updatedAt, then per
+ * receipt: status, reason, pollId, vote ('' = unknown), where vote is `<optionId> <castAt> <voterId>`
+ * (a UUID and an ISO time hold no space; the voter id comes last and may). Receipt statuses only
+ * move forward (PENDING → COUNTED → SUPERSEDED; REJECTED is final), so two replicas settling
+ * overlapping batches in either order leave the right status.
  *
  * A hash that exists (castVote wrote it complete) only gets status, updatedAt and reason; a missing
- * one (expired, or never written) is recreated with everything the worker knows. The message has
- * the shape of ReceiptUpdate (contracts/bus.ts), checked by the tests through parseBusMessage; it
- * is concatenated rather than built with cjson (a table per receipt costs more than the HSET), which
- * is safe because receiptId and pollId are validated UUIDs, status is one of four words and
- * updatedAt an ISO time; the free-text reason goes through cjson.encode.
+ * one (expired, or never written) is recreated with everything the worker knows. Every receipt
+ * whose status changed and whose poll is known goes into the chunk's ONE `receipts` message
+ * (ReceiptsUpdate, contracts/bus.ts; the tests check it through parseBusMessage), published at the
+ * end of the script. Its items are concatenated, each in one expression, rather than built with
+ * cjson (a table per receipt costs more than the HSET), which is safe because receiptId and pollId
+ * are validated UUIDs, status is one of four words and updatedAt an ISO time; the free-text reason
+ * goes through cjson.encode.
  */
 const RECEIPTS_SCRIPT = `
 local ttl, channel, updatedAt = ARGV[1], ARGV[2], ARGV[3]
 local rank = { PENDING = 0, COUNTED = 1, SUPERSEDED = 2, REJECTED = 2 }
-local tail = ',"updatedAt":"' .. updatedAt .. '"}'
+local items, count = {}, 0
 local base = 3
 for i = 1, #KEYS do
   local key = KEYS[i]
-  local receiptId, status, reason, pollId = ARGV[base + 1], ARGV[base + 2], ARGV[base + 3], ARGV[base + 4]
+  local receiptId = string.sub(key, -36)
+  local status, reason, pollId = ARGV[base + 1], ARGV[base + 2], ARGV[base + 3]
   local current = redis.call('HGET', key, 'status')
   if not current or (rank[status] or 0) >= (rank[current] or 0) then
     if current then
@@ -58,34 +63,46 @@ for i = 1, #KEYS do
     else
       local fields = { 'updatedAt', updatedAt, 'receiptId', receiptId, 'status', status }
       if pollId ~= '' then fields[#fields + 1] = 'pollId'; fields[#fields + 1] = pollId end
-      if ARGV[base + 5] ~= '' then
-        fields[#fields + 1] = 'optionId'; fields[#fields + 1] = ARGV[base + 5]
-        fields[#fields + 1] = 'voterId'; fields[#fields + 1] = ARGV[base + 6]
-        fields[#fields + 1] = 'castAt'; fields[#fields + 1] = ARGV[base + 7]
+      local vote = ARGV[base + 4]
+      if vote ~= '' then
+        local optionEnd = string.find(vote, ' ', 1, true)
+        local castAtEnd = string.find(vote, ' ', optionEnd + 1, true)
+        fields[#fields + 1] = 'optionId'; fields[#fields + 1] = string.sub(vote, 1, optionEnd - 1)
+        fields[#fields + 1] = 'voterId'; fields[#fields + 1] = string.sub(vote, castAtEnd + 1)
+        fields[#fields + 1] = 'castAt'; fields[#fields + 1] = string.sub(vote, optionEnd + 1, castAtEnd - 1)
       end
       redis.call('HSET', key, unpack(fields))
     end
     if reason ~= '' then redis.call('HSET', key, 'reason', reason) end
     redis.call('EXPIRE', key, ttl)
     if pollId ~= '' then
-      local message = '{"type":"receipt","receiptId":"' .. receiptId .. '","pollId":"' .. pollId .. '","status":"' .. status .. '"'
-      if reason ~= '' then message = message .. ',"reason":' .. cjson.encode(reason) end
-      redis.call('PUBLISH', channel, message .. tail)
+      count = count + 1
+      if reason == '' then
+        items[count] = '{"receiptId":"' .. receiptId .. '","pollId":"' .. pollId .. '","status":"' .. status .. '"}'
+      else
+        items[count] = '{"receiptId":"' .. receiptId .. '","pollId":"' .. pollId .. '","status":"' .. status .. '","reason":' .. cjson.encode(reason) .. '}'
+      end
     end
   end
-  base = base + 7
+  base = base + 4
+end
+if count > 0 then
+  redis.call('PUBLISH', channel, '{"type":"receipts","updatedAt":"' .. updatedAt .. '","receipts":[' .. table.concat(items, ',') .. ']}')
 end
 return #KEYS`;
-/** Receipts per EVAL: keeps each script run short (Redis runs nothing else meanwhile). */
+/**
+ * Receipts per EVAL: keeps each script run short (Redis runs nothing else meanwhile) and each
+ * `receipts` message small (a subscriber's pub/sub output buffer is limited).
+ */
 const RECEIPTS_PER_SCRIPT = 500;
 
 /** Sends the plan; returns the errors of commands that failed (the pipeline itself never half-sends). */
 export async function publishBatch(redis: Redis, keys: RedisKeys, stream: { key: string; group: string }, plan: PublishPlan): Promise<Error[]> {
   const pipeline = redis.pipeline();
-  const receiptChannel = keys.channel('receipt');
+  const receiptChannel = keys.channel('receipts');
   for (let start = 0; start < plan.receipts.length; start += RECEIPTS_PER_SCRIPT) {
     const chunk = plan.receipts.slice(start, start + RECEIPTS_PER_SCRIPT);
-    const args: string[] = new Array(3 + chunk.length * 7);
+    const args: string[] = new Array(3 + chunk.length * 4);
     args[0] = String(plan.receiptTtlSeconds);
     args[1] = receiptChannel;
     args[2] = plan.updatedAt;
@@ -93,13 +110,11 @@ export async function publishBatch(redis: Redis, keys: RedisKeys, stream: { key:
     const chunkKeys: string[] = new Array(chunk.length);
     for (const [i, receipt] of chunk.entries()) {
       chunkKeys[i] = keys.receipt(receipt.receiptId);
-      args[at++] = receipt.receiptId;
       args[at++] = receipt.status;
-      args[at++] = receipt.reason ?? '';
+      args[at++] = receipt.reason === undefined ? '' : clipReason(receipt.reason);
       args[at++] = receipt.pollId ?? '';
-      args[at++] = receipt.vote?.optionId ?? '';
-      args[at++] = receipt.vote?.voterId ?? '';
-      args[at++] = receipt.vote?.castAt ?? '';
+      const vote = receipt.vote;
+      args[at++] = vote === undefined ? '' : `${vote.optionId} ${vote.castAt} ${vote.voterId}`;
     }
     pipeline.eval(RECEIPTS_SCRIPT, chunk.length, ...chunkKeys, ...args);
   }
@@ -108,4 +123,15 @@ export async function publishBatch(redis: Redis, keys: RedisKeys, stream: { key:
   for (const tally of plan.tallies) pipeline.publish(tallyChannel, encodeBusMessage(tally));
   const results = (await pipeline.exec()) ?? [];
   return results.flatMap(([error]) => (error ? [error] : []));
+}
+
+/**
+ * A reason within what a receipt message may carry: one over-long reason (PostgreSQL's message in
+ * a refusal) would otherwise make subscribers drop the whole batch's message. The hash keeps the
+ * same clipped text, so the receipt reads the same from either.
+ */
+function clipReason(reason: string): string {
+  if (reason.length <= MAX_RECEIPT_REASON_LENGTH) return reason;
+  // toWellFormed: a cut through a surrogate pair would leave a lone half, which parsers refuse.
+  return `${reason.slice(0, MAX_RECEIPT_REASON_LENGTH - 1)}…`.toWellFormed();
 }

@@ -7,7 +7,7 @@ import { Metadata, Server, ServerCredentials, status, type sendUnaryData, type S
 import { UUID_PATTERN } from '@votemesh/common/contracts/parse';
 import type { TallyUpdate } from '@votemesh/common/contracts/bus';
 import type { EventBus, Unsubscribe } from '@votemesh/common/bus/event-bus';
-import { createKeyedRouter } from '@votemesh/common/bus/keyed-router';
+import { createKeyedRouter, keyedMessages } from '@votemesh/common/bus/keyed-router';
 import type { GrpcKeepalive } from '@votemesh/common/config';
 import type { PrismaClient } from '@votemesh/common/db/client';
 import { toVotemeshError, VotemeshError } from '@votemesh/common/errors';
@@ -37,7 +37,7 @@ export interface TallyService {
 
 export function createTallyService(deps: TallyServiceDeps): TallyService {
   const { logger } = deps;
-  const router = createKeyedRouter(deps.bus, 'tally', (message) => message.pollId, logger);
+  const router = createKeyedRouter(deps.bus, [keyedMessages('tally', (message) => message.pollId)], logger);
   const watchers = new Set<() => void>();
 
   async function getResults(pollId: string): Promise<TallySnapshot> {

@@ -167,27 +167,103 @@ describe('consumer: replicas and recovery', () => {
   });
 });
 
-describe('consumer: small batches', () => {
-  it('lingers once after a small read and takes the votes that arrive meanwhile into the same batch', async () => {
+describe('consumer: batch interval', () => {
+  // A stream of its own: entries other tests left unread would otherwise join these batches.
+  let h: Harness;
+  before(async () => {
+    h = await createHarness();
+  });
+  after(async () => {
+    await h[Symbol.asyncDispose]();
+  });
+  const consumerDeps = (name: string, overrides: Partial<ConsumerDeps['settings']>): ConsumerDeps => ({
+    ...h.applyDeps,
+    settings: { ...h.applyDeps.settings, consumerName: name, batchSize: 50, blockMs: 100, claimIdleMs: 30_000, claimIntervalMs: 200, ...overrides },
+  });
+  const pendingCount = async (): Promise<number> => (await readGroupStats(h.redis, { key: h.keys.votes, group: h.keys.tallyGroup })).pending;
+
+  it('applies the first small batch at once, then waits out the interval and takes what arrived into one batch', async () => {
     const poll = await h.createPoll(2);
     const optionId = poll.optionIds[0] ?? '';
     const sizes: number[] = [];
     const consumer = await startConsumer({
-      ...consumerDeps('linger', { lingerMs: 500, batchSize: 100 }),
+      ...consumerDeps('interval', { batchIntervalMs: 3000, batchSize: 100 }),
       onBatch: (report) => void sizes.push(report.entries),
     });
     try {
-      await h.castVote({ pollId: poll.id, optionId, voterId: 'linger-0' });
-      // The first vote is pending as soon as the lane has read it; from then on the lane lingers.
-      await waitFor(async () => (await readGroupStats(h.redis, { key: h.keys.votes, group: h.keys.tallyGroup })).pending >= 1, {
-        what: 'the first vote to be read',
-      });
-      for (let i = 1; i < 5; i += 1) await h.castVote({ pollId: poll.id, optionId, voterId: `linger-${i}` });
+      const started = performance.now();
+      await h.castVote({ pollId: poll.id, optionId, voterId: 'interval-0' });
+      await waitFor(() => sizes.length === 1, { what: 'the first vote applied' });
+      // Nothing came before it, so it did not wait for the interval.
+      assert.ok(performance.now() - started < 3000, 'the first batch after a quiet spell starts at once');
+      await h.castVote({ pollId: poll.id, optionId, voterId: 'interval-1' });
+      // From the moment the lane holds this vote, it waits for the rest of the interval.
+      await waitFor(async () => (await pendingCount()) >= 1, { what: 'the second vote to be read' });
+      for (let i = 2; i < 5; i += 1) await h.castVote({ pollId: poll.id, optionId, voterId: `interval-${i}` });
       await waitFor(() => sizes.reduce((sum, size) => sum + size, 0) >= 5, { what: 'all five votes applied' });
-      assert.deepEqual(sizes, [5], 'one batch for the first vote and the four that came while it lingered');
+      assert.deepEqual(sizes, [1, 4], 'one batch at once, then one for the vote read and the three that came while it waited');
       assert.equal((await h.optionVotes(poll.id)).get(optionId), 5);
     } finally {
       await consumer.stop();
     }
+  });
+
+  it('never holds back a full batch, and stopping cuts the wait of a partial one short', async () => {
+    const poll = await h.createPoll(2);
+    const optionId = poll.optionIds[1] ?? '';
+    for (let i = 0; i < 10; i += 1) await h.castVote({ pollId: poll.id, optionId, voterId: `full-${i}` });
+    const sizes: number[] = [];
+    // An interval far beyond every deadline below: any wait for it would fail the test.
+    const consumer = await startConsumer({
+      ...consumerDeps('full', { batchIntervalMs: 60_000, batchSize: 5, blockMs: 50 }),
+      onBatch: (report) => void sizes.push(report.entries),
+    });
+    let stopped = false;
+    try {
+      await waitFor(() => sizes.length === 2, { what: 'two full batches, back to back' });
+      assert.deepEqual(sizes, [5, 5]);
+      // Full batches take no slot, so the first partial one forms at once; the next one waits.
+      await h.castVote({ pollId: poll.id, optionId, voterId: 'full-late-1' });
+      await waitFor(() => sizes.length === 3, { what: 'the first partial batch' });
+      await h.castVote({ pollId: poll.id, optionId, voterId: 'full-late-2' });
+      await waitFor(async () => (await pendingCount()) === 1, { what: 'the second late vote to be read' });
+    } finally {
+      void consumer.stop().then(() => (stopped = true));
+    }
+    await waitFor(() => stopped, { what: 'stop to end the wait and finish the partial batch', timeoutMs: 5000 });
+    assert.deepEqual(sizes, [5, 5, 1, 1]);
+    assert.equal(await pendingCount(), 0);
+    assert.equal((await h.optionVotes(poll.id)).get(optionId), 12);
+  });
+
+  it('forms one partial batch per interval across all lanes, not one per lane', async () => {
+    const poll = await h.createPoll(2);
+    const optionId = poll.optionIds[0] ?? '';
+    const intervalMs = 1500;
+    const applied: { lane: string; at: number }[] = [];
+    const consumer = await startConsumer({
+      ...consumerDeps('lanes', { batchIntervalMs: intervalMs, concurrency: 2 }),
+      onBatch: (_report, _source, lane) => void applied.push({ lane, at: performance.now() }),
+    });
+    try {
+      await h.castVote({ pollId: poll.id, optionId, voterId: 'lanes-0' });
+      await waitFor(() => applied.length === 1, { what: 'the first vote applied at once' });
+      // The lane that reads the second vote waits for its slot, so the third can only be read by the
+      // other lane: two lanes, each holding a partial batch.
+      await h.castVote({ pollId: poll.id, optionId, voterId: 'lanes-1' });
+      await waitFor(async () => (await pendingCount()) === 1, { what: 'the second vote to be read' });
+      await h.castVote({ pollId: poll.id, optionId, voterId: 'lanes-2' });
+      await waitFor(async () => (await pendingCount()) === 2, { what: 'the third vote to be read by the other lane' });
+      await waitFor(() => applied.length === 3, { what: 'both partial batches applied', timeoutMs: 15_000 });
+    } finally {
+      await consumer.stop();
+    }
+    const [first, second, third] = applied;
+    assert.notEqual(second?.lane, third?.lane, 'each lane applied one of the partial batches');
+    // With a clock per lane, the lane that had not formed the first batch would form its own at once,
+    // and all three would be done about one interval after the first; shared slots take two.
+    const spread = (third?.at ?? 0) - (first?.at ?? 0);
+    assert.ok(spread >= 1.5 * intervalMs, `three partial batches within ${Math.round(spread)} ms`);
+    assert.equal((await h.optionVotes(poll.id)).get(optionId), 3);
   });
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { parseBusMessage, type BusMessage } from '@votemesh/common/contracts/bus';
+import { MAX_RECEIPT_REASON_LENGTH, parseBusMessage, type BusMessage } from '@votemesh/common/contracts/bus';
 import { waitFor } from '@votemesh/common/testing/wait-for';
 import { publishBatch, type ReceiptWrite } from '../src/receipts.ts';
 import { createHarness, REDIS_URL, type Harness } from './support/harness.ts';
@@ -28,7 +28,7 @@ describe('receipt writes', () => {
     const subscriber = new Redis(REDIS_URL);
     const messages: BusMessage[] = [];
     subscriber.on('message', (_channel: string, text: string) => messages.push(parseBusMessage(text)));
-    await subscriber.subscribe(h.keys.channel('receipt'));
+    await subscriber.subscribe(h.keys.channel('receipts'));
     try {
       const pollId = randomUUID();
       const vote = { optionId: randomUUID(), voterId: 'v "quoted" \\ voter', castAt: '2026-03-01T12:00:00.000Z' };
@@ -75,26 +75,79 @@ describe('receipt writes', () => {
       const ttl = await h.redis.ttl(h.keys.receipt(missing));
       assert.ok(ttl > 0 && ttl <= 600);
 
-      // No poll id, no message: the malformed receipt is only written.
-      await waitFor(() => messages.length >= 3, { what: 'three receipt messages' });
+      // One message for the batch; no poll id, no item: the malformed receipt is only written.
+      await waitFor(() => messages.length >= 1, { what: 'the receipts message' });
       assert.deepEqual(messages, [
-        { type: 'receipt', receiptId: existing, pollId, status: 'COUNTED', updatedAt },
-        { type: 'receipt', receiptId: missing, pollId, status: 'SUPERSEDED', reason: 'Replaced by a newer vote', updatedAt },
-        { type: 'receipt', receiptId: salvaged, pollId, status: 'REJECTED', reason, updatedAt },
+        {
+          type: 'receipts',
+          updatedAt,
+          receipts: [
+            { receiptId: existing, pollId, status: 'COUNTED' },
+            { receiptId: missing, pollId, status: 'SUPERSEDED', reason: 'Replaced by a newer vote' },
+            { receiptId: salvaged, pollId, status: 'REJECTED', reason },
+          ],
+        },
       ]);
     } finally {
       subscriber.disconnect();
     }
   });
 
-  it('never moves a status backwards', async () => {
+  it('never moves a status backwards, and announces only the changes it made', async () => {
     const pollId = randomUUID();
     const receiptId = randomUUID();
     const vote = { optionId: randomUUID(), voterId: 'v1', castAt: '2026-03-01T12:00:00.000Z' };
     await publish([{ receiptId, pollId, status: 'SUPERSEDED', reason: 'A newer vote by the same voter was already counted', vote }]);
-    await publish([{ receiptId, pollId, status: 'COUNTED', vote }]);
+    const messages = await collectReceipts(async () => {
+      await publish([{ receiptId, pollId, status: 'COUNTED', vote }]);
+      // Published on the same connection after the first: once its message is here, the first had its turn.
+      await publish([{ receiptId: randomUUID(), pollId, status: 'COUNTED', vote }]);
+    }, 1);
     const hash = await h.receipt(receiptId);
     assert.equal(hash['status'], 'SUPERSEDED');
     assert.equal(hash['reason'], 'A newer vote by the same voter was already counted');
+    assert.equal(messages.length, 1);
+    assert.notEqual(messages[0]?.type === 'receipts' && messages[0].receipts[0]?.receiptId, receiptId, 'no message for the refused change');
+  });
+
+  it('sends at most 500 receipts per message, every one of them, in order', async () => {
+    const pollId = randomUUID();
+    const receipts = Array.from({ length: 1201 }, (): ReceiptWrite => ({ receiptId: randomUUID(), pollId, status: 'COUNTED' }));
+    const messages = await collectReceipts(() => publish(receipts), 3);
+    assert.deepEqual(
+      messages.map((message) => (message.type === 'receipts' ? message.receipts.length : 0)),
+      [500, 500, 201],
+    );
+    assert.deepEqual(
+      messages.flatMap((message) => (message.type === 'receipts' ? message.receipts.map((item) => item.receiptId) : [])),
+      receipts.map((receipt) => receipt.receiptId),
+    );
+  });
+
+  it('clips a reason longer than a receipt message may carry, in the message and the hash alike', async () => {
+    const pollId = randomUUID();
+    const receiptId = randomUUID();
+    // An emoji (a surrogate pair) straddles the cut: the clipped text must stay well-formed.
+    const reason = `${'x'.repeat(MAX_RECEIPT_REASON_LENGTH - 2)}😀${'y'.repeat(2000)}`;
+    const [message] = await collectReceipts(() => publish([{ receiptId, pollId, status: 'REJECTED', reason }]), 1);
+    const clipped = message?.type === 'receipts' ? message.receipts[0]?.reason : undefined;
+    assert.ok(clipped !== undefined && clipped.length <= MAX_RECEIPT_REASON_LENGTH && clipped.isWellFormed());
+    assert.ok(clipped.startsWith('x'.repeat(MAX_RECEIPT_REASON_LENGTH - 2)) && clipped.endsWith('…'));
+    assert.equal((await h.receipt(receiptId))['reason'], clipped);
   });
 });
+
+/** The `receipts` messages published while `act` runs, once `count` of them have arrived. */
+async function collectReceipts(act: () => Promise<void>, count: number): Promise<BusMessage[]> {
+  const subscriber = new Redis(REDIS_URL);
+  const messages: BusMessage[] = [];
+  subscriber.on('message', (_channel: string, text: string) => messages.push(parseBusMessage(text)));
+  try {
+    await subscriber.subscribe(h.keys.channel('receipts'));
+    await act();
+    await waitFor(() => messages.length >= count, { what: `${count} receipts message(s)` });
+    return messages;
+  } finally {
+    subscriber.disconnect();
+  }
+}

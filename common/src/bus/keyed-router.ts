@@ -1,38 +1,83 @@
-// Routes one bus message type to handlers keyed by a field (a receipt id, a poll id). With
-// thousands of subscriptions in a process, each message reaches only the handlers of its key:
-// one map lookup instead of every handler filtering every message. The router holds ONE bus
-// subscription for its type, taken on first use and dropped on `close()`.
+// Routes bus messages to handlers keyed by a field (a receipt id, a poll id). With thousands of
+// subscriptions in a process, each value reaches only the handlers of its key: one map lookup
+// instead of every handler filtering every message. A router reads one or more message types
+// (its sources); a source cuts each message into (key, value) pairs, so one message may carry the
+// values of many keys (`receipts`: every receipt a worker batch changed). The router holds ONE bus
+// subscription per source, taken on first use and dropped on `close()`.
 import type { BusMessageType } from '../contracts/bus.ts';
-import { dispatchToHandlers, type BusHandler, type BusLogger, type BusMessageOf, type EventBus, type Unsubscribe } from './event-bus.ts';
+import type { BusHandler, BusLogger, BusMessageOf, EventBus, Unsubscribe } from './event-bus.ts';
 
-export interface KeyedRouter<T extends BusMessageType> {
-  /** Like `EventBus.subscribe`, but only for messages whose key equals `key`. */
-  subscribe(key: string, handler: BusHandler<T>): Promise<Unsubscribe>;
+export interface KeyedRouter<V> {
+  /** Like `EventBus.subscribe`, but only for the values whose key equals `key`. */
+  subscribe(key: string, handler: (value: V) => void): Promise<Unsubscribe>;
   /** How many keys have handlers; for metrics and tests. */
   readonly size: number;
   close(): void;
 }
 
-export function createKeyedRouter<T extends BusMessageType>(
-  bus: EventBus,
+/** Where a router's values come from: the messages of one type, each cut into (key, value) pairs. */
+export interface KeyedSource<V> {
+  readonly type: BusMessageType;
+  /** Subscribes to the bus; `route` gets every (key, value) each message of `type` carries. */
+  listen(bus: EventBus, route: (key: string, value: V) => void): Promise<Unsubscribe>;
+}
+
+/** Each message of `type` is one value, under the key `keyOf` reads from it. */
+export function keyedMessages<T extends BusMessageType>(type: T, keyOf: (message: BusMessageOf<T>) => string): KeyedSource<BusMessageOf<T>> {
+  return keyedItems(type, (message, route) => route(keyOf(message), message));
+}
+
+/** Each message of `type` carries any number of values; `split` routes each under its key. */
+export function keyedItems<T extends BusMessageType, V>(
   type: T,
-  keyOf: (message: BusMessageOf<T>) => string,
-  logger: BusLogger,
-): KeyedRouter<T> {
-  const byKey = new Map<string, Set<BusHandler<T>>>();
+  split: (message: BusMessageOf<T>, route: (key: string, value: V) => void) => void,
+): KeyedSource<V> {
+  return {
+    type,
+    listen: (bus, route) => {
+      const handler: BusHandler<T> = (message) => split(message, route);
+      return bus.subscribe(type, handler);
+    },
+  };
+}
+
+export function createKeyedRouter<V>(bus: EventBus, sources: readonly KeyedSource<V>[], logger: BusLogger): KeyedRouter<V> {
+  const byKey = new Map<string, Set<(value: V) => void>>();
   let busSubscription: Promise<Unsubscribe> | undefined;
   let closed = false;
 
+  function route(key: string, value: V): void {
+    const handlers = byKey.get(key);
+    if (!handlers) return;
+    // Copied first so (un)subscribing from inside a handler is safe; one throwing handler must not
+    // starve the others, nor the other keys of the same message.
+    for (const handler of [...handlers]) {
+      try {
+        handler(value);
+      } catch (error) {
+        logger.error({ err: error, key }, 'bus handler failed');
+      }
+    }
+  }
+
+  async function subscribeSources(): Promise<Unsubscribe> {
+    const results = await Promise.allSettled(sources.map((source) => source.listen(bus, route)));
+    const stops = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+    for (const result of results) {
+      if (result.status === 'fulfilled') continue;
+      for (const stop of stops) stop();
+      throw result.reason;
+    }
+    return () => {
+      for (const stop of stops) stop();
+    };
+  }
+
   function ensureSubscribed(): Promise<Unsubscribe> {
-    busSubscription ??= bus
-      .subscribe(type, (message) => {
-        const handlers = byKey.get(keyOf(message));
-        if (handlers) dispatchToHandlers(handlers, message, logger);
-      })
-      .catch((error: unknown) => {
-        busSubscription = undefined;
-        throw error;
-      });
+    busSubscription ??= subscribeSources().catch((error: unknown) => {
+      busSubscription = undefined;
+      throw error;
+    });
     return busSubscription;
   }
 

@@ -26,13 +26,28 @@ export interface TallyUpdate {
   readonly traceparent?: string;
 }
 
-export interface ReceiptUpdate {
-  readonly type: 'receipt';
+/** One receipt's new status inside a `receipts` message (its time is the message's `updatedAt`). */
+export interface ReceiptChange {
   readonly receiptId: string;
   readonly pollId: string;
   readonly status: ReceiptStatus;
   readonly reason?: string;
+}
+
+/** One receipt's new status on its own: castVote's PENDING, and final statuses from older workers. */
+export interface ReceiptUpdate extends ReceiptChange {
+  readonly type: 'receipt';
   readonly updatedAt: string;
+}
+
+/**
+ * The receipts one worker batch (or one slice of it) changed, in one message instead of one
+ * `receipt` message each: one PUBLISH per batch, one parse per batch in each subscriber.
+ */
+export interface ReceiptsUpdate {
+  readonly type: 'receipts';
+  readonly updatedAt: string;
+  readonly receipts: readonly ReceiptChange[];
 }
 
 export interface PollStatusUpdate {
@@ -67,7 +82,7 @@ export interface AuditAppended {
   readonly events: readonly AuditBusEvent[];
 }
 
-export type BusMessage = TallyUpdate | ReceiptUpdate | PollStatusUpdate | AuditAppended;
+export type BusMessage = TallyUpdate | ReceiptUpdate | ReceiptsUpdate | PollStatusUpdate | AuditAppended;
 export type BusMessageType = BusMessage['type'];
 
 const MESSAGE = 'bus message';
@@ -78,21 +93,14 @@ export function encodeBusMessage(message: BusMessage): string {
 
 export function parseBusMessage(text: string): BusMessage {
   const record = asRecord(MESSAGE, parseJson(MESSAGE, text));
-  const type = oneOfField(MESSAGE, record, 'type', ['tally', 'receipt', 'poll-status', 'audit']);
+  const type = oneOfField(MESSAGE, record, 'type', ['tally', 'receipt', 'receipts', 'poll-status', 'audit']);
   switch (type) {
     case 'tally':
       return parseTally(record);
-    case 'receipt': {
-      const reason = optionalStringField(MESSAGE, record, 'reason', 1024);
-      return {
-        type,
-        receiptId: uuidField(MESSAGE, record, 'receiptId'),
-        pollId: uuidField(MESSAGE, record, 'pollId'),
-        status: oneOfField(MESSAGE, record, 'status', RECEIPT_STATUSES),
-        ...(reason ? { reason } : {}),
-        updatedAt: isoTimeField(MESSAGE, record, 'updatedAt'),
-      };
-    }
+    case 'receipt':
+      return { type, ...parseReceiptChange(MESSAGE, record), updatedAt: isoTimeField(MESSAGE, record, 'updatedAt') };
+    case 'receipts':
+      return parseReceipts(record);
     case 'poll-status':
       return {
         type,
@@ -103,6 +111,42 @@ export function parseBusMessage(text: string): BusMessage {
     case 'audit':
       return parseAuditAppended(record);
   }
+}
+
+/** The longest `reason` a receipt message may carry (publishers clip longer ones). */
+export const MAX_RECEIPT_REASON_LENGTH = 1024;
+
+function parseReceiptChange(where: string, record: Record<string, unknown>): ReceiptChange {
+  const reason = optionalStringField(where, record, 'reason', MAX_RECEIPT_REASON_LENGTH);
+  return {
+    receiptId: uuidField(where, record, 'receiptId'),
+    pollId: uuidField(where, record, 'pollId'),
+    status: oneOfField(where, record, 'status', RECEIPT_STATUSES),
+    ...(reason ? { reason } : {}),
+  };
+}
+
+/** Most receipts in one `receipts` message; the worker sends at most 500 (one per Lua chunk). */
+export const MAX_RECEIPTS_PER_MESSAGE = 5000;
+
+function parseReceipts(record: Record<string, unknown>): ReceiptsUpdate {
+  const updatedAt = isoTimeField(MESSAGE, record, 'updatedAt');
+  const receipts = record['receipts'];
+  if (!Array.isArray(receipts) || receipts.length === 0) throw invalid(MESSAGE, 'receipts', 'must be a non-empty array');
+  if (receipts.length > MAX_RECEIPTS_PER_MESSAGE) throw invalid(MESSAGE, 'receipts', `must hold at most ${MAX_RECEIPTS_PER_MESSAGE} receipts`);
+  return {
+    type: 'receipts',
+    updatedAt,
+    receipts: receipts.map((item: unknown, index) => {
+      const where = `${MESSAGE} receipts[${index}]`;
+      return parseReceiptChange(where, asRecord(where, item));
+    }),
+  };
+}
+
+/** Each change of a `receipts` message as the `receipt` message it stands for. */
+export function receiptUpdatesOf(message: ReceiptsUpdate): ReceiptUpdate[] {
+  return message.receipts.map((change) => ({ type: 'receipt', ...change, updatedAt: message.updatedAt }));
 }
 
 function parseTally(record: Record<string, unknown>): TallyUpdate {

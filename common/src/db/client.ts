@@ -1,6 +1,7 @@
 // The one way services get a PrismaClient: the generated client over @prisma/adapter-pg (Prisma 7
 // has no built-in driver). Other modules import Prisma's types from here, not from ./generated, so
 // the generated folder's layout stays an implementation detail.
+import { createHash } from 'node:crypto';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { PrismaClient } from './generated/client.ts';
@@ -14,9 +15,16 @@ export type { AuditEvent, Ballot, OptionTally, Poll, PollOption, PollRateBucket,
 export interface CreatePrismaClientOptions {
   /** Upper bound of the pg pool behind the client (pg's default is 10). */
   poolMax?: number;
+  /**
+   * SQL texts, exactly as given to `$queryRawUnsafe`, to run as named prepared statements:
+   * PostgreSQL parses each once per connection and, after five runs, may keep a generic plan, where
+   * an unnamed statement is parsed and planned on every call. Only for a few hot statements
+   * whose text never changes: each stays prepared on every pooled connection for its lifetime.
+   */
+  preparedStatements?: readonly string[];
 }
 
-export interface CreateDatabasePoolOptions extends CreatePrismaClientOptions {
+export interface CreateDatabasePoolOptions extends Pick<CreatePrismaClientOptions, 'poolMax'> {
   /**
    * An idle connection broke (the server restarted, say). pg drops it and opens a new one when
    * needed; without a listener the pool's 'error' event would end the process. @default ignored
@@ -31,8 +39,18 @@ export function createDatabasePool(databaseUrl: string, options: CreateDatabaseP
   return pool;
 }
 
-/** Over its own pool (from the URL), or over `pool`: `options` then do not apply and the caller ends the pool. */
+/** Over its own pool (from the URL), or over `pool`: `poolMax` then does not apply and the caller ends the pool. */
 export function createPrismaClient(databaseUrlOrPool: string | DatabasePool, options: CreatePrismaClientOptions = {}): PrismaClient {
-  const adapter = new PrismaPg(typeof databaseUrlOrPool === 'string' ? { connectionString: databaseUrlOrPool, max: options.poolMax } : databaseUrlOrPool);
+  const names = new Map((options.preparedStatements ?? []).map((sql) => [sql, preparedStatementName(sql)]));
+  const adapter = new PrismaPg(
+    typeof databaseUrlOrPool === 'string' ? { connectionString: databaseUrlOrPool, max: options.poolMax } : databaseUrlOrPool,
+    // '' is pg's unnamed statement, parsed anew on every call: everything else.
+    names.size === 0 ? undefined : { statementNameGenerator: (query) => names.get(query.sql) ?? '' },
+  );
   return new PrismaClient({ adapter });
+}
+
+/** Named after the text, so two texts never share a name (pg refuses that) and a new text gets a new one. */
+function preparedStatementName(sql: string): string {
+  return `votemesh_${createHash('sha256').update(sql).digest('hex').slice(0, 24)}`;
 }

@@ -1,6 +1,7 @@
 // The GraphQL context of one request (HTTP) or one subscription (graphql-ws): the forwarded
 // identity, the process-wide services, and per-request batch loaders.
 import type { KeyedRouter } from '@votemesh/common/bus/keyed-router';
+import type { PollStatusUpdate, ReceiptUpdate } from '@votemesh/common/contracts/bus';
 import { requireIdentity, verifyIdentity, type Identity, type Role } from '@votemesh/common/contracts/identity';
 import { toVotemeshError, type VotemeshError } from '@votemesh/common/errors';
 import type { Logger } from '@votemesh/common/logger';
@@ -18,8 +19,8 @@ export interface VoteServices {
   readonly votes: VoteService;
   readonly store: PollStore;
   readonly receipts: ReceiptStore;
-  readonly receiptEvents: KeyedRouter<'receipt'>;
-  readonly pollStatusEvents: KeyedRouter<'poll-status'>;
+  readonly receiptEvents: KeyedRouter<ReceiptUpdate>;
+  readonly pollStatusEvents: KeyedRouter<PollStatusUpdate>;
   readonly metrics: VoteMetrics;
   readonly logger: Logger;
 }

@@ -11,7 +11,7 @@ import {
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/index.js';
 import type { EventBus } from '@votemesh/common/bus/event-bus';
-import { createKeyedRouter } from '@votemesh/common/bus/keyed-router';
+import { createKeyedRouter, keyedMessages } from '@votemesh/common/bus/keyed-router';
 import type { AuditSink } from '@votemesh/common/contracts/audit';
 import { IDENTITY_HEADER, identitySecretKey } from '@votemesh/common/contracts/identity';
 import type { PrismaClient } from '@votemesh/common/db/client';
@@ -31,6 +31,7 @@ import { createPollCache } from './polls/poll-cache.ts';
 import { createPollScheduler } from './polls/poll-scheduler.ts';
 import { createPollService } from './polls/poll-service.ts';
 import { createPollStore } from './polls/poll-store.ts';
+import { createReceiptEvents } from './votes/receipt-events.ts';
 import { resolvers, typeDefs } from './schema.ts';
 import { createReceiptStore } from './votes/receipt-store.ts';
 import { createVoteService } from './votes/vote-service.ts';
@@ -68,8 +69,8 @@ export async function startVoteSubgraph(deps: VoteSubgraphDeps): Promise<Running
     votes: createVoteService({ polls: pollCache, receipts, bus, audit, metrics, logger }),
     store,
     receipts,
-    receiptEvents: createKeyedRouter(bus, 'receipt', (message) => message.receiptId, logger),
-    pollStatusEvents: createKeyedRouter(bus, 'poll-status', (message) => message.pollId, logger),
+    receiptEvents: createReceiptEvents(bus, logger),
+    pollStatusEvents: createKeyedRouter(bus, [keyedMessages('poll-status', (message) => message.pollId)], logger),
     metrics,
     logger,
   };

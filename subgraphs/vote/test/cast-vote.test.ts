@@ -2,6 +2,7 @@
 // stream entry, latest-vote pointer, bus message, audit event, metric), every refusal writing
 // nothing, receipt visibility, and the voteReceipt subscription from PENDING to a final status.
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { parseBusMessage, type ReceiptUpdate } from '@votemesh/common/contracts/bus';
 import { createRedisKeys } from '@votemesh/common/contracts/redis-keys';
@@ -241,10 +242,17 @@ describe('vote subgraph: castVote', () => {
       assert.equal(first.voteReceipt.option.label, 'Tabs');
       await waitForActiveSubscriptions(stack, 'voteReceipt', active + 1);
 
-      // What the worker does after its transaction commits.
+      // What the worker does after its transaction commits: the hash, then one message for the batch.
       const updatedAt = new Date().toISOString();
       await stack.redis.hset(keys.receipt(receipt.id), { status: 'COUNTED', updatedAt });
-      await stack.bus.publish({ type: 'receipt', receiptId: receipt.id, pollId: poll.id, status: 'COUNTED', updatedAt });
+      await stack.bus.publish({
+        type: 'receipts',
+        updatedAt,
+        receipts: [
+          { receiptId: randomUUID(), pollId: poll.id, status: 'COUNTED' },
+          { receiptId: receipt.id, pollId: poll.id, status: 'COUNTED' },
+        ],
+      });
 
       const second = await events.nth(2);
       assert.equal(second.voteReceipt.status, 'COUNTED');

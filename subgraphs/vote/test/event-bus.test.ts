@@ -6,12 +6,13 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { createAsyncQueue } from '@votemesh/common/bus/async-queue';
 import type { BusLogger, EventBus } from '@votemesh/common/bus/event-bus';
-import { createKeyedRouter } from '@votemesh/common/bus/keyed-router';
+import { createKeyedRouter, keyedMessages } from '@votemesh/common/bus/keyed-router';
 import { createMemoryEventBus } from '@votemesh/common/bus/memory-event-bus';
 import { createRedisEventBus } from '@votemesh/common/bus/redis-event-bus';
 import type { BusMessage, PollStatusUpdate, ReceiptUpdate } from '@votemesh/common/contracts/bus';
 import { waitFor } from '@votemesh/common/testing/wait-for';
 import { Redis } from 'ioredis';
+import { createReceiptEvents } from '../src/votes/receipt-events.ts';
 
 interface RecordingLogger extends BusLogger {
   readonly warnings: string[];
@@ -132,7 +133,7 @@ for (const implementation of implementations) {
     });
 
     it('routes by key to only the handlers of that key', async () => {
-      const router = createKeyedRouter(bus, 'receipt', (message) => message.receiptId, logger);
+      const router = createKeyedRouter(bus, [keyedMessages('receipt', (message) => message.receiptId)], logger);
       const wanted = randomUUID();
       const mine: ReceiptUpdate[] = [];
       const others: ReceiptUpdate[] = [];
@@ -146,6 +147,43 @@ for (const implementation of implementations) {
       assert.equal(others.length, 0);
       stopMine();
       stopOthers();
+      assert.equal(router.size, 0);
+      router.close();
+    });
+
+    it('routes each receipt of a batch message, and single receipt messages, to the handlers of its receipt', async () => {
+      const router = createReceiptEvents(bus, logger);
+      const [first, second, single, unwatched] = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
+      const received = new Map<string, ReceiptUpdate[]>();
+      const record = (receiptId: string) => (update: ReceiptUpdate) => void received.set(receiptId, [...(received.get(receiptId) ?? []), update]);
+      const stops = await Promise.all([first, second, single].map((receiptId) => router.subscribe(receiptId, record(receiptId))));
+      // A throwing handler of the first receipt keeps neither its sibling nor the second receipt from delivery.
+      stops.push(
+        await router.subscribe(first, () => {
+          throw new Error('handler bug');
+        }),
+      );
+      const pollId = randomUUID();
+      const updatedAt = new Date().toISOString();
+      await bus.publish({
+        type: 'receipts',
+        updatedAt,
+        receipts: [
+          { receiptId: first, pollId, status: 'COUNTED' },
+          { receiptId: unwatched, pollId, status: 'COUNTED' },
+          { receiptId: second, pollId, status: 'SUPERSEDED', reason: 'Replaced by a newer vote' },
+        ],
+      });
+      const legacy = receipt('REJECTED', single);
+      await bus.publish(legacy);
+      await waitFor(() => received.size === 3, { what: 'a change for each watched receipt' });
+      assert.deepEqual(received.get(first), [{ type: 'receipt', receiptId: first, pollId, status: 'COUNTED', updatedAt }]);
+      assert.deepEqual(received.get(second), [
+        { type: 'receipt', receiptId: second, pollId, status: 'SUPERSEDED', reason: 'Replaced by a newer vote', updatedAt },
+      ]);
+      assert.deepEqual(received.get(single), [legacy]);
+      assert.ok(logger.errors.includes('bus handler failed'));
+      for (const stop of stops) stop();
       assert.equal(router.size, 0);
       router.close();
     });

@@ -11,6 +11,7 @@ import { createPrismaClient, type PrismaClient } from '@votemesh/common/db/clien
 import { createTestDatabase, type TestDatabase } from '@votemesh/common/testing/database';
 import type { Registry } from 'prom-client';
 import type { ApplyDeps } from '../../src/apply-batch.ts';
+import { BATCH_STATEMENTS } from '../../src/batch-sql.ts';
 import { createWorkerMetrics, type WorkerMetrics } from '../../src/metrics.ts';
 import { createMemoryAuditSink, type MemoryAuditSink } from './memory-audit-sink.ts';
 
@@ -52,7 +53,8 @@ export interface TestPoll {
 
 export async function createHarness(): Promise<Harness> {
   const db = await createTestDatabase();
-  const prisma = createPrismaClient(db.url);
+  // As main.ts does, so the tests run the batch statement the way production does.
+  const prisma = createPrismaClient(db.url, { preparedStatements: BATCH_STATEMENTS });
   const redis = new Redis(REDIS_URL);
   const prefix = `vmtest:${randomBytes(5).toString('hex')}:`;
   const keys = createRedisKeys(prefix);

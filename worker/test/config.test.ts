@@ -1,0 +1,31 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError } from '@votemesh/common/config';
+import { loadConfig } from '../src/config.ts';
+
+const context = { pid: 42, isTty: false };
+
+describe('worker configuration: batching', () => {
+  it('spaces partial batches 25 ms apart by default, and takes BATCH_INTERVAL_MS (0 included)', () => {
+    assert.equal(loadConfig({}, context).consumer.batchIntervalMs, 25);
+    assert.equal(loadConfig({ BATCH_INTERVAL_MS: '0' }, context).consumer.batchIntervalMs, 0);
+    assert.equal(loadConfig({ BATCH_INTERVAL_MS: '100' }, context).consumer.batchIntervalMs, 100);
+  });
+
+  for (const [value, problem] of [
+    ['soon', /BATCH_INTERVAL_MS must be a whole number/],
+    ['-1', /BATCH_INTERVAL_MS must be at least 0/],
+    ['1001', /BATCH_INTERVAL_MS must be at most 1000/],
+  ] as const) {
+    it(`refuses BATCH_INTERVAL_MS=${value}`, () => {
+      assert.throws(() => loadConfig({ BATCH_INTERVAL_MS: value }, context), problem);
+    });
+  }
+
+  it('refuses the replaced BATCH_LINGER_MS instead of silently ignoring a tuned value', () => {
+    assert.throws(
+      () => loadConfig({ BATCH_LINGER_MS: '5' }, context),
+      (error: unknown) => error instanceof ConfigError && error.variable === 'BATCH_LINGER_MS' && /BATCH_INTERVAL_MS replaces it/.test(error.message),
+    );
+  });
+});

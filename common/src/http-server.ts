@@ -3,6 +3,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { runInServerContext } from './telemetry/server-context.ts';
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
@@ -110,9 +111,12 @@ export async function readBody(req: IncomingMessage, limitBytes: number): Promis
 
 export function createHttpServer(handler: RequestHandler): Server {
   return createServer((req, res) => {
-    Promise.resolve(handler(req, res)).catch((error: unknown) => {
-      if (!res.headersSent) sendJson(res, 500, { errors: [{ message: 'Internal error', extensions: { code: 'INTERNAL' } }] });
-      else res.destroy(error instanceof Error ? error : undefined);
+    // In local telemetry mode the request's trace context is set here (telemetry/server-context.ts).
+    runInServerContext(req, () => {
+      Promise.resolve(handler(req, res)).catch((error: unknown) => {
+        if (!res.headersSent) sendJson(res, 500, { errors: [{ message: 'Internal error', extensions: { code: 'INTERNAL' } }] });
+        else res.destroy(error instanceof Error ? error : undefined);
+      });
     });
   });
 }

@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HeaderMap, type ApolloServer, type BaseContext } from '@apollo/server';
 import type { GraphQLFormattedError } from 'graphql';
 import { isErrorCode, toVotemeshError } from './errors.ts';
-import { readBody, sendJson } from './http-server.ts';
+import { readBody, searchOf, sendJson } from './http-server.ts';
 
 export interface GraphQLHttpHandlerOptions<TContext extends BaseContext> {
   /** A started server (`await server.start()`). */
@@ -27,11 +27,14 @@ export function createGraphQLHttpHandler<TContext extends BaseContext>(options: 
   const maxBodyBytes = options.maxBodyBytes ?? 1_048_576;
 
   return async (req, res) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname !== path) return false;
+    const rawUrl = req.url ?? '/';
+    // The usual `/graphql` or `/graphql?…` needs no URL object; anything else is normalised by one.
+    const pathname = rawUrl === path || rawUrl.startsWith(`${path}?`) ? path : new URL(rawUrl, 'http://localhost').pathname;
+    if (pathname !== path) return false;
 
     const headers = new HeaderMap();
-    for (const [name, value] of Object.entries(req.headers)) {
+    for (const name in req.headers) {
+      const value = req.headers[name];
       if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
     }
 
@@ -57,7 +60,7 @@ export function createGraphQLHttpHandler<TContext extends BaseContext>(options: 
     }
 
     const response = await options.server.executeHTTPGraphQLRequest({
-      httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: url.search, body },
+      httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: searchOf(rawUrl), body },
       context: () => options.context(req),
     });
 

@@ -21,7 +21,7 @@ import type { IncomingMessage, ServerResponse, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginUsageReportingDisabled } from '@apollo/server/plugin/disabled';
-import { ApolloGateway } from '@apollo/gateway';
+import { ApolloGateway, type GraphQLDataSource } from '@apollo/gateway';
 import { GraphQLError, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import type { Registry } from 'prom-client';
 import type { Logger } from '@votemesh/common/logger';
@@ -35,9 +35,9 @@ import { createAuthentication } from './auth/authentication.ts';
 import type { VerifiedIdentity } from './auth/verify-token.ts';
 import type { DevIssuer } from './auth/dev-issuer.ts';
 import { createPolicyPlugin, enforcePolicy, type PolicyCheck } from './auth/enforce-policy.ts';
-import { createSubgraphDataSources } from './auth/forward-identity.ts';
+import { createIdentityForwarding } from './auth/forward-identity.ts';
 import { createIdentitySigner } from './auth/identity-signer.ts';
-import { createTimeoutFetcher } from './upstream/upstream-timeout.ts';
+import { createSubgraphDataSources } from './upstream/subgraph-data-source.ts';
 import { createMemoryRateLimitCounter, createRateLimiter, type RateLimitCounter, type RateLimiter } from './limits/rate-limit.ts';
 import { createLimitRules } from './limits/graphql-limits.ts';
 import { assignRequestId } from './http/request-id.ts';
@@ -62,6 +62,8 @@ export interface SubscriptionHost {
   readonly policy: AuthPolicy;
   /** Subgraph name → URL the gateway uses (SUBGRAPH_URL_<NAME> overrides applied). */
   readonly subgraphUrls: ReadonlyMap<string, string>;
+  /** Subgraph name → the data source queries use (same pool, deadline and identity forwarding), for entity fetches. */
+  readonly dataSources: Readonly<Record<string, GraphQLDataSource>>;
   readonly config: GatewayConfig;
   readonly logger: Logger;
   readonly registry: Registry;
@@ -129,13 +131,15 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
   const httpSigner = createIdentitySigner({ key: identityKey, ttlSeconds: 60 });
   const subscriptionSigner = createIdentitySigner({ key: identityKey, ttlSeconds: 300 });
 
+  // One data source per subgraph for query plans AND subscription events' entity fetches.
+  const dataSources = createSubgraphDataSources({
+    urls: subgraphUrls,
+    headersFor: createIdentityForwarding({ signer: httpSigner }),
+    timeoutMs: config.upstreamTimeoutMs,
+  });
   const gateway = new ApolloGateway({
     supergraphSdl: supergraph.executableSdl,
-    buildService: createSubgraphDataSources({
-      signer: httpSigner,
-      fetcher: createTimeoutFetcher({ timeoutMs: config.upstreamTimeoutMs }),
-      urlFor: ({ name, url }) => subgraphUrls.get(name) ?? url ?? '',
-    }),
+    buildService: (definition) => dataSources.buildService(definition),
     logger: logger.child({ component: 'apollo-gateway' }),
   });
   let apiSchema: GraphQLSchema | undefined;
@@ -187,6 +191,7 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
     supergraph,
     policy: supergraph.policy,
     subgraphUrls,
+    dataSources: dataSources.byName,
     config,
     logger,
     registry,
@@ -280,6 +285,7 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
         httpServer.closeIdleConnections();
         await stopped;
         await apollo.stop();
+        await dataSources.close();
       })();
       return closing;
     },

@@ -25,6 +25,16 @@ function messagingAttributes(channel: string, operationType: string): Attributes
   };
 }
 
+/**
+ * Runs `send`, which PUBLISHes on `channel` some other way than `publish` (e.g. inside a MULTI with
+ * other writes), as the `send bus` producer span `publish` would have made. Only while the active
+ * span records: an unrecorded span would add nothing but its cost.
+ */
+export function tracePublish<T>(channel: string, send: () => Promise<T>): Promise<T> {
+  if (!trace.getActiveSpan()?.isRecording()) return send();
+  return withSpan(tracer, SPAN_NAMES.busSend, messagingAttributes(channel, ATTR_VALUES.MESSAGING_OPERATION_SEND), send, { kind: SpanKind.PRODUCER });
+}
+
 export interface RedisEventBusOptions {
   /** Used for PUBLISH; stays owned by the caller. */
   readonly publisher: Redis;

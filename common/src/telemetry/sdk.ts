@@ -5,12 +5,14 @@
 // Three modes, decided from the standard OTEL_* variables:
 // - `otlp`: spans are batched to an OTLP/HTTP endpoint (the charts set OTEL_EXPORTER_OTLP_ENDPOINT).
 // - `local` (the default): nothing is exported and spans are not recorded, but the W3C propagator,
-//   the context manager and a tracer provider are still registered, so every span still gets real
-//   ids: trace context crosses HTTP, graphql-ws, stream entries and gRPC, and log lines carry
-//   trace_id/span_id, at the cost of creating ids only. Only the instrumentations that propagate
-//   (http, grpc) are loaded: see LOCAL_MODE_INSTRUMENTATIONS.
+//   the context manager and a tracer provider (local-tracer.ts) are still registered, so every
+//   span still gets real ids: trace context crosses HTTP, graphql-ws, stream entries and gRPC, and
+//   log lines carry trace_id/span_id, at the cost of creating ids only. Only the instrumentations that propagate
+//   (http, grpc) are loaded: see LOCAL_MODE_INSTRUMENTATIONS; and of http only the client side:
+//   incoming requests get their context from server-context.ts, without span attributes.
 // - `disabled` (OTEL_SDK_DISABLED=true): nothing is registered; the API stays a no-op.
 // Tests pass `spanProcessors` (e.g. an InMemorySpanExporter) and get every span recorded.
+import { trace } from '@opentelemetry/api';
 import { CompositePropagator, parseKeyPairsIntoRecord, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
@@ -20,7 +22,6 @@ import {
   AlwaysOffSampler,
   AlwaysOnSampler,
   BatchSpanProcessor,
-  NoopSpanProcessor,
   ParentBasedSampler,
   TraceIdRatioBasedSampler,
   type Sampler,
@@ -28,6 +29,8 @@ import {
 } from '@opentelemetry/sdk-trace';
 import { ConfigError, readBool, readInt, readOneOf, readOptionalString, readUrl, type Env } from '../config.ts';
 import { ATTR, REQUEST_ID_HEADER, SERVICE_NAMESPACE } from './names.ts';
+import { LocalTracerProvider } from './local-tracer.ts';
+import { setLocalServerContext, UNTRACED_PATHS } from './server-context.ts';
 
 export type TelemetryMode = 'disabled' | 'local' | 'otlp' | 'custom';
 
@@ -73,8 +76,6 @@ export interface BatchSettings {
 
 const TRACES_PATH = '/v1/traces';
 const DEFAULT_OTLP_ENDPOINT = 'http://localhost:4318';
-/** Probe and scrape paths: no spans for kubelet and Prometheus traffic. */
-const UNTRACED_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 
 /**
  * Reads the standard OTEL_* variables: OTEL_SDK_DISABLED, OTEL_TRACES_EXPORTER (otlp | none),
@@ -158,14 +159,19 @@ export const LOCAL_MODE_INSTRUMENTATIONS: ReadonlySet<InstrumentationName> = new
 /**
  * The auto-instrumentations every process runs. Each is loaded on its own so one that cannot load
  * (see "Known issue" in docs/observability.md) is reported in `problems` instead of taking the
- * process down with it.
+ * process down with it. `incomingHttp: false` loads only the client side of http (local mode).
  */
-export async function createInstrumentations(problems: string[] = [], only?: ReadonlySet<InstrumentationName>): Promise<Instrumentations> {
+export async function createInstrumentations(
+  problems: string[] = [],
+  only?: ReadonlySet<InstrumentationName>,
+  { incomingHttp = true }: { incomingHttp?: boolean } = {},
+): Promise<Instrumentations> {
   const loaders: [InstrumentationName, () => Promise<Instrumentations[number]>][] = [
     [
       'http',
       async () =>
         new HttpInstrumentation({
+          disableIncomingRequestInstrumentation: !incomingHttp,
           ignoreIncomingRequestHook: (request) => UNTRACED_PATHS.has((request.url ?? '').split('?', 1)[0] ?? ''),
           headersToSpanAttributes: { server: { requestHeaders: [REQUEST_ID_HEADER] }, client: { requestHeaders: [REQUEST_ID_HEADER] } },
         }),
@@ -235,10 +241,14 @@ export async function startTelemetry(options: TelemetryOptions): Promise<Telemet
   const mode: TelemetryMode = settings?.mode ?? 'custom';
   if (mode === 'disabled') return { mode, problems: [], shutdown: async () => {} };
   const problems: string[] = [];
-  const instrumentations = options.instrumentations ?? (await createInstrumentations(problems, mode === 'local' ? LOCAL_MODE_INSTRUMENTATIONS : undefined));
+  const local = mode === 'local';
+  const instrumentations =
+    options.instrumentations ?? (await createInstrumentations(problems, local ? LOCAL_MODE_INSTRUMENTATIONS : undefined, { incomingHttp: !local }));
 
-  let spanProcessors: SpanProcessor[];
-  let sampler: Sampler;
+  // Local mode has no span processor, so the SDK registers no tracer provider: LocalTracerProvider
+  // (registered below) mints the ids instead, without the SDK's per-span work.
+  let spanProcessors: SpanProcessor[] = [];
+  let sampler: Sampler | undefined;
   if (options.spanProcessors) {
     spanProcessors = [...options.spanProcessors];
     sampler = new AlwaysOnSampler();
@@ -247,10 +257,6 @@ export async function startTelemetry(options: TelemetryOptions): Promise<Telemet
     const exporter = new OTLPTraceExporter({ url: settings.endpoint, headers: { ...settings.headers } });
     spanProcessors = [new BatchSpanProcessor({ exporter, ...settings.batch })];
     sampler = settings.sampler ?? new ParentBasedSampler({ root: new AlwaysOnSampler() });
-  } else {
-    // Local: a provider that samples nothing still mints trace/span ids and propagates them.
-    spanProcessors = [new NoopSpanProcessor()];
-    sampler = new AlwaysOffSampler();
   }
 
   const sdk = new NodeSDK({
@@ -260,19 +266,27 @@ export async function startTelemetry(options: TelemetryOptions): Promise<Telemet
     autoDetectResources: mode === 'otlp',
     textMapPropagator: new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }),
     spanProcessors,
-    sampler,
+    ...(sampler ? { sampler } : {}),
     instrumentations,
     // Metrics are prom-client's (/metrics); logs are pino's (stdout). The SDK exports neither.
     metricReaders: [],
     logRecordProcessors: [],
   });
   sdk.start();
+  if (local) trace.setGlobalTracerProvider(new LocalTracerProvider());
+  setLocalServerContext(local);
 
   let stopped: Promise<void> | undefined;
   return {
     mode,
     problems,
     ...(settings?.endpoint ? { endpoint: settings.endpoint } : {}),
-    shutdown: () => (stopped ??= sdk.shutdown()),
+    shutdown: () => {
+      stopped ??= (async () => {
+        setLocalServerContext(false);
+        await sdk.shutdown();
+      })();
+      return stopped;
+    },
   };
 }

@@ -4,7 +4,7 @@
 // with node:crypto's HMAC instead of an async WebCrypto job, and reused per (subject, role) for
 // half its lifetime: a voter's requests within that time all forward the same token, so the
 // gateway signs about once per caller per half-lifetime instead of once per request.
-import { createHmac } from 'node:crypto';
+import { createHmac, createSecretKey } from 'node:crypto';
 import { IDENTITY_AUDIENCE, IDENTITY_ISSUER, type Identity } from '@votemesh/common/contracts/identity';
 
 export interface IdentitySignerOptions {
@@ -30,12 +30,14 @@ export function createIdentitySigner(options: IdentitySignerOptions): IdentitySi
   const cacheSize = options.cacheSize ?? 10_000;
   const now = options.now ?? Date.now;
   const cache = new Map<string, { token: string; renewAt: number }>();
+  // A KeyObject once: with raw bytes, every createHmac would prepare the key again.
+  const key = createSecretKey(options.key);
 
   function signNow(identity: Identity, at: number): string {
     const iat = Math.floor(at / 1000);
     const claims = { role: identity.role, sub: identity.subject, iss: IDENTITY_ISSUER, aud: IDENTITY_AUDIENCE, iat, exp: iat + ttlSeconds };
     const input = `${HEADER}.${base64url(JSON.stringify(claims))}`;
-    return `${input}.${createHmac('sha256', options.key).update(input).digest('base64url')}`;
+    return `${input}.${createHmac('sha256', key).update(input).digest('base64url')}`;
   }
 
   return {

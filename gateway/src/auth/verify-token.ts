@@ -1,7 +1,7 @@
 // Verifies bearer tokens (JWT) against a JWKS: the built-in dev issuer's keys, or any OIDC
 // issuer's (`jwks_uri` from its discovery document unless AUTH_JWKS_URL names it). Every failure is
 // a VotemeshError with a precise code and a message that says what was wrong.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { VotemeshError } from '@votemesh/common/errors';
 import { ROLES, type Identity, type Role } from '@votemesh/common/contracts/identity';
 import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
@@ -64,7 +64,8 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   return {
     async verify(token) {
       if (token === undefined) return undefined;
-      const cacheKey = createHash('sha256').update(token).digest('base64url');
+      // One-shot hash: no Hash object per request.
+      const cacheKey = hash('sha256', token, 'base64url');
       const hit = verified.get(cacheKey);
       if (hit) {
         verified.delete(cacheKey);

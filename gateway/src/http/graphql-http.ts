@@ -5,6 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HeaderMap, type ApolloServer, type HTTPGraphQLRequest } from '@apollo/server';
 import { VotemeshError, toVotemeshError } from '@votemesh/common/errors';
+import { searchOf } from '@votemesh/common/http-server';
 import type { GatewayContext, TraceHeaderName } from '../gateway-context.ts';
 import type { VerifiedIdentity } from '../auth/verify-token.ts';
 import type { RateLimiter } from '../limits/rate-limit.ts';
@@ -82,11 +83,11 @@ export function createGraphQLHttpHandler(options: GraphQLHttpOptions): GraphQLHt
     }
 
     const headers = new HeaderMap();
-    for (const [name, value] of Object.entries(req.headers)) {
+    for (const name in req.headers) {
+      const value = req.headers[name];
       if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
     }
-    const url = new URL(req.url ?? '/', 'http://gateway');
-    const httpGraphQLRequest: HTTPGraphQLRequest = { method: req.method, headers, search: url.search, body };
+    const httpGraphQLRequest: HTTPGraphQLRequest = { method: req.method, headers, search: searchOf(req.url ?? '/'), body };
     const traceHeaders: Partial<Record<TraceHeaderName, string>> = {};
     for (const name of TRACE_HEADERS) {
       const value = req.headers[name];

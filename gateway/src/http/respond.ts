@@ -1,7 +1,7 @@
 // Small HTTP helpers the gateway's own endpoints share: error bodies in the GraphQL error shape
 // (so every client parses one format) and a body reader with a size limit.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { sendJson } from '@votemesh/common/http-server';
+import { readBody, sendJson } from '@votemesh/common/http-server';
 import { VotemeshError } from '@votemesh/common/errors';
 
 /** Writes `{ errors: [{ message, extensions: { code } }] }` with the code's HTTP status. */
@@ -27,15 +27,7 @@ export class BodyTooLargeError extends Error {
 export async function readLimitedBody(req: IncomingMessage, limitBytes: number): Promise<string> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limitBytes) throw new BodyTooLargeError(limitBytes);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    const buffer = chunk as Buffer;
-    size += buffer.length;
-    if (size > limitBytes) throw new BodyTooLargeError(limitBytes);
-    chunks.push(buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+  return readBody(req, limitBytes, () => new BodyTooLargeError(limitBytes));
 }
 
 /** 413 in the GraphQL error shape; the connection is closed so the rest of the body is not read. */

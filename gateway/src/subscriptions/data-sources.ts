@@ -1,21 +1,11 @@
-// HTTP data sources for the entity fetches of subscription events: the query path's transport
-// (RemoteGraphQLDataSource), with the scope's signed identity in `x-votemesh-identity`.
-import { RemoteGraphQLDataSource, type GraphQLDataSource } from '@apollo/gateway';
-import { IDENTITY_HEADER } from '@votemesh/common/contracts/identity';
-import type { ResolutionContext } from './event-resolver.ts';
+// Data sources for the entity fetches of subscription events when the service runs without the
+// gateway's (tests, harnesses): the query path's own transport (upstream/subgraph-data-source.ts:
+// undici pool, deadline, stale-connection retry) with the identity forwarding hook, which forwards
+// the `identityToken` the hub signed for the event's scope. Behind startGateway the service gets
+// the gateway's data sources instead (transport.ts), so queries and events share one pool.
+import { createIdentityForwarding } from '../auth/forward-identity.ts';
+import { createSubgraphDataSources, type SubgraphDataSources } from '../upstream/subgraph-data-source.ts';
 
-export function createIdentityForwardingDataSource(url: string): GraphQLDataSource {
-  return new RemoteGraphQLDataSource<ResolutionContext & Record<string, unknown>>({
-    url,
-    willSendRequest({ request, context }) {
-      const token = context.identityToken;
-      if (typeof token === 'string') request.http?.headers.set(IDENTITY_HEADER, token);
-    },
-  });
-}
-
-export function createDataSources(subgraphUrls: ReadonlyMap<string, string>): Record<string, GraphQLDataSource> {
-  const sources: Record<string, GraphQLDataSource> = Object.create(null);
-  for (const [name, url] of subgraphUrls) sources[name] = createIdentityForwardingDataSource(url);
-  return sources;
+export function createDataSources(subgraphUrls: ReadonlyMap<string, string>): SubgraphDataSources {
+  return createSubgraphDataSources({ urls: subgraphUrls, headersFor: createIdentityForwarding() });
 }

@@ -50,7 +50,7 @@ export interface SubscriptionServiceDeps {
   readonly executeOperation?: ExecuteOperation;
   /** How anonymous clients are counted. @default the TCP peer address */
   readonly clientAddress?: ClientAddress;
-  /** Data sources for entity fetches. @default RemoteGraphQLDataSource per subgraph forwarding the identity */
+  /** Data sources for entity fetches (the gateway passes its own). @default the gateway's transport (data-sources.ts), one per subgraph */
   readonly dataSources?: Readonly<Record<string, GraphQLDataSource>>;
 }
 
@@ -92,9 +92,10 @@ export function createSubscriptionService(deps: SubscriptionServiceDeps): Subscr
     maxBackoffMs: limits.upstreamMaxBackoffMs,
     keepAliveMs: limits.keepAliveMs,
   });
+  const ownDataSources = deps.dataSources ? undefined : createDataSources(deps.subgraphUrls);
   const resolver = createEventResolver({
     planner,
-    dataSources: deps.dataSources ?? createDataSources(deps.subgraphUrls),
+    dataSources: deps.dataSources ?? ownDataSources?.byName ?? {},
     logger: {
       debug: (message: unknown) => logger.debug(String(message)),
       info: (message: unknown) => logger.info(String(message)),
@@ -147,6 +148,7 @@ export function createSubscriptionService(deps: SubscriptionServiceDeps): Subscr
         await Promise.all([ws.close(), http.close()]);
         hub.close();
         await connector.close();
+        await ownDataSources?.close();
         logger.info('subscriptions closed');
       })();
       return closing;

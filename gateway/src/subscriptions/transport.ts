@@ -15,6 +15,8 @@ export function createSubscriptionsFactory(options: SubscriptionsFactoryOptions 
     createSubscriptionService({
       supergraphSdl: host.supergraph.executableSdl,
       subgraphUrls: host.subgraphUrls,
+      // Entity fetches of events go through the query path's data sources (pool, deadline, identity).
+      dataSources: host.dataSources,
       authenticate: host.authenticate,
       getFieldAuth: (typeName, fieldName) => host.policy.getFieldAuth(typeName, fieldName),
       signIdentity: host.signIdentity,

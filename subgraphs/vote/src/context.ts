@@ -64,19 +64,29 @@ function byId<T extends { readonly id: string }>(rows: readonly T[]): Map<string
   return new Map(rows.map((row) => [row.id, row]));
 }
 
+/** Each loader is made on first use: most operations (castVote above all) use none of them. */
 function createLoaders(services: VoteServices, identity: Identity | undefined): VoteLoaders {
-  // Malformed ids from entity representations simply resolve to null instead of failing the query.
-  const poll = createBatchLoader(async (ids) => byId(await services.store.findByIds(ids.filter(isUuid).map((id) => id.toLowerCase()))));
-  const option = createBatchLoader(async (ids) => byId(await services.store.findOptionsByIds(ids.filter(isUuid).map((id) => id.toLowerCase()))));
-  const myVote = createBatchLoader(async (pollIds) => (identity ? services.receipts.latestFor(identity.subject, pollIds) : new Map<string, ReceiptRecord>()));
+  let poll: BatchLoader<PollRecord> | undefined;
+  let option: BatchLoader<OptionRecord> | undefined;
+  let myVote: BatchLoader<ReceiptRecord> | undefined;
   return {
-    poll,
-    option,
-    myVote,
+    // Malformed ids from entity representations simply resolve to null instead of failing the query.
+    get poll() {
+      poll ??= createBatchLoader(async (ids) => byId(await services.store.findByIds(ids.filter(isUuid).map((id) => id.toLowerCase()))));
+      return poll;
+    },
+    get option() {
+      option ??= createBatchLoader(async (ids) => byId(await services.store.findOptionsByIds(ids.filter(isUuid).map((id) => id.toLowerCase()))));
+      return option;
+    },
+    get myVote() {
+      myVote ??= createBatchLoader(async (pollIds) => (identity ? services.receipts.latestFor(identity.subject, pollIds) : new Map<string, ReceiptRecord>()));
+      return myVote;
+    },
     clearAll() {
-      poll.clearAll();
-      option.clearAll();
-      myVote.clearAll();
+      poll?.clearAll();
+      option?.clearAll();
+      myVote?.clearAll();
     },
   };
 }

@@ -66,7 +66,7 @@ export async function startVoteSubgraph(deps: VoteSubgraphDeps): Promise<Running
   const scheduler = createPollScheduler({ polls, store, logger, sweepMs: config.schedulerSweepMs });
   const services: VoteServices = {
     polls,
-    votes: createVoteService({ polls: pollCache, receipts, bus, audit, metrics, logger }),
+    votes: createVoteService({ polls: pollCache, receipts, audit, metrics, logger }),
     store,
     receipts,
     receiptEvents: createReceiptEvents(bus, logger),

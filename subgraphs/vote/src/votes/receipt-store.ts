@@ -1,8 +1,12 @@
-// Vote receipts in Redis. Accepting a vote is ONE MULTI: the receipt hash (PENDING) with its TTL,
-// the `votes` stream entry for the worker, and the voter's latest receipt per poll (for
-// `Poll.myVote`). Either all of it is written or none. The worker later rewrites `status`/`reason`/
-// `updatedAt` of the hash and publishes a receipt bus message.
-import { RECEIPT_STATUSES, type ReceiptStatus } from '@votemesh/common/contracts/bus';
+// Vote receipts in Redis. Accepting a vote is ONE MULTI, one round trip: the receipt hash
+// (PENDING) with its TTL, the `votes` stream entry for the worker, the voter's latest receipt per
+// poll (for `Poll.myVote`), and the PUBLISH of the PENDING receipt message on the bus channel
+// (docs/contracts/bus.md; the vote subgraph's event bus and this store share one connection and
+// prefix). The writes are all made or none; the PUBLISH runs last, once they are made, and a
+// failure of it alone does not undo the vote (pub/sub is fire-and-forget). The worker later
+// rewrites `status`/`reason`/`updatedAt` of the hash and publishes a receipt bus message.
+import { encodeBusMessage, RECEIPT_STATUSES, type ReceiptStatus, type ReceiptUpdate } from '@votemesh/common/contracts/bus';
+import { tracePublish } from '@votemesh/common/bus/redis-event-bus';
 import { createRedisKeys } from '@votemesh/common/contracts/redis-keys';
 import { encodeVoteEntry, type VoteEntry } from '@votemesh/common/contracts/vote-entry';
 import type { Redis } from 'ioredis';
@@ -18,9 +22,16 @@ export interface ReceiptRecord {
   readonly updatedAt: string;
 }
 
+export interface AcceptedVote {
+  /** The `votes` stream entry id. */
+  readonly streamId: string;
+  /** Why the PENDING message was not published, when it was not (the vote is written regardless). */
+  readonly publishError?: Error;
+}
+
 export interface ReceiptStore {
-  /** Writes receipt + stream entry + latest-vote pointer atomically; returns the stream id. */
-  accept(entry: VoteEntry): Promise<string>;
+  /** Writes receipt + stream entry + latest-vote pointer atomically and publishes `pending`, in one round trip. */
+  accept(entry: VoteEntry, pending: ReceiptUpdate): Promise<AcceptedVote>;
   get(receiptId: string): Promise<ReceiptRecord | null>;
   /** The voter's latest receipt per poll (absent when none or expired), in one round trip per step. */
   latestFor(voterId: string, pollIds: readonly string[]): Promise<Map<string, ReceiptRecord>>;
@@ -41,31 +52,37 @@ export function myVoteKey(prefix: string, pollId: string): string {
 export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
   const { redis, prefix, ttlSeconds } = options;
   const keys = createRedisKeys(prefix);
+  const receiptChannel = keys.channel('receipt');
 
   return {
-    async accept(entry) {
+    async accept(entry, pending) {
       const receiptKey = keys.receipt(entry.receiptId);
       const latestKey = myVoteKey(prefix, entry.pollId);
-      const results = await redis
-        .multi()
-        .hset(receiptKey, {
-          pollId: entry.pollId,
-          optionId: entry.optionId,
-          voterId: entry.voterId,
-          status: 'PENDING',
-          castAt: entry.castAt,
-          updatedAt: entry.castAt,
-        })
-        .expire(receiptKey, ttlSeconds)
-        .xadd(keys.votes, '*', ...encodeVoteEntry(entry))
-        .hset(latestKey, entry.voterId, entry.receiptId)
-        .expire(latestKey, ttlSeconds)
-        .exec();
+      // Traced as the `send bus` span a bus.publish would have been (the `send votes` span is the caller's).
+      const results = await tracePublish(receiptChannel, () =>
+        redis
+          .multi()
+          .hset(receiptKey, {
+            pollId: entry.pollId,
+            optionId: entry.optionId,
+            voterId: entry.voterId,
+            status: 'PENDING',
+            castAt: entry.castAt,
+            updatedAt: entry.castAt,
+          })
+          .expire(receiptKey, ttlSeconds)
+          .xadd(keys.votes, '*', ...encodeVoteEntry(entry))
+          .hset(latestKey, entry.voterId, entry.receiptId)
+          .expire(latestKey, ttlSeconds)
+          .publish(receiptChannel, encodeBusMessage(pending))
+          .exec(),
+      );
       if (!results) throw new Error('Redis discarded the vote transaction');
-      for (const [error] of results) if (error) throw error;
+      const [publishError] = results.at(-1) ?? [null];
+      for (const [error] of results.slice(0, -1)) if (error) throw error;
       const streamId = results[2]?.[1];
       if (typeof streamId !== 'string') throw new Error('XADD returned no stream id');
-      return streamId;
+      return publishError ? { streamId, publishError } : { streamId };
     },
     async get(receiptId) {
       return toReceipt(receiptId, await redis.hgetall(keys.receipt(receiptId)));

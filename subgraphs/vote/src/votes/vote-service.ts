@@ -1,9 +1,10 @@
 // castVote and receipt reads. Validation reads polls through the short-lived in-memory cache, so
-// a vote normally costs no PostgreSQL query: one Redis MULTI plus one PUBLISH.
+// a vote normally costs no PostgreSQL query: one Redis MULTI, which also publishes the PENDING
+// receipt message (receipt-store.ts).
 import { randomUUID } from 'node:crypto';
 import { SpanKind, trace } from '@opentelemetry/api';
-import type { EventBus } from '@votemesh/common/bus/event-bus';
 import type { AuditSink } from '@votemesh/common/contracts/audit';
+import type { ReceiptUpdate } from '@votemesh/common/contracts/bus';
 import type { Identity } from '@votemesh/common/contracts/identity';
 import { toVotemeshError, VotemeshError } from '@votemesh/common/errors';
 import type { Logger } from '@votemesh/common/logger';
@@ -26,7 +27,6 @@ export interface VoteService {
 export interface VoteServiceDeps {
   readonly polls: PollCache;
   readonly receipts: ReceiptStore;
-  readonly bus: EventBus;
   readonly audit: AuditSink;
   readonly metrics: VoteMetrics;
   readonly logger: Logger;
@@ -43,7 +43,7 @@ export function isAcceptingVotes(poll: PollRecord, at: Date): boolean {
 }
 
 export function createVoteService(deps: VoteServiceDeps): VoteService {
-  const { polls, receipts, bus, audit, metrics, logger } = deps;
+  const { polls, receipts, audit, metrics, logger } = deps;
   const now = deps.now ?? (() => new Date());
   const tracer = trace.getTracer(TRACER_NAMES.vote);
 
@@ -78,30 +78,25 @@ export function createVoteService(deps: VoteServiceDeps): VoteService {
       [ATTR.MESSAGING_OPERATION_TYPE]: ATTR_VALUES.MESSAGING_OPERATION_SEND,
       [ATTR.RECEIPT_ID]: receipt.id,
     };
-    await withSpan(
+    const pending: ReceiptUpdate = { type: 'receipt', receiptId: receipt.id, pollId, status: 'PENDING', updatedAt: receipt.updatedAt };
+    const accepted = await withSpan(
       tracer,
       SPAN_NAMES.votesSend,
       sendAttributes,
       async (span) => {
         const traceparent = injectTraceparent();
-        const streamId = await receipts.accept({
-          receiptId: receipt.id,
-          pollId,
-          optionId,
-          voterId: voter.subject,
-          castAt: receipt.castAt,
-          ...(traceparent ? { traceparent } : {}),
-        });
-        span.setAttribute(ATTR.MESSAGING_MESSAGE_ID, streamId);
+        const written = await receipts.accept(
+          { receiptId: receipt.id, pollId, optionId, voterId: voter.subject, castAt: receipt.castAt, ...(traceparent ? { traceparent } : {}) },
+          pending,
+        );
+        span.setAttribute(ATTR.MESSAGING_MESSAGE_ID, written.streamId);
+        return written;
       },
       { kind: SpanKind.PRODUCER },
     );
-
-    try {
-      await bus.publish({ type: 'receipt', receiptId: receipt.id, pollId, status: 'PENDING', updatedAt: receipt.updatedAt });
-    } catch (error) {
+    if (accepted.publishError) {
       // The vote is in the stream and will be counted; only a live PENDING push is lost.
-      logger.warn({ err: error, receiptId: receipt.id }, 'could not publish the PENDING receipt message');
+      logger.warn({ err: accepted.publishError, receiptId: receipt.id }, 'could not publish the PENDING receipt message');
     }
     audit.record(auditEvent({ actor: voter.subject, action: 'vote.accepted', subjectType: 'Vote', subjectId: receipt.id, pollId, data: { optionId } }, castAt));
     return receipt;

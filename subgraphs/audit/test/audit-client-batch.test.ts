@@ -16,27 +16,13 @@ import { createAppender } from '../src/appender.ts';
 import { createIngestHandlers } from '../src/ingest.ts';
 import { createAuditMetrics } from '../src/metrics.ts';
 import { createAuditStore } from '../src/store.ts';
-import { startHarness, type Harness } from './harness.ts';
+import { makeDraft, startHarness, type Harness } from './harness.ts';
 import { startCuttingRelay } from './relay.ts';
 
 const logger = createLogger({ service: 'audit-client-batch-test', level: 'silent' });
 
-function draft(overrides: Partial<AuditEventDraft> = {}): AuditEventDraft {
-  return {
-    eventId: randomUUID(),
-    at: new Date().toISOString(),
-    actor: 'system:test',
-    action: 'vote.counted',
-    subjectType: 'Vote',
-    subjectId: randomUUID(),
-    pollId: randomUUID(),
-    data: { n: 1 },
-    ...overrides,
-  };
-}
-
 function drafts(count: number, overrides: Partial<AuditEventDraft> = {}): AuditEventDraft[] {
-  return Array.from({ length: count }, () => draft(overrides));
+  return Array.from({ length: count }, () => makeDraft(overrides));
 }
 
 describe('createAuditClient over RecordBatch', () => {
@@ -96,7 +82,7 @@ describe('createAuditClient over RecordBatch', () => {
 
   it('sends a lone event within batchDelayMs without being flushed', async () => {
     const sink = client({ batchDelayMs: 50, rotateEveryMs: 100 });
-    const event = draft();
+    const event = makeDraft();
     sink.record(event);
     await waitFor(() => sink.stats().confirmed === 1, { what: 'the lone event to be sent and confirmed' });
     assert.deepEqual(await storedTimes([event]), [1]);
@@ -107,7 +93,7 @@ describe('createAuditClient over RecordBatch', () => {
     const sink = client();
     const good = drafts(3);
     // The second one's id is upper case: the server names it in lower case, and by position.
-    const bad = [draft({ at: 'yesterday' }), draft({ eventId: randomUUID().toUpperCase(), pollId: 'poll-1' })];
+    const bad = [makeDraft({ at: 'yesterday' }), makeDraft({ eventId: randomUUID().toUpperCase(), pollId: 'poll-1' })];
     record(
       sink,
       [good[0], bad[0], good[1], bad[1], good[2]].filter((event) => event !== undefined),
@@ -124,7 +110,7 @@ describe('createAuditClient over RecordBatch', () => {
   it('resends a message cut off in the middle exactly once into the log', async () => {
     await using relay = await startCuttingRelay(h.audit.grpcAddress);
     const sink = client({ address: relay.address, rotateEveryMs: 60_000 });
-    const warm = draft();
+    const warm = makeDraft();
     sink.record(warm);
     await sink.flush(10_000);
     const duplicatesBefore = await duplicatesCounted();
@@ -179,7 +165,7 @@ describe('createAuditClient over RecordBatch', () => {
     try {
       const sink = client({ address: `127.0.0.1:${port}` });
       const good = drafts(4);
-      const bad = draft({ eventId: randomUUID().toUpperCase(), at: 'yesterday' });
+      const bad = makeDraft({ eventId: randomUUID().toUpperCase(), at: 'yesterday' });
       record(sink, [...good.slice(0, 2), bad, ...good.slice(2)]);
       await sink.flush(10_000);
       let stats = sink.stats();

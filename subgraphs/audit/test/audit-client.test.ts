@@ -5,18 +5,16 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { AuditEventDraft } from '@votemesh/common/contracts/audit';
 import { createDatabasePool, createPrismaClient, type DatabasePool, type PrismaClient } from '@votemesh/common/db/client';
 import { createAuditClient, type AuditClient } from '@votemesh/common/grpc/audit-client';
 import { createLogger } from '@votemesh/common/logger';
 import { createTestDatabase, type TestDatabase } from '@votemesh/common/testing/database';
 import { waitFor } from '@votemesh/common/testing/wait-for';
 import { createAuditStore } from '../src/store.ts';
-import { testRedisPrefix } from './harness.ts';
+import { makeDraft, testRedisPrefix } from './harness.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const logger = createLogger({ service: 'audit-client-test', level: 'error' });
@@ -77,22 +75,6 @@ async function freePort(): Promise<number> {
   return address.port;
 }
 
-let n = 0;
-function draft(overrides: Partial<AuditEventDraft> = {}): AuditEventDraft {
-  n += 1;
-  return {
-    eventId: randomUUID(),
-    at: new Date().toISOString(),
-    actor: 'system:test',
-    action: 'vote.counted',
-    subjectType: 'Vote',
-    subjectId: `r${n}`,
-    pollId: randomUUID(),
-    data: { n },
-    ...overrides,
-  };
-}
-
 describe('createAuditClient', () => {
   let db: TestDatabase;
   let pool: DatabasePool;
@@ -128,7 +110,7 @@ describe('createAuditClient', () => {
     const sent: string[] = [];
     const produce = (count: number): void => {
       for (let i = 0; i < count; i += 1) {
-        const event = draft();
+        const event = makeDraft();
         sent.push(event.eventId);
         client.record(event);
       }
@@ -173,12 +155,12 @@ describe('createAuditClient', () => {
       backoffMaxMs: 100,
       closeTimeoutMs: 100,
     });
-    for (let i = 0; i < 150; i += 1) client.record(draft());
+    for (let i = 0; i < 150; i += 1) client.record(makeDraft());
     assert.deepEqual([client.stats().buffered, client.stats().dropped], [100, 50]);
     await waitFor(() => client.stats().callsFailed >= 2, { what: 'reconnect attempts with backoff' });
     await assert.rejects(client.flush(200), /timed out after 200 ms with 100 events unconfirmed/);
     await client.close();
-    client.record(draft());
+    client.record(makeDraft());
     assert.equal(client.stats().dropped, 51, 'recording after close is dropped, not thrown');
   });
 
@@ -186,14 +168,14 @@ describe('createAuditClient', () => {
     const audit = processes.at(-1);
     assert.ok(audit);
     const client = createAuditClient({ address: audit.grpcAddress, logger, source: 'test' });
-    const good = [draft(), draft(), draft()];
-    const bad = draft({ at: 'yesterday' });
-    client.record(good[0] ?? draft());
+    const good = [makeDraft(), makeDraft(), makeDraft()];
+    const bad = makeDraft({ at: 'yesterday' });
+    client.record(good[0] ?? makeDraft());
     client.record(bad);
-    client.record(good[1] ?? draft());
-    client.record(good[2] ?? draft());
+    client.record(good[1] ?? makeDraft());
+    client.record(good[2] ?? makeDraft());
     // data that cannot be encoded is dropped at record() without throwing
-    client.record(draft({ data: { big: 1n } }));
+    client.record(makeDraft({ data: { big: 1n } }));
     await client.close();
     const stats = client.stats();
     assert.deepEqual([stats.rejected, stats.dropped, stats.buffered, stats.confirmed], [1, 1, 0, 3]);

@@ -10,6 +10,7 @@ import { createMetricsRegistry } from '@votemesh/common/metrics';
 import { IDENTITY_HEADER, identitySecretKey, signIdentity, type Identity } from '@votemesh/common/contracts/identity';
 import { createDatabasePool, createPrismaClient, type DatabasePool, type PrismaClient } from '@votemesh/common/db/client';
 import { loadAuditProto } from '@votemesh/common/grpc/load';
+import type { AuditEventDraft } from '@votemesh/common/contracts/audit';
 import type { AuditEventBatch } from '@votemesh/common/grpc/generated/votemesh/audit/v1/AuditEventBatch';
 import type { AuditEventInput } from '@votemesh/common/grpc/generated/votemesh/audit/v1/AuditEventInput';
 import type { RecordSummary__Output } from '@votemesh/common/grpc/generated/votemesh/audit/v1/RecordSummary';
@@ -158,6 +159,23 @@ export function openBatchCall(client: IngestClient, metadata = new Metadata()): 
     write: (events) => call?.write({ events: [...events] }),
     end: () => call?.end(),
     summary,
+  };
+}
+
+let drafted = 0;
+/** A valid event as a sender records it (AuditSink.record), numbered in `data.n`; override any field. */
+export function makeDraft(overrides: Partial<AuditEventDraft> = {}): AuditEventDraft {
+  drafted += 1;
+  return {
+    eventId: randomUUID(),
+    at: new Date().toISOString(),
+    actor: 'system:test',
+    action: 'vote.counted',
+    subjectType: 'Vote',
+    subjectId: `r${drafted}`,
+    pollId: randomUUID(),
+    data: { n: drafted },
+    ...overrides,
   };
 }
 

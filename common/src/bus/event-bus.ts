@@ -31,15 +31,20 @@ export interface BusLogger {
 }
 
 /**
- * Runs the handlers of one message, isolating failures: one throwing handler must not starve the
+ * Runs the handlers of one message (or one keyed value of it), isolating failures: one throwing handler must not starve the
  * rest. Handlers are copied first so (un)subscribing from inside a handler is safe.
  */
-export function dispatchToHandlers<M extends BusMessage>(handlers: ReadonlySet<(message: M) => void>, message: M, logger: BusLogger): void {
+export function dispatchToHandlers<V>(
+  handlers: ReadonlySet<(value: V) => void>,
+  value: V,
+  logger: BusLogger,
+  logFields: Readonly<Record<string, unknown>>,
+): void {
   for (const handler of [...handlers]) {
     try {
-      handler(message);
+      handler(value);
     } catch (error) {
-      logger.error({ err: error, type: message.type }, 'bus handler failed');
+      logger.error({ err: error, ...logFields }, 'bus handler failed');
     }
   }
 }

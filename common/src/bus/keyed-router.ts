@@ -5,7 +5,7 @@
 // values of many keys (`receipts`: every receipt a worker batch changed). The router holds ONE bus
 // subscription per source, taken on first use and dropped on `close()`.
 import type { BusMessageType } from '../contracts/bus.ts';
-import type { BusHandler, BusLogger, BusMessageOf, EventBus, Unsubscribe } from './event-bus.ts';
+import { dispatchToHandlers, type BusHandler, type BusLogger, type BusMessageOf, type EventBus, type Unsubscribe } from './event-bus.ts';
 
 export interface KeyedRouter<V> {
   /** Like `EventBus.subscribe`, but only for the values whose key equals `key`. */
@@ -48,16 +48,8 @@ export function createKeyedRouter<V>(bus: EventBus, sources: readonly KeyedSourc
 
   function route(key: string, value: V): void {
     const handlers = byKey.get(key);
-    if (!handlers) return;
-    // Copied first so (un)subscribing from inside a handler is safe; one throwing handler must not
-    // starve the others, nor the other keys of the same message.
-    for (const handler of [...handlers]) {
-      try {
-        handler(value);
-      } catch (error) {
-        logger.error({ err: error, key }, 'bus handler failed');
-      }
-    }
+    // A throwing handler starves neither the others nor the other keys of the same message.
+    if (handlers) dispatchToHandlers(handlers, value, logger, { key });
   }
 
   async function subscribeSources(): Promise<Unsubscribe> {

@@ -31,7 +31,7 @@ export function createMemoryEventBus(logger: BusLogger): EventBus {
       const copy = structuredClone(message);
       queueMicrotask(() => {
         const set = handlers.get(copy.type);
-        if (set) dispatchToHandlers(set, copy, logger);
+        if (set) dispatchToHandlers(set, copy, logger, { type: copy.type });
       });
     },
     async close(): Promise<void> {

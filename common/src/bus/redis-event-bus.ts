@@ -76,7 +76,7 @@ export function createRedisEventBus(options: RedisEventBusOptions): EventBus {
       return;
     }
     if (message.type !== 'tally' || message.traceparent === undefined) {
-      dispatchToHandlers(state.handlers, message, logger);
+      dispatchToHandlers(state.handlers, message, logger, { type: message.type });
       return;
     }
     const parent = contextFromTraceparent(message.traceparent);
@@ -86,7 +86,7 @@ export function createRedisEventBus(options: RedisEventBusOptions): EventBus {
       parent,
     );
     // Handlers run synchronously (dispatchToHandlers isolates their throws), so the span covers them.
-    contextApi.with(trace.setSpan(parent, span), () => dispatchToHandlers(state.handlers, message, logger));
+    contextApi.with(trace.setSpan(parent, span), () => dispatchToHandlers(state.handlers, message, logger, { type: message.type }));
     span.end();
   });
 

@@ -86,11 +86,13 @@ describe('graphql-transport-ws', () => {
     }
 
     it('closes 4403 "Token expired" when the token of an open connection expires', async () => {
-      const token = await harness.token({ subject: 'short-lived', role: 'voter' }, { expiresInSeconds: 1 });
+      // `exp` has whole-second resolution, so a 1 s token may have only milliseconds left when it is
+      // signed: 3 s leaves a busy machine time to subscribe before the expiry this test waits for.
+      const token = await harness.token({ subject: 'short-lived', role: 'voter' }, { expiresInSeconds: 3 });
       const client = await ready({ authorization: `Bearer ${token}` });
       client.subscribe('1', ticks('c2'));
       await waitFor(() => harness.counter.active('c2') === 1, { what: 'the subscription' });
-      assert.deepEqual(await client.waitForClose(3000), { code: CloseCode.Forbidden, reason: 'Token expired' });
+      assert.deepEqual(await client.waitForClose(6000), { code: CloseCode.Forbidden, reason: 'Token expired' });
       await waitFor(() => harness.counter.active('c2') === 0, { what: 'the upstream to close' });
     });
 

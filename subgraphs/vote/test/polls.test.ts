@@ -253,7 +253,9 @@ describe('vote subgraph: polls', () => {
           ... on Poll { id question } ... on PollOption { id label poll { question } } } }`,
         { representations },
       );
-      const issued = stack.queries.slice(before);
+      // The poll scheduler shares the Prisma client and may wake meanwhile (earlier tests left
+      // scheduled polls due): its sweep statements are not entity reads.
+      const issued = stack.queries.slice(before).filter((sql) => !/SELECT LEAST\(|UPDATE polls SET status/.test(sql));
       assert.equal(result._entities.length, 13);
       assert.equal(result._entities[0]?.question, 'Entity 0?');
       assert.equal(result._entities[6], null, 'an unknown poll resolves to null');

@@ -3,6 +3,7 @@
 import { hostname } from 'node:os';
 import {
   ConfigError,
+  readGrpcAddress,
   readGrpcKeepalive,
   readInt,
   readOneOf,
@@ -89,7 +90,7 @@ export function loadConfig(env: Env, context: ConfigContext): WorkerConfig {
     databaseUrl: readUrl(env, 'DATABASE_URL', 'postgresql://postgres@127.0.0.1:5432/votemesh', ['postgresql:', 'postgres:']),
     redisUrl: readUrl(env, 'REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
     redisPrefix: readString(env, 'REDIS_PREFIX', 'vm:'),
-    auditGrpcUrl: readString(env, 'AUDIT_GRPC_URL', '127.0.0.1:50052'),
+    auditGrpcUrl: readGrpcAddress(env, 'AUDIT_GRPC_URL', '127.0.0.1:50052'),
     grpcKeepalive: readGrpcKeepalive(env),
     logLevel: readOneOf(env, 'LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], 'info'),
     logFormat: readOneOf(env, 'LOG_FORMAT', ['pretty', 'json'], context.isTty ? 'pretty' : 'json'),

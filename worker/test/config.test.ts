@@ -29,3 +29,21 @@ describe('worker configuration: batching', () => {
     );
   });
 });
+
+describe('worker configuration: peers', () => {
+  it('takes AUDIT_GRPC_URL as host:port, with or without the dns: scheme', () => {
+    assert.equal(loadConfig({}, context).auditGrpcUrl, '127.0.0.1:50052');
+    assert.equal(loadConfig({ AUDIT_GRPC_URL: 'audit.votemesh.svc:50052' }, context).auditGrpcUrl, 'audit.votemesh.svc:50052');
+    assert.equal(loadConfig({ AUDIT_GRPC_URL: 'dns:///audit:50052' }, context).auditGrpcUrl, 'dns:///audit:50052');
+  });
+
+  // A URL with a scheme or path would make every audit send fail at runtime, far from the cause.
+  for (const value of ['http://audit:50052', 'audit', 'audit:50052/ingest']) {
+    it(`refuses AUDIT_GRPC_URL=${value} at startup, naming the variable`, () => {
+      assert.throws(
+        () => loadConfig({ AUDIT_GRPC_URL: value }, context),
+        (error: unknown) => error instanceof ConfigError && error.variable === 'AUDIT_GRPC_URL' && /must be host:port/.test(error.message),
+      );
+    });
+  }
+});

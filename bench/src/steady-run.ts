@@ -15,6 +15,7 @@ import { createRedisKeys } from '@votemesh/common/contracts/redis-keys';
 import { encodeVoteEntry } from '@votemesh/common/contracts/vote-entry';
 import { createPrismaClient } from '@votemesh/common/db/client';
 import { createTestDatabase } from '@votemesh/common/testing/database';
+import { deleteRedisPrefix } from '@votemesh/common/testing/redis';
 import { waitFor } from '@votemesh/common/testing/wait-for';
 import { readGroupStats } from '../../worker/src/stream.ts';
 import { backendCpuSeconds, sum } from './pg-backends.ts';
@@ -22,7 +23,7 @@ import { cpuMeter } from './proc.ts';
 import { summarize, type LatencySummary } from './report.ts';
 import type { SteadyWorkerCounters } from './steady-worker.ts';
 import { buildWorkload, createPolls } from './vote-workload.ts';
-import { deleteKeys, insertPolls } from './worker-apply.ts';
+import { insertPolls } from './worker-apply.ts';
 
 export interface SteadyRunOptions {
   readonly label: string;
@@ -195,7 +196,7 @@ export async function runSteadyBenchmark(options: SteadyRunOptions): Promise<Ste
       child.send('stop');
       await exited;
     }
-    await deleteKeys(redis, prefix);
+    await deleteRedisPrefix(redis, prefix);
     listener.disconnect();
     redis.disconnect();
     await prisma.$disconnect();

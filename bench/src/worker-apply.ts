@@ -13,6 +13,7 @@ import { createPrismaClient, type PrismaClient } from '@votemesh/common/db/clien
 import { createLogger } from '@votemesh/common/logger';
 import { createMetricsRegistry } from '@votemesh/common/metrics';
 import { createTestDatabase } from '@votemesh/common/testing/database';
+import { deleteRedisPrefix } from '@votemesh/common/testing/redis';
 import { waitFor } from '@votemesh/common/testing/wait-for';
 import { BATCH_STATEMENTS } from '../../worker/src/batch-sql.ts';
 import { loadConfig } from '../../worker/src/config.ts';
@@ -147,7 +148,7 @@ export async function runApplyBenchmark(options: ApplyRunOptions): Promise<Apply
       checks,
     };
   } finally {
-    await deleteKeys(redis, prefix);
+    await deleteRedisPrefix(redis, prefix);
     redis.disconnect();
     await prisma.$disconnect();
   }
@@ -255,15 +256,6 @@ async function verify(prisma: PrismaClient, redis: Redis, keys: RedisKeys, workl
     `receipts: ${counted.toLocaleString('en-US')} COUNTED + ${superseded.toLocaleString('en-US')} SUPERSEDED, each as expected`,
     `stream: XPENDING ${stats.pending}, XLEN ${stats.length} (acked and trimmed)`,
   ];
-}
-
-export async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 5000);
-    cursor = next;
-    if (found.length > 0) await redis.unlink(...found);
-  } while (cursor !== '0');
 }
 
 function deadline(ms: number, why: () => string): Promise<never> {

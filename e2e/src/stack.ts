@@ -1,8 +1,9 @@
 // The whole votemesh system for a scenario: a fresh database, a private Redis prefix, and all five
 // processes as real OS processes on free ports, in dependency order. `await using stack = …`
 // tears everything down (gateway first) and drops the database.
-import { randomBytes } from 'node:crypto';
 import { createTestDatabase } from '@votemesh/common/testing/database';
+import { deleteRedisPrefix, testRedisPrefix } from '@votemesh/common/testing/redis';
+import { Redis } from 'ioredis';
 import { startProcess, type ManagedProcess } from './child-process.ts';
 import { freePort } from './free-port.ts';
 
@@ -42,7 +43,7 @@ export interface StackOptions {
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const database = await createTestDatabase();
-  const redisPrefix = `vmtest:${randomBytes(4).toString('hex')}:`;
+  const redisPrefix = testRedisPrefix();
   const ports: StackPorts = {
     gateway: await freePort(),
     vote: await freePort(),
@@ -110,6 +111,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       await processes.get(name)?.stop();
     }
     await database[Symbol.asyncDispose]();
+    // The processes' keys (vote stream, receipts, rate-limit windows) under this stack's own prefix.
+    const redis = new Redis(shared.REDIS_URL);
+    try {
+      await deleteRedisPrefix(redis, redisPrefix);
+    } finally {
+      redis.disconnect();
+    }
   }
 
   try {

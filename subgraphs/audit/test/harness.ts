@@ -2,7 +2,7 @@
 // bus under a test prefix, and small clients for its three faces (GraphQL over HTTP, graphql-ws,
 // AuditIngest gRPC). Several harnesses given the same database and prefix are replicas of one
 // deployment.
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { credentials, Metadata, type ClientWritableStream, type ServiceError } from '@grpc/grpc-js';
 import { createRedisEventBus } from '@votemesh/common/bus/redis-event-bus';
 import { createLogger, type Logger } from '@votemesh/common/logger';
@@ -15,6 +15,7 @@ import type { AuditEventBatch } from '@votemesh/common/grpc/generated/votemesh/a
 import type { AuditEventInput } from '@votemesh/common/grpc/generated/votemesh/audit/v1/AuditEventInput';
 import type { RecordSummary__Output } from '@votemesh/common/grpc/generated/votemesh/audit/v1/RecordSummary';
 import { createTestDatabase, type TestDatabase } from '@votemesh/common/testing/database';
+import { testRedisPrefix } from '@votemesh/common/testing/redis';
 import { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { startAuditSubgraph, type RunningAuditSubgraph } from '../src/server.ts';
@@ -49,9 +50,7 @@ export interface HarnessOptions {
 
 export const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 
-export function testRedisPrefix(): string {
-  return `vmtest:${randomBytes(6).toString('hex')}:`;
-}
+export { testRedisPrefix };
 
 export interface GraphQLResult<T> {
   readonly data?: T | null;

@@ -1,7 +1,6 @@
 // Test support: the real vote subgraph on port 0 over a fresh migrated database and a private
 // Redis prefix, plus a small HTTP GraphQL client and a graphql-ws client that queues what it
 // receives. `await using stack = await startStack()` tears everything down.
-import { randomBytes } from 'node:crypto';
 import { PrismaPg } from '@prisma/adapter-pg';
 import type { EventBus } from '@votemesh/common/bus/event-bus';
 import { createRedisEventBus } from '@votemesh/common/bus/redis-event-bus';
@@ -11,6 +10,7 @@ import { PrismaClient } from '@votemesh/common/db/client';
 import { createLogger } from '@votemesh/common/logger';
 import { createMetricsRegistry } from '@votemesh/common/metrics';
 import { createTestDatabase } from '@votemesh/common/testing/database';
+import { deleteRedisPrefix, testRedisPrefix } from '@votemesh/common/testing/redis';
 import { waitFor } from '@votemesh/common/testing/wait-for';
 import { createClient, type Client } from 'graphql-ws';
 import { Redis } from 'ioredis';
@@ -59,7 +59,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: db.url }), log: [{ emit: 'event', level: 'query' }] });
   const queries: string[] = [];
   prisma.$on('query', (event) => queries.push(event.query));
-  const prefix = `vmtest:${randomBytes(6).toString('hex')}:`;
+  const prefix = testRedisPrefix();
   const redis = new Redis('redis://127.0.0.1:6379', { lazyConnect: false });
   const logger = createLogger({ service: 'vote-test', level: 'fatal' });
   const bus = createRedisEventBus({ publisher: redis, subscriber: redis.duplicate(), prefix, logger });
@@ -128,8 +128,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       for (const client of clients) await client.dispose();
       await vote.close();
       await bus.close();
-      const keys = await redis.keys(`${prefix}*`);
-      if (keys.length > 0) await redis.del(...keys);
+      await deleteRedisPrefix(redis, prefix);
       redis.disconnect();
       await prisma.$disconnect();
       await db[Symbol.asyncDispose]();

@@ -1,7 +1,7 @@
 // Everything a worker test needs, real and isolated: a fresh migrated PostgreSQL database, a Redis
 // key prefix of its own, an in-memory audit sink, a silent logger and a metrics registry.
 // `await using h = await createHarness()` tears it all down.
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { createMetricsRegistry } from '@votemesh/common/metrics';
 import { createLogger, type Logger } from '@votemesh/common/logger';
@@ -9,6 +9,7 @@ import { createRedisKeys, type RedisKeys } from '@votemesh/common/contracts/redi
 import { encodeVoteEntry, type VoteEntry } from '@votemesh/common/contracts/vote-entry';
 import { createPrismaClient, type PrismaClient } from '@votemesh/common/db/client';
 import { createTestDatabase, type TestDatabase } from '@votemesh/common/testing/database';
+import { deleteRedisPrefix, testRedisPrefix } from '@votemesh/common/testing/redis';
 import type { Registry } from 'prom-client';
 import type { ApplyDeps } from '../../src/apply-batch.ts';
 import { BATCH_STATEMENTS } from '../../src/batch-sql.ts';
@@ -56,7 +57,7 @@ export async function createHarness(): Promise<Harness> {
   // As main.ts does, so the tests run the batch statement the way production does.
   const prisma = createPrismaClient(db.url, { preparedStatements: BATCH_STATEMENTS });
   const redis = new Redis(REDIS_URL);
-  const prefix = `vmtest:${randomBytes(5).toString('hex')}:`;
+  const prefix = testRedisPrefix();
   const keys = createRedisKeys(prefix);
   const audit = createMemoryAuditSink();
   const logger = createLogger({ service: 'worker-test', level: process.env['TEST_LOG_LEVEL'] ?? 'silent' });
@@ -118,8 +119,7 @@ export async function createHarness(): Promise<Harness> {
       return row ? { totalVotes: Number(row.totalVotes), version: Number(row.version) } : undefined;
     },
     async [Symbol.asyncDispose]() {
-      const found = await redis.keys(`${prefix}*`);
-      if (found.length > 0) await redis.del(...found);
+      await deleteRedisPrefix(redis, prefix);
       redis.disconnect();
       await prisma.$disconnect();
       await db[Symbol.asyncDispose]();

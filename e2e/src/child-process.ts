@@ -73,13 +73,17 @@ export async function startProcess(options: ProcessOptions): Promise<ManagedProc
   };
 
   try {
-    await waitFor(
+    // A process that exited ends the wait at once (a thrown probe error would only be retried until
+    // the deadline); its output below says why.
+    const outcome = await waitFor(
       async () => {
-        if (!running) throw new Error(`${options.name} exited early`);
-        return (await fetch(options.readyUrl).catch(() => undefined))?.ok;
+        if (!running) return 'exited';
+        const response = await fetch(options.readyUrl).catch(() => undefined);
+        return response?.ok === true && 'ready';
       },
       { timeoutMs: options.readyTimeoutMs ?? 45_000, intervalMs: 100, what: `${options.name} ready at ${options.readyUrl}` },
     );
+    if (outcome === 'exited') throw new Error(`${options.name} exited before it was ready (exit code ${await exited})`);
   } catch (error) {
     await managed.kill();
     throw new Error(`${error instanceof Error ? error.message : String(error)}\n--- ${options.name} output ---\n${output.slice(-40).join('\n')}`);

@@ -1,7 +1,7 @@
 // Applies one batch of stream entries end to end: parse → PostgreSQL (one statement for the whole
 // batch; the rare votes whose ballot a concurrent batch changed meanwhile are decided again in a
 // locking transaction; both retried on deadlock/serialization failure, see tally-sql.ts) →
-// receipts, XACK/XDEL and tally messages in one Redis pipeline → audit events. Safe to run on the same entries twice and from several replicas at once: the
+// receipts, then XACK/XDEL and tally messages (receipts.ts) → audit events. Safe to run on the same entries twice and from several replicas at once: the
 // ballots table decides, by stream id, what changes.
 import { SpanStatusCode, type Link } from '@opentelemetry/api';
 import type { Redis } from 'ioredis';
@@ -13,7 +13,7 @@ import type { Logger } from '@votemesh/common/logger';
 import { decidedVoteEvent, malformedEntryEvent, replacedReceiptEvent } from './audit-events.ts';
 import type { WorkerMetrics } from './metrics.ts';
 import { splitEntries, type MalformedEntry, type ParsedVote } from './outcomes.ts';
-import { publishBatch, type ReceiptWrite } from './receipts.ts';
+import { publishBatch, SettleError, type ReceiptWrite } from './receipts.ts';
 import type { StreamEntry } from './stream.ts';
 import { commitIsolatingRefused } from './isolate.ts';
 import { commitVotes, type CommitResult, type DecidedVote } from './tally-sql.ts';
@@ -147,9 +147,11 @@ function* traceparentsOf(votes: readonly ParsedVote[], malformed: readonly Malfo
 }
 
 /**
- * Phase 2: receipts, XACK/XDEL and tally messages in one Redis pipeline, then audit events and
- * metrics. The pipeline is sent before this function first yields, so settles started in batch
- * order reach Redis in batch order.
+ * Phase 2: receipts, then XACK/XDEL and tally messages (receipts.ts: the ack only once every
+ * receipt is written), then audit events and metrics. Throws when Redis refused part of it; the
+ * caller settles the same batch again (pipeline.ts), and only a successful settle records audit
+ * events. The receipts pipeline is sent before this function first yields, so settles started in
+ * batch order reach Redis in batch order (a lane also waits for one settle before the next).
  */
 export async function settleBatch(deps: ApplyDeps, batch: CommittedBatch): Promise<BatchReport> {
   const { logger, metrics, settings } = deps;
@@ -196,21 +198,23 @@ export async function settleBatch(deps: ApplyDeps, batch: CommittedBatch): Promi
   }
 
   const tallies: TallyUpdate[] = result.tallies.map((tally) => ({ type: 'tally', ...tally, committedAtMs, ...(traceparent ? { traceparent } : {}) }));
-  const errors = await publishBatch(
-    deps.redis,
-    deps.keys,
-    { key: deps.keys.votes, group: deps.keys.tallyGroup },
-    {
-      receipts,
-      ackIds: batch.ackIds,
-      tallies,
-      updatedAt: at,
-      receiptTtlSeconds: settings.receiptTtlSeconds,
-    },
-  );
-  if (errors.length > 0) {
-    metrics?.publishErrors.inc(errors.length);
-    logger.error({ errors: errors.slice(0, 5).map((error) => error.message), failed: errors.length }, 'some Redis commands failed after commit');
+  try {
+    await publishBatch(
+      deps.redis,
+      deps.keys,
+      { key: deps.keys.votes, group: deps.keys.tallyGroup },
+      {
+        receipts,
+        ackIds: batch.ackIds,
+        tallies,
+        updatedAt: at,
+        receiptTtlSeconds: settings.receiptTtlSeconds,
+      },
+    );
+  } catch (error) {
+    // The caller settles the batch again (pipeline.ts); audit events and metrics wait for that.
+    if (error instanceof SettleError) metrics?.publishErrors.inc(error.failed);
+    throw error;
   }
 
   for (const decided of result.decided) deps.audit.record(decidedVoteEvent(decided, at));

@@ -85,7 +85,7 @@ export async function startPipeline(deps: ApplyDeps, options: PipelineOptions): 
   // (with a short claim idle time it could), which would apply them twice for nothing.
   const inFlight = new Set<string>();
   // A batch of five entries costs PostgreSQL and this process nearly what a full one costs (one
-  // statement and commit, one Redis pipeline, a tally message per poll), so at moderate load the
+  // statement and commit, two Redis pipelines, a tally message per poll), so at moderate load the
   // cost per vote is set by how often batches start. The lanes share one slot clock: a read that
   // returns a partial batch takes the next free slot (now, or batchIntervalMs after the previous
   // partial batch's slot), waits for it and then takes what arrived meanwhile, so the process forms

@@ -1,9 +1,16 @@
-// After commit, everything Redis must learn from a batch goes out in ONE pipeline, in this order:
-// receipt hashes (HSET + EXPIRE) and one `receipts` bus message per chunk of receipts (a small Lua
-// script per chunk; a batch of up to 500 receipts is one script and one PUBLISH), XACK + XDEL of
-// the batch, then one `tally` bus message per touched poll. Commands in a pipeline run in order on
-// one connection, so a subscriber never sees a tally before the receipts that produced it.
-import type { Redis } from 'ioredis';
+// After commit, everything Redis must learn from a batch goes out in two pipelines, in this order:
+// 1. receipt hashes (HSET + EXPIRE) and one `receipts` bus message per chunk of receipts (a small
+//    Lua script per chunk; a batch of up to 500 receipts is one script and one PUBLISH);
+// 2. only once every receipt script succeeded: XACK + XDEL of the batch, then one `tally` bus
+//    message per touched poll.
+// Commands of a pipeline do not depend on each other: with one pipeline, a refused receipt script
+// (Redis at maxmemory refuses the script's writes but not XACK or XDEL) still acked and deleted
+// the entries, and the receipts stayed PENDING for good. Now a failed command fails the whole
+// settle (SettleError) and the caller settles again (pipeline.ts); until step 2 has run the entries
+// stay pending, so even a worker that dies meanwhile leaves them to a replay. Settling twice is
+// harmless: receipt statuses only move forward, XACK/XDEL are idempotent and tallies carry
+// versions. The order also means a subscriber never sees a tally before the receipts behind it.
+import type { ChainableCommander, Redis } from 'ioredis';
 import { encodeBusMessage, MAX_RECEIPT_REASON_LENGTH, type ReceiptStatus, type TallyUpdate } from '@votemesh/common/contracts/bus';
 import type { RedisKeys } from '@votemesh/common/contracts/redis-keys';
 
@@ -96,9 +103,43 @@ return #KEYS`;
  */
 const RECEIPTS_PER_SCRIPT = 500;
 
-/** Sends the plan; returns the errors of commands that failed (the pipeline itself never half-sends). */
-export async function publishBatch(redis: Redis, keys: RedisKeys, stream: { key: string; group: string }, plan: PublishPlan): Promise<Error[]> {
+/** Some commands of a settle failed; `failed` counts them. Settling the same plan again is safe. */
+export class SettleError extends Error {
+  override readonly name = 'SettleError';
+  readonly step: 'receipts' | 'ack and tallies';
+  readonly failed: number;
+  constructor(step: SettleError['step'], failed: number, firstMessages: readonly string[]) {
+    super(`${failed} Redis command(s) failed writing the batch's ${step}: ${firstMessages.join('; ')}`);
+    this.step = step;
+    this.failed = failed;
+  }
+}
+
+/**
+ * Sends the plan: receipts first, then (only if they all succeeded) the ack and the tallies. Throws
+ * SettleError when a command failed; a connection error rejects as ioredis reports it.
+ */
+export async function publishBatch(redis: Redis, keys: RedisKeys, stream: { key: string; group: string }, plan: PublishPlan): Promise<void> {
+  if (plan.receipts.length > 0) await runAll('receipts', appendReceiptScripts(redis.pipeline(), keys, plan));
   const pipeline = redis.pipeline();
+  if (plan.ackIds.length > 0) pipeline.xack(stream.key, stream.group, ...plan.ackIds).xdel(stream.key, ...plan.ackIds);
+  const tallyChannel = keys.channel('tally');
+  for (const tally of plan.tallies) pipeline.publish(tallyChannel, encodeBusMessage(tally));
+  if (pipeline.length > 0) await runAll('ack and tallies', pipeline);
+}
+
+async function runAll(step: SettleError['step'], pipeline: ChainableCommander): Promise<void> {
+  const results = (await pipeline.exec()) ?? [];
+  const errors = results.flatMap(([error]) => (error ? [error] : []));
+  if (errors.length > 0)
+    throw new SettleError(
+      step,
+      errors.length,
+      errors.slice(0, 3).map((error) => error.message),
+    );
+}
+
+function appendReceiptScripts(pipeline: ChainableCommander, keys: RedisKeys, plan: PublishPlan): ChainableCommander {
   const receiptChannel = keys.channel('receipts');
   for (let start = 0; start < plan.receipts.length; start += RECEIPTS_PER_SCRIPT) {
     const chunk = plan.receipts.slice(start, start + RECEIPTS_PER_SCRIPT);
@@ -118,11 +159,7 @@ export async function publishBatch(redis: Redis, keys: RedisKeys, stream: { key:
     }
     pipeline.eval(RECEIPTS_SCRIPT, chunk.length, ...chunkKeys, ...args);
   }
-  if (plan.ackIds.length > 0) pipeline.xack(stream.key, stream.group, ...plan.ackIds).xdel(stream.key, ...plan.ackIds);
-  const tallyChannel = keys.channel('tally');
-  for (const tally of plan.tallies) pipeline.publish(tallyChannel, encodeBusMessage(tally));
-  const results = (await pipeline.exec()) ?? [];
-  return results.flatMap(([error]) => (error ? [error] : []));
+  return pipeline;
 }
 
 /**

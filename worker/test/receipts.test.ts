@@ -19,8 +19,7 @@ const updatedAt = '2026-03-01T12:00:01.000Z';
 const stream = (): { key: string; group: string } => ({ key: h.keys.votes, group: h.keys.tallyGroup });
 
 async function publish(receipts: ReceiptWrite[]): Promise<void> {
-  const errors = await publishBatch(h.redis, h.keys, stream(), { receipts, ackIds: [], tallies: [], updatedAt, receiptTtlSeconds: 600 });
-  assert.deepEqual(errors, []);
+  await publishBatch(h.redis, h.keys, stream(), { receipts, ackIds: [], tallies: [], updatedAt, receiptTtlSeconds: 600 });
 }
 
 describe('receipt writes', () => {

@@ -6,10 +6,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { waitFor } from '@votemesh/common/testing/wait-for';
-import { applyBatch, commitBatch } from '../src/apply-batch.ts';
+import { applyBatch, commitBatch, settleBatch } from '../src/apply-batch.ts';
 import { receiptEventId } from '../src/audit-events.ts';
 import { startConsumer, type BatchSource, type ConsumerDeps } from '../src/consumer.ts';
 import { splitEntries } from '../src/outcomes.ts';
+import { SettleError } from '../src/receipts.ts';
 import { ensureGroup, readGroup, readGroupStats, type StreamRef } from '../src/stream.ts';
 import { commitVotes, commitVotesLocked, type CommitOptions, type CommitResult } from '../src/tally-sql.ts';
 import { createHarness, REDIS_URL, type Harness, type TestPoll } from './support/harness.ts';
@@ -301,5 +302,49 @@ describe('a settle that fails after the commit (Redis unreachable for a while)',
     assert.equal((await h.receipt(change.receiptId))['status'], 'COUNTED');
     await expectCounts(poll, [0, 1]);
     assert.deepEqual(supersededEventIds(oldReceipt), new Set([receiptEventId(oldReceipt, 'vote.superseded')]));
+  });
+});
+
+describe('a settle Redis refuses in part (a receipt script fails, the ack would not)', () => {
+  async function publishErrors(): Promise<number> {
+    return (await h.metrics.publishErrors.get()).values[0]?.value ?? 0;
+  }
+
+  it('acks nothing until every receipt is written, then settles the same batch whole', async () => {
+    const poll = await h.createPoll(2);
+    const [a] = poll.optionIds as [string, string];
+    const ok = await h.castVote({ pollId: poll.id, optionId: a, voterId: 'v8' });
+    const broken = await h.castVote({ pollId: poll.id, optionId: a, voterId: 'v9' });
+    // A key of the wrong type makes the receipt script fail (WRONGTYPE), as a refused write at
+    // maxmemory would; XACK and XDEL of the same batch would still succeed on their own.
+    await h.redis.set(h.keys.receipt(broken.receiptId), 'not a hash');
+    const entries = await readGroup(h.redis, stream, { consumer: 'refused', count: 100, from: '>' });
+    assert.equal(entries.length, 2);
+    const committed = await commitBatch(h.applyDeps, entries);
+    const errorsBefore = await publishErrors();
+    const eventsBefore = h.audit.events.length;
+
+    await assert.rejects(settleBatch(h.applyDeps, committed), (error: unknown) => {
+      assert.ok(error instanceof SettleError);
+      assert.equal(error.step, 'receipts');
+      assert.match(error.message, /WRONGTYPE/);
+      return true;
+    });
+    const refused = await readGroupStats(h.redis, stream);
+    assert.deepEqual({ pending: refused.pending, length: refused.length }, { pending: 2, length: 2 }, 'nothing acked or deleted');
+    assert.equal((await publishErrors()) - errorsBefore, 1);
+    assert.equal(h.audit.events.length, eventsBefore, 'audit events wait for a settle that succeeds');
+
+    await h.redis.del(h.keys.receipt(broken.receiptId));
+    await settleBatch(h.applyDeps, committed);
+    assert.equal((await h.receipt(ok.receiptId))['status'], 'COUNTED');
+    // Recreated complete from what the worker knows.
+    assert.deepEqual(
+      { status: (await h.receipt(broken.receiptId))['status'], optionId: (await h.receipt(broken.receiptId))['optionId'] },
+      { status: 'COUNTED', optionId: a },
+    );
+    assert.ok(await streamDrained());
+    assert.equal(h.audit.events.filter((event) => event.subjectId === broken.receiptId && event.action === 'vote.counted').length, 1);
+    await expectCounts(poll, [2, 0]);
   });
 });

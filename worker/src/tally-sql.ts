@@ -1,5 +1,6 @@
 // The PostgreSQL half of applying a batch. Decides every vote's outcome against the committed
-// ballots and returns the new tally of each poll it changed. `commitVotes` runs the one-statement
+// ballots and returns the new tally of each poll it changed (and the current one of each poll only
+// its replayed votes name, see withReplayedTallies). `commitVotes` runs the one-statement
 // fast path (batch-sql.ts) and hands the votes that lost a ballot race to `commitVotesLocked`: ONE
 // interactive transaction, a handful of set-based statements (unnest arrays) with explicit row
 // locks where races happened (ballots-sql.ts). Each commit is complete and consistent on its own.
@@ -12,6 +13,7 @@ import type { OptionCount } from '@votemesh/common/contracts/bus';
 import type { Prisma, PrismaClient } from '@votemesh/common/db/client';
 import { resolveBallots, type BallotChange, type PreviousBallot } from './ballots-sql.ts';
 import { applyVotesFast, OUTCOME_CODES, type FastResult } from './batch-sql.ts';
+import { readPollTallies } from './tally-read.ts';
 import { withTransactionRetry, type RetryOptions } from './retry.ts';
 import { compareStreamIds, type ParsedVote, type VoteOutcome } from './outcomes.ts';
 
@@ -84,16 +86,44 @@ export async function commitVotes(prisma: PrismaClient, votes: readonly ParsedVo
   // the committed votes and lose their outcomes (replaced receipts, tallies).
   const fastResult = await withTransactionRetry(() => applyVotesFast(prisma, votes, options.windowSeconds), options.retry);
   const fast = fromFastResult(votes, fastResult, options.windowSeconds);
-  if (fast.lost.length === 0) return fast;
+  if (fast.lost.length === 0) return withReplayedTallies(prisma, fast, options.windowSeconds);
   options.onBallotRace?.(fast.lost.length);
   const locked = await withTransactionRetry(() => commitVotesLocked(prisma, fast.lost, options), options.retry);
   // The locking path committed after the fast one: its tally of a poll is the newer one.
   const newer = new Set(locked.tallies.map((tally) => tally.pollId));
-  return {
-    decided: [...fast.decided, ...locked.decided],
-    replaced: [...fast.replaced, ...locked.replaced],
-    tallies: [...fast.tallies.filter((tally) => !newer.has(tally.pollId)), ...locked.tallies],
-  };
+  return withReplayedTallies(
+    prisma,
+    {
+      decided: [...fast.decided, ...locked.decided],
+      replaced: [...fast.replaced, ...locked.replaced],
+      tallies: [...fast.tallies.filter((tally) => !newer.has(tally.pollId)), ...locked.tallies],
+    },
+    options.windowSeconds,
+  );
+}
+
+/**
+ * Adds the current tally of every poll that votes replayed in this commit changed and the commit
+ * itself did not. A replay was committed by an earlier attempt whose tally may never have been
+ * published: the fast statement committed and the locking transaction after it failed, so the lane
+ * re-applies the whole batch; a bisection (isolate.ts) re-commits a part an earlier attempt
+ * committed; a batch committed and its settle never reached Redis. A replay touches no count, so
+ * without this the poll's committed version would reach subscribers only with its next change,
+ * never if the poll goes quiet. Republishing a version subscribers already have is harmless: they
+ * drop versions they have. Replays are rare (recovery, claims, retries), so batches without any
+ * cost one pass over the outcomes and no query.
+ */
+async function withReplayedTallies(prisma: PrismaClient, result: CommitResult, windowSeconds: number): Promise<CommitResult> {
+  let replayed: Set<string> | undefined;
+  for (const { vote, outcome } of result.decided) {
+    if (outcome.status === 'COUNTED' && outcome.change === 'replay') (replayed ??= new Set()).add(vote.entry.pollId);
+  }
+  if (replayed === undefined) return result;
+  for (const tally of result.tallies) replayed.delete(tally.pollId);
+  if (replayed.size === 0) return result;
+  // One statement: one snapshot in which each poll's counts are those its version names.
+  const current = await readPollTallies(prisma, [...replayed], windowSeconds);
+  return { ...result, tallies: [...result.tallies, ...current] };
 }
 
 /** The concurrency-safe path on its own: an interactive transaction with explicit row locks where races happened. */

@@ -49,3 +49,38 @@ export async function readPollTally(prisma: PrismaClient, pollId: string, window
     committedAtMs: row.updated_at.getTime(),
   };
 }
+
+export interface CurrentTally {
+  readonly pollId: string;
+  readonly version: number;
+  readonly totalVotes: number;
+  readonly options: readonly OptionCount[];
+  readonly votesPerSecond: number;
+  readonly updatedAt: string;
+}
+
+/**
+ * The committed tallies of the given polls, one statement for all (one snapshot: a poll's counts
+ * are exactly those its version names, since every writer changes them in the transaction that
+ * bumps the version). Polls without a tally row are left out. Bumps nothing.
+ */
+export async function readPollTallies(prisma: PrismaClient, pollIds: readonly string[], windowSeconds: number): Promise<CurrentTally[]> {
+  if (pollIds.length === 0) return [];
+  const rows = await prisma.$queryRaw<Row[]>`
+    SELECT t.poll_id::text AS poll_id, t.total_votes, t.version, t.updated_at,
+           (SELECT json_agg(json_build_object('optionId', o.option_id, 'votes', o.votes) ORDER BY o.option_id)
+              FROM option_tallies o WHERE o.poll_id = t.poll_id AND o.votes > 0) AS options,
+           (SELECT coalesce(sum(r.votes), 0) FROM poll_rate_buckets r
+              WHERE r.poll_id = t.poll_id AND r.second > floor(extract(epoch FROM now()))::bigint - ${windowSeconds}::int) AS window_votes
+    FROM poll_tallies t
+    WHERE t.poll_id = ANY(${[...pollIds]}::uuid[])
+    ORDER BY t.poll_id`;
+  return rows.map((row) => ({
+    pollId: row.poll_id,
+    version: Number(row.version),
+    totalVotes: Number(row.total_votes),
+    options: (row.options ?? []).map((option) => ({ optionId: option.optionId, votes: Number(option.votes) })),
+    votesPerSecond: Number(row.window_votes) / windowSeconds,
+    updatedAt: row.updated_at.toISOString(),
+  }));
+}

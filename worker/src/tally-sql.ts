@@ -1,5 +1,6 @@
 // The PostgreSQL half of applying a batch. Decides every vote's outcome against the committed
-// ballots and returns the new tally of each poll it changed. `commitVotes` runs the one-statement
+// ballots and returns the new tally of each poll it changed (and the current one of each poll only
+// its replayed votes name, see withReplayedTallies). `commitVotes` runs the one-statement
 // fast path (batch-sql.ts) and hands the votes that lost a ballot race to `commitVotesLocked`: ONE
 // interactive transaction, a handful of set-based statements (unnest arrays) with explicit row
 // locks where races happened (ballots-sql.ts). Each commit is complete and consistent on its own.
@@ -12,6 +13,7 @@ import type { OptionCount } from '@votemesh/common/contracts/bus';
 import type { Prisma, PrismaClient } from '@votemesh/common/db/client';
 import { resolveBallots, type BallotChange, type PreviousBallot } from './ballots-sql.ts';
 import { applyVotesFast, OUTCOME_CODES, type FastResult } from './batch-sql.ts';
+import { readPollTallies } from './tally-read.ts';
 import { withTransactionRetry, type RetryOptions } from './retry.ts';
 import { compareStreamIds, type ParsedVote, type VoteOutcome } from './outcomes.ts';
 
@@ -84,16 +86,44 @@ export async function commitVotes(prisma: PrismaClient, votes: readonly ParsedVo
   // the committed votes and lose their outcomes (replaced receipts, tallies).
   const fastResult = await withTransactionRetry(() => applyVotesFast(prisma, votes, options.windowSeconds), options.retry);
   const fast = fromFastResult(votes, fastResult, options.windowSeconds);
-  if (fast.lost.length === 0) return fast;
+  if (fast.lost.length === 0) return withReplayedTallies(prisma, fast, options.windowSeconds);
   options.onBallotRace?.(fast.lost.length);
   const locked = await withTransactionRetry(() => commitVotesLocked(prisma, fast.lost, options), options.retry);
   // The locking path committed after the fast one: its tally of a poll is the newer one.
   const newer = new Set(locked.tallies.map((tally) => tally.pollId));
-  return {
-    decided: [...fast.decided, ...locked.decided],
-    replaced: [...fast.replaced, ...locked.replaced],
-    tallies: [...fast.tallies.filter((tally) => !newer.has(tally.pollId)), ...locked.tallies],
-  };
+  return withReplayedTallies(
+    prisma,
+    {
+      decided: [...fast.decided, ...locked.decided],
+      replaced: [...fast.replaced, ...locked.replaced],
+      tallies: [...fast.tallies.filter((tally) => !newer.has(tally.pollId)), ...locked.tallies],
+    },
+    options.windowSeconds,
+  );
+}
+
+/**
+ * Adds the current tally of every poll that votes replayed in this commit changed and the commit
+ * itself did not. A replay was committed by an earlier attempt whose tally may never have been
+ * published: the fast statement committed and the locking transaction after it failed, so the lane
+ * re-applies the whole batch; a bisection (isolate.ts) re-commits a part an earlier attempt
+ * committed; a batch committed and its settle never reached Redis. A replay touches no count, so
+ * without this the poll's committed version would reach subscribers only with its next change,
+ * never if the poll goes quiet. Republishing a version subscribers already have is harmless: they
+ * drop versions they have. Replays are rare (recovery, claims, retries), so batches without any
+ * cost one pass over the outcomes and no query.
+ */
+async function withReplayedTallies(prisma: PrismaClient, result: CommitResult, windowSeconds: number): Promise<CommitResult> {
+  let replayed: Set<string> | undefined;
+  for (const { vote, outcome } of result.decided) {
+    if (outcome.status === 'COUNTED' && outcome.change === 'replay') (replayed ??= new Set()).add(vote.entry.pollId);
+  }
+  if (replayed === undefined) return result;
+  for (const tally of result.tallies) replayed.delete(tally.pollId);
+  if (replayed.size === 0) return result;
+  // One statement: one snapshot in which each poll's counts are those its version names.
+  const current = await readPollTallies(prisma, [...replayed], windowSeconds);
+  return { ...result, tallies: [...result.tallies, ...current] };
 }
 
 /** The concurrency-safe path on its own: an interactive transaction with explicit row locks where races happened. */
@@ -266,11 +296,22 @@ async function applyOptionDeltas(tx: Tx, deltas: ReadonlyMap<string, { pollId: s
 }
 
 /**
- * Bumps total and version of every touched poll, adds the applied votes to the current second's
- * rate bucket, and reads back the full tally, all in one statement. The bucket second is the
- * database's clock at apply time (not castAt): votes/s then says how fast results are moving, a
+ * Bumps total and version of every touched poll and adds the applied votes to the current second's
+ * rate bucket (one statement), then reads back the full tally (a second one). The bucket second is
+ * the database's clock at apply time (not castAt): votes/s then says how fast results are moving, a
  * backlog drained after an outage shows up as the burst it is instead of landing in seconds already
  * outside the window, and every replica shares one clock.
+ *
+ * Why the read-back is a statement of its own: a data-modifying CTE reads other rows from the
+ * statement's snapshot, taken before the upsert waited for a poll_tallies row another writer held.
+ * That writer's option counts (and rate buckets) committed after the snapshot, so a read in the same
+ * statement returned its version + 1 with counts from before it (applyOptionDeltas locks only the
+ * options this transaction changes). Under READ COMMITTED the next statement takes a fresh snapshot,
+ * and it is exact: every writer of a poll's counts (this path, the fast path, another replica)
+ * changes its option rows and rate bucket in the same transaction that bumps its poll_tallies row,
+ * so every writer that committed before this one took that row lock is in the snapshot, and none can
+ * commit a change to the poll while this transaction holds the lock. The snapshot therefore shows
+ * exactly the state the returned `version` names (this transaction's own changes included).
  */
 async function applyPollTallies(
   tx: Tx,
@@ -280,9 +321,7 @@ async function applyPollTallies(
 ): Promise<CommittedTally[]> {
   const totals = polls.map((pollId) => perPoll.get(pollId)?.newBallots ?? 0);
   const applied = polls.map((pollId) => perPoll.get(pollId)?.applied ?? 0);
-  const rows = await tx.$queryRaw<
-    { poll_id: string; total_votes: bigint; version: bigint; updated_at: Date; options: { optionId: string; votes: number }[] | null; window_votes: bigint }[]
-  >`
+  const bumped = await tx.$queryRaw<{ poll_id: string; total_votes: bigint; version: bigint; updated_at: Date }[]>`
     WITH input AS (
       SELECT * FROM unnest(${polls}::uuid[], ${totals}::bigint[], ${applied}::int[]) WITH ORDINALITY AS v(poll_id, new_ballots, applied, ord)
     ), tallies AS (
@@ -295,24 +334,29 @@ async function applyPollTallies(
       INSERT INTO poll_rate_buckets (poll_id, second, votes)
       SELECT poll_id, floor(extract(epoch FROM now()))::bigint, applied FROM input ORDER BY ord
       ON CONFLICT (poll_id, second) DO UPDATE SET votes = poll_rate_buckets.votes + EXCLUDED.votes
-      RETURNING poll_id, votes
     )
-    SELECT t.poll_id::text AS poll_id, t.total_votes, t.version, t.updated_at,
+    SELECT t.poll_id::text AS poll_id, t.total_votes, t.version, t.updated_at FROM tallies t`;
+  // now() is the transaction's start in both statements: the same current second.
+  const counts = await tx.$queryRaw<{ poll_id: string; options: { optionId: string; votes: number }[] | null; window_votes: bigint }[]>`
+    SELECT v.poll_id::text AS poll_id,
       (SELECT json_agg(json_build_object('optionId', o.option_id, 'votes', o.votes) ORDER BY o.option_id)
-         FROM option_tallies o WHERE o.poll_id = t.poll_id AND o.votes > 0) AS options,
-      (SELECT b.votes FROM buckets b WHERE b.poll_id = t.poll_id)
-        + (SELECT coalesce(sum(r.votes), 0) FROM poll_rate_buckets r
-           WHERE r.poll_id = t.poll_id AND r.second > floor(extract(epoch FROM now()))::bigint - ${windowSeconds}::int
-             AND r.second < floor(extract(epoch FROM now()))::bigint) AS window_votes
-    FROM tallies t`;
-  return rows.map((row) => ({
-    pollId: row.poll_id,
-    version: Number(row.version),
-    totalVotes: Number(row.total_votes),
-    options: (row.options ?? []).map((option) => ({ optionId: option.optionId, votes: Number(option.votes) })),
-    votesPerSecond: Number(row.window_votes) / windowSeconds,
-    updatedAt: row.updated_at.toISOString(),
-  }));
+         FROM option_tallies o WHERE o.poll_id = v.poll_id AND o.votes > 0) AS options,
+      (SELECT coalesce(sum(r.votes), 0) FROM poll_rate_buckets r
+         WHERE r.poll_id = v.poll_id AND r.second > floor(extract(epoch FROM now()))::bigint - ${windowSeconds}::int) AS window_votes
+    FROM unnest(${polls}::uuid[]) AS v(poll_id)`;
+  const byPoll = new Map(counts.map((row) => [row.poll_id, row]));
+  return bumped.map((row) => {
+    const read = byPoll.get(row.poll_id);
+    if (!read) throw new Error(`tally read-back is missing poll ${row.poll_id}`);
+    return {
+      pollId: row.poll_id,
+      version: Number(row.version),
+      totalVotes: Number(row.total_votes),
+      options: (read.options ?? []).map((option) => ({ optionId: option.optionId, votes: Number(option.votes) })),
+      votesPerSecond: Number(read.window_votes) / windowSeconds,
+      updatedAt: row.updated_at.toISOString(),
+    };
+  });
 }
 
 /** Drops rate buckets that left every window long ago; run now and then, outside the hot path. */

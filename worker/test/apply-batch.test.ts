@@ -79,7 +79,12 @@ describe('applyBatch: ballots and tallies', () => {
     ];
     await applyBatch(h.applyDeps, batch);
     const replay = await applyBatch(h.applyDeps, batch);
-    assert.deepEqual({ counted: replay.counted, applied: replay.applied, tallies: replay.tallies.length }, { counted: 2, applied: 0, tallies: 0 });
+    // Nothing changes; the poll's current tally is answered again (the first settle may never have
+    // published it), at the version the first apply committed.
+    assert.deepEqual(
+      { counted: replay.counted, applied: replay.applied, tallies: replay.tallies.map((tally) => [tally.pollId, tally.version, tally.totalVotes]) },
+      { counted: 2, applied: 0, tallies: [[poll.id, 1, 2]] },
+    );
     await expectCounts(poll, [1, 1]);
     assert.deepEqual(await h.pollTally(poll.id), { totalVotes: 2, version: 1 });
     for (const { receiptId } of batch) assert.equal((await h.receipt(receiptId))['status'], 'COUNTED');

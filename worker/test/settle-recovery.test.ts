@@ -172,7 +172,10 @@ describe('a change of mind committed without a settle (crash between commit and 
         replayed.replaced.map((old) => [old.receiptId, old.optionId, old.voterId, old.pollId, old.replacedBy]),
         [[middle, b, 'v3', poll.id, vote.entry.receiptId]],
       );
-      assert.equal(replayed.tallies.length, 0, 'the replay changed no counts');
+      // The replay changed no counts. commitVotes answers the poll's current tally again (its
+      // version may never have been published), at the version the change committed.
+      const tallyOf = ({ tallies }: CommitResult) => tallies.map(({ pollId, version, totalVotes, options }) => ({ pollId, version, totalVotes, options }));
+      assert.deepEqual(tallyOf(replayed), replayBy === 'one statement' ? tallyOf(changed) : [], 'the replay changed no counts');
       await expectCounts(poll, [0, 0, 1]);
       // Committed here without a settle: ack it so the stream is drained for the next test.
       await h.redis.xack(stream.key, stream.group, vote.id);

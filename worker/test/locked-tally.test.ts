@@ -1,0 +1,79 @@
+// The locking path (tally-sql.ts commitVotesLocked) meeting a concurrent writer of the same poll:
+// the other writer holds the poll's tally row when the locking path bumps it. The tally the locking
+// path returns (what settle publishes as the newest version) must be exactly the committed state
+// that version names: its option counts sum to its total and match the database at that version.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { encodeVoteEntry } from '@votemesh/common/contracts/vote-entry';
+import { waitFor } from '@votemesh/common/testing/wait-for';
+import { applyBatch } from '../src/apply-batch.ts';
+import { BATCH_STATEMENTS, encodeVotes } from '../src/batch-sql.ts';
+import { splitEntries, type ParsedVote } from '../src/outcomes.ts';
+import type { StreamEntry } from '../src/stream.ts';
+import { readPollTally } from '../src/tally-read.ts';
+import { commitVotesLocked, type CommitResult } from '../src/tally-sql.ts';
+import { createHarness, type Harness } from './support/harness.ts';
+
+let h: Harness;
+before(async () => {
+  h = await createHarness();
+});
+after(async () => {
+  await h[Symbol.asyncDispose]();
+});
+
+function entry(id: string, vote: { pollId: string; optionId: string; voterId: string }): StreamEntry {
+  return { id, fields: encodeVoteEntry({ ...vote, receiptId: randomUUID(), castAt: new Date().toISOString() }) };
+}
+
+function parsed(...entries: StreamEntry[]): ParsedVote[] {
+  return splitEntries(entries).votes;
+}
+
+async function statementsWaitingForLocks(): Promise<number> {
+  const rows = await h.prisma.$queryRaw<{ waiting: bigint }[]>`
+    SELECT count(*) AS waiting FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`;
+  return Number(rows[0]?.waiting ?? 0);
+}
+
+describe('locking path under a concurrent writer of the same poll', () => {
+  it('returns the option counts of the version it returns, not those of its statement snapshot', async () => {
+    const poll = await h.createPoll(3);
+    const [a, b] = poll.optionIds as [string, string];
+    await applyBatch(h.applyDeps, [
+      entry('1000-0', { pollId: poll.id, optionId: a, voterId: 'v1' }),
+      entry('1000-1', { pollId: poll.id, optionId: b, voterId: 'v2' }),
+    ]);
+
+    let locked: Promise<CommitResult> | undefined;
+    // Another replica's one-statement apply: v3 votes b; it holds the poll's option and tally rows
+    // until the locking path below waits for them. The locking path decides v1 voting a again (same
+    // option, newer entry): no option count of its own changes, only the poll's version and rate.
+    await h.prisma.$transaction(
+      async (tx) => {
+        await tx.$queryRawUnsafe(BATCH_STATEMENTS[1] as string, encodeVotes(parsed(entry('2000-0', { pollId: poll.id, optionId: b, voterId: 'v3' }))), 5);
+        locked = commitVotesLocked(h.prisma, parsed(entry('3000-0', { pollId: poll.id, optionId: a, voterId: 'v1' })), { windowSeconds: 5 });
+        // Never unhandled if the wait below fails.
+        locked.catch(() => undefined);
+        await waitFor(async () => (await statementsWaitingForLocks()) > 0, { what: 'the locking path waits for the other writer' });
+      },
+      { timeout: 20_000 },
+    );
+    assert.ok(locked);
+    const [published] = (await locked).tallies;
+    const db = await readPollTally(h.prisma, poll.id, 5);
+    assert.ok(published && db);
+    assert.deepEqual(
+      { version: published.version, totalVotes: published.totalVotes, options: published.options },
+      { version: 3, totalVotes: 3, options: db.options },
+      'the published tally is the database state at its version',
+    );
+    assert.equal(db.version, 3);
+    assert.equal(
+      published.options.reduce((sum, option) => sum + option.votes, 0),
+      published.totalVotes,
+      'its option counts sum to its total',
+    );
+  });
+});

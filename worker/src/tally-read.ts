@@ -2,6 +2,7 @@
 // from poll_tallies, per-option counts, and votes/s over the rolling window from the rate buckets.
 import type { OptionCount } from '@votemesh/common/contracts/bus';
 import type { PrismaClient } from '@votemesh/common/db/client';
+import type { CommittedTally } from './tally-sql.ts';
 
 export interface TallySnapshot {
   readonly pollId: string;
@@ -38,25 +39,7 @@ export async function readPollTally(prisma: PrismaClient, pollId: string, window
     FROM polls p LEFT JOIN poll_tallies t ON t.poll_id = p.id
     WHERE p.id = ${pollId}::uuid`;
   const row = rows[0];
-  if (!row) return undefined;
-  return {
-    pollId: row.poll_id,
-    version: Number(row.version),
-    totalVotes: Number(row.total_votes),
-    options: (row.options ?? []).map((option) => ({ optionId: option.optionId, votes: Number(option.votes) })),
-    votesPerSecond: Number(row.window_votes) / windowSeconds,
-    updatedAt: row.updated_at.toISOString(),
-    committedAtMs: row.updated_at.getTime(),
-  };
-}
-
-export interface CurrentTally {
-  readonly pollId: string;
-  readonly version: number;
-  readonly totalVotes: number;
-  readonly options: readonly OptionCount[];
-  readonly votesPerSecond: number;
-  readonly updatedAt: string;
+  return row ? { ...fromRow(row, windowSeconds), committedAtMs: row.updated_at.getTime() } : undefined;
 }
 
 /**
@@ -64,7 +47,7 @@ export interface CurrentTally {
  * are exactly those its version names, since every writer changes them in the transaction that
  * bumps the version). Polls without a tally row are left out. Bumps nothing.
  */
-export async function readPollTallies(prisma: PrismaClient, pollIds: readonly string[], windowSeconds: number): Promise<CurrentTally[]> {
+export async function readPollTallies(prisma: PrismaClient, pollIds: readonly string[], windowSeconds: number): Promise<CommittedTally[]> {
   if (pollIds.length === 0) return [];
   const rows = await prisma.$queryRaw<Row[]>`
     SELECT t.poll_id::text AS poll_id, t.total_votes, t.version, t.updated_at,
@@ -75,12 +58,16 @@ export async function readPollTallies(prisma: PrismaClient, pollIds: readonly st
     FROM poll_tallies t
     WHERE t.poll_id = ANY(${[...pollIds]}::uuid[])
     ORDER BY t.poll_id`;
-  return rows.map((row) => ({
+  return rows.map((row) => fromRow(row, windowSeconds));
+}
+
+function fromRow(row: Row, windowSeconds: number): CommittedTally {
+  return {
     pollId: row.poll_id,
     version: Number(row.version),
     totalVotes: Number(row.total_votes),
     options: (row.options ?? []).map((option) => ({ optionId: option.optionId, votes: Number(option.votes) })),
     votesPerSecond: Number(row.window_votes) / windowSeconds,
     updatedAt: row.updated_at.toISOString(),
-  }));
+  };
 }

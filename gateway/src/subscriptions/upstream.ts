@@ -61,6 +61,7 @@ class PlainWebSocket extends WebSocket {
 
 interface PooledClient {
   readonly client: Client;
+  readonly log: Logger;
   refs: number;
   /** When the socket was lost; undefined while connected. */
   disconnectedAt: number | undefined;
@@ -80,6 +81,7 @@ export function createUpstreamConnector(options: UpstreamConnectorOptions): Upst
       const entry: PooledClient = {
         refs: 0,
         disconnectedAt: undefined,
+        log,
         client: createClient({
           url,
           webSocketImpl: PlainWebSocket,
@@ -121,7 +123,7 @@ export function createUpstreamConnector(options: UpstreamConnectorOptions): Upst
         held.refs -= 1;
         if (held.refs === 0 && pool.get(poolKey) === held) {
           pool.delete(poolKey);
-          void held.client.dispose();
+          void disposeClient(held);
         }
       },
     };
@@ -172,11 +174,25 @@ export function createUpstreamConnector(options: UpstreamConnectorOptions): Upst
     socketCount: () => pool.size,
     async close() {
       closed = true;
-      const clients = [...pool.values()].map((pooled) => pooled.client);
+      const pooled = [...pool.values()];
       pool.clear();
-      await Promise.all(clients.map((client) => client.dispose()));
+      await Promise.allSettled(pooled.map(disposeClient));
     },
   };
+}
+
+/**
+ * graphql-ws's dispose() awaits a connect attempt in progress and rejects with its failure: the
+ * subgraph refusing the socket, or the attempt denied with 1000 'All Subscriptions Gone' when the
+ * last subscription left during a backoff. Either way nothing is left open, so the rejection only
+ * says why; unhandled, it would end the process.
+ */
+async function disposeClient(pooled: PooledClient): Promise<void> {
+  try {
+    await pooled.client.dispose();
+  } catch (error) {
+    pooled.log.debug({ code: closeCode(error), err: error }, 'subgraph subscription socket disposed during a failed connect attempt');
+  }
 }
 
 /** Full-jitter exponential backoff: uniform in [0, min(cap, 250 ms · 2^retries)]. */

@@ -1,6 +1,7 @@
 // The graphql-transport-ws server, message by message against a real gateway front: connection
 // phase, operation phase, then robustness (slow consumers, subgraph restarts, shutdown).
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { waitFor } from '@votemesh/common/testing/wait-for';
 import { CloseCode } from '../src/subscriptions/index.ts';
@@ -34,6 +35,37 @@ describe('graphql-transport-ws', () => {
     it('closes 4406 without the graphql-transport-ws subprotocol', async () => {
       const client = await WsTestClient.connect(harness.wsUrl, []);
       assert.equal((await client.waitForClose()).code, CloseCode.SubprotocolNotAcceptable);
+    });
+
+    it('survives an invalid frame from a peer it is closing with 4406', async () => {
+      const uncaught: unknown[] = [];
+      const onUncaught = (error: unknown): void => {
+        uncaught.push(error);
+      };
+      process.on('uncaughtException', onUncaught);
+      try {
+        const { port } = new URL(harness.wsUrl);
+        const peer = net.connect(Number(port), '127.0.0.1');
+        const ended = new Promise<void>((resolve) => peer.on('close', () => resolve()));
+        peer.on('error', () => {}); // the gateway may reset the connection; that is fine
+        let received = '';
+        peer.on('data', (chunk: Buffer) => {
+          received += chunk.toString('latin1');
+        });
+        peer.write(
+          'GET /graphql HTTP/1.1\r\nHost: gateway\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+            'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+        );
+        await waitFor(() => received.startsWith('HTTP/1.1 101'), { what: 'the upgrade' });
+        // An unmasked text frame "hi": a protocol error the server side of `ws` reports as 'error'.
+        peer.write(Buffer.from([0x81, 0x02, 0x68, 0x69]));
+        await ended;
+        const client = await ready();
+        client.close();
+        assert.deepEqual(uncaught, []);
+      } finally {
+        process.off('uncaughtException', onUncaught);
+      }
     });
 
     it('closes 4429 on a second connection_init', async () => {

@@ -251,6 +251,9 @@ export function createWsAdapter(options: WsAdapterOptions): WsAdapter {
   }
 
   function onConnection(socket: WebSocket, req: IncomingMessage, raw: Duplex): void {
+    // First, before any early return: a peer can send an invalid frame at any point (even while we
+    // close it with 4406), and `ws` reports that as 'error', which with no listener ends the process.
+    socket.on('error', (error) => logger.debug({ err: error }, 'subscription socket error'));
     const now = Date.now();
     const connection: Connection = {
       socket,
@@ -271,7 +274,6 @@ export function createWsAdapter(options: WsAdapterOptions): WsAdapter {
       connection.alive = true;
     });
     socket.on('close', () => end(connection, undefined, 'closed'));
-    socket.on('error', (error) => logger.debug({ err: error }, 'subscription socket error'));
   }
 
   return {

@@ -161,6 +161,12 @@ export function createHttpStreamAdapter(options: HttpStreamAdapterOptions): Http
         logger.error({ err: error }, 'authenticating a subscription stream failed');
         return reply(res, new VotemeshError('UPSTREAM_UNAVAILABLE', 'Could not verify the token now; retry'));
       }
+      // Reading the request and verifying the token took turns of the event loop. A client that
+      // went away meanwhile has no 'close' left to fire, and a close() that began meanwhile has
+      // already taken its list of streams: a stream opened now would never be ended, holding the
+      // client's slot and its subscription (and upstream) until the token expires.
+      if (res.destroyed || res.writableEnded) return true;
+      if (!accepting) return reply(res, new VotemeshError('UPSTREAM_UNAVAILABLE', 'The gateway is shutting down; retry'), { connection: 'close' });
       const key = clientKey(caller, options.clientAddress(req));
       if (!options.limiter.acquire(key)) {
         return reply(res, new VotemeshError('TOO_MANY_SUBSCRIPTIONS', `Too many connections (at most ${limits.maxConnectionsPerClient} per client)`));

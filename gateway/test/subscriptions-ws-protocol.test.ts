@@ -234,6 +234,25 @@ describe('graphql-transport-ws under pressure', () => {
     assert.deepEqual(await slow.waitForClose(10_000), { code: CloseCode.SlowConsumer, reason: 'Slow consumer' });
   });
 
+  it('drops a client that floods pings without reading the pongs with 4413', async () => {
+    await using harness = await startHarness({ limits: { maxBufferedBytes: 64 * 1024 } });
+    const flooder = await WsTestClient.connect(harness.wsUrl);
+    await flooder.init();
+    flooder.socket.pause();
+    // Every pong echoes its ping's payload: nothing but control traffic, yet it must count too.
+    const ping = JSON.stringify({ type: 'ping', payload: { blob: 'x'.repeat(32 * 1024) } });
+    await waitFor(
+      async () => {
+        for (let i = 0; i < 8; i += 1) flooder.send(ping);
+        return (await harness.metric('votemesh_gateway_slow_consumers_dropped_total')) === 1;
+      },
+      { what: 'the flooding client to be dropped', timeoutMs: 20_000 },
+    );
+    assert.equal(harness.service.stats().connections, 0);
+    flooder.socket.resume();
+    assert.deepEqual(await flooder.waitForClose(10_000), { code: CloseCode.SlowConsumer, reason: 'Slow consumer' });
+  });
+
   it('ends subscriptions with UPSTREAM_UNAVAILABLE when the subgraph stays down past the reconnect window', async () => {
     await using harness = await startHarness({ limits: { upstreamReconnectWindowMs: 600, upstreamMaxBackoffMs: 100 } });
     const client = await WsTestClient.connect(harness.wsUrl);

@@ -114,8 +114,24 @@ export function createWsAdapter(options: WsAdapterOptions): WsAdapter {
     else if (connection.socket.readyState === WebSocket.OPEN) connection.socket.close(code, reason);
   }
 
+  /**
+   * Drops the connection with 4413 when more than `maxBufferedBytes` wait unsent on it. Checked
+   * before every outgoing message, not only `next`: a client that stops reading can otherwise grow
+   * our memory without bound with pongs (each echoes up to `maxMessageBytes` of ping payload),
+   * `error`s and `complete`s. ws writes its frames to `raw` too, so its length counts them all.
+   */
+  function dropIfSlow(connection: Connection): boolean {
+    const bufferedBytes = connection.raw.writableLength;
+    if (bufferedBytes <= limits.maxBufferedBytes) return false;
+    options.onSlowConsumer();
+    logger.warn({ bufferedBytes }, 'dropping slow subscription consumer');
+    end(connection, CloseCode.SlowConsumer, 'Slow consumer');
+    return true;
+  }
+
   function send(connection: Connection, message: string): void {
-    if (connection.socket.readyState === WebSocket.OPEN) connection.socket.send(message);
+    if (connection.socket.readyState !== WebSocket.OPEN || dropIfSlow(connection)) return;
+    connection.socket.send(message);
   }
 
   function sendError(connection: Connection, id: string, errors: readonly GraphQLFormattedError[]): void {
@@ -171,13 +187,7 @@ export function createWsAdapter(options: WsAdapterOptions): WsAdapter {
     const sink: SubscriberSink = {
       send(result) {
         const { socket, raw } = connection;
-        if (!active || socket.readyState !== WebSocket.OPEN) return false;
-        if (raw.writableLength > limits.maxBufferedBytes) {
-          options.onSlowConsumer();
-          logger.warn({ bufferedBytes: raw.writableLength }, 'dropping slow subscription consumer');
-          end(connection, CloseCode.SlowConsumer, 'Slow consumer');
-          return false;
-        }
+        if (!active || socket.readyState !== WebSocket.OPEN || dropIfSlow(connection)) return false;
         writeFrame(raw, result.framed(framingKey, buildFrame));
         return true;
       },

@@ -90,6 +90,7 @@ export function createSubscriptionService(deps: SubscriptionServiceDeps): Subscr
     logger,
     reconnectWindowMs: limits.upstreamReconnectWindowMs,
     maxBackoffMs: limits.upstreamMaxBackoffMs,
+    connectTimeoutMs: limits.upstreamConnectTimeoutMs,
     keepAliveMs: limits.keepAliveMs,
   });
   const ownDataSources = deps.dataSources ? undefined : createDataSources(deps.subgraphUrls);

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { waitFor } from '@votemesh/common/testing/wait-for';
 import { CloseCode } from '../src/subscriptions/index.ts';
 import { startHarness, type Harness } from './fixtures/subscriptions/harness.ts';
-import { WsTestClient } from './fixtures/subscriptions/test-clients.ts';
+import { sseTransport, WsTestClient } from './fixtures/subscriptions/test-clients.ts';
 
 const ticks = (room: string) => ({ query: 'subscription Ticks($room: ID!) { ticks(room: $room) { n } }', variables: { room } });
 
@@ -293,5 +293,41 @@ describe('graphql-transport-ws under pressure', () => {
       (error: unknown) => (error instanceof Error ? error.message : String(error)),
     );
     assert.match(late, /503/);
+  });
+
+  it('refuses newcomers (503) from the start of close(), while in-flight events are still flushed', async () => {
+    await using harness = await startHarness();
+    const client = await WsTestClient.connect(harness.wsUrl);
+    await client.init();
+    client.subscribe('1', { query: 'subscription { ticks(room: "s2") { n room { name } } }' });
+    await waitFor(() => harness.counter.active('s2') === 1, { what: 'the subgraph subscription' });
+    let release = (): void => {};
+    harness.rooms.hold = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const fetchesBefore = harness.rooms.identitiesSeen.length;
+    harness.counter.publish('s2', { n: 1 });
+    await waitFor(() => harness.rooms.identitiesSeen.length > fetchesBefore, { what: 'the event resolution to be in flight' });
+
+    const closing = harness.service.close();
+    try {
+      const late = await WsTestClient.connect(harness.wsUrl).then(
+        (lateClient) => {
+          lateClient.close();
+          return 'connected';
+        },
+        (error: unknown) => (error instanceof Error ? error.message : String(error)),
+      );
+      assert.match(late, /503/, 'a WebSocket upgrade during the flush');
+      const stream = await sseTransport.open({ http: harness.url, ws: harness.wsUrl }, { query: 'subscription { ticks(room: "s2") { n } }' });
+      assert.ok(stream.ended(), 'an event stream during the flush');
+      assert.equal(stream.results[0]?.errors?.[0]?.extensions?.['code'], 'UPSTREAM_UNAVAILABLE');
+    } finally {
+      harness.rooms.hold = undefined;
+      release();
+    }
+    await closing;
+    assert.deepEqual(await client.waitForClose(), { code: CloseCode.GoingAway, reason: 'Going away' });
+    assert.deepEqual(client.of('1', 'next').length, 1, 'the in-flight event was delivered');
   });
 });

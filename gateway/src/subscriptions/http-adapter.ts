@@ -44,6 +44,8 @@ export interface HttpStreamAdapter {
   /** Serves the request if it asks for an event stream or multipart subscription; else false. */
   handle(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
   streamCount(): number;
+  /** New streams get 503 from now on; the open ones carry on. */
+  stopAccepting(): void;
   close(): Promise<void>;
 }
 
@@ -195,6 +197,9 @@ export function createHttpStreamAdapter(options: HttpStreamAdapterOptions): Http
       return true;
     },
     streamCount: () => streams.size,
+    stopAccepting() {
+      accepting = false;
+    },
     async close() {
       accepting = false;
       clearInterval(ticker);

@@ -63,6 +63,8 @@ export interface WsAdapterOptions {
 export interface WsAdapter {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   connectionCount(): number;
+  /** New upgrades get 503 from now on; the open connections carry on. */
+  stopAccepting(): void;
   /** Stops accepting; waits (bounded) for buffers to drain; closes everyone with 1001. */
   close(): Promise<void>;
 }
@@ -295,6 +297,9 @@ export function createWsAdapter(options: WsAdapterOptions): WsAdapter {
       server.handleUpgrade(req, socket, head, (ws) => onConnection(ws, req, socket));
     },
     connectionCount: () => connections.size,
+    stopAccepting() {
+      accepting = false;
+    },
     async close() {
       accepting = false;
       clearInterval(ticker);

@@ -1,11 +1,12 @@
 // The graphql-transport-ws server, message by message against a real gateway front: connection
 // phase, operation phase, then robustness (slow consumers, subgraph restarts, shutdown).
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { waitFor } from '@votemesh/common/testing/wait-for';
 import { CloseCode } from '../src/subscriptions/index.ts';
 import { startHarness, type Harness } from './fixtures/subscriptions/harness.ts';
-import { WsTestClient } from './fixtures/subscriptions/test-clients.ts';
+import { sseTransport, WsTestClient } from './fixtures/subscriptions/test-clients.ts';
 
 const ticks = (room: string) => ({ query: 'subscription Ticks($room: ID!) { ticks(room: $room) { n } }', variables: { room } });
 
@@ -34,6 +35,37 @@ describe('graphql-transport-ws', () => {
     it('closes 4406 without the graphql-transport-ws subprotocol', async () => {
       const client = await WsTestClient.connect(harness.wsUrl, []);
       assert.equal((await client.waitForClose()).code, CloseCode.SubprotocolNotAcceptable);
+    });
+
+    it('survives an invalid frame from a peer it is closing with 4406', async () => {
+      const uncaught: unknown[] = [];
+      const onUncaught = (error: unknown): void => {
+        uncaught.push(error);
+      };
+      process.on('uncaughtException', onUncaught);
+      try {
+        const { port } = new URL(harness.wsUrl);
+        const peer = net.connect(Number(port), '127.0.0.1');
+        const ended = new Promise<void>((resolve) => peer.on('close', () => resolve()));
+        peer.on('error', () => {}); // the gateway may reset the connection; that is fine
+        let received = '';
+        peer.on('data', (chunk: Buffer) => {
+          received += chunk.toString('latin1');
+        });
+        peer.write(
+          'GET /graphql HTTP/1.1\r\nHost: gateway\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+            'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+        );
+        await waitFor(() => received.startsWith('HTTP/1.1 101'), { what: 'the upgrade' });
+        // An unmasked text frame "hi": a protocol error the server side of `ws` reports as 'error'.
+        peer.write(Buffer.from([0x81, 0x02, 0x68, 0x69]));
+        await ended;
+        const client = await ready();
+        client.close();
+        assert.deepEqual(uncaught, []);
+      } finally {
+        process.off('uncaughtException', onUncaught);
+      }
     });
 
     it('closes 4429 on a second connection_init', async () => {
@@ -202,6 +234,25 @@ describe('graphql-transport-ws under pressure', () => {
     assert.deepEqual(await slow.waitForClose(10_000), { code: CloseCode.SlowConsumer, reason: 'Slow consumer' });
   });
 
+  it('drops a client that floods pings without reading the pongs with 4413', async () => {
+    await using harness = await startHarness({ limits: { maxBufferedBytes: 64 * 1024 } });
+    const flooder = await WsTestClient.connect(harness.wsUrl);
+    await flooder.init();
+    flooder.socket.pause();
+    // Every pong echoes its ping's payload: nothing but control traffic, yet it must count too.
+    const ping = JSON.stringify({ type: 'ping', payload: { blob: 'x'.repeat(32 * 1024) } });
+    await waitFor(
+      async () => {
+        for (let i = 0; i < 8; i += 1) flooder.send(ping);
+        return (await harness.metric('votemesh_gateway_slow_consumers_dropped_total')) === 1;
+      },
+      { what: 'the flooding client to be dropped', timeoutMs: 20_000 },
+    );
+    assert.equal(harness.service.stats().connections, 0);
+    flooder.socket.resume();
+    assert.deepEqual(await flooder.waitForClose(10_000), { code: CloseCode.SlowConsumer, reason: 'Slow consumer' });
+  });
+
   it('ends subscriptions with UPSTREAM_UNAVAILABLE when the subgraph stays down past the reconnect window', async () => {
     await using harness = await startHarness({ limits: { upstreamReconnectWindowMs: 600, upstreamMaxBackoffMs: 100 } });
     const client = await WsTestClient.connect(harness.wsUrl);
@@ -242,5 +293,41 @@ describe('graphql-transport-ws under pressure', () => {
       (error: unknown) => (error instanceof Error ? error.message : String(error)),
     );
     assert.match(late, /503/);
+  });
+
+  it('refuses newcomers (503) from the start of close(), while in-flight events are still flushed', async () => {
+    await using harness = await startHarness();
+    const client = await WsTestClient.connect(harness.wsUrl);
+    await client.init();
+    client.subscribe('1', { query: 'subscription { ticks(room: "s2") { n room { name } } }' });
+    await waitFor(() => harness.counter.active('s2') === 1, { what: 'the subgraph subscription' });
+    let release = (): void => {};
+    harness.rooms.hold = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const fetchesBefore = harness.rooms.identitiesSeen.length;
+    harness.counter.publish('s2', { n: 1 });
+    await waitFor(() => harness.rooms.identitiesSeen.length > fetchesBefore, { what: 'the event resolution to be in flight' });
+
+    const closing = harness.service.close();
+    try {
+      const late = await WsTestClient.connect(harness.wsUrl).then(
+        (lateClient) => {
+          lateClient.close();
+          return 'connected';
+        },
+        (error: unknown) => (error instanceof Error ? error.message : String(error)),
+      );
+      assert.match(late, /503/, 'a WebSocket upgrade during the flush');
+      const stream = await sseTransport.open({ http: harness.url, ws: harness.wsUrl }, { query: 'subscription { ticks(room: "s2") { n } }' });
+      assert.ok(stream.ended(), 'an event stream during the flush');
+      assert.equal(stream.results[0]?.errors?.[0]?.extensions?.['code'], 'UPSTREAM_UNAVAILABLE');
+    } finally {
+      harness.rooms.hold = undefined;
+      release();
+    }
+    await closing;
+    assert.deepEqual(await client.waitForClose(), { code: CloseCode.GoingAway, reason: 'Going away' });
+    assert.deepEqual(client.of('1', 'next').length, 1, 'the in-flight event was delivered');
   });
 });

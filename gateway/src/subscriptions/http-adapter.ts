@@ -44,6 +44,8 @@ export interface HttpStreamAdapter {
   /** Serves the request if it asks for an event stream or multipart subscription; else false. */
   handle(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
   streamCount(): number;
+  /** New streams get 503 from now on; the open ones carry on. */
+  stopAccepting(): void;
   close(): Promise<void>;
 }
 
@@ -161,6 +163,12 @@ export function createHttpStreamAdapter(options: HttpStreamAdapterOptions): Http
         logger.error({ err: error }, 'authenticating a subscription stream failed');
         return reply(res, new VotemeshError('UPSTREAM_UNAVAILABLE', 'Could not verify the token now; retry'));
       }
+      // Reading the request and verifying the token took turns of the event loop. A client that
+      // went away meanwhile has no 'close' left to fire, and a close() that began meanwhile has
+      // already taken its list of streams: a stream opened now would never be ended, holding the
+      // client's slot and its subscription (and upstream) until the token expires.
+      if (res.destroyed || res.writableEnded) return true;
+      if (!accepting) return reply(res, new VotemeshError('UPSTREAM_UNAVAILABLE', 'The gateway is shutting down; retry'), { connection: 'close' });
       const key = clientKey(caller, options.clientAddress(req));
       if (!options.limiter.acquire(key)) {
         return reply(res, new VotemeshError('TOO_MANY_SUBSCRIPTIONS', `Too many connections (at most ${limits.maxConnectionsPerClient} per client)`));
@@ -189,6 +197,9 @@ export function createHttpStreamAdapter(options: HttpStreamAdapterOptions): Http
       return true;
     },
     streamCount: () => streams.size,
+    stopAccepting() {
+      accepting = false;
+    },
     async close() {
       accepting = false;
       clearInterval(ticker);

@@ -90,6 +90,7 @@ export function createSubscriptionService(deps: SubscriptionServiceDeps): Subscr
     logger,
     reconnectWindowMs: limits.upstreamReconnectWindowMs,
     maxBackoffMs: limits.upstreamMaxBackoffMs,
+    connectTimeoutMs: limits.upstreamConnectTimeoutMs,
     keepAliveMs: limits.keepAliveMs,
   });
   const ownDataSources = deps.dataSources ? undefined : createDataSources(deps.subgraphUrls);
@@ -144,6 +145,11 @@ export function createSubscriptionService(deps: SubscriptionServiceDeps): Subscr
     handleSse: (req, res) => http.handle(req, res),
     close() {
       closing ??= (async () => {
+        // Refuse newcomers first: the flush can take up to drainTimeoutMs, and a client accepted
+        // meanwhile would only be subscribed (opening upstreams the flush then waits on) to be
+        // closed with 1001 a moment later.
+        ws.stopAccepting();
+        http.stopAccepting();
         await hub.flush(limits.drainTimeoutMs);
         await Promise.all([ws.close(), http.close()]);
         hub.close();

@@ -22,6 +22,9 @@ export interface SubscriptionLimits {
   readonly upstreamReconnectWindowMs: number;
   /** Cap of one reconnect backoff step (exponential from 250 ms, with full jitter). @default 5000 */
   readonly upstreamMaxBackoffMs: number;
+  /** A subgraph WebSocket attempt that has not completed its upgrade, then its `connection_ack`,
+   * within this time each is given up (and retried within the reconnect window). @default 10000 */
+  readonly upstreamConnectTimeoutMs: number;
   /** Planned operations kept (LRU by document + operation name). @default 500 */
   readonly planCacheSize: number;
   /** On close(), how long to wait for socket buffers to drain before closing 1001. @default 2000 */
@@ -37,6 +40,7 @@ export const DEFAULT_SUBSCRIPTION_LIMITS: SubscriptionLimits = Object.freeze({
   maxMessageBytes: 64 * 1024,
   upstreamReconnectWindowMs: 30_000,
   upstreamMaxBackoffMs: 5000,
+  upstreamConnectTimeoutMs: 10_000,
   planCacheSize: 500,
   drainTimeoutMs: 2000,
 });

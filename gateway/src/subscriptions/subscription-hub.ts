@@ -311,9 +311,20 @@ export function createSubscriptionHub(options: SubscriptionHubOptions): Subscrip
       clearTimeout(timer);
     },
     close() {
-      for (const upstream of upstreams.values()) upstream.dispose();
+      // Counted out sink by sink rather than reset to 0: an upstream that already ended still
+      // subtracts its own subscribers when its delivery settles, and a subscriber leaving after
+      // close() finds itself gone (its unsubscribe is then a no-op) — either would otherwise take
+      // the gauge below zero.
+      for (const upstream of upstreams.values()) {
+        upstream.dispose();
+        for (const group of upstream.groups.values()) {
+          subscriptions -= group.sinks.size;
+          group.sinks.clear();
+        }
+        upstream.groups.clear();
+        upstream.subscribers = 0;
+      }
       upstreams.clear();
-      subscriptions = 0;
     },
   };
 }

@@ -49,25 +49,38 @@ export interface UpstreamConnectorOptions {
   readonly logger: Logger;
   readonly reconnectWindowMs: number;
   readonly maxBackoffMs: number;
+  /** Ping interval; a socket whose pong has not come by the next ping is cut and reconnected. */
   readonly keepAliveMs: number;
+  /** Deadline of the WebSocket upgrade, and then of `connection_ack`, on every (re)connect. */
+  readonly connectTimeoutMs: number;
 }
 
-/** `ws` with per-message deflate off: compression costs more CPU than it saves on small events. */
-class PlainWebSocket extends WebSocket {
-  constructor(address: string, protocols?: string | string[]) {
-    super(address, protocols, { perMessageDeflate: false });
-  }
+/**
+ * `ws` with per-message deflate off (compression costs more CPU than it saves on small events) and
+ * a deadline on the opening handshake: a subgraph that accepts TCP but never answers the upgrade
+ * would otherwise never produce a close, so the reconnect window would never start.
+ */
+function plainWebSocket(handshakeTimeout: number): new (address: string, protocols?: string | string[]) => WebSocket {
+  return class PlainWebSocket extends WebSocket {
+    constructor(address: string, protocols?: string | string[]) {
+      super(address, protocols, { perMessageDeflate: false, handshakeTimeout });
+    }
+  };
 }
 
 interface PooledClient {
   readonly client: Client;
+  readonly log: Logger;
   refs: number;
   /** When the socket was lost; undefined while connected. */
   disconnectedAt: number | undefined;
+  /** Cuts the socket when the pong to our last ping has not come in time. */
+  pongDeadline: NodeJS.Timeout | undefined;
 }
 
 export function createUpstreamConnector(options: UpstreamConnectorOptions): UpstreamConnector {
   const pool = new Map<string, PooledClient>();
+  const WebSocketImpl = plainWebSocket(options.connectTimeoutMs);
   let closed = false;
 
   function acquire(target: UpstreamTarget): { pooled: PooledClient; release: () => void } {
@@ -80,11 +93,15 @@ export function createUpstreamConnector(options: UpstreamConnectorOptions): Upst
       const entry: PooledClient = {
         refs: 0,
         disconnectedAt: undefined,
+        pongDeadline: undefined,
+        log,
         client: createClient({
           url,
-          webSocketImpl: PlainWebSocket,
+          webSocketImpl: WebSocketImpl,
           lazy: true,
           keepAlive: options.keepAliveMs,
+          // The subgraph upgraded but never acknowledges: closed 4504, which is retried.
+          connectionAckWaitTimeout: options.connectTimeoutMs,
           connectionParams: async () => (target.identity ? { identity: await options.signIdentity(target.identity) } : {}),
           retryAttempts: Number.MAX_SAFE_INTEGER, // bounded by time in shouldRetry instead
           retryWait: (retries) => backoff(retries, options.maxBackoffMs),
@@ -98,7 +115,23 @@ export function createUpstreamConnector(options: UpstreamConnectorOptions): Upst
               if (wasRetry) log.info({ downMs: Date.now() - (entry.disconnectedAt ?? Date.now()) }, 'subgraph subscription socket reconnected');
               entry.disconnectedAt = undefined;
             },
+            // A half-open socket (subgraph host gone, no FIN or RST) never closes by itself, so
+            // the pings graphql-ws sends get a deadline: no pong by the next ping, and
+            // terminate() closes the socket (4499) the way a lost one closes, retried in the window.
+            ping: (received) => {
+              if (received) return;
+              clearTimeout(entry.pongDeadline);
+              entry.pongDeadline = setTimeout(() => {
+                log.warn({ waitedMs: options.keepAliveMs }, 'subgraph subscription socket missed its pong; terminating');
+                entry.client.terminate();
+              }, options.keepAliveMs);
+              entry.pongDeadline.unref();
+            },
+            pong: (received) => {
+              if (received) clearTimeout(entry.pongDeadline);
+            },
             closed: (event) => {
+              clearTimeout(entry.pongDeadline);
               if (entry.refs > 0 && entry.disconnectedAt === undefined) {
                 entry.disconnectedAt = Date.now();
                 log.warn({ code: closeCode(event) }, 'subgraph subscription socket lost; reconnecting');
@@ -121,7 +154,7 @@ export function createUpstreamConnector(options: UpstreamConnectorOptions): Upst
         held.refs -= 1;
         if (held.refs === 0 && pool.get(poolKey) === held) {
           pool.delete(poolKey);
-          void held.client.dispose();
+          void disposeClient(held);
         }
       },
     };
@@ -172,11 +205,26 @@ export function createUpstreamConnector(options: UpstreamConnectorOptions): Upst
     socketCount: () => pool.size,
     async close() {
       closed = true;
-      const clients = [...pool.values()].map((pooled) => pooled.client);
+      const pooled = [...pool.values()];
       pool.clear();
-      await Promise.all(clients.map((client) => client.dispose()));
+      await Promise.allSettled(pooled.map(disposeClient));
     },
   };
+}
+
+/**
+ * graphql-ws's dispose() awaits a connect attempt in progress and rejects with its failure: the
+ * subgraph refusing the socket, or the attempt denied with 1000 'All Subscriptions Gone' when the
+ * last subscription left during a backoff. Either way nothing is left open, so the rejection only
+ * says why; unhandled, it would end the process.
+ */
+async function disposeClient(pooled: PooledClient): Promise<void> {
+  clearTimeout(pooled.pongDeadline);
+  try {
+    await pooled.client.dispose();
+  } catch (error) {
+    pooled.log.debug({ code: closeCode(error), err: error }, 'subgraph subscription socket disposed during a failed connect attempt');
+  }
 }
 
 /** Full-jitter exponential backoff: uniform in [0, min(cap, 250 ms · 2^retries)]. */

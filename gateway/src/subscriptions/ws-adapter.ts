@@ -63,6 +63,8 @@ export interface WsAdapterOptions {
 export interface WsAdapter {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   connectionCount(): number;
+  /** New upgrades get 503 from now on; the open connections carry on. */
+  stopAccepting(): void;
   /** Stops accepting; waits (bounded) for buffers to drain; closes everyone with 1001. */
   close(): Promise<void>;
 }
@@ -114,8 +116,24 @@ export function createWsAdapter(options: WsAdapterOptions): WsAdapter {
     else if (connection.socket.readyState === WebSocket.OPEN) connection.socket.close(code, reason);
   }
 
+  /**
+   * Drops the connection with 4413 when more than `maxBufferedBytes` wait unsent on it. Checked
+   * before every outgoing message, not only `next`: a client that stops reading can otherwise grow
+   * our memory without bound with pongs (each echoes up to `maxMessageBytes` of ping payload),
+   * `error`s and `complete`s. ws writes its frames to `raw` too, so its length counts them all.
+   */
+  function dropIfSlow(connection: Connection): boolean {
+    const bufferedBytes = connection.raw.writableLength;
+    if (bufferedBytes <= limits.maxBufferedBytes) return false;
+    options.onSlowConsumer();
+    logger.warn({ bufferedBytes }, 'dropping slow subscription consumer');
+    end(connection, CloseCode.SlowConsumer, 'Slow consumer');
+    return true;
+  }
+
   function send(connection: Connection, message: string): void {
-    if (connection.socket.readyState === WebSocket.OPEN) connection.socket.send(message);
+    if (connection.socket.readyState !== WebSocket.OPEN || dropIfSlow(connection)) return;
+    connection.socket.send(message);
   }
 
   function sendError(connection: Connection, id: string, errors: readonly GraphQLFormattedError[]): void {
@@ -171,13 +189,7 @@ export function createWsAdapter(options: WsAdapterOptions): WsAdapter {
     const sink: SubscriberSink = {
       send(result) {
         const { socket, raw } = connection;
-        if (!active || socket.readyState !== WebSocket.OPEN) return false;
-        if (raw.writableLength > limits.maxBufferedBytes) {
-          options.onSlowConsumer();
-          logger.warn({ bufferedBytes: raw.writableLength }, 'dropping slow subscription consumer');
-          end(connection, CloseCode.SlowConsumer, 'Slow consumer');
-          return false;
-        }
+        if (!active || socket.readyState !== WebSocket.OPEN || dropIfSlow(connection)) return false;
         writeFrame(raw, result.framed(framingKey, buildFrame));
         return true;
       },
@@ -251,6 +263,9 @@ export function createWsAdapter(options: WsAdapterOptions): WsAdapter {
   }
 
   function onConnection(socket: WebSocket, req: IncomingMessage, raw: Duplex): void {
+    // First, before any early return: a peer can send an invalid frame at any point (even while we
+    // close it with 4406), and `ws` reports that as 'error', which with no listener ends the process.
+    socket.on('error', (error) => logger.debug({ err: error }, 'subscription socket error'));
     const now = Date.now();
     const connection: Connection = {
       socket,
@@ -271,7 +286,6 @@ export function createWsAdapter(options: WsAdapterOptions): WsAdapter {
       connection.alive = true;
     });
     socket.on('close', () => end(connection, undefined, 'closed'));
-    socket.on('error', (error) => logger.debug({ err: error }, 'subscription socket error'));
   }
 
   return {
@@ -283,6 +297,9 @@ export function createWsAdapter(options: WsAdapterOptions): WsAdapter {
       server.handleUpgrade(req, socket, head, (ws) => onConnection(ws, req, socket));
     },
     connectionCount: () => connections.size,
+    stopAccepting() {
+      accepting = false;
+    },
     async close() {
       accepting = false;
       clearInterval(ticker);

@@ -3,11 +3,11 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { parseBusMessage, type BusMessage } from '@votemesh/common/contracts/bus';
-import { encodeVoteEntry, VOTE_FIELD } from '@votemesh/common/contracts/vote-entry';
+import { VOTE_FIELD } from '@votemesh/common/contracts/vote-entry';
 import { waitFor } from '@votemesh/common/testing/wait-for';
 import { applyBatch } from '../src/apply-batch.ts';
 import { readGroup, ensureGroup, type StreamEntry } from '../src/stream.ts';
-import { createHarness, REDIS_URL, seededRandom, type Harness, type TestPoll } from './support/harness.ts';
+import { createHarness, voteEntry, REDIS_URL, seededRandom, type Harness, type TestPoll } from './support/harness.ts';
 import { encodeLegacyVoteEntry } from './support/legacy-entry.ts';
 
 let h: Harness;
@@ -17,12 +17,6 @@ before(async () => {
 after(async () => {
   await h[Symbol.asyncDispose]();
 });
-
-/** A stream entry with an explicit id, so tests control the order the worker sees. */
-function entry(id: string, vote: { pollId: string; optionId: string; voterId: string; receiptId?: string }): StreamEntry & { receiptId: string } {
-  const receiptId = vote.receiptId ?? randomUUID();
-  return { id, receiptId, fields: encodeVoteEntry({ ...vote, receiptId, castAt: new Date().toISOString() }) };
-}
 
 async function expectCounts(poll: TestPoll, expected: readonly number[]): Promise<void> {
   const votes = await h.optionVotes(poll.id);
@@ -41,15 +35,15 @@ describe('applyBatch: ballots and tallies', () => {
     const poll = await h.createPoll(3);
     const [a, b] = poll.optionIds as [string, string, string];
     const first = [
-      entry('1000-0', { pollId: poll.id, optionId: a, voterId: 'v1' }),
-      entry('1000-1', { pollId: poll.id, optionId: a, voterId: 'v2' }),
-      entry('1000-2', { pollId: poll.id, optionId: b, voterId: 'v3' }),
+      voteEntry('1000-0', { pollId: poll.id, optionId: a, voterId: 'v1' }),
+      voteEntry('1000-1', { pollId: poll.id, optionId: a, voterId: 'v2' }),
+      voteEntry('1000-2', { pollId: poll.id, optionId: b, voterId: 'v3' }),
     ];
     const report1 = await applyBatch(h.applyDeps, first);
     assert.deepEqual({ counted: report1.counted, applied: report1.applied }, { counted: 3, applied: 3 });
     await expectCounts(poll, [2, 1, 0]);
 
-    const change = entry('2000-0', { pollId: poll.id, optionId: b, voterId: 'v1' });
+    const change = voteEntry('2000-0', { pollId: poll.id, optionId: b, voterId: 'v1' });
     const report2 = await applyBatch(h.applyDeps, [change]);
     assert.equal(report2.counted, 1);
     await expectCounts(poll, [1, 2, 0]);
@@ -74,8 +68,8 @@ describe('applyBatch: ballots and tallies', () => {
   it('treats a replayed batch as a no-op that still answers COUNTED', async () => {
     const poll = await h.createPoll(2);
     const batch = [
-      entry('3000-0', { pollId: poll.id, optionId: poll.optionIds[0]!, voterId: 'v1' }),
-      entry('3000-1', { pollId: poll.id, optionId: poll.optionIds[1]!, voterId: 'v2' }),
+      voteEntry('3000-0', { pollId: poll.id, optionId: poll.optionIds[0]!, voterId: 'v1' }),
+      voteEntry('3000-1', { pollId: poll.id, optionId: poll.optionIds[1]!, voterId: 'v2' }),
     ];
     await applyBatch(h.applyDeps, batch);
     const replay = await applyBatch(h.applyDeps, batch);
@@ -93,8 +87,8 @@ describe('applyBatch: ballots and tallies', () => {
   it('supersedes an older entry that arrives after a newer one (reorder)', async () => {
     const poll = await h.createPoll(2);
     const [a, b] = poll.optionIds as [string, string];
-    await applyBatch(h.applyDeps, [entry('5000-0', { pollId: poll.id, optionId: b, voterId: 'v1' })]);
-    const older = entry('4000-0', { pollId: poll.id, optionId: a, voterId: 'v1' });
+    await applyBatch(h.applyDeps, [voteEntry('5000-0', { pollId: poll.id, optionId: b, voterId: 'v1' })]);
+    const older = voteEntry('4000-0', { pollId: poll.id, optionId: a, voterId: 'v1' });
     const report = await applyBatch(h.applyDeps, [older]);
     assert.deepEqual({ superseded: report.superseded, applied: report.applied }, { superseded: 1, applied: 0 });
     await expectCounts(poll, [0, 1]);
@@ -107,10 +101,10 @@ describe('applyBatch: ballots and tallies', () => {
     const poll = await h.createPoll(3);
     const [a, b, c] = poll.optionIds as [string, string, string];
     const batch = [
-      entry('6000-2', { pollId: poll.id, optionId: c, voterId: 'v1' }),
-      entry('6000-0', { pollId: poll.id, optionId: a, voterId: 'v1' }),
-      entry('6000-3', { pollId: poll.id, optionId: a, voterId: 'v2' }),
-      entry('6000-1', { pollId: poll.id, optionId: b, voterId: 'v1' }),
+      voteEntry('6000-2', { pollId: poll.id, optionId: c, voterId: 'v1' }),
+      voteEntry('6000-0', { pollId: poll.id, optionId: a, voterId: 'v1' }),
+      voteEntry('6000-3', { pollId: poll.id, optionId: a, voterId: 'v2' }),
+      voteEntry('6000-1', { pollId: poll.id, optionId: b, voterId: 'v1' }),
     ];
     const report = await applyBatch(h.applyDeps, batch);
     assert.deepEqual({ counted: report.counted, superseded: report.superseded }, { counted: 2, superseded: 2 });
@@ -123,9 +117,9 @@ describe('applyBatch: ballots and tallies', () => {
   it('rejects votes for a poll that does not exist or an option of another poll, with a reason', async () => {
     const poll = await h.createPoll(2);
     const other = await h.createPoll(2);
-    const unknownPoll = entry('7000-0', { pollId: randomUUID(), optionId: poll.optionIds[0]!, voterId: 'v1' });
-    const foreignOption = entry('7000-1', { pollId: poll.id, optionId: other.optionIds[0]!, voterId: 'v2' });
-    const fine = entry('7000-2', { pollId: poll.id, optionId: poll.optionIds[1]!, voterId: 'v3' });
+    const unknownPoll = voteEntry('7000-0', { pollId: randomUUID(), optionId: poll.optionIds[0]!, voterId: 'v1' });
+    const foreignOption = voteEntry('7000-1', { pollId: poll.id, optionId: other.optionIds[0]!, voterId: 'v2' });
+    const fine = voteEntry('7000-2', { pollId: poll.id, optionId: poll.optionIds[1]!, voterId: 'v3' });
     const report = await applyBatch(h.applyDeps, [unknownPoll, foreignOption, fine]);
     assert.deepEqual({ counted: report.counted, rejected: report.rejected }, { counted: 1, rejected: 2 });
     await expectCounts(poll, [0, 1]);
@@ -192,8 +186,8 @@ describe('applyBatch: through the stream', () => {
     await subscriber.subscribe(h.keys.channel('tally'), h.keys.channel('receipts'), h.keys.channel('receipt'));
     try {
       const votes = [
-        entry('8000-0', { pollId: poll.id, optionId: poll.optionIds[0]!, voterId: 'v1' }),
-        entry('8000-1', { pollId: poll.id, optionId: poll.optionIds[0]!, voterId: 'v2' }),
+        voteEntry('8000-0', { pollId: poll.id, optionId: poll.optionIds[0]!, voterId: 'v1' }),
+        voteEntry('8000-1', { pollId: poll.id, optionId: poll.optionIds[0]!, voterId: 'v2' }),
       ];
       await applyBatch(h.applyDeps, votes);
       const tally = await waitFor(() => messages.find((m) => m.type === 'tally' && m.pollId === poll.id), { what: 'tally message' });
@@ -236,7 +230,12 @@ describe('applyBatch: exactness under replays, reorders and duplicates (property
         const option = poll.optionIds[Math.floor(random() * poll.optionIds.length)]!;
         const voter = voters[Math.floor(random() * voters.length)]!;
         // Ids grow with i: the model's "newest" is the highest i.
-        all.push({ ...entry(`${10_000 + i}-${Math.floor(random() * 3)}`, { pollId: poll.id, optionId: option, voterId: voter }), pollIndex, option, voter });
+        all.push({
+          ...voteEntry(`${10_000 + i}-${Math.floor(random() * 3)}`, { pollId: poll.id, optionId: option, voterId: voter }),
+          pollIndex,
+          option,
+          voter,
+        });
       }
       // Deliver in random-size batches, shuffled within and across, with a third of the batches replayed.
       const batches: StreamEntry[][] = [];

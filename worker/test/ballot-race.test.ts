@@ -5,11 +5,9 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { encodeVoteEntry } from '@votemesh/common/contracts/vote-entry';
 import { waitFor } from '@votemesh/common/testing/wait-for';
 import { applyBatch } from '../src/apply-batch.ts';
-import type { StreamEntry } from '../src/stream.ts';
-import { createHarness, type Harness } from './support/harness.ts';
+import { createHarness, voteEntry, type Harness } from './support/harness.ts';
 
 let h: Harness;
 before(async () => {
@@ -18,11 +16,6 @@ before(async () => {
 after(async () => {
   await h[Symbol.asyncDispose]();
 });
-
-function entry(id: string, vote: { pollId: string; optionId: string; voterId: string }): StreamEntry & { receiptId: string } {
-  const receiptId = randomUUID();
-  return { id, receiptId, fields: encodeVoteEntry({ ...vote, receiptId, castAt: new Date().toISOString() }) };
-}
 
 async function statementsWaitingForLocks(): Promise<number> {
   const rows = await h.prisma.$queryRaw<{ waiting: bigint }[]>`
@@ -34,12 +27,12 @@ describe('one-statement apply under a concurrent batch', () => {
   it('decides votes whose ballots changed meanwhile under row locks, and the counts stay exact', async () => {
     const poll = await h.createPoll(2);
     const [a, b] = poll.optionIds as [string, string];
-    await applyBatch(h.applyDeps, [entry('1000-0', { pollId: poll.id, optionId: a, voterId: 'v1' })]);
+    await applyBatch(h.applyDeps, [voteEntry('1000-0', { pollId: poll.id, optionId: a, voterId: 'v1' })]);
 
     const racesBefore = (await h.metrics.ballotRaces.get()).values[0]?.value ?? 0;
-    const v1 = entry('4000-0', { pollId: poll.id, optionId: a, voterId: 'v1' }); // newer than the other replica's v1
-    const v2 = entry('2000-1', { pollId: poll.id, optionId: a, voterId: 'v2' }); // older than the other replica's v2
-    const v3 = entry('4000-2', { pollId: poll.id, optionId: a, voterId: 'v3' }); // no race
+    const v1 = voteEntry('4000-0', { pollId: poll.id, optionId: a, voterId: 'v1' }); // newer than the other replica's v1
+    const v2 = voteEntry('2000-1', { pollId: poll.id, optionId: a, voterId: 'v2' }); // older than the other replica's v2
+    const v3 = voteEntry('4000-2', { pollId: poll.id, optionId: a, voterId: 'v3' }); // no race
     const otherReceipt = randomUUID();
     let applying: Promise<Awaited<ReturnType<typeof applyBatch>>> | undefined;
 

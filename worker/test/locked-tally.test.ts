@@ -3,9 +3,7 @@
 // path returns (what settle publishes as the newest version) must be exactly the committed state
 // that version names: its option counts sum to its total and match the database at that version.
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { encodeVoteEntry } from '@votemesh/common/contracts/vote-entry';
 import { waitFor } from '@votemesh/common/testing/wait-for';
 import { applyBatch } from '../src/apply-batch.ts';
 import { BATCH_STATEMENTS, encodeVotes } from '../src/batch-sql.ts';
@@ -13,7 +11,7 @@ import { splitEntries, type ParsedVote } from '../src/outcomes.ts';
 import type { StreamEntry } from '../src/stream.ts';
 import { readPollTally } from '../src/tally-read.ts';
 import { commitVotesLocked, type CommitResult } from '../src/tally-sql.ts';
-import { createHarness, type Harness } from './support/harness.ts';
+import { createHarness, voteEntry, type Harness } from './support/harness.ts';
 
 let h: Harness;
 before(async () => {
@@ -22,10 +20,6 @@ before(async () => {
 after(async () => {
   await h[Symbol.asyncDispose]();
 });
-
-function entry(id: string, vote: { pollId: string; optionId: string; voterId: string }): StreamEntry {
-  return { id, fields: encodeVoteEntry({ ...vote, receiptId: randomUUID(), castAt: new Date().toISOString() }) };
-}
 
 function parsed(...entries: StreamEntry[]): ParsedVote[] {
   return splitEntries(entries).votes;
@@ -42,8 +36,8 @@ describe('locking path under a concurrent writer of the same poll', () => {
     const poll = await h.createPoll(3);
     const [a, b] = poll.optionIds as [string, string];
     await applyBatch(h.applyDeps, [
-      entry('1000-0', { pollId: poll.id, optionId: a, voterId: 'v1' }),
-      entry('1000-1', { pollId: poll.id, optionId: b, voterId: 'v2' }),
+      voteEntry('1000-0', { pollId: poll.id, optionId: a, voterId: 'v1' }),
+      voteEntry('1000-1', { pollId: poll.id, optionId: b, voterId: 'v2' }),
     ]);
 
     let locked: Promise<CommitResult> | undefined;
@@ -52,8 +46,8 @@ describe('locking path under a concurrent writer of the same poll', () => {
     // option, newer entry): no option count of its own changes, only the poll's version and rate.
     await h.prisma.$transaction(
       async (tx) => {
-        await tx.$queryRawUnsafe(BATCH_STATEMENTS[1] as string, encodeVotes(parsed(entry('2000-0', { pollId: poll.id, optionId: b, voterId: 'v3' }))), 5);
-        locked = commitVotesLocked(h.prisma, parsed(entry('3000-0', { pollId: poll.id, optionId: a, voterId: 'v1' })), { windowSeconds: 5 });
+        await tx.$queryRawUnsafe(BATCH_STATEMENTS[1] as string, encodeVotes(parsed(voteEntry('2000-0', { pollId: poll.id, optionId: b, voterId: 'v3' }))), 5);
+        locked = commitVotesLocked(h.prisma, parsed(voteEntry('3000-0', { pollId: poll.id, optionId: a, voterId: 'v1' })), { windowSeconds: 5 });
         // Never unhandled if the wait below fails.
         locked.catch(() => undefined);
         await waitFor(async () => (await statementsWaitingForLocks()) > 0, { what: 'the locking path waits for the other writer' });

@@ -4,14 +4,11 @@
 // votes an earlier attempt had committed. A commit whose replays name a poll it has no tally for
 // reads that poll's current tally, so the re-apply publishes it (consumers drop versions they have).
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { encodeVoteEntry } from '@votemesh/common/contracts/vote-entry';
 import type { PrismaClient } from '@votemesh/common/db/client';
 import { applyBatch, commitBatch, settleBatch } from '../src/apply-batch.ts';
-import type { StreamEntry } from '../src/stream.ts';
 import { readPollTally } from '../src/tally-read.ts';
-import { createHarness, type Harness } from './support/harness.ts';
+import { createHarness, voteEntry, type Harness } from './support/harness.ts';
 
 let h: Harness;
 before(async () => {
@@ -20,10 +17,6 @@ before(async () => {
 after(async () => {
   await h[Symbol.asyncDispose]();
 });
-
-function entry(id: string, vote: { pollId: string; optionId: string; voterId: string }): StreamEntry {
-  return { id, fields: encodeVoteEntry({ ...vote, receiptId: randomUUID(), castAt: new Date().toISOString() }) };
-}
 
 /** The same client, except that every interactive transaction fails before it starts (a timeout, a connection blip). */
 function failingTransactions(prisma: PrismaClient): PrismaClient {
@@ -40,10 +33,10 @@ describe('tallies of polls changed only by replayed votes', () => {
   it('are published when the locking half of a batch failed after its fast statement committed', async () => {
     const p1 = await h.createPoll(2);
     const p2 = await h.createPoll(2);
-    await applyBatch(h.applyDeps, [entry('1000-0', { pollId: p1.id, optionId: p1.optionIds[0] as string, voterId: 'v1' })]);
+    await applyBatch(h.applyDeps, [voteEntry('1000-0', { pollId: p1.id, optionId: p1.optionIds[0] as string, voterId: 'v1' })]);
     const batch = [
-      entry('2000-0', { pollId: p1.id, optionId: p1.optionIds[1] as string, voterId: 'v1' }), // loses its ballot race
-      entry('2000-1', { pollId: p2.id, optionId: p2.optionIds[0] as string, voterId: 'v9' }), // committed by the fast statement
+      voteEntry('2000-0', { pollId: p1.id, optionId: p1.optionIds[1] as string, voterId: 'v1' }), // loses its ballot race
+      voteEntry('2000-1', { pollId: p2.id, optionId: p2.optionIds[0] as string, voterId: 'v9' }), // committed by the fast statement
     ];
 
     // Another batch holds v1's ballot: the fast statement skips it (code L), and the locking
@@ -68,7 +61,7 @@ describe('tallies of polls changed only by replayed votes', () => {
 
   it('are republished at their current version when a whole committed batch is replayed', async () => {
     const poll = await h.createPoll(2);
-    const batch = [entry('3000-0', { pollId: poll.id, optionId: poll.optionIds[0] as string, voterId: 'v1' })];
+    const batch = [voteEntry('3000-0', { pollId: poll.id, optionId: poll.optionIds[0] as string, voterId: 'v1' })];
     const first = await applyBatch(h.applyDeps, batch);
     const again = await applyBatch(h.applyDeps, batch);
     assert.equal(again.applied, 0, 'the replay changes nothing');

@@ -12,6 +12,7 @@ import { createTestDatabase, type TestDatabase } from '@votemesh/common/testing/
 import { deleteRedisPrefix, testRedisPrefix } from '@votemesh/common/testing/redis';
 import type { Registry } from 'prom-client';
 import type { ApplyDeps } from '../../src/apply-batch.ts';
+import type { StreamEntry } from '../../src/stream.ts';
 import { BATCH_STATEMENTS } from '../../src/batch-sql.ts';
 import { createWorkerMetrics, type WorkerMetrics } from '../../src/metrics.ts';
 import { createMemoryAuditSink, type MemoryAuditSink } from './memory-audit-sink.ts';
@@ -50,6 +51,12 @@ export interface RandomVotes {
 export interface TestPoll {
   readonly id: string;
   readonly optionIds: readonly string[];
+}
+
+/** A stream entry with an explicit id, so tests control the order the worker sees. */
+export function voteEntry(id: string, vote: { pollId: string; optionId: string; voterId: string; receiptId?: string }): StreamEntry & { receiptId: string } {
+  const receiptId = vote.receiptId ?? randomUUID();
+  return { id, receiptId, fields: encodeVoteEntry({ ...vote, receiptId, castAt: new Date().toISOString() }) };
 }
 
 export async function createHarness(): Promise<Harness> {

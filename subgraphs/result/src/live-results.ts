@@ -11,7 +11,7 @@ import { backoffDelay, type BackoffOptions } from './backoff.ts';
 import { createCoalescer, type Coalescer } from './coalescer.ts';
 import { createLatestMailbox, type LatestMailbox } from './latest-mailbox.ts';
 import type { ResultMetrics } from './metrics.ts';
-import type { PollOptionSource } from './poll-options.ts';
+import { isUuid, type PollOptionSource } from './poll-options.ts';
 import { buildPollResults, type CommitInfo, type PollResults } from './results.ts';
 import { pollNotFound, readPollResults } from './results-loader.ts';
 import type { TallySource, TallyWatch } from './tally-client.ts';
@@ -141,8 +141,11 @@ export function createLiveResults(deps: LiveResultsDeps): LiveResults {
   }
 
   return {
-    async subscribe(pollId) {
+    async subscribe(requestedId) {
       if (closed) throw new VotemeshError('UPSTREAM_UNAVAILABLE', 'The result subgraph is shutting down; subscribe again');
+      // One spelling per poll: the tally service answers in lower case, so a watch keyed by an
+      // upper-case request would ignore every message (and two spellings would open two streams).
+      const pollId = isUuid(requestedId) ? requestedId.toLowerCase() : requestedId;
       const optionIds = (await deps.options.loadOptionIds([pollId])).get(pollId);
       if (!optionIds) throw pollNotFound(pollId);
       if (closed) throw new VotemeshError('UPSTREAM_UNAVAILABLE', 'The result subgraph is shutting down; subscribe again');

@@ -252,6 +252,22 @@ describe('result subgraph', () => {
       assert.ok((await metric('votemesh_result_pushes_total')) >= 4);
     });
 
+    it('watches a poll asked for in upper case under its one (lower-case) id, as the tally service answers', async () => {
+      const poll = await seedPoll(['Tea', 'Coffee']);
+      const [tea] = poll.optionIds;
+      assert.ok(tea);
+      await using client = createTestWsClient(`${subgraph.url.replace('http', 'ws')}/graphql`);
+      const live = client.subscribe<{ pollResults: Results }>(SUBSCRIPTION, { pollId: poll.id.toUpperCase() });
+      await live.waitForEvent((event) => event.data?.pollResults.version === 0, 'the initial results');
+      await waitFor(() => tally.watchers(poll.id) === 1, { what: 'the stream watching the lower-case id' });
+      const version = tally.commit(poll.id, { [tea]: 3 });
+      const update = await live.waitForEvent((event) => event.data?.pollResults.version === version, 'the update');
+      assert.deepEqual(
+        update.data?.pollResults.options.map((option) => option.votes),
+        [3, 0],
+      );
+    });
+
     it('ends a subscription to an unknown poll with POLL_NOT_FOUND', async () => {
       await using client = createTestWsClient(`${subgraph.url.replace('http', 'ws')}/graphql`);
       const live = client.subscribe<{ pollResults: Results }>(SUBSCRIPTION, { pollId: randomUUID() });

@@ -30,6 +30,8 @@ export interface TallyService {
   readonly handlers: TallyServiceHandlers;
   /** Open WatchResults streams. */
   readonly watchers: number;
+  /** Polls with at least one bus handler registered (should be those of the open streams). */
+  readonly routedPolls: number;
   /** Ends every open WatchResults stream (clients see a clean end and reconnect elsewhere). */
   endWatchers(): void;
   close(): void;
@@ -101,6 +103,8 @@ export function createTallyService(deps: TallyServiceDeps): TallyService {
 
     watchers.add(endStream);
     unsubscribe = await router.subscribe(pollId, (message: TallyUpdate) => deliver(message));
+    // Ended while subscribing (cancelled, or endWatchers): end() ran with nothing to unsubscribe yet.
+    if (ended) return unsubscribe();
     if (call.cancelled) return end();
     // Subscribed first, read second: an update committed meanwhile arrives either way, and the
     // version check keeps whichever of the two is newer.
@@ -117,6 +121,9 @@ export function createTallyService(deps: TallyServiceDeps): TallyService {
     handlers,
     get watchers() {
       return watchers.size;
+    },
+    get routedPolls() {
+      return router.size;
     },
     endWatchers() {
       for (const endStream of [...watchers]) endStream();

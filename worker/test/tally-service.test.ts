@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import type { EventBus } from '@votemesh/common/bus/event-bus';
+import { createMemoryEventBus } from '@votemesh/common/bus/memory-event-bus';
 import { createRedisEventBus } from '@votemesh/common/bus/redis-event-bus';
 import type { TallyServiceClient } from '@votemesh/common/grpc/generated/votemesh/tally/v1/TallyService';
 import type { PollTally__Output } from '@votemesh/common/grpc/generated/votemesh/tally/v1/PollTally';
@@ -153,5 +156,42 @@ describe('WatchResults', () => {
     const error = await new Promise<ServiceError>((resolve) => call.on('error', (e: ServiceError) => resolve(e)));
     assert.equal(error.code, status.INVALID_ARGUMENT);
     assert.match(error.details, /poll_id must be a UUID/);
+  });
+
+  it('leaves no bus handler behind for a stream cancelled while its bus subscription was being set up', async () => {
+    // A bus whose first SUBSCRIBE hangs until released, as a slow or reconnecting Redis would.
+    const inner = createMemoryEventBus(h.logger);
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let subscribed = false;
+    const slowBus: EventBus = {
+      ...inner,
+      async subscribe(type, handler) {
+        await released;
+        const unsubscribe = await inner.subscribe(type, handler);
+        subscribed = true;
+        return unsubscribe;
+      },
+    };
+    const slow = await startTallyServer({ prisma: h.prisma, bus: slowBus, logger: h.logger, windowSeconds: 5, host: '127.0.0.1', port: 0 });
+    const { TallyService } = loadTallyProto().votemesh.tally.v1;
+    const slowClient = new TallyService(slow.address, credentials.createInsecure());
+    try {
+      const poll = await h.createPoll(2);
+      const call = slowClient.WatchResults({ poll_id: poll.id, send_initial: true });
+      call.on('error', () => undefined);
+      await waitFor(() => slow.service.watchers === 1, { what: 'the stream waiting on its bus subscription' });
+      call.cancel();
+      await waitFor(() => slow.service.watchers === 0, { what: 'the server to see the cancel' });
+      release();
+      await waitFor(() => subscribed, { what: 'the bus subscription to complete' });
+      await nextTurn(); // the watch's continuation after its await runs within this turn
+      assert.equal(slow.service.routedPolls, 0);
+    } finally {
+      slowClient.close();
+      await slow.close(1000);
+    }
   });
 });

@@ -39,7 +39,10 @@ export async function readPollTally(prisma: PrismaClient, pollId: string, window
     FROM polls p LEFT JOIN poll_tallies t ON t.poll_id = p.id
     WHERE p.id = ${pollId}::uuid`;
   const row = rows[0];
-  return row ? { ...fromRow(row, windowSeconds), committedAtMs: row.updated_at.getTime() } : undefined;
+  if (!row) return undefined;
+  // Version 0: nothing committed yet (updated_at is then the poll's creation), and the contract
+  // says committedAt is 0 before the first vote.
+  return { ...fromRow(row, windowSeconds), committedAtMs: row.version === 0n ? 0 : row.updated_at.getTime() };
 }
 
 /**

@@ -55,8 +55,8 @@ describe('GetResults', () => {
     const poll = await h.createPoll(2);
     const tally = fromPollTally(await getResults(poll.id));
     assert.deepEqual(
-      { pollId: tally.pollId, version: tally.version, totalVotes: tally.totalVotes, options: tally.options },
-      { pollId: poll.id, version: 0, totalVotes: 0, options: [] },
+      { pollId: tally.pollId, version: tally.version, totalVotes: tally.totalVotes, options: tally.options, committedAtMs: tally.committedAtMs },
+      { pollId: poll.id, version: 0, totalVotes: 0, options: [], committedAtMs: 0 },
     );
   });
 

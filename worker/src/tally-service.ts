@@ -40,6 +40,13 @@ export interface TallyService {
 export function createTallyService(deps: TallyServiceDeps): TallyService {
   const { logger } = deps;
   const router = createKeyedRouter(deps.bus, [keyedMessages('tally', (message) => message.pollId)], logger);
+  /** Per open stream: read the poll's tally again and send it if it is newer than what was sent. */
+  const resyncs = new Set<() => void>();
+  // Tallies published while the bus was disconnected are lost; without this a stream would show
+  // the older state until the poll's next commit (never, once voting has stopped).
+  const stopGapWatch = router.onGap(() => {
+    for (const resync of resyncs) resync();
+  });
   const watchers = new Set<() => void>();
 
   async function getResults(pollId: string): Promise<TallySnapshot> {
@@ -72,11 +79,18 @@ export function createTallyService(deps: TallyServiceDeps): TallyService {
     let draining = false;
     let unsubscribe: Unsubscribe | undefined;
     let ended = false;
+    const resync = (): void => {
+      readPollTally(deps.prisma, pollId, deps.windowSeconds).then(
+        (snapshot) => snapshot && deliver(snapshot),
+        (error: unknown) => logger.warn({ err: error, pollId }, 're-reading a tally after a bus gap failed'),
+      );
+    };
     const end = (): void => {
       if (ended) return;
       ended = true;
       unsubscribe?.();
       watchers.delete(endStream);
+      resyncs.delete(resync);
     };
     const endStream = (): void => {
       end();
@@ -102,6 +116,7 @@ export function createTallyService(deps: TallyServiceDeps): TallyService {
     call.on('error', end);
 
     watchers.add(endStream);
+    resyncs.add(resync);
     unsubscribe = await router.subscribe(pollId, (message: TallyUpdate) => deliver(message));
     // Ended while subscribing (cancelled, or endWatchers): end() ran with nothing to unsubscribe yet.
     if (ended) return unsubscribe();
@@ -130,6 +145,7 @@ export function createTallyService(deps: TallyServiceDeps): TallyService {
     },
     close() {
       this.endWatchers();
+      stopGapWatch();
       router.close();
     },
   };

@@ -1,17 +1,21 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { Redis } from 'ioredis';
 import type { EventBus } from '@votemesh/common/bus/event-bus';
 import { createMemoryEventBus } from '@votemesh/common/bus/memory-event-bus';
 import { createRedisEventBus } from '@votemesh/common/bus/redis-event-bus';
 import type { TallyServiceClient } from '@votemesh/common/grpc/generated/votemesh/tally/v1/TallyService';
 import type { PollTally__Output } from '@votemesh/common/grpc/generated/votemesh/tally/v1/PollTally';
 import { loadTallyProto } from '@votemesh/common/grpc/load';
+import { killRedisConnection } from '@votemesh/common/testing/redis';
 import { waitFor } from '@votemesh/common/testing/wait-for';
 import { startConsumer, type Consumer } from '../src/consumer.ts';
 import { ERROR_CODE_METADATA, fromPollTally, startTallyServer, type TallyServer } from '../src/tally-service.ts';
-import { createHarness, type Harness } from './support/harness.ts';
+import { commitBatch } from '../src/apply-batch.ts';
+import { createHarness, REDIS_URL, voteEntry, type Harness } from './support/harness.ts';
 
 let h: Harness;
 let server: TallyServer;
@@ -192,6 +196,37 @@ describe('WatchResults', () => {
     } finally {
       slowClient.close();
       await slow.close(1000);
+    }
+  });
+
+  it('sends the newest tally after its bus connection was lost and is back (what was published meanwhile is gone)', async () => {
+    const subscriberName = `tally-gap-${randomUUID()}`;
+    const gapBus = createRedisEventBus({
+      publisher: h.redis,
+      subscriber: new Redis(REDIS_URL, { connectionName: subscriberName }),
+      prefix: h.prefix,
+      logger: h.logger,
+    });
+    const gapServer = await startTallyServer({ prisma: h.prisma, bus: gapBus, logger: h.logger, windowSeconds: 5, host: '127.0.0.1', port: 0 });
+    const { TallyService } = loadTallyProto().votemesh.tally.v1;
+    const gapClient = new TallyService(gapServer.address, credentials.createInsecure());
+    const poll = await h.createPoll(2);
+    const call = gapClient.WatchResults({ poll_id: poll.id, send_initial: true });
+    const received: ReturnType<typeof fromPollTally>[] = [];
+    call.on('data', (message: PollTally__Output) => received.push(fromPollTally(message)));
+    call.on('error', () => undefined);
+    try {
+      await waitFor(() => received.some((tally) => tally.version === 0), { what: 'the initial tally' });
+      // Committed, never published: as if its tally message went out while the bus was away.
+      await commitBatch(h.applyDeps, [voteEntry('1-0', { pollId: poll.id, optionId: poll.optionIds[0] as string, voterId: 'gap' })]);
+      assert.equal(await killRedisConnection(h.redis, subscriberName), 1);
+      const caughtUp = await waitFor(() => received.find((tally) => tally.version === 1), { what: 'the tally committed during the gap' });
+      assert.equal(caughtUp.totalVotes, 1);
+    } finally {
+      call.cancel();
+      gapClient.close();
+      await gapServer.close(1000);
+      await gapBus.close();
     }
   });
 });

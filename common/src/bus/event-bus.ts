@@ -20,6 +20,13 @@ export interface EventBus {
   subscribe<T extends BusMessageType>(type: T, handler: BusHandler<T>): Promise<Unsubscribe>;
   /** Sends a message to every subscriber of its type, including ones in this process. */
   publish(message: BusMessage): Promise<void>;
+  /**
+   * Calls `listener` after each gap in delivery: the bus lost its connection and is subscribed again
+   * (Redis pub/sub keeps nothing for a subscriber that is away, so messages published meanwhile are
+   * gone). A subscriber that keeps state derived from messages re-reads it then; a message published
+   * after the listener is called reaches the handlers again.
+   */
+  onGap(listener: () => void): Unsubscribe;
   /** Drops every subscription and releases connections; safe to call twice. */
   close(): Promise<void>;
 }

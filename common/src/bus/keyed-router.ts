@@ -10,6 +10,8 @@ import { dispatchToHandlers, type BusHandler, type BusLogger, type BusMessageOf,
 export interface KeyedRouter<V> {
   /** Like `EventBus.subscribe`, but only for the values whose key equals `key`. */
   subscribe(key: string, handler: (value: V) => void): Promise<Unsubscribe>;
+  /** The bus's `onGap`: values published while the bus was disconnected never arrive. */
+  onGap(listener: () => void): Unsubscribe;
   /** How many keys have handlers; for metrics and tests. */
   readonly size: number;
   close(): void;
@@ -98,6 +100,7 @@ export function createKeyedRouter<V>(bus: EventBus, sources: readonly KeyedSourc
       }
       return unsubscribe;
     },
+    onGap: (listener) => bus.onGap(listener),
     get size() {
       return byKey.size;
     },

@@ -34,6 +34,8 @@ export function createMemoryEventBus(logger: BusLogger): EventBus {
         if (set) dispatchToHandlers(set, copy, logger, { type: copy.type });
       });
     },
+    // One process, no connection: nothing is ever missed.
+    onGap: () => () => undefined,
     async close(): Promise<void> {
       closed = true;
       handlers.clear();

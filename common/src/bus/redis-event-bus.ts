@@ -59,7 +59,32 @@ export function createRedisEventBus(options: RedisEventBusOptions): EventBus {
   const { publisher, subscriber, logger } = options;
   const keys = createRedisKeys(options.prefix);
   const channels = new Map<string, ChannelState>();
+  const gapListeners = new Set<() => void>();
   let closing: Promise<void> | undefined;
+
+  // ioredis re-subscribes by itself after a reconnect, but whatever was published while the
+  // connection was down never arrives. So a reconnect is a gap: once every channel is subscribed
+  // again (SUBSCRIBE is idempotent; done here so the order is certain), the listeners re-read.
+  let connectionLost = false;
+  subscriber.on('close', () => {
+    if (!closing) connectionLost = true;
+  });
+  subscriber.on('ready', () => {
+    if (!connectionLost || closing) return;
+    connectionLost = false;
+    const names = [...channels.keys()];
+    (names.length > 0 ? subscriber.subscribe(...names) : Promise.resolve()).then(
+      () => {
+        logger.warn({ channels: names.length }, 'bus subscriber reconnected; messages published meanwhile were missed, subscribers re-read');
+        dispatchToHandlers(gapListeners, undefined, logger, { event: 'bus gap' });
+      },
+      // The connection is gone again: its next 'ready' comes with another gap.
+      (error: unknown) => {
+        connectionLost = true;
+        logger.warn({ err: error }, 'bus re-subscribe after a reconnect failed');
+      },
+    );
+  });
 
   subscriber.on('message', (channel: string, text: string) => {
     const state = channels.get(channel);
@@ -150,9 +175,17 @@ export function createRedisEventBus(options: RedisEventBusOptions): EventBus {
         },
       );
     },
+    onGap(listener) {
+      const stored = (): void => listener();
+      gapListeners.add(stored);
+      return () => {
+        gapListeners.delete(stored);
+      };
+    },
     close(): Promise<void> {
       closing ??= (async () => {
         channels.clear();
+        gapListeners.clear();
         subscriber.removeAllListeners('message');
         try {
           await subscriber.quit();

@@ -25,3 +25,19 @@ export async function deleteRedisPrefix(redis: Redis, prefix: string): Promise<n
   } while (cursor !== '0');
   return removed;
 }
+
+/**
+ * Drops the server side of the connection named `name` (ioredis `connectionName`), as a network
+ * failure would: the client sees the connection close and reconnects. Only that one connection,
+ * so tests running beside it on the same Redis are not disturbed. Returns how many were killed.
+ */
+export async function killRedisConnection(redis: Redis, name: string): Promise<number> {
+  const list = String(await redis.client('LIST'));
+  const ids = list
+    .split('\n')
+    .filter((line) => line.includes(` name=${name} `))
+    .map((line) => /(?:^|\s)id=(\d+)/.exec(line)?.[1])
+    .filter((id): id is string => id !== undefined);
+  for (const id of ids) await redis.client('KILL', 'ID', id);
+  return ids.length;
+}

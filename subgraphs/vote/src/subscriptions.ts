@@ -33,9 +33,19 @@ export async function watchReceipt(services: VoteServices, reader: Identity, raw
   const receiptId = parseId(rawId, 'id');
   const gauge = services.metrics.subscriptions.labels({ field: 'voteReceipt' });
   let unsubscribe: (() => void) | undefined;
+  // The final status may have been published while the bus was disconnected: read it again then,
+  // or the client would wait for good on a receipt whose hash already says COUNTED.
+  const stopGapWatch = services.receiptEvents.onGap(() => {
+    if (!current || isFinalReceiptStatus(current.status)) return;
+    services.votes.readReceipt(reader, receiptId).then(
+      (record) => apply(record),
+      () => undefined, // the next message or gap tries again; the client still holds the last state
+    );
+  });
   const queue = createAsyncQueue<ReceiptRecord>({
     maxBuffered: 16,
     onClose: () => {
+      stopGapWatch();
       unsubscribe?.();
       gauge.dec();
     },
@@ -73,9 +83,28 @@ export async function watchPollStatus(services: VoteServices, rawPollId: string)
   const pollId = parseId(rawPollId, 'pollId');
   const gauge = services.metrics.subscriptions.labels({ field: 'pollStatus' });
   let unsubscribe: (() => void) | undefined;
+  /** The status the client last saw (or the poll had when it subscribed). */
+  let known: PollStatusEvent['status'] | undefined;
+  const push = (event: PollStatusEvent): void => {
+    known = event.status;
+    queue.push(event);
+  };
+  // A transition published while the bus was disconnected is lost: compare with the stored poll.
+  const stopGapWatch = services.pollStatusEvents.onGap(() => {
+    services.store.findByIds([pollId]).then(
+      ([poll]) => {
+        if (!poll || known === undefined || poll.status === known) return;
+        // The time of the transition missed: when the poll opened or closed (the times the store keeps).
+        const at = (poll.status === 'CLOSED' ? poll.closesAt : poll.status === 'OPEN' ? poll.opensAt : null) ?? new Date();
+        push({ pollId, status: poll.status, at: at.toISOString() });
+      },
+      () => undefined, // the next transition or gap tries again
+    );
+  });
   const queue = createAsyncQueue<PollStatusEvent>({
     maxBuffered: 64,
     onClose: () => {
+      stopGapWatch();
       unsubscribe?.();
       gauge.dec();
     },
@@ -83,10 +112,11 @@ export async function watchPollStatus(services: VoteServices, rawPollId: string)
   gauge.inc();
   try {
     unsubscribe = await services.pollStatusEvents.subscribe(pollId, (message) => {
-      queue.push({ pollId: message.pollId, status: message.status, at: message.at });
+      push({ pollId: message.pollId, status: message.status, at: message.at });
     });
     const [poll] = await services.store.findByIds([pollId]);
     if (!poll) throw new VotemeshError('POLL_NOT_FOUND', `No poll has id ${pollId}`);
+    known ??= poll.status;
   } catch (error) {
     queue.end();
     throw error;

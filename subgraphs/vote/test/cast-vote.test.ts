@@ -272,6 +272,19 @@ describe('vote subgraph: castVote', () => {
       );
     });
 
+    it('reads the receipt again after the bus lost its connection, so a final status published meanwhile still arrives', async () => {
+      const receipt = await cast(poll.id, poll.options[0]?.id ?? '');
+      const active = await activeSubscriptions(stack, 'voteReceipt');
+      const events = subscribe<{ voteReceipt: { status: string } }>(stack.ws(VOTER), WATCH_RECEIPT, { id: receipt.id });
+      assert.equal((await events.nth(1)).voteReceipt.status, 'PENDING');
+      await waitForActiveSubscriptions(stack, 'voteReceipt', active + 1);
+      // The worker's write whose `receipts` message went out while this replica's bus was away.
+      await stack.redis.hset(keys.receipt(receipt.id), { status: 'COUNTED', updatedAt: new Date().toISOString() });
+      await stack.killBusSubscriber();
+      assert.equal((await events.nth(2)).voteReceipt.status, 'COUNTED');
+      await events.waitForCompletion();
+    });
+
     it("refuses another voter's receipt and a connection without identity", async () => {
       const receipt = await cast(poll.id, poll.options[0]?.id ?? '');
       const other = subscribe(stack.ws(OTHER_VOTER), WATCH_RECEIPT, { id: receipt.id });

@@ -122,6 +122,20 @@ describe('vote subgraph: polls', () => {
       statuses.unsubscribe();
     });
 
+    it('reports a transition it missed while the bus was disconnected, once the bus is back', async () => {
+      const poll = await createOpenPoll(stack);
+      const active = await activeSubscriptions(stack, 'pollStatus');
+      const statuses = subscribe<{ pollStatus: { status: string; at: string } }>(stack.ws(), POLL_STATUS, { pollId: poll.id });
+      await waitForActiveSubscriptions(stack, 'pollStatus', active + 1);
+      // Closed by another replica whose announcement went out while this replica's bus was away.
+      const closesAt = new Date();
+      await stack.prisma.poll.update({ where: { id: poll.id }, data: { status: 'CLOSED', closesAt } });
+      await stack.killBusSubscriber();
+      const missed = await statuses.first((event) => event.pollStatus.status === 'CLOSED');
+      assert.equal(missed.pollStatus.at, closesAt.toISOString());
+      statuses.unsubscribe();
+    });
+
     const conflicts: { name: string; setup: (stack: Stack) => Promise<PollView>; mutation: string }[] = [
       { name: 'opening an OPEN poll', setup: (s) => createOpenPoll(s), mutation: OPEN },
       { name: 'closing a DRAFT poll', setup: (s) => createPoll(s), mutation: CLOSE },

@@ -10,7 +10,7 @@ import { PrismaClient } from '@votemesh/common/db/client';
 import { createLogger } from '@votemesh/common/logger';
 import { createMetricsRegistry } from '@votemesh/common/metrics';
 import { createTestDatabase } from '@votemesh/common/testing/database';
-import { deleteRedisPrefix, testRedisPrefix } from '@votemesh/common/testing/redis';
+import { deleteRedisPrefix, killRedisConnection, testRedisPrefix } from '@votemesh/common/testing/redis';
 import { waitFor } from '@votemesh/common/testing/wait-for';
 import { createClient, type Client } from 'graphql-ws';
 import { Redis } from 'ioredis';
@@ -39,6 +39,8 @@ export interface Stack extends AsyncDisposable {
   readonly redis: Redis;
   readonly bus: EventBus;
   readonly prefix: string;
+  /** Drops the bus subscriber's connection as a network failure would (it reconnects by itself). */
+  killBusSubscriber(): Promise<void>;
   readonly audit: ReturnType<typeof createMemoryAuditSink>;
   /** SQL statements PostgreSQL received, for N+1 checks. */
   readonly queries: string[];
@@ -62,7 +64,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const prefix = testRedisPrefix();
   const redis = new Redis('redis://127.0.0.1:6379', { lazyConnect: false });
   const logger = createLogger({ service: 'vote-test', level: 'fatal' });
-  const bus = createRedisEventBus({ publisher: redis, subscriber: redis.duplicate(), prefix, logger });
+  const subscriberName = `vote-test-bus-${prefix.slice(0, -1).replace(':', '-')}`;
+  const bus = createRedisEventBus({ publisher: redis, subscriber: redis.duplicate({ connectionName: subscriberName }), prefix, logger });
   const audit = createMemoryAuditSink();
   const vote = await startVoteSubgraph({
     config: {
@@ -105,6 +108,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     redis,
     bus,
     prefix,
+    async killBusSubscriber() {
+      if ((await killRedisConnection(redis, subscriberName)) !== 1) throw new Error(`no bus subscriber connection named ${subscriberName}`);
+    },
     audit,
     queries,
     token: (identity) => signIdentity(key, identity),

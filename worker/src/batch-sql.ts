@@ -2,7 +2,8 @@
 // row out. Node does a single JSON.stringify per batch instead of encoding typed arrays, and
 // PostgreSQL does the whole apply in one snapshot-and-locks pass:
 //
-//   input (JSON) → validate (poll, option of poll) → newest entry per (poll, voter) in the batch →
+//   input (JSON) → validate (poll, option of poll; cast before the poll's closes_at) → newest entry
+//   per (poll, voter) in the batch →
 //   ballots (insert the new ones in (poll, voter) order; compare-and-set update the ones the batch
 //   has a newer entry for, exactly as ballots-sql.ts does) → option deltas → option_tallies →
 //   poll_tallies → poll_rate_buckets → one row: a code per entry, the replaced receipts, the tallies.
@@ -24,6 +25,13 @@
 // snapshot, or holds its row lock right now) is neither inserted nor updated and gets code `L`: its vote has not touched any count,
 // everything else in the statement is complete and consistent, and the caller decides the lost votes
 // again through the locking path (tally-sql.ts), in a transaction of their own.
+//
+// Why a vote is checked against closes_at here and not only by castVote: castVote reads the poll
+// through a short-lived cache and writes the stream entry after that read, so a vote can be accepted
+// just after the close committed. castAt is stamped when castVote accepted the vote, so the rule
+// "a vote counts only if cast before the poll's closes_at" is decided here, whenever the batch is
+// applied: a backlog drained after the close still counts every vote cast before it. closes_at is
+// read once per distinct (poll, option) with the validation, not per vote.
 import type { PrismaClient } from '@votemesh/common/db/client';
 import type { ParsedVote } from './outcomes.ts';
 
@@ -37,6 +45,8 @@ export const OUTCOME_CODES = {
   supersededInBatch: 'b',
   pollNotFound: 'P',
   optionNotInPoll: 'O',
+  /** castAt is at or after the poll's closes_at. */
+  pollClosed: 'X',
   lostRace: 'L',
 } as const;
 
@@ -79,13 +89,18 @@ WITH input AS (
          (e.x->>5)::timestamptz AS cast_at
   FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(x, ord)
 ), verdict AS MATERIALIZED (
-  SELECT p.poll_id, p.option_id,
+  SELECT p.poll_id, p.option_id, pl.closes_at,
          CASE WHEN EXISTS (SELECT 1 FROM poll_options o WHERE o.id = p.option_id AND o.poll_id = p.poll_id) THEN ''
-              WHEN EXISTS (SELECT 1 FROM polls WHERE polls.id = p.poll_id) THEN 'O' ELSE 'P' END AS code
-  FROM (SELECT DISTINCT poll_id, option_id FROM input) p
-), ranked AS (
-  SELECT i.*, v.code, ${rank} AS rank
+              WHEN pl.id IS NOT NULL THEN 'O' ELSE 'P' END AS code
+  FROM (SELECT DISTINCT poll_id, option_id FROM input) p LEFT JOIN polls pl ON pl.id = p.poll_id
+), checked AS (
+  -- The per-vote code, before the ranking: a voter's vote cast after the close ranks apart (as any
+  -- invalid entry does), so their newest vote cast before it still wins and is counted.
+  SELECT i.*, CASE WHEN v.code = '' AND i.cast_at >= v.closes_at THEN 'X' ELSE v.code END AS code
   FROM input i JOIN verdict v ON v.poll_id = i.poll_id AND v.option_id = i.option_id
+), ranked AS (
+  SELECT i.*, ${rank} AS rank
+  FROM checked i
 ), cur AS (
   SELECT r.ord, r.poll_id, r.voter_id, r.option_id, r.receipt_id, r.stream_ms, r.stream_seq, r.cast_at, b.poll_id IS NOT NULL AS had,
          b.option_id AS old_option_id, b.receipt_id AS old_receipt_id, b.stream_ms AS old_ms, b.stream_seq AS old_seq, b.cast_at AS old_cast_at,
@@ -187,7 +202,7 @@ SELECT
      FROM tallies t JOIN option_lists l USING (poll_id) JOIN buckets b USING (poll_id)) AS tallies`;
 
 /** Newest valid entry per (poll, voter) first; invalid entries are ranked apart and never win. */
-const APPLY_BATCH_SQL = applyBatchSql('row_number() OVER (PARTITION BY v.code, i.poll_id, i.voter_id ORDER BY i.stream_ms DESC, i.stream_seq DESC, i.ord)');
+const APPLY_BATCH_SQL = applyBatchSql('row_number() OVER (PARTITION BY i.code, i.poll_id, i.voter_id ORDER BY i.stream_ms DESC, i.stream_seq DESC, i.ord)');
 /** The usual batch, one entry per (poll, voter): every entry is the newest of its pair, no sort needed. */
 const APPLY_UNIQUE_BATCH_SQL = applyBatchSql('1::bigint');
 

@@ -134,6 +134,8 @@ export async function commitVotesLocked(prisma: PrismaClient, votes: readonly Pa
 
 const SUPERSEDED_IN_BATCH: VoteOutcome = { status: 'SUPERSEDED', reason: 'A newer vote by the same voter arrived in the same batch' };
 const SUPERSEDED_OLDER: VoteOutcome = { status: 'SUPERSEDED', reason: 'A newer vote by the same voter was already counted' };
+/** A vote counts only if cast before the poll's closes_at (see batch-sql.ts for why it is decided here). */
+const POLL_CLOSED: VoteOutcome = { status: 'REJECTED', reason: 'POLL_NOT_OPEN: the poll closed before this vote was cast' };
 const FAST_OUTCOMES: Readonly<Record<string, VoteOutcome>> = {
   [OUTCOME_CODES.new]: { status: 'COUNTED', change: 'new' },
   [OUTCOME_CODES.changed]: { status: 'COUNTED', change: 'changed' },
@@ -143,6 +145,7 @@ const FAST_OUTCOMES: Readonly<Record<string, VoteOutcome>> = {
   [OUTCOME_CODES.supersededInBatch]: SUPERSEDED_IN_BATCH,
   [OUTCOME_CODES.pollNotFound]: { status: 'REJECTED', reason: 'POLL_NOT_FOUND: the poll does not exist' },
   [OUTCOME_CODES.optionNotInPoll]: { status: 'REJECTED', reason: 'OPTION_NOT_IN_POLL: the option does not belong to the poll' },
+  [OUTCOME_CODES.pollClosed]: POLL_CLOSED,
 };
 
 function fromFastResult(votes: readonly ParsedVote[], result: FastResult, windowSeconds: number): CommitResult & { lost: ParsedVote[] } {
@@ -180,7 +183,9 @@ async function applyInTransaction(tx: Tx, votes: readonly ParsedVote[], options:
   const decided: DecidedVote[] = [];
   const replaced: ReplacedReceipt[] = [];
 
-  // 1. The poll exists and the option belongs to it: one query for all distinct pairs.
+  // 1. The poll exists, the option belongs to it and the vote was cast before the poll closed: one
+  //    query for all distinct pairs. Done before step 2 so a voter's vote cast after the close never
+  //    supersedes their earlier one.
   const valid = await validatePairs(tx, votes, decided);
 
   // 2. Newest entry per (poll, voter) within the batch; the older ones are superseded right away.
@@ -260,25 +265,28 @@ async function validatePairs(tx: Tx, votes: readonly ParsedVote[], decided: Deci
   const pairs = new Map<string, { pollId: string; optionId: string }>();
   for (const { entry } of votes) pairs.set(`${entry.pollId}/${entry.optionId}`, { pollId: entry.pollId, optionId: entry.optionId });
   const list = [...pairs.values()];
-  const rows = await tx.$queryRaw<{ poll_id: string; option_id: string; poll_exists: boolean; option_in_poll: boolean }[]>`
-    SELECT v.poll_id::text AS poll_id, v.option_id::text AS option_id,
-           EXISTS (SELECT 1 FROM polls p WHERE p.id = v.poll_id) AS poll_exists,
+  const rows = await tx.$queryRaw<{ poll_id: string; option_id: string; poll_exists: boolean; option_in_poll: boolean; closes_at: Date | null }[]>`
+    SELECT v.poll_id::text AS poll_id, v.option_id::text AS option_id, p.id IS NOT NULL AS poll_exists, p.closes_at,
            EXISTS (SELECT 1 FROM poll_options o WHERE o.id = v.option_id AND o.poll_id = v.poll_id) AS option_in_poll
-    FROM unnest(${list.map((p) => p.pollId)}::uuid[], ${list.map((p) => p.optionId)}::uuid[]) AS v(poll_id, option_id)`;
-  const verdict = new Map<string, string | null>();
+    FROM unnest(${list.map((p) => p.pollId)}::uuid[], ${list.map((p) => p.optionId)}::uuid[]) AS v(poll_id, option_id)
+    LEFT JOIN polls p ON p.id = v.poll_id`;
+  const verdict = new Map<string, { reason: string | null; closesAtMs: number | null }>();
   for (const row of rows) {
     const reason = !row.poll_exists
       ? 'POLL_NOT_FOUND: the poll does not exist'
       : !row.option_in_poll
         ? 'OPTION_NOT_IN_POLL: the option does not belong to the poll'
         : null;
-    verdict.set(`${row.poll_id}/${row.option_id}`, reason);
+    verdict.set(`${row.poll_id}/${row.option_id}`, { reason, closesAtMs: row.closes_at?.getTime() ?? null });
   }
   const valid: ParsedVote[] = [];
   for (const vote of votes) {
-    const reason = verdict.get(`${vote.entry.pollId}/${vote.entry.optionId}`);
-    if (reason === null) valid.push(vote);
-    else decided.push({ vote, outcome: { status: 'REJECTED', reason: reason ?? 'the poll and option could not be validated' } });
+    const pair = verdict.get(`${vote.entry.pollId}/${vote.entry.optionId}`);
+    if (!pair) decided.push({ vote, outcome: { status: 'REJECTED', reason: 'the poll and option could not be validated' } });
+    else if (pair.reason !== null) decided.push({ vote, outcome: { status: 'REJECTED', reason: pair.reason } });
+    // castAt is normalised to milliseconds by splitEntries, as closes_at is stored (timestamptz(3)).
+    else if (pair.closesAtMs !== null && Date.parse(vote.entry.castAt) >= pair.closesAtMs) decided.push({ vote, outcome: POLL_CLOSED });
+    else valid.push(vote);
   }
   return valid;
 }

@@ -53,10 +53,13 @@ export interface TestPoll {
   readonly optionIds: readonly string[];
 }
 
-/** A stream entry with an explicit id, so tests control the order the worker sees. */
-export function voteEntry(id: string, vote: { pollId: string; optionId: string; voterId: string; receiptId?: string }): StreamEntry & { receiptId: string } {
+/** A stream entry with an explicit id (so tests control the order the worker sees), cast now unless `castAt` says when. */
+export function voteEntry(
+  id: string,
+  vote: { pollId: string; optionId: string; voterId: string; receiptId?: string; castAt?: string },
+): StreamEntry & { receiptId: string } {
   const receiptId = vote.receiptId ?? randomUUID();
-  return { id, receiptId, fields: encodeVoteEntry({ ...vote, receiptId, castAt: new Date().toISOString() }) };
+  return { id, receiptId, fields: encodeVoteEntry({ ...vote, receiptId, castAt: vote.castAt ?? new Date().toISOString() }) };
 }
 
 export async function createHarness(): Promise<Harness> {

@@ -59,7 +59,9 @@ export function createPollService(deps: PollServiceDeps): PollService {
     try {
       await bus.publish({ type: 'poll-status', pollId, status, at: at.toISOString() });
     } catch (error) {
-      // PostgreSQL already holds the change; replicas' caches expire within their TTL anyway.
+      // PostgreSQL already holds the change and this replica's cache entry is gone (onChanged).
+      // Other replicas keep their cached poll until its TTL (POLL_CACHE_TTL_MS) ends; a vote they
+      // accept after a close meanwhile is rejected by the worker (cast after closesAt).
       logger.error({ err: error, pollId, status }, 'could not publish a poll-status message');
     }
   }
@@ -77,6 +79,12 @@ export function createPollService(deps: PollServiceDeps): PollService {
     apply: (id: string) => Promise<AppliedTransition | null>,
   ): Promise<PollRecord> {
     const applied = await apply(id);
+    // Drop this replica's cached poll as soon as the change committed, not after the read-back and
+    // announce below: until then castVote here kept accepting votes from the cached OPEN poll. The
+    // worker rejects a vote cast after closes_at anyway (castAt decides), but such a vote should be
+    // refused at once rather than answered PENDING and rejected later. announce drops it again: a
+    // castVote that read the poll between the two is served the committed state, so that is harmless.
+    if (applied) deps.onChanged?.(id);
     const poll = await load(id);
     if (!applied) throw conflict(poll, status, now());
     await announce(id, status, applied.at, admin.subject, 'admin', {});

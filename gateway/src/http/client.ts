@@ -17,7 +17,12 @@ export function clientAddress(req: IncomingMessage, trustForwardedFor: boolean):
 
 /** Verified callers are limited per subject (wherever they connect from), anonymous ones per address. */
 export function clientKey(req: IncomingMessage, identity: VerifiedIdentity | undefined, trustForwardedFor: boolean): string {
-  return identity ? `sub:${identity.subject}` : `ip:${clientAddress(req, trustForwardedFor)}`;
+  return clientKeyOf(identity, clientAddress(req, trustForwardedFor));
+}
+
+/** The same key from an address already taken (a socket's or stream's, at connection time). */
+export function clientKeyOf(identity: { readonly subject: string } | undefined, address: string): string {
+  return identity ? `sub:${identity.subject}` : `ip:${address}`;
 }
 
 /**

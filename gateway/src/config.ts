@@ -69,6 +69,8 @@ export interface GatewayConfig {
   /** 0 disables rate limiting. */
   readonly rateLimitPerMinute: number;
   readonly trustForwardedFor: boolean;
+  /** With trustForwardedFor: the client is the X-Forwarded-For entry this many from the right. */
+  readonly trustedProxyHops: number;
   readonly upstreamTimeoutMs: number;
   readonly bodyLimitBytes: number;
   readonly maxDepth: number;
@@ -113,6 +115,7 @@ export function loadConfig(env: Env, stdoutIsTty = false): GatewayConfig {
     redisPrefix: readString(env, 'REDIS_PREFIX', 'vm:'),
     rateLimitPerMinute: readInt(env, 'RATE_LIMIT_PER_MINUTE', 6000, { min: 0 }),
     trustForwardedFor: readBool(env, 'TRUST_FORWARDED_FOR', false),
+    trustedProxyHops: readInt(env, 'TRUSTED_PROXY_HOPS', 1, { min: 1 }),
     upstreamTimeoutMs: readInt(env, 'UPSTREAM_TIMEOUT_MS', 10_000, { min: 1 }),
     bodyLimitBytes: readInt(env, 'BODY_LIMIT_BYTES', 1_048_576, { min: 1024 }),
     maxDepth: readInt(env, 'GRAPHQL_MAX_DEPTH', 12, { min: 1 }),

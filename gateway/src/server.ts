@@ -181,7 +181,7 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
     keyFor: (client, windowStart) => `${config.redisPrefix}rl:${client}:${windowStart}`,
     logger,
   });
-  const keyOf = (req: IncomingMessage, identity: VerifiedIdentity | undefined): string => clientKey(req, identity, config.trustForwardedFor);
+  const keyOf = (req: IncomingMessage, identity: VerifiedIdentity | undefined): string => clientKey(req, identity, config);
   // One admission for HTTP and for operations on sockets and streams (executeOperation below).
   const guard = createOperationGuard({ rateLimiter, requireIdentity: config.auth.requiredForGraph });
   const graphql = createGraphQLHttpHandler({
@@ -209,7 +209,7 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
     signIdentity: async (identity) => subscriptionSigner.sign(identity),
     enforcePolicy: (check) => enforcePolicy({ ...check, schema, policy: supergraph.policy }),
     clientKey: keyOf,
-    clientAddress: (req) => clientAddress(req, config.trustForwardedFor),
+    clientAddress: (req) => clientAddress(req, config),
     requireIdentity: config.auth.requiredForGraph,
     async executeOperation(request, caller, address) {
       const admission = await guard.admit(caller, clientKeyOf(caller, address));
@@ -248,7 +248,7 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
     const path = (req.url ?? '/').split('?')[0];
     if (auth.devIssuer && (path === '/auth/token' || path?.startsWith('/.well-known/'))) {
       if (path === '/auth/token') {
-        const decision = await rateLimiter.consume(`token:${clientAddress(req, config.trustForwardedFor)}`);
+        const decision = await rateLimiter.consume(`token:${clientAddress(req, config)}`);
         if (!decision.allowed) {
           sendJson(
             res,

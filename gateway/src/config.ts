@@ -70,6 +70,8 @@ export interface GatewayConfig {
   readonly redisPrefix: string;
   /** 0 disables rate limiting. */
   readonly rateLimitPerMinute: number;
+  /** POST /auth/token per client address; 0 disables. Its own budget: each token is a new voter. */
+  readonly tokenRateLimitPerMinute: number;
   readonly trustForwardedFor: boolean;
   /** With trustForwardedFor: the client is the X-Forwarded-For entry this many from the right. */
   readonly trustedProxyHops: number;
@@ -116,6 +118,7 @@ export function loadConfig(env: Env, stdoutIsTty = false): GatewayConfig {
     redisUrl: readUrl(env, 'REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
     redisPrefix: readString(env, 'REDIS_PREFIX', 'vm:'),
     rateLimitPerMinute: readInt(env, 'RATE_LIMIT_PER_MINUTE', 6000, { min: 0 }),
+    tokenRateLimitPerMinute: readInt(env, 'TOKEN_RATE_LIMIT_PER_MINUTE', 60, { min: 0 }),
     trustForwardedFor: readBool(env, 'TRUST_FORWARDED_FOR', false),
     trustedProxyHops: readInt(env, 'TRUSTED_PROXY_HOPS', 1, { min: 1 }),
     upstreamTimeoutMs: readInt(env, 'UPSTREAM_TIMEOUT_MS', 10_000, { min: 1, max: MAX_TIMER_MS }),

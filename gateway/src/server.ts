@@ -175,12 +175,12 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
   const schema = apiSchema;
   if (!schema) throw new Error('The gateway loaded no API schema from the supergraph');
 
-  const rateLimiter = createRateLimiter({
-    limit: config.rateLimitPerMinute,
-    counter: deps.rateLimitCounter ?? createMemoryRateLimitCounter(),
-    keyFor: (client, windowStart) => `${config.redisPrefix}rl:${client}:${windowStart}`,
-    logger,
-  });
+  const rateLimitCounter = deps.rateLimitCounter ?? createMemoryRateLimitCounter();
+  const rateLimitKey = (client: string, windowStart: number): string => `${config.redisPrefix}rl:${client}:${windowStart}`;
+  const rateLimiter = createRateLimiter({ limit: config.rateLimitPerMinute, counter: rateLimitCounter, keyFor: rateLimitKey, logger });
+  // The dev issuer's own budget (keys `token:<address>`): every token is a new voter identity, so
+  // the /graphql budget (6,000 a minute) would let one address vote thousands of times a minute.
+  const tokenRateLimiter = createRateLimiter({ limit: config.tokenRateLimitPerMinute, counter: rateLimitCounter, keyFor: rateLimitKey, logger });
   const keyOf = (req: IncomingMessage, identity: VerifiedIdentity | undefined): string => clientKey(req, identity, config);
   // One admission for HTTP and for operations on sockets and streams (executeOperation below).
   const guard = createOperationGuard({ rateLimiter, requireIdentity: config.auth.requiredForGraph });
@@ -248,7 +248,7 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
     const path = (req.url ?? '/').split('?')[0];
     if (auth.devIssuer && (path === '/auth/token' || path?.startsWith('/.well-known/'))) {
       if (path === '/auth/token') {
-        const decision = await rateLimiter.consume(`token:${clientAddress(req, config)}`);
+        const decision = await tokenRateLimiter.consume(`token:${clientAddress(req, config)}`);
         if (!decision.allowed) {
           sendJson(
             res,

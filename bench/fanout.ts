@@ -49,9 +49,10 @@ for (const size of requested.filter((size) => size > fdBudget))
   console.log(`  N=${size} SKIPPED: needs more than ${openFiles} descriptors in one process; raise ulimit -n`);
 
 // Subscribers are authenticated voters: the gateway admits at most 20 connections per client
-// (subject, else address), and the dev issuer hands out 6,000 tokens per minute per address. So the
-// gateway gets a known issuer key (DEV_ISSUER_PRIVATE_JWK, as replicas would) and the benchmark
-// signs exactly what /auth/token would: ES256, same issuer, audience, claims and kid.
+// (subject, else address), and the dev issuer hands out 60 tokens per minute per address by default
+// (TOKEN_RATE_LIMIT_PER_MINUTE). So the gateway gets a known issuer key (DEV_ISSUER_PRIVATE_JWK, as
+// replicas would) and the benchmark signs exactly what /auth/token would: ES256, same issuer,
+// audience, claims and kid.
 const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
 const kid = await calculateJwkThumbprint(await exportJWK(publicKey));
 const maxSize = Math.max(0, ...sizes);

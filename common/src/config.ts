@@ -104,15 +104,21 @@ export interface GrpcKeepalive {
 
 export const DEFAULT_GRPC_KEEPALIVE: GrpcKeepalive = Object.freeze({ timeMs: 10_000, timeoutMs: 5000 });
 
-// A day is far beyond any useful keepalive, and it keeps both values under setTimeout's 2^31 - 1 ms
-// limit (above it Node fires after 1 ms, i.e. a ping storm).
-const MAX_KEEPALIVE_MS = 86_400_000;
+/**
+ * The longest delay any timer setting takes: a day is far beyond any useful timeout, interval or
+ * keepalive, and it keeps every value under setTimeout's 2^31 - 1 ms limit (above it Node fires
+ * after 1 ms: an instant timeout, a spinning loop, a ping storm).
+ */
+export const MAX_TIMER_MS = 86_400_000;
+
+/** pino's levels: LOG_LEVEL of every process. */
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
 /** HTTP/2 keepalive of every gRPC client and server of a process (common/src/grpc/keepalive.ts). */
 export function readGrpcKeepalive(env: Env): GrpcKeepalive {
   return Object.freeze({
-    timeMs: readInt(env, 'GRPC_KEEPALIVE_TIME_MS', DEFAULT_GRPC_KEEPALIVE.timeMs, { min: 1, max: MAX_KEEPALIVE_MS }),
-    timeoutMs: readInt(env, 'GRPC_KEEPALIVE_TIMEOUT_MS', DEFAULT_GRPC_KEEPALIVE.timeoutMs, { min: 1, max: MAX_KEEPALIVE_MS }),
+    timeMs: readInt(env, 'GRPC_KEEPALIVE_TIME_MS', DEFAULT_GRPC_KEEPALIVE.timeMs, { min: 1, max: MAX_TIMER_MS }),
+    timeoutMs: readInt(env, 'GRPC_KEEPALIVE_TIMEOUT_MS', DEFAULT_GRPC_KEEPALIVE.timeoutMs, { min: 1, max: MAX_TIMER_MS }),
   });
 }
 
@@ -131,9 +137,9 @@ export function readServiceBasics(env: Env, defaults: { port: number; stdoutIsTt
     host: readString(env, 'HOST', '0.0.0.0'),
     port: readPort(env, 'PORT', defaults.port),
     production: env['NODE_ENV'] === 'production',
-    logLevel: readOneOf(env, 'LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], 'info'),
+    logLevel: readOneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
     logPretty: readOneOf(env, 'LOG_FORMAT', ['pretty', 'json'], defaults.stdoutIsTty ? 'pretty' : 'json') === 'pretty',
-    shutdownTimeoutMs: readInt(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, { min: 100 }),
+    shutdownTimeoutMs: readInt(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, { min: 100, max: MAX_TIMER_MS }),
   };
 }
 

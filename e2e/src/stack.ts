@@ -81,6 +81,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       env: {
         PORT: String(ports.gateway),
         ADMIN_BOOTSTRAP_SECRET: ADMIN_SECRET,
+        // Scenarios mint up to a few hundred voters from one address within a minute.
+        TOKEN_RATE_LIMIT_PER_MINUTE: '0',
         SUBGRAPH_URL_VOTE: `http://127.0.0.1:${ports.vote}/graphql`,
         SUBGRAPH_URL_RESULT: `http://127.0.0.1:${ports.result}/graphql`,
         SUBGRAPH_URL_AUDIT: `http://127.0.0.1:${ports.audit}/graphql`,

@@ -4,6 +4,8 @@ import {
   ConfigError,
   readBool,
   readInt,
+  LOG_LEVELS,
+  MAX_TIMER_MS,
   readOneOf,
   readOptionalString,
   readPort,
@@ -68,7 +70,11 @@ export interface GatewayConfig {
   readonly redisPrefix: string;
   /** 0 disables rate limiting. */
   readonly rateLimitPerMinute: number;
+  /** POST /auth/token per client address; 0 disables. Its own budget: each token is a new voter. */
+  readonly tokenRateLimitPerMinute: number;
   readonly trustForwardedFor: boolean;
+  /** With trustForwardedFor: the client is the X-Forwarded-For entry this many from the right. */
+  readonly trustedProxyHops: number;
   readonly upstreamTimeoutMs: number;
   readonly bodyLimitBytes: number;
   readonly maxDepth: number;
@@ -103,7 +109,7 @@ export function loadConfig(env: Env, stdoutIsTty = false): GatewayConfig {
     host: readString(env, 'HOST', '0.0.0.0'),
     port: readPort(env, 'PORT', 4000),
     production,
-    logLevel: readString(env, 'LOG_LEVEL', 'info'),
+    logLevel: readOneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
     logPretty: readOneOf(env, 'LOG_FORMAT', ['pretty', 'json'], stdoutIsTty ? 'pretty' : 'json') === 'pretty',
     supergraphPath: readString(env, 'SUPERGRAPH_PATH', './supergraph.graphql'),
     subgraphUrlOverrides: Object.freeze(readSubgraphUrlOverrides(env)),
@@ -112,8 +118,10 @@ export function loadConfig(env: Env, stdoutIsTty = false): GatewayConfig {
     redisUrl: readUrl(env, 'REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
     redisPrefix: readString(env, 'REDIS_PREFIX', 'vm:'),
     rateLimitPerMinute: readInt(env, 'RATE_LIMIT_PER_MINUTE', 6000, { min: 0 }),
+    tokenRateLimitPerMinute: readInt(env, 'TOKEN_RATE_LIMIT_PER_MINUTE', 60, { min: 0 }),
     trustForwardedFor: readBool(env, 'TRUST_FORWARDED_FOR', false),
-    upstreamTimeoutMs: readInt(env, 'UPSTREAM_TIMEOUT_MS', 10_000, { min: 1 }),
+    trustedProxyHops: readInt(env, 'TRUSTED_PROXY_HOPS', 1, { min: 1 }),
+    upstreamTimeoutMs: readInt(env, 'UPSTREAM_TIMEOUT_MS', 10_000, { min: 1, max: MAX_TIMER_MS }),
     bodyLimitBytes: readInt(env, 'BODY_LIMIT_BYTES', 1_048_576, { min: 1024 }),
     maxDepth: readInt(env, 'GRAPHQL_MAX_DEPTH', 12, { min: 1 }),
     maxAliases: readInt(env, 'GRAPHQL_MAX_ALIASES', 30, { min: 0 }),
@@ -124,16 +132,17 @@ export function loadConfig(env: Env, stdoutIsTty = false): GatewayConfig {
 }
 
 /** Subscription limits (gateway/src/subscriptions/options.ts has the meaning of each). */
+// Every timer setting stops at MAX_TIMER_MS (a day): above 2^31 - 1 ms setTimeout fires after 1 ms.
 function readSubscriptionLimits(env: Env): SubscriptionLimits {
   const d = DEFAULT_SUBSCRIPTION_LIMITS;
   return Object.freeze({
     ...d,
-    connectionInitTimeoutMs: readInt(env, 'WS_INIT_TIMEOUT_MS', d.connectionInitTimeoutMs, { min: 1 }),
-    keepAliveMs: readInt(env, 'SUBSCRIPTION_KEEPALIVE_MS', d.keepAliveMs, { min: 100 }),
+    connectionInitTimeoutMs: readInt(env, 'WS_INIT_TIMEOUT_MS', d.connectionInitTimeoutMs, { min: 1, max: MAX_TIMER_MS }),
+    keepAliveMs: readInt(env, 'SUBSCRIPTION_KEEPALIVE_MS', d.keepAliveMs, { min: 100, max: MAX_TIMER_MS }),
     maxSubscriptionsPerConnection: readInt(env, 'MAX_SUBSCRIPTIONS_PER_CONNECTION', d.maxSubscriptionsPerConnection, { min: 1 }),
     maxConnectionsPerClient: readInt(env, 'MAX_CONNECTIONS_PER_CLIENT', d.maxConnectionsPerClient, { min: 1 }),
     maxBufferedBytes: readInt(env, 'SUBSCRIPTION_MAX_BUFFERED_BYTES', d.maxBufferedBytes, { min: 1024 }),
-    upstreamReconnectWindowMs: readInt(env, 'UPSTREAM_RECONNECT_WINDOW_MS', d.upstreamReconnectWindowMs, { min: 1 }),
+    upstreamReconnectWindowMs: readInt(env, 'UPSTREAM_RECONNECT_WINDOW_MS', d.upstreamReconnectWindowMs, { min: 1, max: MAX_TIMER_MS }),
   });
 }
 

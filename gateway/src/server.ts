@@ -40,9 +40,10 @@ import { createIdentitySigner } from './auth/identity-signer.ts';
 import { createSubgraphDataSources } from './upstream/subgraph-data-source.ts';
 import { createMemoryRateLimitCounter, createRateLimiter, type RateLimitCounter, type RateLimiter } from './limits/rate-limit.ts';
 import { createLimitRules } from './limits/graphql-limits.ts';
+import { createOperationGuard } from './limits/operation-guard.ts';
 import { assignRequestId } from './http/request-id.ts';
 import { createGraphQLHttpHandler } from './http/graphql-http.ts';
-import { clientAddress, clientKey, isSubscriptionStreamRequest } from './http/client.ts';
+import { clientAddress, clientKey, clientKeyOf, isSubscriptionStreamRequest } from './http/client.ts';
 import { createFormatError } from './observability/format-error.ts';
 import { createOperationMetrics } from './observability/operation-metrics.ts';
 import { subgraphReadinessChecks } from './upstream/subgraph-readiness.ts';
@@ -77,12 +78,18 @@ export interface SubscriptionHost {
   /** Throws UNAUTHENTICATED/FORBIDDEN naming the fields when the caller may not run the operation. */
   enforcePolicy(check: Omit<PolicyCheck, 'policy' | 'schema'>): void;
   clientKey(req: IncomingMessage, identity: VerifiedIdentity | undefined): string;
+  /** The client's address as the rate limits see it (TRUST_FORWARDED_FOR honoured). */
+  clientAddress(req: IncomingMessage): string;
+  /** Whether anonymous callers are refused (AUTH_REQUIRED_FOR_GRAPH): transports refuse them at connection time. */
+  readonly requireIdentity: boolean;
   /**
-   * Runs a query or mutation that arrived on a socket or stream through the same Apollo Server
-   * pipeline as HTTP (policy, limits, metrics, error masking). Errors come back as GraphQLErrors
-   * carrying the formatted message, path and extensions.
+   * Runs a query or mutation that arrived on a socket or stream through the same admission
+   * (AUTH_REQUIRED_FOR_GRAPH, the rate limit: one request per operation, in the caller's HTTP
+   * bucket) and the same Apollo Server pipeline as HTTP (policy, limits, metrics, error masking).
+   * `clientAddress`: what `clientAddress(req)` gave for the socket or stream. Errors come back as
+   * GraphQLErrors carrying the formatted message, path and extensions.
    */
-  executeOperation(request: OperationInput, caller: CallerIdentity | undefined): Promise<ExecutionResult>;
+  executeOperation(request: OperationInput, caller: CallerIdentity | undefined, clientAddress: string): Promise<ExecutionResult>;
 }
 
 export interface OperationInput {
@@ -168,19 +175,20 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
   const schema = apiSchema;
   if (!schema) throw new Error('The gateway loaded no API schema from the supergraph');
 
-  const rateLimiter = createRateLimiter({
-    limit: config.rateLimitPerMinute,
-    counter: deps.rateLimitCounter ?? createMemoryRateLimitCounter(),
-    keyFor: (client, windowStart) => `${config.redisPrefix}rl:${client}:${windowStart}`,
-    logger,
-  });
-  const keyOf = (req: IncomingMessage, identity: VerifiedIdentity | undefined): string => clientKey(req, identity, config.trustForwardedFor);
+  const rateLimitCounter = deps.rateLimitCounter ?? createMemoryRateLimitCounter();
+  const rateLimitKey = (client: string, windowStart: number): string => `${config.redisPrefix}rl:${client}:${windowStart}`;
+  const rateLimiter = createRateLimiter({ limit: config.rateLimitPerMinute, counter: rateLimitCounter, keyFor: rateLimitKey, logger });
+  // The dev issuer's own budget (keys `token:<address>`): every token is a new voter identity, so
+  // the /graphql budget (6,000 a minute) would let one address vote thousands of times a minute.
+  const tokenRateLimiter = createRateLimiter({ limit: config.tokenRateLimitPerMinute, counter: rateLimitCounter, keyFor: rateLimitKey, logger });
+  const keyOf = (req: IncomingMessage, identity: VerifiedIdentity | undefined): string => clientKey(req, identity, config);
+  // One admission for HTTP and for operations on sockets and streams (executeOperation below).
+  const guard = createOperationGuard({ rateLimiter, requireIdentity: config.auth.requiredForGraph });
   const graphql = createGraphQLHttpHandler({
     apollo,
     authenticate: auth.authenticateRequest,
-    rateLimiter,
+    guard,
     clientKey: keyOf,
-    requireIdentity: config.auth.requiredForGraph,
     bodyLimitBytes: config.bodyLimitBytes,
     onRejected: metrics.recordRejected,
   });
@@ -201,7 +209,11 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
     signIdentity: async (identity) => subscriptionSigner.sign(identity),
     enforcePolicy: (check) => enforcePolicy({ ...check, schema, policy: supergraph.policy }),
     clientKey: keyOf,
-    async executeOperation(request, caller) {
+    clientAddress: (req) => clientAddress(req, config),
+    requireIdentity: config.auth.requiredForGraph,
+    async executeOperation(request, caller, address) {
+      const admission = await guard.admit(caller, clientKeyOf(caller, address));
+      if (!admission.admitted) return { errors: [admission.error] };
       const identity = caller && { subject: caller.subject, role: caller.role, scopes: caller.scopes ?? [], expiresAt: caller.expiresAt };
       const response = await apollo.executeOperation(
         {
@@ -236,7 +248,7 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
     const path = (req.url ?? '/').split('?')[0];
     if (auth.devIssuer && (path === '/auth/token' || path?.startsWith('/.well-known/'))) {
       if (path === '/auth/token') {
-        const decision = await rateLimiter.consume(`token:${clientAddress(req, config.trustForwardedFor)}`);
+        const decision = await tokenRateLimiter.consume(`token:${clientAddress(req, config)}`);
         if (!decision.allowed) {
           sendJson(
             res,

@@ -107,6 +107,26 @@ describe('enforcePolicy over the votemesh supergraph', () => {
     check(query, undefined, { withVote: false });
     refused(query, undefined, 'UNAUTHENTICATED', 'Poll.myVote requires a bearer token', { withVote: true });
   });
+
+  it('applies variable defaults in @skip/@include when the variable is not sent', () => {
+    // What Apollo Client generates: `$v: Boolean = false`, the variable left out of the request.
+    const query = 'query ($withVote: Boolean = false) { poll(id: "p") { id myVote @include(if: $withVote) { id } } }';
+    check(query, undefined, {});
+    refused(query, undefined, 'UNAUTHENTICATED', 'Poll.myVote requires a bearer token', { withVote: true });
+    refused(
+      'query ($hide: Boolean = true) { poll(id: "p") { myVote @skip(if: $hide) { id } } }',
+      undefined,
+      'UNAUTHENTICATED',
+      'Poll.myVote requires a bearer token',
+      {
+        hide: false,
+      },
+    );
+  });
+
+  it('leaves variables that do not coerce to execution (no throw here)', () => {
+    check('query ($withVote: Boolean!) { poll(id: "p") { myVote @include(if: $withVote) { id } } }', undefined, { withVote: 'yes' });
+  });
 });
 
 describe('policy through HTTP', () => {
@@ -134,6 +154,21 @@ describe('policy through HTTP', () => {
     const adminToken = (await requestToken(gateway.url, { adminSecret: 'test-admin-secret-42' })).body['token'];
     const allowed = await gateway.graphql(mutation, bearer(adminToken));
     assert.deepEqual(allowed.body, { data: { setPrice: { upc: '1', price: 5 } } });
+  });
+
+  it('runs an operation whose @include variable is left to its default (not a 500)', async () => {
+    const query = 'query Q($withViewer: Boolean = false) { topProducts(first: 1) { name } viewer @include(if: $withViewer) { subject } }';
+    const anonymous = await gateway.graphql({ query });
+    assert.equal(anonymous.status, 200);
+    assert.deepEqual(anonymous.body, { data: { topProducts: [{ name: 'Table' }] } });
+    const skipped = await gateway.graphql({ query: query.replace('= false', '= true') });
+    assert.equal(skipped.status, 401);
+    assert.equal(skipped.body.errors?.[0]?.extensions?.['code'], 'UNAUTHENTICATED');
+    // A variable that does not coerce is execution's error to report (a 400 naming it), not ours.
+    const bad = await gateway.graphql({ query, variables: { withViewer: 'yes' } });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.data, undefined);
+    assert.match(bad.body.errors?.[0]?.message ?? '', /withViewer/);
   });
 
   it('answers 401 UNAUTHENTICATED to an anonymous caller', async () => {

@@ -6,6 +6,8 @@ import {
   readGrpcAddress,
   readGrpcKeepalive,
   readInt,
+  LOG_LEVELS,
+  MAX_TIMER_MS,
   readOneOf,
   readOptionalString,
   readPort,
@@ -79,7 +81,7 @@ export function loadConfig(env: Env, context: ConfigContext): WorkerConfig {
     blockMs: readInt(env, 'BLOCK_MS', 1000, { min: 1, max: 60_000 }),
     batchIntervalMs: readInt(env, 'BATCH_INTERVAL_MS', 25, { min: 0, max: 1000 }),
     claimIdleMs: readInt(env, 'CLAIM_IDLE_MS', 30_000, { min: 0 }),
-    claimIntervalMs: readInt(env, 'CLAIM_INTERVAL_MS', 5000, { min: 10 }),
+    claimIntervalMs: readInt(env, 'CLAIM_INTERVAL_MS', 5000, { min: 10, max: MAX_TIMER_MS }),
     windowSeconds: readInt(env, 'WINDOW_SECONDS', 5, { min: 1, max: 3600 }),
     receiptTtlSeconds: readInt(env, 'RECEIPT_TTL_SECONDS', 86_400, { min: 1 }),
   };
@@ -92,9 +94,9 @@ export function loadConfig(env: Env, context: ConfigContext): WorkerConfig {
     redisPrefix: readString(env, 'REDIS_PREFIX', 'vm:'),
     auditGrpcUrl: readGrpcAddress(env, 'AUDIT_GRPC_URL', '127.0.0.1:50052'),
     grpcKeepalive: readGrpcKeepalive(env),
-    logLevel: readOneOf(env, 'LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], 'info'),
+    logLevel: readOneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
     logFormat: readOneOf(env, 'LOG_FORMAT', ['pretty', 'json'], context.isTty ? 'pretty' : 'json'),
     consumer: Object.freeze(consumer),
-    grpcShutdownMs: readInt(env, 'GRPC_SHUTDOWN_MS', 5000, { min: 0 }),
+    grpcShutdownMs: readInt(env, 'GRPC_SHUTDOWN_MS', 5000, { min: 0, max: MAX_TIMER_MS }),
   });
 }

@@ -47,3 +47,16 @@ describe('worker configuration: peers', () => {
     });
   }
 });
+
+describe('worker configuration: timers', () => {
+  // Above 2^31 - 1 ms setTimeout/setInterval fire after 1 ms: a claim loop or shutdown fuse that spins.
+  for (const variable of ['CLAIM_INTERVAL_MS', 'GRPC_SHUTDOWN_MS']) {
+    it(`refuses ${variable} beyond a day, naming it`, () => {
+      assert.doesNotThrow(() => loadConfig({ [variable]: '86400000' }, context));
+      assert.throws(
+        () => loadConfig({ [variable]: '3000000000' }, context),
+        (error: unknown) => error instanceof ConfigError && error.variable === variable && /must be at most 86400000/.test(error.message),
+      );
+    });
+  }
+});

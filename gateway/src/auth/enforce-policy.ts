@@ -7,6 +7,7 @@ import type { ApolloServerPlugin } from '@apollo/server';
 import {
   getDirectiveValues,
   getNamedType,
+  getVariableValues,
   GraphQLIncludeDirective,
   GraphQLSkipDirective,
   isInterfaceType,
@@ -37,13 +38,21 @@ export function enforcePolicy(check: PolicyCheck): void {
   if (check.policy.isEmpty) return;
   const root = check.schema.getRootType(check.operation.operation);
   if (!root) return;
+  // @skip/@include read the variables as execution will see them: coerced, defaults applied. The
+  // raw request lacks a variable left to its default (`$v: Boolean = false`, what Apollo Client
+  // sends), and getDirectiveValues throws on it: a valid operation answered 500. Variables that do
+  // not coerce are not ours to report: execution refuses the operation naming them before any
+  // field resolves, so nothing runs unchecked.
+  const coerced = getVariableValues(check.schema, check.operation.variableDefinitions ?? [], { ...check.variables });
+  if (coerced.errors) return;
+  const variables = coerced.coerced;
   const unauthenticated = new Set<string>();
   const forbidden = new Map<string, string>();
   const seen = new Set<string>();
 
   const walk = (selectionSet: SelectionSetNode, parent: GraphQLNamedType): void => {
     for (const selection of selectionSet.selections) {
-      if (!isIncluded(selection, check.variables)) continue;
+      if (!isIncluded(selection, variables)) continue;
       switch (selection.kind) {
         case Kind.FIELD: {
           if (!isObjectType(parent) && !isInterfaceType(parent)) continue;
@@ -117,10 +126,9 @@ export function createPolicyPlugin(policy: () => AuthPolicy): ApolloServerPlugin
   };
 }
 
-function isIncluded(selection: SelectionSetNode['selections'][number], variables: Readonly<Record<string, unknown>> | undefined): boolean {
-  const vars = variables ?? {};
-  if (getDirectiveValues(GraphQLSkipDirective, selection, vars)?.['if'] === true) return false;
-  return getDirectiveValues(GraphQLIncludeDirective, selection, vars)?.['if'] !== false;
+function isIncluded(selection: SelectionSetNode['selections'][number], variables: Readonly<Record<string, unknown>>): boolean {
+  if (getDirectiveValues(GraphQLSkipDirective, selection, variables)?.['if'] === true) return false;
+  return getDirectiveValues(GraphQLIncludeDirective, selection, variables)?.['if'] !== false;
 }
 
 function list(fields: readonly string[]): string {

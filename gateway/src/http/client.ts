@@ -2,22 +2,42 @@
 import type { IncomingMessage } from 'node:http';
 import type { VerifiedIdentity } from '../auth/verify-token.ts';
 
+/** How the client address is found behind proxies (TRUST_FORWARDED_FOR, TRUSTED_PROXY_HOPS). */
+export interface ForwardedFor {
+  readonly trustForwardedFor: boolean;
+  /** How many proxies of ours append to `x-forwarded-for` (≥ 1). */
+  readonly trustedProxyHops: number;
+}
+
 /**
- * The client address: the socket peer, or the first `x-forwarded-for` hop when the gateway sits
- * behind a proxy that sets it (TRUST_FORWARDED_FOR; never trust it when clients can reach us directly).
+ * The client address: the socket peer, or, behind proxies that set `x-forwarded-for`
+ * (TRUST_FORWARDED_FOR; never trust it when clients can reach us directly), the entry
+ * TRUSTED_PROXY_HOPS from the right. Each proxy appends the address it saw, so the right-most
+ * entries are written by our proxies and everything left of them by the client: the left-most one
+ * is whatever the client sent, and counting by it gave every request a bucket of its own. Fewer
+ * entries than hops means the request did not come through all our proxies: the peer it is.
  */
-export function clientAddress(req: IncomingMessage, trustForwardedFor: boolean): string {
-  if (trustForwardedFor) {
-    const forwarded = req.headers['x-forwarded-for'];
-    const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim();
-    if (first) return first;
+export function clientAddress(req: IncomingMessage, forwarding: ForwardedFor): string {
+  if (forwarding.trustForwardedFor) {
+    const header = req.headers['x-forwarded-for'];
+    const entries = (Array.isArray(header) ? header.join(',') : (header ?? ''))
+      .split(',')
+      .map((entry) => entry.trim())
+      .filter((entry) => entry !== '');
+    const entry = entries[entries.length - forwarding.trustedProxyHops];
+    if (entry !== undefined) return entry;
   }
   return req.socket.remoteAddress ?? 'unknown';
 }
 
 /** Verified callers are limited per subject (wherever they connect from), anonymous ones per address. */
-export function clientKey(req: IncomingMessage, identity: VerifiedIdentity | undefined, trustForwardedFor: boolean): string {
-  return identity ? `sub:${identity.subject}` : `ip:${clientAddress(req, trustForwardedFor)}`;
+export function clientKey(req: IncomingMessage, identity: VerifiedIdentity | undefined, forwarding: ForwardedFor): string {
+  return clientKeyOf(identity, clientAddress(req, forwarding));
+}
+
+/** The same key from an address already taken (a socket's or stream's, at connection time). */
+export function clientKeyOf(identity: { readonly subject: string } | undefined, address: string): string {
+  return identity ? `sub:${identity.subject}` : `ip:${address}`;
 }
 
 /**

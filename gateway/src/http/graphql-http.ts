@@ -1,5 +1,6 @@
 // The gateway's GraphQL-over-HTTP adapter: Node http → Apollo Server's executeHTTPGraphQLRequest.
-// In order: authenticate (a bad token is refused here, before any work), rate limit per client,
+// In order: authenticate (a bad token is refused here, before any work), admit (identity required,
+// rate limit per client: limits/operation-guard.ts),
 // read the body under the size limit, then execute with the GatewayContext. Refusals use the
 // GraphQL error shape with the registry's HTTP status.
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -8,17 +9,16 @@ import { VotemeshError, toVotemeshError } from '@votemesh/common/errors';
 import { searchOf } from '@votemesh/common/http-server';
 import type { GatewayContext, TraceHeaderName } from '../gateway-context.ts';
 import type { VerifiedIdentity } from '../auth/verify-token.ts';
-import type { RateLimiter } from '../limits/rate-limit.ts';
+import type { OperationGuard } from '../limits/operation-guard.ts';
 import { BodyTooLargeError, readLimitedBody, sendBodyTooLarge, sendError } from './respond.ts';
 
 export interface GraphQLHttpOptions {
   readonly apollo: ApolloServer<GatewayContext>;
   /** Verifies the request's bearer token; undefined when there is none. Throws VotemeshError. */
   readonly authenticate: (req: IncomingMessage) => Promise<VerifiedIdentity | undefined>;
-  readonly rateLimiter: RateLimiter;
+  /** AUTH_REQUIRED_FOR_GRAPH and the rate limit: the same admission as operations on sockets and streams. */
+  readonly guard: OperationGuard;
   readonly clientKey: (req: IncomingMessage, identity: VerifiedIdentity | undefined) => string;
-  /** Refuse anonymous requests outright (AUTH_REQUIRED_FOR_GRAPH). @default false */
-  readonly requireIdentity?: boolean;
   /** Largest accepted request body. @default 1048576 */
   readonly bodyLimitBytes?: number;
   /** Called for requests refused before execution, with the error code (metrics). */
@@ -46,26 +46,14 @@ export function createGraphQLHttpHandler(options: GraphQLHttpOptions): GraphQLHt
     let identity: VerifiedIdentity | undefined;
     try {
       identity = await options.authenticate(req);
-      if (!identity && options.requireIdentity) {
-        throw new VotemeshError('UNAUTHENTICATED', 'This gateway requires a bearer token for every request (AUTH_REQUIRED_FOR_GRAPH)');
-      }
     } catch (error) {
       const refusal = toVotemeshError(error);
       reject(refusal.code, () => sendError(res, refusal));
       return;
     }
-    const decision = await options.rateLimiter.consume(options.clientKey(req, identity));
-    if (!decision.allowed) {
-      const error = new VotemeshError(
-        'RATE_LIMITED',
-        `Rate limit of ${decision.limit} requests per minute exceeded; retry in ${decision.retryAfterSeconds} s`,
-        {
-          details: { retryAfterSeconds: decision.retryAfterSeconds },
-        },
-      );
-      reject('RATE_LIMITED', () =>
-        sendError(res, error, { 'retry-after': String(decision.retryAfterSeconds), 'ratelimit-limit': String(decision.limit), 'ratelimit-remaining': '0' }),
-      );
+    const admission = await options.guard.admit(identity, options.clientKey(req, identity));
+    if (!admission.admitted) {
+      reject(admission.error.code, () => sendError(res, admission.error, admission.headers));
       return;
     }
 

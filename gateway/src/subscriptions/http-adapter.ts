@@ -8,6 +8,7 @@ import { VotemeshError } from '@votemesh/common/errors';
 import type { Logger } from '@votemesh/common/logger';
 import type { GraphQLFormattedError } from 'graphql';
 import { bearerToken } from '../auth/verify-token.ts';
+import { identityRequiredError } from '../limits/operation-guard.ts';
 import { clientKey, type ClientAddress, type ClientLimiter } from './client-limiter.ts';
 import { parseOperationRequest, type AuthenticatedCaller, type OperationRequest, type OperationStarter } from './operations.ts';
 import { firstKeepAliveAt, housekeepingTickMs } from './keepalive.ts';
@@ -35,6 +36,8 @@ export interface HttpStreamAdapterOptions {
   readonly authenticate: (token?: string) => Promise<AuthenticatedCaller | undefined>;
   readonly limiter: ClientLimiter;
   readonly clientAddress: ClientAddress;
+  /** Refuse anonymous callers (AUTH_REQUIRED_FOR_GRAPH), with HTTP's UNAUTHENTICATED. */
+  readonly requireIdentity: boolean;
   readonly limits: SubscriptionLimits;
   readonly logger: Logger;
   readonly onSlowConsumer: () => void;
@@ -168,13 +171,15 @@ export function createHttpStreamAdapter(options: HttpStreamAdapterOptions): Http
       // already taken its list of streams: a stream opened now would never be ended, holding the
       // client's slot and its subscription (and upstream) until the token expires.
       if (res.destroyed || res.writableEnded) return true;
+      if (!caller && options.requireIdentity) return reply(res, identityRequiredError(), { 'www-authenticate': 'Bearer' });
       if (!accepting) return reply(res, new VotemeshError('UPSTREAM_UNAVAILABLE', 'The gateway is shutting down; retry'), { connection: 'close' });
-      const key = clientKey(caller, options.clientAddress(req));
+      const address = options.clientAddress(req);
+      const key = clientKey(caller, address);
       if (!options.limiter.acquire(key)) {
         return reply(res, new VotemeshError('TOO_MANY_SUBSCRIPTIONS', `Too many connections (at most ${limits.maxConnectionsPerClient} per client)`));
       }
       const stream = open(res, mode, caller, key);
-      const started = options.starter.start(request, caller, stream.sink);
+      const started = options.starter.start(request, caller, address, stream.sink);
       switch (started.kind) {
         case 'rejected':
           stream.sink.error(started.errors);

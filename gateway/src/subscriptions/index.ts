@@ -50,6 +50,9 @@ export interface SubscriptionServiceDeps {
   readonly executeOperation?: ExecuteOperation;
   /** How anonymous clients are counted. @default the TCP peer address */
   readonly clientAddress?: ClientAddress;
+  /** Refuse anonymous connections (AUTH_REQUIRED_FOR_GRAPH): WS closes 4403 at connection_init,
+   * SSE/multipart get 401, both UNAUTHENTICATED as on HTTP. @default false */
+  readonly requireIdentity?: boolean;
   /** Data sources for entity fetches (the gateway passes its own). @default the gateway's transport (data-sources.ts), one per subgraph */
   readonly dataSources?: Readonly<Record<string, GraphQLDataSource>>;
 }
@@ -132,6 +135,7 @@ export function createSubscriptionService(deps: SubscriptionServiceDeps): Subscr
     authenticate: deps.authenticate,
     limiter,
     clientAddress: deps.clientAddress ?? peerAddress,
+    requireIdentity: deps.requireIdentity ?? false,
     limits,
     logger,
     onSlowConsumer: () => metrics.slowConsumersDropped.inc(),

@@ -31,8 +31,12 @@ export interface OperationRequest {
   readonly extensions: Record<string, unknown>;
 }
 
-/** Runs a query or mutation through the gateway's normal HTTP path (same plan, auth, limits). */
-export type ExecuteOperation = (request: OperationRequest, caller: AuthenticatedCaller | undefined) => Promise<ExecutionResult>;
+/**
+ * Runs a query or mutation through the gateway's normal HTTP path (same plan, auth, limits: the
+ * gateway's executeOperation admits it first, counting it as one request of this client).
+ * `clientAddress`: the socket's or stream's address (how an anonymous caller is counted).
+ */
+export type ExecuteOperation = (request: OperationRequest, caller: AuthenticatedCaller | undefined, clientAddress: string) => Promise<ExecutionResult>;
 
 export type StartedOperation =
   | { readonly kind: 'rejected'; readonly errors: readonly GraphQLFormattedError[] }
@@ -44,7 +48,13 @@ export interface OperationStarter {
    * `transportContext`: the trace context the transport carried (graphql-ws `connection_init`, the
    * HTTP request); default the active context. The request's own `extensions` override it.
    */
-  start(request: OperationRequest, caller: AuthenticatedCaller | undefined, sink: SubscriberSink, transportContext?: Context): StartedOperation;
+  start(
+    request: OperationRequest,
+    caller: AuthenticatedCaller | undefined,
+    clientAddress: string,
+    sink: SubscriberSink,
+    transportContext?: Context,
+  ): StartedOperation;
 }
 
 /** Parses `{ query, operationName?, variables?, extensions? }`; a string says what is wrong. */
@@ -71,13 +81,14 @@ export function createOperationStarter(options: {
 }): OperationStarter {
   const { planner, hub } = options;
   return {
-    start(request, caller, sink, transportContext = contextApi.active()) {
+    start(request, caller, clientAddress, sink, transportContext = contextApi.active()) {
       const traceContext = contextFromTraceExtensions(request.extensions, transportContext);
       const planned = planner.plan(request.query, request.operationName);
       if (!planned.ok) return { kind: 'rejected', errors: planned.errors.map((error) => error.toJSON()) };
       const { operation } = planned;
       if (operation.kind !== 'subscription') {
-        // Queries and mutations take the HTTP path unchanged (its auth, limits and partial results).
+        // Queries and mutations take the HTTP path unchanged (its admission: AUTH_REQUIRED_FOR_GRAPH
+        // and the rate limit; its policy, limits and partial results).
         if (!options.executeOperation) {
           const error = new VotemeshError(
             'BAD_USER_INPUT',
@@ -86,7 +97,7 @@ export function createOperationStarter(options: {
           return { kind: 'rejected', errors: [error.toJSON()] };
         }
         const execute = options.executeOperation;
-        return { kind: 'single', result: contextApi.with(traceContext, () => execute(request, caller)) };
+        return { kind: 'single', result: contextApi.with(traceContext, () => execute(request, caller, clientAddress)) };
       }
       const refusal = authorize(operation.auth, caller, operation.kind);
       if (refusal) return { kind: 'rejected', errors: [refusal.toJSON()] };

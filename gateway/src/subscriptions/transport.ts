@@ -23,7 +23,8 @@ export function createSubscriptionsFactory(options: SubscriptionsFactoryOptions 
       logger: host.logger,
       metricsRegistry: host.registry,
       // The gateway's own client identification (honours TRUST_FORWARDED_FOR like its rate limits).
-      clientAddress: (req) => host.clientKey(req, undefined),
+      clientAddress: host.clientAddress,
+      requireIdentity: host.requireIdentity,
       ...(options.limits ? { limits: options.limits } : {}),
       ...(options.executeOperation ? { executeOperation: options.executeOperation } : {}),
       ...(options.replayFields ? { replayFields: options.replayFields } : {}),

@@ -16,6 +16,7 @@ import type { GraphQLFormattedError } from 'graphql';
 import { GRAPHQL_TRANSPORT_WS_PROTOCOL, MessageType, parseMessage, type Message } from 'graphql-ws';
 import { WebSocket, WebSocketServer } from 'ws';
 import { bearerToken } from '../auth/verify-token.ts';
+import { identityRequiredError } from '../limits/operation-guard.ts';
 import { clientKey, type ClientAddress, type ClientLimiter } from './client-limiter.ts';
 import { parseOperationRequest, type AuthenticatedCaller, type OperationStarter } from './operations.ts';
 import { firstKeepAliveAt, housekeepingTickMs } from './keepalive.ts';
@@ -55,6 +56,8 @@ export interface WsAdapterOptions {
   readonly authenticate: (token?: string) => Promise<AuthenticatedCaller | undefined>;
   readonly limiter: ClientLimiter;
   readonly clientAddress: ClientAddress;
+  /** Refuse anonymous callers (AUTH_REQUIRED_FOR_GRAPH), with HTTP's UNAUTHENTICATED. */
+  readonly requireIdentity: boolean;
   readonly limits: SubscriptionLimits;
   readonly logger: Logger;
   readonly onSlowConsumer: () => void;
@@ -153,6 +156,10 @@ export function createWsAdapter(options: WsAdapterOptions): WsAdapter {
       return end(connection, 1013, 'Try again later');
     }
     if (isClosed(connection)) return; // the socket went away while we verified the token
+    if (!caller && options.requireIdentity) {
+      const error = identityRequiredError();
+      return end(connection, CloseCode.Forbidden, closeReason(`${error.code}: ${error.message}`));
+    }
     const key = clientKey(caller, connection.address);
     if (!options.limiter.acquire(key)) {
       return end(connection, CloseCode.TooManyRequests, `Too many connections (at most ${limits.maxConnectionsPerClient} per client)`);
@@ -204,7 +211,7 @@ export function createWsAdapter(options: WsAdapterOptions): WsAdapter {
         sendError(connection, id, errors);
       },
     };
-    const started = options.starter.start(request, phase.caller, sink, phase.traceContext);
+    const started = options.starter.start(request, phase.caller, connection.address, sink, phase.traceContext);
     switch (started.kind) {
       case 'rejected':
         return sink.error(started.errors);

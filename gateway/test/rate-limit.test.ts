@@ -12,7 +12,7 @@ import {
   type RateLimitCounter,
 } from '../src/limits/rate-limit.ts';
 import { startProductsSubgraph, startReviewsSubgraph, composeTestSupergraph, type RunningSubgraph } from './helpers/test-subgraphs.ts';
-import { bearer, requestToken, startTestGateway, type TestGateway } from './helpers/test-gateway.ts';
+import { bearer, requestToken, startTestGateway, type TestGateway, withinOneRateWindow } from './helpers/test-gateway.ts';
 
 const silent = { warn: () => {} };
 
@@ -43,6 +43,7 @@ describe('rate limit through the gateway (Redis counters)', () => {
   });
 
   it('answers the request over the limit with 429, RATE_LIMITED and Retry-After, per client', async () => {
+    await withinOneRateWindow();
     // The first /auth/token calls count against the anonymous address window of the token endpoint, not /graphql.
     const alice = (await requestToken(gateway.url)).body['token'];
     const bob = (await requestToken(gateway.url)).body['token'];

@@ -3,7 +3,7 @@
 // per client, with the same error codes. Before, only the HTTP adapter checked either.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startTestGateway, requestToken, type TestGateway } from './helpers/test-gateway.ts';
+import { startTestGateway, requestToken, type TestGateway, withinOneRateWindow } from './helpers/test-gateway.ts';
 import { composeTestSupergraph, startProductsSubgraph, startReviewsSubgraph, type RunningSubgraph } from './helpers/test-subgraphs.ts';
 import { createSubscriptionsFactory } from '../src/subscriptions/transport.ts';
 import type { SubscriptionHost } from '../src/server.ts';
@@ -55,6 +55,7 @@ describe('operations on subscription transports', () => {
     it('counts every SSE query as a request and refuses the third with RATE_LIMITED', async () => {
       const { gateway } = await startGuardedGateway(subgraphs, { RATE_LIMIT_PER_MINUTE: '2' });
       try {
+        await withinOneRateWindow();
         assert.deepEqual((await sseQuery(gateway)).data, { topProducts: [{ name: 'Table' }] });
         assert.deepEqual(codesOf(await sseQuery(gateway)), []);
         const third = await sseQuery(gateway);
@@ -70,6 +71,7 @@ describe('operations on subscription transports', () => {
     it('counts every graphql-ws query as a request, per subject for a verified caller', async () => {
       const { gateway } = await startGuardedGateway(subgraphs, { RATE_LIMIT_PER_MINUTE: '2' });
       try {
+        await withinOneRateWindow();
         const token = (await requestToken(gateway.url)).body['token'];
         const client = await WsTestClient.connect(`${gateway.url.replace('http', 'ws')}/graphql`);
         await client.init({ authorization: `Bearer ${String(token)}` });

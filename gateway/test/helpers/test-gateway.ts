@@ -4,6 +4,7 @@
 import { Writable } from 'node:stream';
 import { createLogger } from '@votemesh/common/logger';
 import { createMetricsRegistry } from '@votemesh/common/metrics';
+import { waitFor } from '@votemesh/common/testing/wait-for';
 import { loadConfig } from '../../src/config.ts';
 import { startGateway, type GatewayDeps, type RunningGateway } from '../../src/server.ts';
 import { TEST_IDENTITY_SECRET } from './test-subgraphs.ts';
@@ -65,4 +66,17 @@ export async function requestToken(gatewayUrl: string, body?: unknown): Promise<
 export function bearer(token: unknown): Record<string, string> {
   if (typeof token !== 'string') throw new Error(`expected a token string, got ${JSON.stringify(token)}`);
   return { authorization: `Bearer ${token}` };
+}
+
+/**
+ * Rate limits count in fixed windows aligned to the minute (limits/rate-limit.ts), so a test that
+ * fills a window and expects the next request refused must not straddle two windows. Waits, at most
+ * `needMs`, until at least `needMs` of the current window remain.
+ */
+export async function withinOneRateWindow(needMs = 10_000): Promise<void> {
+  await waitFor(() => 60_000 - (Date.now() % 60_000) >= needMs, {
+    what: 'a rate-limit window with room for the test',
+    timeoutMs: needMs + 2000,
+    intervalMs: 50,
+  });
 }

@@ -72,6 +72,7 @@ export function sliceForBus(events: readonly AuditBusEvent[], maxChars: number):
 export function createBusFeedSource(bus: EventBus): FeedSource {
   return {
     subscribe: (deliver) => bus.subscribe('audit', (message) => deliver(message.events.map(fromBusEvent))),
+    onGap: (listener) => bus.onGap(listener),
   };
 }
 

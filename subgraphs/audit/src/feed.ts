@@ -18,6 +18,8 @@ import type { AuditFilter, StoredEvent } from './store.ts';
 export interface FeedSource {
   /** Calls `deliver` for every batch from now on; resolves once delivery is guaranteed. */
   subscribe(deliver: (events: readonly StoredEvent[]) => void): Promise<Unsubscribe>;
+  /** Calls `listener` after batches may have been lost (EventBus.onGap); absent: never. */
+  onGap?(listener: () => void): Unsubscribe;
 }
 
 export interface AuditFeed {
@@ -45,6 +47,18 @@ export class FeedOverflowError extends Error {
   }
 }
 
+/**
+ * The feed keeps no position to catch up from (see the top of this file), so after a gap in its
+ * source every live subscription ends with this error instead of silently missing events: the
+ * client reads what it missed with auditLog and subscribes again.
+ */
+export function feedGapError(): VotemeshError {
+  return new VotemeshError(
+    'UPSTREAM_UNAVAILABLE',
+    'The live audit feed lost its event bus connection and events appended meanwhile were not delivered; read them with auditLog and subscribe again',
+  );
+}
+
 export function matchesFilter(event: StoredEvent, filter: AuditFilter): boolean {
   return (
     (filter.pollId === undefined || event.pollId === filter.pollId) &&
@@ -67,6 +81,9 @@ export function createAuditFeed(options: FeedOptions): AuditFeed {
   /** subscribe() calls still waiting for the source: they keep it held. */
   let joining = 0;
   let closed = false;
+  const stopGapWatch = options.source.onGap?.(() => {
+    for (const subscriber of [...subscribers]) subscriber.end(feedGapError());
+  });
 
   function changed(): void {
     options.onSubscribersChanged?.(subscribers.size);
@@ -192,6 +209,7 @@ export function createAuditFeed(options: FeedOptions): AuditFeed {
     },
     close() {
       closed = true;
+      stopGapWatch?.();
       for (const subscriber of [...subscribers]) subscriber.end();
       releaseSourceIfIdle();
     },

@@ -10,6 +10,7 @@ import { createMemoryEventBus } from '@votemesh/common/bus/memory-event-bus';
 import { createRedisEventBus } from '@votemesh/common/bus/redis-event-bus';
 import { encodeBusMessage, parseBusMessage, type AuditAppended } from '@votemesh/common/contracts/bus';
 import { createLogger } from '@votemesh/common/logger';
+import { killRedisConnection } from '@votemesh/common/testing/redis';
 import { waitFor } from '@votemesh/common/testing/wait-for';
 import { Redis } from 'ioredis';
 import { chainHash, GENESIS_HASH } from '../src/chain.ts';
@@ -66,6 +67,7 @@ function countingSource(inner: FeedSource): FeedSource & { held: () => number } 
   let held = 0;
   return {
     held: () => held,
+    onGap: (listener) => inner.onGap?.(listener) ?? (() => undefined),
     async subscribe(deliver) {
       const stop = await inner.subscribe(deliver);
       held += 1;
@@ -83,10 +85,13 @@ function countingSource(inner: FeedSource): FeedSource & { held: () => number } 
 interface Implementation {
   readonly name: string;
   create(logger: BusLogger): EventBus;
+  /** Drops the bus's subscriber connection as a network failure would; absent: the bus has none. */
+  readonly dropConnection?: () => Promise<void>;
 }
 
 const prefix = testRedisPrefix();
 const connections: Redis[] = [];
+const subscriberName = `audit-feed-test-${randomUUID()}`;
 const implementations: Implementation[] = [
   { name: 'memory', create: (logger) => createMemoryEventBus(logger) },
   {
@@ -94,7 +99,11 @@ const implementations: Implementation[] = [
     create: (logger) => {
       const publisher = new Redis(REDIS_URL);
       connections.push(publisher);
-      return createRedisEventBus({ publisher, subscriber: publisher.duplicate(), prefix, logger });
+      return createRedisEventBus({ publisher, subscriber: publisher.duplicate({ connectionName: subscriberName }), prefix, logger });
+    },
+    dropConnection: async () => {
+      const admin = connections[0];
+      if (!admin || (await killRedisConnection(admin, subscriberName)) !== 1) throw new Error('no bus subscriber connection to drop');
     },
   },
 ];
@@ -124,6 +133,26 @@ for (const implementation of implementations) {
       source = countingSource(createBusFeedSource(bus));
       feed = createAuditFeed({ source, onSubscribersChanged: (count) => counts.push(count), ...(maxQueued === undefined ? {} : { maxQueued }) });
       publisher = createAppendedPublisher({ bus, logger, ...(maxMessageChars === undefined ? {} : { maxMessageChars }) });
+    }
+
+    const dropConnection = implementation.dropConnection;
+    if (dropConnection) {
+      it('ends live subscriptions with a clear error after a gap in the bus, instead of silently missing events', async () => {
+        start();
+        const subscription = await feed.subscribe({});
+        const next = subscription.next();
+        await dropConnection();
+        await assert.rejects(next, (error: Error & { extensions?: { code?: string } }) => {
+          assert.equal(error.extensions?.code, 'UPSTREAM_UNAVAILABLE');
+          assert.match(error.message, /events appended meanwhile were not delivered; read them with auditLog and subscribe again/);
+          return true;
+        });
+        assert.equal(feed.subscriberCount, 0);
+        // A new subscription works again once the bus is back.
+        const again = await feed.subscribe({});
+        assert.equal(feed.subscriberCount, 1);
+        await again.return?.();
+      });
     }
 
     it('delivers published events once each, in seq order, with every field intact', async () => {

@@ -10,6 +10,12 @@ import type { ChainedContent, JsonObject } from './chain.ts';
 
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
 const FOUR_DIGIT_YEAR = /^\d{4}-/;
+/**
+ * 0001-01-01T00:00:00.000Z, the earliest accepted time. PostgreSQL has no year 0 (1 BC follows
+ * 1 AD), so a year-0000 time, even one that only gets there through its zone offset, would fail
+ * the whole append batch that other streams' events share.
+ */
+const MIN_AT_MILLIS = Date.parse('0001-01-01T00:00:00.000Z'); // not Date.UTC: it reads years 0–99 as 1900–1999
 /** Largest accepted data_json, in UTF-16 code units. @default 65536 */
 export const MAX_DATA_JSON_LENGTH = 65_536;
 /**
@@ -74,7 +80,9 @@ export function parseAuditEventInput(input: AuditEventInput__Output): ChainedCon
   const millis = ISO_TIME.test(rawAt) ? Date.parse(rawAt) : Number.NaN;
   if (Number.isNaN(millis)) throw new InvalidAuditEvent('at', `must be an ISO-8601 time with a zone, got "${rawAt.slice(0, 60)}"`, eventId);
   const at = new Date(millis).toISOString();
-  if (!FOUR_DIGIT_YEAR.test(at)) throw new InvalidAuditEvent('at', `must be between years 0000 and 9999, got "${rawAt}"`, eventId);
+  if (millis < MIN_AT_MILLIS || !FOUR_DIGIT_YEAR.test(at)) {
+    throw new InvalidAuditEvent('at', `must be between years 0001 and 9999 (in UTC), got "${rawAt}"`, eventId);
+  }
 
   const action = input.action ?? '';
   if (!KNOWN_ACTIONS.has(action)) throw new InvalidAuditEvent('action', `must be one of ${AUDIT_ACTIONS.join(', ')}, got "${action.slice(0, 60)}"`, eventId);

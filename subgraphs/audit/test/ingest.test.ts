@@ -165,6 +165,9 @@ describe('AuditIngest.Record and RecordBatch', () => {
     ['data_json', { data_json: deeplyNested('"\\u0041"') }, 'nested deeper than 64 levels'],
     ['data_json', { data_json: deeplyNested('1') }, 'nested deeper than 64 levels'],
     ['data_json', { data_json: `${'{"a":'.repeat(65)}1${'}'.repeat(65)}` }, 'nested deeper than 64 levels'],
+    // PostgreSQL has no year 0: a batch holding one would fail for every stream sharing it.
+    ['at', { at: '0000-06-01T00:00:00Z' }, 'between years 0001 and 9999'],
+    ['at', { at: '0001-01-01T00:00:00+01:00' }, 'between years 0001 and 9999'],
   ];
   // Record: the middle message of three is invalid. RecordBatch: a first message of one event, then
   // [good, bad, good]: the second message is refused as a whole, the first is written.

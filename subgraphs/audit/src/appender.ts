@@ -11,7 +11,7 @@ import { ATTR, SPAN_NAMES, TRACER_NAMES } from '@votemesh/common/telemetry/names
 import { withSpan } from '@votemesh/common/telemetry/propagation';
 import type { ChainedContent } from './chain.ts';
 import type { AuditMetrics } from './metrics.ts';
-import type { AuditStore, StoredEvent } from './store.ts';
+import type { AppendResult, AuditStore, StoredEvent } from './store.ts';
 
 /** What became of the events of one `submit`. */
 export interface SubmitOutcome {
@@ -105,10 +105,30 @@ export function createAppender(options: AppenderOptions): Appender {
     state = { kind: 'idle' };
   }
 
+  /**
+   * Appends one batch. If it fails and holds several submissions, each is retried on its own:
+   * one event PostgreSQL refuses then fails only its own ingest call, instead of every stream
+   * that shared the batch, forever (the senders resend the same mix). The edge is meant to refuse
+   * such events; this is the defence for what it misses. A batch that commits costs what it did.
+   */
   async function appendBatch(batch: readonly Queued[]): Promise<void> {
+    const failure = await tryAppend(batch);
+    if (failure === null) return;
+    const groups = bySubmission(batch);
+    if (groups.length === 1) return fail(batch, failure.error);
+    options.logger.warn({ err: failure.error, events: batch.length, submissions: groups.length }, 'audit append failed; retrying each submission alone');
+    for (const group of groups) {
+      const alone = await tryAppend(group);
+      if (alone !== null) fail(group, alone.error);
+    }
+  }
+
+  /** Appends and settles what committed; null on success, else the error (nothing settled). */
+  async function tryAppend(batch: readonly Queued[]): Promise<{ readonly error: unknown } | null> {
     const stopTimer = options.metrics.appendBatchSeconds.startTimer();
+    let result: AppendResult;
     try {
-      const result = await withSpan(
+      result = await withSpan(
         tracer,
         SPAN_NAMES.auditAppendBatch,
         { [ATTR.BATCH_SIZE]: batch.length },
@@ -119,35 +139,51 @@ export function createAppender(options: AppenderOptions): Appender {
           }),
         { parent: ROOT_CONTEXT },
       );
-      stopTimer();
-      options.metrics.appendBatchSize.observe(batch.length);
-      countAppended(result.appended);
-      options.metrics.duplicates.inc(batch.length - result.appended.length);
-      const seqById = new Map(result.appended.map((event) => [event.eventId, event.seq]));
-      for (const { event, submission } of batch) {
-        const seq = seqById.get(event.eventId);
-        // An event id repeated inside one batch is appended once; the first submitter gets the seq.
-        if (seq === undefined) submission.duplicates += 1;
-        else {
-          seqById.delete(event.eventId);
-          submission.appended += 1;
-          if (seq > submission.lastSeq) submission.lastSeq = seq;
-        }
-        submission.pending -= 1;
-        if (submission.pending === 0 && !submission.failed) {
-          submission.resolve({ appended: submission.appended, duplicates: submission.duplicates, lastSeq: submission.lastSeq });
-        }
-      }
-      if (result.appended.length > 0) options.onAppended(result.appended);
     } catch (error) {
       stopTimer();
-      options.logger.error({ err: error, events: batch.length }, 'audit append failed; senders will resend');
-      for (const { submission } of batch) {
-        if (submission.failed) continue;
-        submission.failed = true;
-        submission.reject(error);
+      return { error };
+    }
+    stopTimer();
+    options.metrics.appendBatchSize.observe(batch.length);
+    countAppended(result.appended);
+    options.metrics.duplicates.inc(batch.length - result.appended.length);
+    const seqById = new Map(result.appended.map((event) => [event.eventId, event.seq]));
+    for (const { event, submission } of batch) {
+      const seq = seqById.get(event.eventId);
+      // An event id repeated inside one batch is appended once; the first submitter gets the seq.
+      if (seq === undefined) submission.duplicates += 1;
+      else {
+        seqById.delete(event.eventId);
+        submission.appended += 1;
+        if (seq > submission.lastSeq) submission.lastSeq = seq;
+      }
+      submission.pending -= 1;
+      if (submission.pending === 0 && !submission.failed) {
+        submission.resolve({ appended: submission.appended, duplicates: submission.duplicates, lastSeq: submission.lastSeq });
       }
     }
+    if (result.appended.length > 0) options.onAppended(result.appended);
+    return null;
+  }
+
+  function fail(batch: readonly Queued[], error: unknown): void {
+    options.logger.error({ err: error, events: batch.length }, 'audit append failed; senders will resend');
+    for (const { submission } of batch) {
+      if (submission.failed) continue;
+      submission.failed = true;
+      submission.reject(error);
+    }
+  }
+
+  /** The batch's events grouped by submission, in order of first appearance. */
+  function bySubmission(batch: readonly Queued[]): Queued[][] {
+    const groups = new Map<Submission, Queued[]>();
+    for (const queued of batch) {
+      const group = groups.get(queued.submission);
+      if (group) group.push(queued);
+      else groups.set(queued.submission, [queued]);
+    }
+    return [...groups.values()];
   }
 
   /** One counter update per action and batch: prom-client hashes the labels on every `inc`. */

@@ -36,29 +36,56 @@ export interface JsonObject {
   [key: string]: JsonValue;
 }
 
+/** An array or object being written by canonicalJson: `keys` (sorted) is null for an array. */
+interface Open {
+  readonly value: JsonValue[] | JsonObject;
+  readonly keys: readonly string[] | null;
+  index: number;
+}
+
 /**
  * JSON with sorted object keys: the same value always gives the same text. Built by appending to
  * one string (no per-level arrays to join): it runs for every appended and every verified event.
+ * Iterative, with the open arrays and objects on an explicit stack: it also reads back rows that
+ * never went through the ingest depth check, so it must not depend on it to stay within the call
+ * stack (a recursive walk overflowed it on 20 000 levels and failed every batch sharing the event).
  */
-export function canonicalJson(value: JsonValue): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value);
-  if (Array.isArray(value)) {
-    let text = '[';
-    for (let index = 0; index < value.length; index += 1) {
-      if (index > 0) text += ',';
-      text += canonicalJson(value[index] ?? null);
+export function canonicalJson(root: JsonValue): string {
+  let text = '';
+  const open: Open[] = [];
+  let next: JsonValue = root;
+  for (;;) {
+    if (next === null || typeof next !== 'object') text += JSON.stringify(next);
+    else if (Array.isArray(next)) {
+      text += '[';
+      open.push({ value: next, keys: null, index: 0 });
+    } else {
+      text += '{';
+      // Sorted explicitly: Object.keys puts integer-like keys ("9", "10") first in numeric order.
+      open.push({ value: next, keys: Object.keys(next).sort(), index: 0 });
     }
-    return `${text}]`;
+    // Close what is complete, then move to the next member of the innermost open value.
+    for (;;) {
+      const top = open.at(-1);
+      if (top === undefined) return text;
+      const { value, keys } = top;
+      if (keys === null && Array.isArray(value) && top.index < value.length) {
+        if (top.index > 0) text += ',';
+        next = value[top.index] ?? null;
+        top.index += 1;
+        break;
+      }
+      if (keys !== null && !Array.isArray(value) && top.index < keys.length) {
+        const key = keys[top.index] ?? '';
+        text += `${top.index > 0 ? ',' : ''}${JSON.stringify(key)}:`;
+        next = value[key] ?? null;
+        top.index += 1;
+        break;
+      }
+      text += keys === null ? ']' : '}';
+      open.pop();
+    }
   }
-  // Sorted explicitly: Object.keys puts integer-like keys ("9", "10") first in numeric order.
-  const keys = Object.keys(value).sort();
-  let text = '{';
-  for (let index = 0; index < keys.length; index += 1) {
-    const key = keys[index] ?? '';
-    if (index > 0) text += ',';
-    text += `${JSON.stringify(key)}:${canonicalJson(value[key] ?? null)}`;
-  }
-  return `${text}}`;
 }
 
 export function canonicalEvent(event: ChainedContent): string {

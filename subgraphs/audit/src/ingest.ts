@@ -93,8 +93,12 @@ function serveIngestCall<Message>(
     try {
       events = parse(message, messages);
     } catch (error) {
-      if (!(error instanceof InvalidAuditEvent)) throw error;
-      return refuse(error);
+      if (error instanceof InvalidAuditEvent) return refuse(error);
+      // Never rethrown: this runs in a grpc-js event listener, where a throw is uncaught and takes
+      // the whole process down with every other stream's queued events (and the sender, resending
+      // to the next replica, takes that one down too). The call ends here, the process stays up.
+      options.logger.error({ err: error, source, messageIndex: messages }, 'audit ingest could not parse a message');
+      return finish({ code: status.INTERNAL, details: `audit ingest could not parse message ${messages} of the call` });
     } finally {
       messages += 1;
     }

@@ -10,8 +10,20 @@ import type { ChainedContent, JsonObject } from './chain.ts';
 
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
 const FOUR_DIGIT_YEAR = /^\d{4}-/;
+/**
+ * 0001-01-01T00:00:00.000Z, the earliest accepted time. PostgreSQL has no year 0 (1 BC follows
+ * 1 AD), so a year-0000 time, even one that only gets there through its zone offset, would fail
+ * the whole append batch that other streams' events share.
+ */
+const MIN_AT_MILLIS = Date.parse('0001-01-01T00:00:00.000Z'); // not Date.UTC: it reads years 0–99 as 1900–1999
 /** Largest accepted data_json, in UTF-16 code units. @default 65536 */
 export const MAX_DATA_JSON_LENGTH = 65_536;
+/**
+ * Deepest accepted data_json nesting, the object itself being level 1. Checked on the text before
+ * JSON.parse: a 65 536-character text can nest 32 768 levels, enough to overflow the stack of any
+ * recursive walk (and PostgreSQL's own jsonb parser limits depth by stack size). @default 64
+ */
+export const MAX_DATA_JSON_DEPTH = 64;
 
 /** Where a refused event sat in a RecordBatch call: the call's nth message (from 0), and its index there. */
 export interface BatchPosition {
@@ -68,7 +80,9 @@ export function parseAuditEventInput(input: AuditEventInput__Output): ChainedCon
   const millis = ISO_TIME.test(rawAt) ? Date.parse(rawAt) : Number.NaN;
   if (Number.isNaN(millis)) throw new InvalidAuditEvent('at', `must be an ISO-8601 time with a zone, got "${rawAt.slice(0, 60)}"`, eventId);
   const at = new Date(millis).toISOString();
-  if (!FOUR_DIGIT_YEAR.test(at)) throw new InvalidAuditEvent('at', `must be between years 0000 and 9999, got "${rawAt}"`, eventId);
+  if (millis < MIN_AT_MILLIS || !FOUR_DIGIT_YEAR.test(at)) {
+    throw new InvalidAuditEvent('at', `must be between years 0001 and 9999 (in UTC), got "${rawAt}"`, eventId);
+  }
 
   const action = input.action ?? '';
   if (!KNOWN_ACTIONS.has(action)) throw new InvalidAuditEvent('action', `must be one of ${AUDIT_ACTIONS.join(', ')}, got "${action.slice(0, 60)}"`, eventId);
@@ -104,6 +118,7 @@ function readText(input: AuditEventInput__Output, field: keyof AuditEventInput__
 function parseData(json: string, eventId: string): JsonObject {
   if (json === '') return {};
   if (json.length > MAX_DATA_JSON_LENGTH) throw new InvalidAuditEvent('data_json', `must be at most ${MAX_DATA_JSON_LENGTH} characters`, eventId);
+  if (exceedsDepth(json, MAX_DATA_JSON_DEPTH)) throw new InvalidAuditEvent('data_json', `is nested deeper than ${MAX_DATA_JSON_DEPTH} levels`, eventId);
   let value: unknown;
   try {
     value = JSON.parse(json);
@@ -130,11 +145,46 @@ function storableJsonText(json: string): boolean {
   return json.isWellFormed() && !json.includes('\\u');
 }
 
-function storableJson(value: unknown): boolean {
-  if (typeof value === 'string') return isStorableString(value);
-  if (Array.isArray(value)) return value.every(storableJson);
-  if (typeof value === 'object' && value !== null) {
-    return Object.entries(value).every(([key, item]) => isStorableString(key) && storableJson(item));
+/**
+ * True when `[` and `{` outside strings nest deeper than `limit`. One pass over the raw text, no
+ * recursion, so it is safe on any input; malformed text is left for JSON.parse to refuse.
+ */
+function exceedsDepth(json: string, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let index = 0; index < json.length; index += 1) {
+    const code = json.charCodeAt(index);
+    if (inString) {
+      if (code === 0x5c)
+        index += 1; // backslash: the next character is escaped, whatever it is
+      else if (code === 0x22) inString = false;
+    } else if (code === 0x22) inString = true;
+    else if (code === 0x5b || code === 0x7b) {
+      depth += 1;
+      if (depth > limit) return true;
+    } else if (code === 0x5d || code === 0x7d) depth -= 1;
+  }
+  return false;
+}
+
+/**
+ * Every key and string in `root` is storable. Iterative (an explicit stack), so it does not depend
+ * on the depth check above to stay within the call stack.
+ */
+function storableJson(root: unknown): boolean {
+  const pending: unknown[] = [root];
+  while (pending.length > 0) {
+    const value = pending.pop();
+    if (typeof value === 'string') {
+      if (!isStorableString(value)) return false;
+    } else if (Array.isArray(value)) {
+      for (const item of value) pending.push(item);
+    } else if (typeof value === 'object' && value !== null) {
+      for (const [key, item] of Object.entries(value)) {
+        if (!isStorableString(key)) return false;
+        pending.push(item);
+      }
+    }
   }
   return true;
 }

@@ -41,6 +41,11 @@ function assertNamesField(error: ServiceError, field: string, problem: string, b
   if (field !== 'event_id') assert.equal(error.metadata.get(AUDIT_INVALID_EVENT_ID_METADATA)[0], bad?.event_id);
 }
 
+/** A data_json object holding `inner` 20 000 arrays deep (about 40 000 characters). */
+function deeplyNested(inner: string): string {
+  return `{"a":${'['.repeat(20_000)}${inner}${']'.repeat(20_000)}}`;
+}
+
 describe('AuditIngest.Record and RecordBatch', () => {
   let h: Harness;
   before(async () => {
@@ -155,6 +160,14 @@ describe('AuditIngest.Record and RecordBatch', () => {
     ['data_json', { data_json: '"text"' }, 'must be a JSON object'],
     ['data_json', { data_json: '{"a":"\\u0000"}' }, 'NUL'],
     ['data_json', { data_json: '{"a":"\\ud800"}' }, 'malformed UTF-16'],
+    // Deep enough to overflow the stack of any recursive walk, within the length limit; with a \u
+    // escape (which sends the text through the per-string check) and without one.
+    ['data_json', { data_json: deeplyNested('"\\u0041"') }, 'nested deeper than 64 levels'],
+    ['data_json', { data_json: deeplyNested('1') }, 'nested deeper than 64 levels'],
+    ['data_json', { data_json: `${'{"a":'.repeat(65)}1${'}'.repeat(65)}` }, 'nested deeper than 64 levels'],
+    // PostgreSQL has no year 0: a batch holding one would fail for every stream sharing it.
+    ['at', { at: '0000-06-01T00:00:00Z' }, 'between years 0001 and 9999'],
+    ['at', { at: '0001-01-01T00:00:00+01:00' }, 'between years 0001 and 9999'],
   ];
   // Record: the middle message of three is invalid. RecordBatch: a first message of one event, then
   // [good, bad, good]: the second message is refused as a whole, the first is written.
@@ -181,12 +194,21 @@ describe('AuditIngest.Record and RecordBatch', () => {
     });
   }
 
+  it('keeps serving after refusing deeply nested data_json', async () => {
+    for (const inner of ['"\\u0041"', '1']) {
+      const bad = makeEvent({ data_json: deeplyNested(inner) });
+      assertNamesField(await refusal(h.recordBatches([[bad]])), 'data_json', 'nested deeper', bad);
+      const good = makeEvent({ data_json: `${'{"a":'.repeat(64)}1${'}'.repeat(64)}` }); // the deepest accepted
+      assert.equal((await h.recordBatches([[good]])).accepted, '1', 'the same server answers the next call');
+    }
+  });
+
   it('counts appended events by action and reports open streams in /metrics', async () => {
     const text = await (await fetch(`${h.audit.url}/metrics`)).text();
     assert.match(text, /votemesh_audit_events_appended_total\{action="vote\.counted",service="votemesh-audit"\} \d+/);
     assert.match(text, /votemesh_audit_append_batch_seconds_count\{service="votemesh-audit"\} [1-9]/);
     assert.match(text, /votemesh_audit_ingest_streams\{service="votemesh-audit"\} 0/);
-    assert.match(text, /votemesh_audit_ingest_rejected_total\{field="data_json",service="votemesh-audit"\} 10/);
+    assert.match(text, /votemesh_audit_ingest_rejected_total\{field="data_json",service="votemesh-audit"\} 18/);
   });
 
   it('is ready when PostgreSQL answers and gRPC listens', async () => {

@@ -97,13 +97,17 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void stopAll(0));
   process.on('SIGTERM', () => void stopAll(0));
   for (const spec of processes) {
+    // Stopped while the previous one was starting: stopAll has already walked past this name, so a
+    // child spawned now would be left running on its own (PPID 1) once this process exits.
+    if (stopping) return;
     startProcess(spec);
-    await waitFor(async () => (await fetch(spec.readyUrl).catch(() => undefined))?.ok, {
+    await waitFor(async () => stopping || (await fetch(spec.readyUrl).catch(() => undefined))?.ok, {
       timeoutMs: 60_000,
       intervalMs: 200,
       what: `${spec.name} to become ready at ${spec.readyUrl}`,
     });
   }
+  if (stopping) return;
   const gateway = processes.at(-1);
   console.log(`\nvotemesh is up: GraphQL (HTTP, WebSocket, SSE) at ${gateway?.readyUrl.replace('/readyz', '/graphql')}`);
   console.log(`get a voter token: curl -X POST ${gateway?.readyUrl.replace('/readyz', '/auth/token')}`);

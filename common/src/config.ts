@@ -88,10 +88,14 @@ export function readIdentitySecret(env: Env, production: boolean): { identitySec
   return { identitySecret: secret ?? DEV_IDENTITY_SECRET, identitySecretIsDefault: secret === undefined };
 }
 
-/** `host:port` of a gRPC peer (an optional `dns:` scheme is allowed). */
+/** `host:port` of a gRPC peer (an optional `dns:` scheme is allowed; an IPv6 host in brackets). */
 export function readGrpcAddress(env: Env, name: string, fallback: string): string {
   const value = readString(env, name, fallback);
-  if (!/^[^\s/:]+:\d{1,5}$/.test(value.replace(/^dns:(\/\/\/)?/, ''))) throw new ConfigError(name, `must be host:port, got "${value}"`);
+  const match = /^(?:\[[0-9A-Fa-f:.]+\]|[^\s/:[\]]+):(\d{1,5})$/.exec(value.replace(/^dns:(\/\/\/)?/, ''));
+  const port = Number(match?.[1] ?? 0);
+  // Out of range, the process would start and its client never connect (the audit client then
+  // buffers and finally drops events): refused here instead.
+  if (port < 1 || port > 65_535) throw new ConfigError(name, `must be host:port with a port from 1 to 65535, got "${value}"`);
   return value;
 }
 

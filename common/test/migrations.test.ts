@@ -126,6 +126,18 @@ describe('applyMigrations', () => {
   });
 });
 
+describe('applyMigrations from several processes at once', () => {
+  test('all succeed on a database none of them found, and each migration is applied once', async () => {
+    const databaseUrl = reserveDatabaseUrl();
+    // What several replicas or init containers running `npm run db:migrate` on a first deploy do.
+    const runs = await Promise.all(Array.from({ length: 3 }, () => applyMigrations({ databaseUrl, migrationsDir: repoMigrationsDir })));
+    assert.equal(runs.filter((run) => run.createdDatabase).length, 1, 'one of them created the database');
+    assert.deepEqual(runs.flatMap((run) => run.appliedMigrationNames).sort(), (await listRepoMigrationNames()).sort());
+    const rows = await queryDatabase<{ count: string }>(databaseUrl, 'SELECT count(*) FROM _prisma_migrations');
+    assert.equal(rows[0]?.count, String((await listRepoMigrationNames()).length));
+  });
+});
+
 describe('migrationStatus', () => {
   test('lists every migration as pending for a database that does not exist', async () => {
     const status = await migrationStatus({ databaseUrl: reserveDatabaseUrl(), migrationsDir: repoMigrationsDir });

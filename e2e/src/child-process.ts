@@ -28,6 +28,16 @@ export interface ProcessOptions {
   readonly onLine?: (line: string) => void;
 }
 
+/**
+ * Children still running. A test or benchmark process that dies without disposing its stack (an
+ * uncaught exception, process.exit) would otherwise leave five services running with PPID 1,
+ * holding ports and polling Redis: 'exit' still fires then, and kill() is synchronous.
+ */
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
 export async function startProcess(options: ProcessOptions): Promise<ManagedProcess> {
   const output: string[] = [];
   // Telemetry loads before application code, exactly as `npm start` and the container images run it.
@@ -37,6 +47,7 @@ export async function startProcess(options: ProcessOptions): Promise<ManagedProc
     env: { PATH: process.env['PATH'] ?? '', LOG_FORMAT: 'json', LOG_LEVEL: 'info', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  live.add(child);
   const remember = (line: string): void => {
     options.onLine?.(line);
     output.push(line);
@@ -49,6 +60,7 @@ export async function startProcess(options: ProcessOptions): Promise<ManagedProc
   const exited = new Promise<number | null>((resolve) =>
     child.once('exit', (code) => {
       running = false;
+      live.delete(child);
       resolve(code);
     }),
   );

@@ -35,10 +35,11 @@ describe('worker configuration: peers', () => {
     assert.equal(loadConfig({}, context).auditGrpcUrl, '127.0.0.1:50052');
     assert.equal(loadConfig({ AUDIT_GRPC_URL: 'audit.votemesh.svc:50052' }, context).auditGrpcUrl, 'audit.votemesh.svc:50052');
     assert.equal(loadConfig({ AUDIT_GRPC_URL: 'dns:///audit:50052' }, context).auditGrpcUrl, 'dns:///audit:50052');
+    assert.equal(loadConfig({ AUDIT_GRPC_URL: '[::1]:50052' }, context).auditGrpcUrl, '[::1]:50052');
   });
 
   // A URL with a scheme or path would make every audit send fail at runtime, far from the cause.
-  for (const value of ['http://audit:50052', 'audit', 'audit:50052/ingest']) {
+  for (const value of ['http://audit:50052', 'audit', 'audit:50052/ingest', 'audit:0', 'audit:99999', '::1:50052']) {
     it(`refuses AUDIT_GRPC_URL=${value} at startup, naming the variable`, () => {
       assert.throws(
         () => loadConfig({ AUDIT_GRPC_URL: value }, context),

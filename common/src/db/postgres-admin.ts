@@ -3,6 +3,7 @@
 import pg from 'pg';
 
 const DUPLICATE_DATABASE = '42P04';
+const UNIQUE_VIOLATION = '23505';
 
 /** The same server and credentials as `databaseUrl`, pointed at another database. */
 export function replaceDatabaseName(databaseUrl: string, databaseName: string): string {
@@ -54,7 +55,9 @@ export async function checkDatabaseExists(databaseUrl: string, databaseName: str
 
 /**
  * Creates the database unless it exists; returns whether it created it. Concurrent callers racing
- * to create the same database are fine: the loser sees `duplicate_database` and reports false.
+ * to create the same database are fine: a loser reports false. PostgreSQL answers it with
+ * `duplicate_database`, or, when both passed its own existence check at the same moment, with a
+ * unique violation on pg_database's name index (then the database is checked for again).
  */
 export async function createDatabaseIfMissing(databaseUrl: string, databaseName: string, options: { template?: string } = {}): Promise<boolean> {
   return withMaintenanceConnection(databaseUrl, async (client) => {
@@ -65,7 +68,12 @@ export async function createDatabaseIfMissing(databaseUrl: string, databaseName:
       await client.query(`CREATE DATABASE ${pg.escapeIdentifier(databaseName)}${template}`);
       return true;
     } catch (error) {
-      if (readPostgresErrorCode(error) === DUPLICATE_DATABASE) return false;
+      const code = readPostgresErrorCode(error);
+      if (code === DUPLICATE_DATABASE) return false;
+      if (code === UNIQUE_VIOLATION) {
+        const created = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [databaseName]);
+        if (created.rowCount !== null && created.rowCount > 0) return false;
+      }
       throw new Error(`Cannot create database "${databaseName}": ${describeError(error)}`, { cause: error });
     }
   });

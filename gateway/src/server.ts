@@ -77,7 +77,6 @@ export interface SubscriptionHost {
   signIdentity(identity: Identity): Promise<string>;
   /** Throws UNAUTHENTICATED/FORBIDDEN naming the fields when the caller may not run the operation. */
   enforcePolicy(check: Omit<PolicyCheck, 'policy' | 'schema'>): void;
-  clientKey(req: IncomingMessage, identity: VerifiedIdentity | undefined): string;
   /** The client's address as the rate limits see it (TRUST_FORWARDED_FOR honoured). */
   clientAddress(req: IncomingMessage): string;
   /** Whether anonymous callers are refused (AUTH_REQUIRED_FOR_GRAPH): transports refuse them at connection time. */
@@ -208,7 +207,6 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
     authenticateRequest: auth.authenticateRequest,
     signIdentity: async (identity) => subscriptionSigner.sign(identity),
     enforcePolicy: (check) => enforcePolicy({ ...check, schema, policy: supergraph.policy }),
-    clientKey: keyOf,
     clientAddress: (req) => clientAddress(req, config),
     requireIdentity: config.auth.requiredForGraph,
     async executeOperation(request, caller, address) {

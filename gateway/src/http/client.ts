@@ -35,7 +35,11 @@ export function clientKey(req: IncomingMessage, identity: VerifiedIdentity | und
   return clientKeyOf(identity, clientAddress(req, forwarding));
 }
 
-/** The same key from an address already taken (a socket's or stream's, at connection time). */
+/**
+ * The same key from an address already taken (a socket's or stream's, at connection time). The one
+ * client key of the gateway: the rate limits store it in Redis (`<prefix>rl:sub:…`, `rl:ip:…`, so a
+ * change of format resets every bucket mid-window) and the connection limiter counts by it.
+ */
 export function clientKeyOf(identity: { readonly subject: string } | undefined, address: string): string {
   return identity ? `sub:${identity.subject}` : `ip:${address}`;
 }

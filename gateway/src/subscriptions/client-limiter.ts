@@ -1,7 +1,7 @@
-// Counts the open WebSockets and SSE/multipart streams of each client (by verified subject, else by
-// network address) against one budget shared by both transports.
+// Counts the open WebSockets and SSE/multipart streams of each client against one budget shared by
+// both transports. Clients are keyed by http/client.ts `clientKeyOf` (verified subject, else network
+// address), the same key the rate limits count by.
 import type { IncomingMessage } from 'node:http';
-import type { Identity } from '@votemesh/common/contracts/identity';
 
 export interface ClientLimiter {
   /** Takes one slot for `key`; false when the client already holds `max`. */
@@ -31,7 +31,3 @@ export function createClientLimiter(max: number): ClientLimiter {
 export type ClientAddress = (req: IncomingMessage) => string;
 
 export const peerAddress: ClientAddress = (req) => req.socket.remoteAddress ?? 'unknown';
-
-export function clientKey(identity: Identity | undefined, address: string): string {
-  return identity ? `subject:${identity.subject}` : `address:${address}`;
-}

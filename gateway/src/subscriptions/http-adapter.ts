@@ -9,7 +9,8 @@ import type { Logger } from '@votemesh/common/logger';
 import type { GraphQLFormattedError } from 'graphql';
 import { bearerToken } from '../auth/verify-token.ts';
 import { identityRequiredError } from '../limits/operation-guard.ts';
-import { clientKey, type ClientAddress, type ClientLimiter } from './client-limiter.ts';
+import { clientKeyOf } from '../http/client.ts';
+import type { ClientAddress, ClientLimiter } from './client-limiter.ts';
 import { parseOperationRequest, type AuthenticatedCaller, type OperationRequest, type OperationStarter } from './operations.ts';
 import { firstKeepAliveAt, housekeepingTickMs } from './keepalive.ts';
 import type { SubscriptionLimits } from './options.ts';
@@ -174,7 +175,7 @@ export function createHttpStreamAdapter(options: HttpStreamAdapterOptions): Http
       if (!caller && options.requireIdentity) return reply(res, identityRequiredError(), { 'www-authenticate': 'Bearer' });
       if (!accepting) return reply(res, new VotemeshError('UPSTREAM_UNAVAILABLE', 'The gateway is shutting down; retry'), { connection: 'close' });
       const address = options.clientAddress(req);
-      const key = clientKey(caller, address);
+      const key = clientKeyOf(caller, address);
       if (!options.limiter.acquire(key)) {
         return reply(res, new VotemeshError('TOO_MANY_SUBSCRIPTIONS', `Too many connections (at most ${limits.maxConnectionsPerClient} per client)`));
       }

@@ -17,7 +17,8 @@ import { GRAPHQL_TRANSPORT_WS_PROTOCOL, MessageType, parseMessage, type Message 
 import { WebSocket, WebSocketServer } from 'ws';
 import { bearerToken } from '../auth/verify-token.ts';
 import { identityRequiredError } from '../limits/operation-guard.ts';
-import { clientKey, type ClientAddress, type ClientLimiter } from './client-limiter.ts';
+import { clientKeyOf } from '../http/client.ts';
+import type { ClientAddress, ClientLimiter } from './client-limiter.ts';
 import { parseOperationRequest, type AuthenticatedCaller, type OperationStarter } from './operations.ts';
 import { firstKeepAliveAt, housekeepingTickMs } from './keepalive.ts';
 import { CloseCode, type SubscriptionLimits } from './options.ts';
@@ -160,7 +161,7 @@ export function createWsAdapter(options: WsAdapterOptions): WsAdapter {
       const error = identityRequiredError();
       return end(connection, CloseCode.Forbidden, closeReason(`${error.code}: ${error.message}`));
     }
-    const key = clientKey(caller, connection.address);
+    const key = clientKeyOf(caller, connection.address);
     if (!options.limiter.acquire(key)) {
       return end(connection, CloseCode.TooManyRequests, `Too many connections (at most ${limits.maxConnectionsPerClient} per client)`);
     }

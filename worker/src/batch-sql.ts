@@ -50,6 +50,8 @@ export const OUTCOME_CODES = {
   lostRace: 'L',
 } as const;
 
+export type OutcomeCode = (typeof OUTCOME_CODES)[keyof typeof OUTCOME_CODES];
+
 export interface FastReplaced {
   /** 1-based position of the vote that replaced it (or of the replay of that vote), in the input. */
   readonly ord: number;

@@ -12,7 +12,7 @@
 import type { OptionCount } from '@votemesh/common/contracts/bus';
 import type { Prisma, PrismaClient } from '@votemesh/common/db/client';
 import { resolveBallots, type BallotChange, type PreviousBallot } from './ballots-sql.ts';
-import { applyVotesFast, OUTCOME_CODES, type FastResult } from './batch-sql.ts';
+import { applyVotesFast, OUTCOME_CODES, type FastResult, type OutcomeCode } from './batch-sql.ts';
 import { readPollTallies } from './tally-read.ts';
 import { withTransactionRetry, type RetryOptions } from './retry.ts';
 import { compareStreamIds, type ParsedVote, type VoteOutcome } from './outcomes.ts';
@@ -132,21 +132,28 @@ export async function commitVotesLocked(prisma: PrismaClient, votes: readonly Pa
   return prisma.$transaction((tx) => applyInTransaction(tx, votes, options), { timeout: options.timeoutMs ?? 30_000, maxWait: 10_000 });
 }
 
-const SUPERSEDED_IN_BATCH: VoteOutcome = { status: 'SUPERSEDED', reason: 'A newer vote by the same voter arrived in the same batch' };
-const SUPERSEDED_OLDER: VoteOutcome = { status: 'SUPERSEDED', reason: 'A newer vote by the same voter was already counted' };
-/** A vote counts only if cast before the poll's closes_at (see batch-sql.ts for why it is decided here). */
-const POLL_CLOSED: VoteOutcome = { status: 'REJECTED', reason: 'POLL_NOT_OPEN: the poll closed before this vote was cast' };
-const FAST_OUTCOMES: Readonly<Record<string, VoteOutcome>> = {
+/**
+ * What each outcome code means, for both paths: the fast statement answers the codes and the
+ * locking path (validatePairs, applyInTransaction) decides the same cases, so the reason a receipt
+ * shows never depends on which path decided the vote.
+ */
+const OUTCOMES: Readonly<Record<Exclude<OutcomeCode, typeof OUTCOME_CODES.lostRace>, VoteOutcome>> = {
   [OUTCOME_CODES.new]: { status: 'COUNTED', change: 'new' },
   [OUTCOME_CODES.changed]: { status: 'COUNTED', change: 'changed' },
   [OUTCOME_CODES.sameOption]: { status: 'COUNTED', change: 'same-option' },
   [OUTCOME_CODES.replay]: { status: 'COUNTED', change: 'replay' },
-  [OUTCOME_CODES.older]: SUPERSEDED_OLDER,
-  [OUTCOME_CODES.supersededInBatch]: SUPERSEDED_IN_BATCH,
+  [OUTCOME_CODES.older]: { status: 'SUPERSEDED', reason: 'A newer vote by the same voter was already counted' },
+  [OUTCOME_CODES.supersededInBatch]: { status: 'SUPERSEDED', reason: 'A newer vote by the same voter arrived in the same batch' },
   [OUTCOME_CODES.pollNotFound]: { status: 'REJECTED', reason: 'POLL_NOT_FOUND: the poll does not exist' },
   [OUTCOME_CODES.optionNotInPoll]: { status: 'REJECTED', reason: 'OPTION_NOT_IN_POLL: the option does not belong to the poll' },
-  [OUTCOME_CODES.pollClosed]: POLL_CLOSED,
+  /** A vote counts only if cast before the poll's closes_at (see batch-sql.ts for why it is decided here). */
+  [OUTCOME_CODES.pollClosed]: { status: 'REJECTED', reason: 'POLL_NOT_OPEN: the poll closed before this vote was cast' },
 };
+const SUPERSEDED_IN_BATCH = OUTCOMES[OUTCOME_CODES.supersededInBatch];
+const SUPERSEDED_OLDER = OUTCOMES[OUTCOME_CODES.older];
+const POLL_CLOSED = OUTCOMES[OUTCOME_CODES.pollClosed];
+
+const isOutcomeCode = (code: string): code is keyof typeof OUTCOMES => Object.hasOwn(OUTCOMES, code);
 
 function fromFastResult(votes: readonly ParsedVote[], result: FastResult, windowSeconds: number): CommitResult & { lost: ParsedVote[] } {
   const decided: DecidedVote[] = [];
@@ -158,9 +165,8 @@ function fromFastResult(votes: readonly ParsedVote[], result: FastResult, window
       lost.push(vote);
       continue;
     }
-    const outcome = FAST_OUTCOMES[code];
-    if (!outcome) throw new Error(`batch statement answered an unknown outcome code "${code}"`);
-    decided.push({ vote, outcome });
+    if (!isOutcomeCode(code)) throw new Error(`batch statement answered an unknown outcome code "${code}"`);
+    decided.push({ vote, outcome: OUTCOMES[code] });
   }
   const replaced: ReplacedReceipt[] = result.replaced.map((old) => {
     const by = votes[old.ord - 1];
@@ -270,20 +276,16 @@ async function validatePairs(tx: Tx, votes: readonly ParsedVote[], decided: Deci
            EXISTS (SELECT 1 FROM poll_options o WHERE o.id = v.option_id AND o.poll_id = v.poll_id) AS option_in_poll
     FROM unnest(${list.map((p) => p.pollId)}::uuid[], ${list.map((p) => p.optionId)}::uuid[]) AS v(poll_id, option_id)
     LEFT JOIN polls p ON p.id = v.poll_id`;
-  const verdict = new Map<string, { reason: string | null; closesAtMs: number | null }>();
+  const verdict = new Map<string, { rejected: VoteOutcome | null; closesAtMs: number | null }>();
   for (const row of rows) {
-    const reason = !row.poll_exists
-      ? 'POLL_NOT_FOUND: the poll does not exist'
-      : !row.option_in_poll
-        ? 'OPTION_NOT_IN_POLL: the option does not belong to the poll'
-        : null;
-    verdict.set(`${row.poll_id}/${row.option_id}`, { reason, closesAtMs: row.closes_at?.getTime() ?? null });
+    const rejected = !row.poll_exists ? OUTCOMES[OUTCOME_CODES.pollNotFound] : !row.option_in_poll ? OUTCOMES[OUTCOME_CODES.optionNotInPoll] : null;
+    verdict.set(`${row.poll_id}/${row.option_id}`, { rejected, closesAtMs: row.closes_at?.getTime() ?? null });
   }
   const valid: ParsedVote[] = [];
   for (const vote of votes) {
     const pair = verdict.get(`${vote.entry.pollId}/${vote.entry.optionId}`);
     if (!pair) decided.push({ vote, outcome: { status: 'REJECTED', reason: 'the poll and option could not be validated' } });
-    else if (pair.reason !== null) decided.push({ vote, outcome: { status: 'REJECTED', reason: pair.reason } });
+    else if (pair.rejected !== null) decided.push({ vote, outcome: pair.rejected });
     // castAt is normalised to milliseconds by splitEntries, as closes_at is stored (timestamptz(3)).
     else if (pair.closesAtMs !== null && Date.parse(vote.entry.castAt) >= pair.closesAtMs) decided.push({ vote, outcome: POLL_CLOSED });
     else valid.push(vote);

@@ -6,7 +6,9 @@ import { parseBusMessage, type BusMessage } from '@votemesh/common/contracts/bus
 import { VOTE_FIELD } from '@votemesh/common/contracts/vote-entry';
 import { waitFor } from '@votemesh/common/testing/wait-for';
 import { applyBatch } from '../src/apply-batch.ts';
+import { splitEntries } from '../src/outcomes.ts';
 import { readGroup, ensureGroup, type StreamEntry } from '../src/stream.ts';
+import { commitVotesLocked } from '../src/tally-sql.ts';
 import { createHarness, voteEntry, REDIS_URL, seededRandom, type Harness, type TestPoll } from './support/harness.ts';
 import { encodeLegacyVoteEntry } from './support/legacy-entry.ts';
 
@@ -126,6 +128,27 @@ describe('applyBatch: ballots and tallies', () => {
     assert.match((await h.receipt(unknownPoll.receiptId))['reason'] ?? '', /^POLL_NOT_FOUND/);
     assert.match((await h.receipt(foreignOption.receiptId))['reason'] ?? '', /^OPTION_NOT_IN_POLL/);
     assert.ok(h.audit.events.some((e) => e.action === 'vote.rejected' && e.subjectId === foreignOption.receiptId));
+  });
+
+  it('the locking path rejects the same votes with the same reasons as the fast path', async () => {
+    const poll = await h.createPoll(2);
+    const other = await h.createPoll(2);
+    const entries = (ms: number) => [
+      voteEntry(`${ms}-0`, { pollId: randomUUID(), optionId: poll.optionIds[0]!, voterId: 'v1' }),
+      voteEntry(`${ms}-1`, { pollId: poll.id, optionId: other.optionIds[0]!, voterId: 'v2' }),
+    ];
+    const fast = entries(7100);
+    await applyBatch(h.applyDeps, fast);
+    const fastReasons = await Promise.all(fast.map(async (entry) => (await h.receipt(entry.receiptId))['reason']));
+    const locked = entries(7200);
+    const result = await commitVotesLocked(h.prisma, splitEntries(locked).votes, { windowSeconds: 5 });
+    const lockedReasons = locked.map((entry) => {
+      const outcome = result.decided.find(({ vote }) => vote.entry.receiptId === entry.receiptId)?.outcome;
+      return outcome?.status === 'REJECTED' ? outcome.reason : outcome?.status;
+    });
+    assert.deepEqual(lockedReasons, fastReasons);
+    assert.match(lockedReasons[0] ?? '', /^POLL_NOT_FOUND/);
+    assert.match(lockedReasons[1] ?? '', /^OPTION_NOT_IN_POLL/);
   });
 });
 

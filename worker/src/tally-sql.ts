@@ -7,10 +7,11 @@
 //
 // Lock order is the same in every replica where it matters most (the hot tally rows):
 // ballots (sorted by poll, voter) → option_tallies (by option) → poll_tallies → poll_rate_buckets
-// (by poll). Reads run under READ COMMITTED while holding those row locks, so the tally returned for
-// a poll is exactly the state its new `version` names.
+// (by poll). Reads run under READ COMMITTED (named by the transaction, whatever the server's
+// default) while holding those row locks, so the tally returned for a poll is exactly the state its
+// new `version` names.
 import type { OptionCount } from '@votemesh/common/contracts/bus';
-import type { Prisma, PrismaClient } from '@votemesh/common/db/client';
+import { Prisma, type PrismaClient } from '@votemesh/common/db/client';
 import { resolveBallots, type BallotChange, type PreviousBallot } from './ballots-sql.ts';
 import { applyVotesFast, OUTCOME_CODES, type FastResult, type OutcomeCode } from './batch-sql.ts';
 import { readPollTallies } from './tally-read.ts';
@@ -129,7 +130,15 @@ async function withReplayedTallies(prisma: PrismaClient, result: CommitResult, w
 /** The concurrency-safe path on its own: an interactive transaction with explicit row locks where races happened. */
 export async function commitVotesLocked(prisma: PrismaClient, votes: readonly ParsedVote[], options: CommitOptions): Promise<CommitResult> {
   if (votes.length === 0) return { decided: [], replaced: [], tallies: [] };
-  return prisma.$transaction((tx) => applyInTransaction(tx, votes, options), { timeout: options.timeoutMs ?? 30_000, maxWait: 10_000 });
+  return prisma.$transaction((tx) => applyInTransaction(tx, votes, options), {
+    // Named, not left to the server's default_transaction_isolation: the tally read-back is exact
+    // only because each statement takes a fresh snapshot (applyPollTallies). Under REPEATABLE READ
+    // or SERIALIZABLE every statement sees the first one's snapshot, and bumping a tally row a
+    // concurrent writer changed since fails with a serialization error instead of waiting for it.
+    isolationLevel: Prisma.TransactionIsolationLevel.ReadCommitted,
+    timeout: options.timeoutMs ?? 30_000,
+    maxWait: 10_000,
+  });
 }
 
 /**

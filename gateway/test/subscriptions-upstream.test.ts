@@ -127,6 +127,7 @@ describe('upstream connector', () => {
       try {
         const errors = await endingOf(await listening(silent));
         assert.equal(errors[0]?.extensions?.['code'], 'UPSTREAM_UNAVAILABLE');
+        assert.equal(errors[0]?.message, `Subgraph "counter" did not complete the WebSocket handshake for graphql-ws within ${quick.connectTimeoutMs} ms`);
       } finally {
         for (const socket of sockets) socket.destroy();
         silent.close();
@@ -139,6 +140,7 @@ describe('upstream connector', () => {
       try {
         const errors = await endingOf(await listening(server));
         assert.equal(errors[0]?.extensions?.['code'], 'UPSTREAM_UNAVAILABLE');
+        assert.equal(errors[0]?.message, `Subgraph "counter" did not acknowledge the graphql-ws connection_init within ${quick.connectTimeoutMs} ms`);
       } finally {
         for (const client of server.clients) client.terminate();
         server.close();

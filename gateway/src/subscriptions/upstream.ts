@@ -187,7 +187,7 @@ export function createUpstreamConnector(options: UpstreamConnectorOptions): Upst
           error: (error: unknown) => {
             if (ended) return;
             end();
-            handlers.error(toUpstreamErrors(error, target.subgraph));
+            handlers.error(toUpstreamErrors(error, target.subgraph, options.connectTimeoutMs));
           },
           complete: () => {
             if (ended) return;
@@ -244,17 +244,33 @@ function closeCode(event: unknown): number | undefined {
   return undefined;
 }
 
-function toUpstreamErrors(error: unknown, subgraph: string): readonly GraphQLFormattedError[] {
+/** What `ws` says when `handshakeTimeout` (plainWebSocket) ends an upgrade the subgraph never answered. */
+const UPGRADE_TIMEOUT_MESSAGE = 'Opening handshake has timed out';
+/** graphql-ws closes 4504 itself when `connection_ack` has not come within `connectionAckWaitTimeout`. */
+const ACK_TIMEOUT_CLOSE_CODE = 4504;
+
+/**
+ * The errors a subscription ends with when its subgraph failed it. A missed connect deadline names
+ * the step the subgraph never finished and the deadline: "connection failed" pointed at a subgraph
+ * that was down when it was up and hung (overloaded, or not speaking graphql-ws).
+ */
+function toUpstreamErrors(error: unknown, subgraph: string, connectTimeoutMs: number): readonly GraphQLFormattedError[] {
   if (Array.isArray(error)) {
     return error.map((item: GraphQLFormattedError) => ({ ...item, extensions: { ...item.extensions, serviceName: subgraph } }));
   }
   const code = closeCode(error);
   const reason = typeof error === 'object' && error !== null && 'reason' in error && typeof error.reason === 'string' ? error.reason : '';
-  const detail = code !== undefined ? `socket closed ${code}${reason ? ` ${reason}` : ''}` : error instanceof Error ? error.message : 'connection failed';
-  return [
-    {
-      message: `Subscription to subgraph "${subgraph}" was lost (${detail})`,
-      extensions: { code: 'UPSTREAM_UNAVAILABLE', serviceName: subgraph },
-    },
-  ];
+  // The socket's failures come as `ws` ErrorEvents (not Errors) carrying the cause's message. Only
+  // the deadline's is put into words: others (ECONNREFUSED 10.…:4001) would show clients our network.
+  const failure = typeof error === 'object' && error !== null && 'message' in error && typeof error.message === 'string' ? error.message : '';
+  let message: string;
+  if (code === ACK_TIMEOUT_CLOSE_CODE) {
+    message = `Subgraph "${subgraph}" did not acknowledge the graphql-ws connection_init within ${connectTimeoutMs} ms`;
+  } else if (failure === UPGRADE_TIMEOUT_MESSAGE) {
+    message = `Subgraph "${subgraph}" did not complete the WebSocket handshake for graphql-ws within ${connectTimeoutMs} ms`;
+  } else {
+    const detail = code !== undefined ? `socket closed ${code}${reason ? ` ${reason}` : ''}` : error instanceof Error ? error.message : 'connection failed';
+    message = `Subscription to subgraph "${subgraph}" was lost (${detail})`;
+  }
+  return [{ message, extensions: { code: 'UPSTREAM_UNAVAILABLE', serviceName: subgraph } }];
 }

@@ -13,7 +13,7 @@ import { clientKeyOf } from '../http/client.ts';
 import type { ClientAddress, ClientLimiter } from './client-limiter.ts';
 import { parseOperationRequest, type AuthenticatedCaller, type OperationRequest, type OperationStarter } from './operations.ts';
 import { firstKeepAliveAt, housekeepingTickMs } from './keepalive.ts';
-import type { SubscriptionLimits } from './options.ts';
+import { overflowsBuffer, type SubscriptionLimits } from './options.ts';
 import { outgoing, type OutgoingResult } from './outgoing-result.ts';
 import type { SubscriberSink } from './subscription-hub.ts';
 
@@ -110,14 +110,15 @@ export function createHttpStreamAdapter(options: HttpStreamAdapterOptions): Http
       sink: {
         send(result) {
           if (done || res.destroyed) return false;
-          if (res.writableLength > limits.maxBufferedBytes) {
+          const framed = result.framed(mode, frameBytes[mode]);
+          if (overflowsBuffer(res.writableLength, framed.length, limits.maxBufferedBytes)) {
             options.onSlowConsumer();
-            logger.warn({ bufferedBytes: res.writableLength }, 'dropping slow subscription consumer');
+            logger.warn({ bufferedBytes: res.writableLength, frameBytes: framed.length }, 'dropping slow subscription consumer');
             stream.finish();
             res.destroy();
             return false;
           }
-          res.write(result.framed(mode, frameBytes[mode]));
+          res.write(framed);
           return true;
         },
         complete() {

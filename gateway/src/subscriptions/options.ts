@@ -13,7 +13,8 @@ export interface SubscriptionLimits {
   /** Open WebSockets + SSE/multipart streams one client may hold (by identity subject, else by IP);
    * the next is refused (WS close 4429, HTTP 429). @default 20 */
   readonly maxConnectionsPerClient: number;
-  /** A consumer whose unsent bytes exceed this is dropped (WS close 4413, stream ended). @default 1048576 */
+  /** A consumer whose unsent bytes would exceed this with the next message is dropped (WS close
+   * 4413, stream ended); see overflowsBuffer. @default 1048576 */
   readonly maxBufferedBytes: number;
   /** Largest accepted WebSocket message or HTTP request body. @default 65536 */
   readonly maxMessageBytes: number;
@@ -51,6 +52,17 @@ export function resolveLimits(overrides: Partial<SubscriptionLimits> = {}): Subs
     if (!Number.isFinite(value) || value <= 0) throw new RangeError(`subscription limit ${name} must be a positive number, got ${value}`);
   }
   return Object.freeze(limits);
+}
+
+/**
+ * The slow-consumer rule: true when writing `messageBytes` more would leave more than
+ * `maxBufferedBytes` unsent. The message about to be written counts, so what waits never exceeds the
+ * limit (checking the buffer alone let it overshoot by one message). An empty buffer takes any
+ * message: its consumer is keeping up, and a result larger than the limit would otherwise drop every
+ * subscriber it goes to.
+ */
+export function overflowsBuffer(bufferedBytes: number, messageBytes: number, maxBufferedBytes: number): boolean {
+  return bufferedBytes > 0 && bufferedBytes + messageBytes > maxBufferedBytes;
 }
 
 /** WebSocket close codes the gateway uses (docs/contracts/subscriptions.md). 44xx/4500 follow

@@ -21,7 +21,7 @@ import { clientKeyOf } from '../http/client.ts';
 import type { ClientAddress, ClientLimiter } from './client-limiter.ts';
 import { parseOperationRequest, type AuthenticatedCaller, type OperationStarter } from './operations.ts';
 import { firstKeepAliveAt, housekeepingTickMs } from './keepalive.ts';
-import { CloseCode, type SubscriptionLimits } from './options.ts';
+import { CloseCode, overflowsBuffer, type SubscriptionLimits } from './options.ts';
 import { outgoing, type OutgoingResult } from './outgoing-result.ts';
 import type { SubscriberSink } from './subscription-hub.ts';
 
@@ -121,22 +121,24 @@ export function createWsAdapter(options: WsAdapterOptions): WsAdapter {
   }
 
   /**
-   * Drops the connection with 4413 when more than `maxBufferedBytes` wait unsent on it. Checked
-   * before every outgoing message, not only `next`: a client that stops reading can otherwise grow
-   * our memory without bound with pongs (each echoes up to `maxMessageBytes` of ping payload),
-   * `error`s and `complete`s. ws writes its frames to `raw` too, so its length counts them all.
+   * Drops the connection with 4413 when a frame of `frameBytes` would leave more than
+   * `maxBufferedBytes` unsent on it (overflowsBuffer). Checked before every outgoing message, not
+   * only `next`: a client that stops reading can otherwise grow our memory without bound with pongs
+   * (each echoes up to `maxMessageBytes` of ping payload), `error`s and `complete`s. ws writes its
+   * frames to `raw` too, so its length counts them all.
    */
-  function dropIfSlow(connection: Connection): boolean {
+  function dropIfSlow(connection: Connection, frameBytes: number): boolean {
     const bufferedBytes = connection.raw.writableLength;
-    if (bufferedBytes <= limits.maxBufferedBytes) return false;
+    if (!overflowsBuffer(bufferedBytes, frameBytes, limits.maxBufferedBytes)) return false;
     options.onSlowConsumer();
-    logger.warn({ bufferedBytes }, 'dropping slow subscription consumer');
+    logger.warn({ bufferedBytes, frameBytes }, 'dropping slow subscription consumer');
     end(connection, CloseCode.SlowConsumer, 'Slow consumer');
     return true;
   }
 
   function send(connection: Connection, message: string): void {
-    if (connection.socket.readyState !== WebSocket.OPEN || dropIfSlow(connection)) return;
+    const payloadBytes = Buffer.byteLength(message);
+    if (connection.socket.readyState !== WebSocket.OPEN || dropIfSlow(connection, frameHeaderLength(payloadBytes) + payloadBytes)) return;
     connection.socket.send(message);
   }
 
@@ -197,8 +199,10 @@ export function createWsAdapter(options: WsAdapterOptions): WsAdapter {
     const sink: SubscriberSink = {
       send(result) {
         const { socket, raw } = connection;
-        if (!active || socket.readyState !== WebSocket.OPEN || dropIfSlow(connection)) return false;
-        writeFrame(raw, result.framed(framingKey, buildFrame));
+        if (!active || socket.readyState !== WebSocket.OPEN) return false;
+        const frame = result.framed(framingKey, buildFrame);
+        if (dropIfSlow(connection, frame.length)) return false;
+        writeFrame(raw, frame);
         return true;
       },
       complete() {
@@ -332,6 +336,11 @@ export function createWsAdapter(options: WsAdapterOptions): WsAdapter {
 
 const ENVELOPE_END = Buffer.from('}');
 
+/** Bytes before the payload of an unmasked frame (a server's): the 7-, 16- or 64-bit length form. */
+function frameHeaderLength(payloadBytes: number): number {
+  return payloadBytes < 126 ? 2 : payloadBytes < 65_536 ? 4 : 10;
+}
+
 /**
  * One unmasked, unfragmented WebSocket text frame (RFC 6455 §5.2: FIN + opcode 1, then the 7-,
  * 16- or 64-bit payload length) holding `parts` back to back, in one Buffer.
@@ -339,7 +348,7 @@ const ENVELOPE_END = Buffer.from('}');
 export function textFrame(...parts: readonly Buffer[]): Buffer {
   let length = 0;
   for (const part of parts) length += part.length;
-  const headerLength = length < 126 ? 2 : length < 65_536 ? 4 : 10;
+  const headerLength = frameHeaderLength(length);
   const frame = Buffer.allocUnsafe(headerLength + length);
   frame[0] = 0x81;
   if (headerLength === 2) frame[1] = length;

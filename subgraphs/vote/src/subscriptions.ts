@@ -78,6 +78,9 @@ export async function watchReceipt(services: VoteServices, reader: Identity, raw
   return queue.iterator;
 }
 
+/** Where a status is in a poll's one-way lifecycle. */
+const STATUS_ORDER: Readonly<Record<PollStatusEvent['status'], number>> = { DRAFT: 0, OPEN: 1, CLOSED: 2 };
+
 /** Every status change of the poll from now on (admin or scheduled), until the client leaves. */
 export async function watchPollStatus(services: VoteServices, rawPollId: string): Promise<AsyncIterableIterator<PollStatusEvent>> {
   const pollId = parseId(rawPollId, 'pollId');
@@ -85,7 +88,12 @@ export async function watchPollStatus(services: VoteServices, rawPollId: string)
   let unsubscribe: (() => void) | undefined;
   /** The status the client last saw (or the poll had when it subscribed). */
   let known: PollStatusEvent['status'] | undefined;
+  // Each transition reaches a subscriber once, whichever way it comes: the re-read after a gap can
+  // see a transition whose announcement arrives after it (published once the bus was back), and a
+  // read that started before a transition it raced with returns the status the client already left.
+  // A poll only moves forward (DRAFT → OPEN → CLOSED), so anything not past `known` is old news.
   const push = (event: PollStatusEvent): void => {
+    if (known !== undefined && STATUS_ORDER[event.status] <= STATUS_ORDER[known]) return;
     known = event.status;
     queue.push(event);
   };
@@ -93,7 +101,7 @@ export async function watchPollStatus(services: VoteServices, rawPollId: string)
   const stopGapWatch = services.pollStatusEvents.onGap(() => {
     services.store.findByIds([pollId]).then(
       ([poll]) => {
-        if (!poll || known === undefined || poll.status === known) return;
+        if (!poll || known === undefined) return;
         // The time of the transition missed: when the poll opened or closed (the times the store keeps).
         const at = (poll.status === 'CLOSED' ? poll.closesAt : poll.status === 'OPEN' ? poll.opensAt : null) ?? new Date();
         push({ pollId, status: poll.status, at: at.toISOString() });

@@ -136,6 +136,32 @@ describe('vote subgraph: polls', () => {
       statuses.unsubscribe();
     });
 
+    it('does not deliver a transition again when its announcement arrives after the gap re-read saw it', async () => {
+      const poll = await createOpenPoll(stack);
+      const later = await createPoll(stack);
+      const active = await activeSubscriptions(stack, 'pollStatus');
+      const client = stack.ws();
+      const statuses = subscribe<{ pollStatus: { status: string; at: string } }>(client, POLL_STATUS, { pollId: poll.id });
+      const laterStatuses = subscribe<{ pollStatus: { status: string } }>(client, POLL_STATUS, { pollId: later.id });
+      await waitForActiveSubscriptions(stack, 'pollStatus', active + 2);
+      // Another replica commits the close; this replica's bus drops before its announcement is out.
+      const closesAt = new Date();
+      await stack.prisma.poll.update({ where: { id: poll.id }, data: { status: 'CLOSED', closesAt } });
+      await stack.killBusSubscriber();
+      await statuses.first((event) => event.pollStatus.status === 'CLOSED');
+      // The announcement, published once the bus is back: the client already has this transition.
+      await stack.bus.publish({ type: 'poll-status', pollId: poll.id, status: 'CLOSED', at: closesAt.toISOString() });
+      // One channel delivers in order: once a later announcement reached the client, the one above was handled.
+      await stack.data(OPEN, { id: later.id }, ADMIN);
+      await laterStatuses.first((event) => event.pollStatus.status === 'OPEN');
+      assert.deepEqual(
+        statuses.events.map((event) => event.pollStatus.status),
+        ['CLOSED'],
+      );
+      statuses.unsubscribe();
+      laterStatuses.unsubscribe();
+    });
+
     const conflicts: { name: string; setup: (stack: Stack) => Promise<PollView>; mutation: string }[] = [
       { name: 'opening an OPEN poll', setup: (s) => createOpenPoll(s), mutation: OPEN },
       { name: 'closing a DRAFT poll', setup: (s) => createPoll(s), mutation: CLOSE },

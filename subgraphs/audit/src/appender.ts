@@ -6,6 +6,7 @@
 // Each append is one `audit.append_batch` span (its SQL inside), a trace of its own: a batch mixes
 // events from many senders, whichever ingest stream happened to fill it is not its parent.
 import { ROOT_CONTEXT, trace } from '@opentelemetry/api';
+import { VotemeshError } from '@votemesh/common/errors';
 import type { Logger } from '@votemesh/common/logger';
 import { ATTR, SPAN_NAMES, TRACER_NAMES } from '@votemesh/common/telemetry/names';
 import { withSpan } from '@votemesh/common/telemetry/propagation';
@@ -43,6 +44,27 @@ export interface Appender {
   submit(events: readonly ChainedContent[]): Promise<SubmitOutcome>;
   /** Appends what is queued, then refuses new events. Safe to call twice. */
   close(): Promise<void>;
+}
+
+/**
+ * SQLSTATE classes of a server that is not serving, whatever the data: 08 connection exception,
+ * 53 insufficient resources (too many connections, disk full), 57 operator intervention (shutdown,
+ * cannot connect now, statement cancelled), 58 system error (I/O).
+ */
+const UNAVAILABLE_CLASSES = new Set(['08', '53', '57', '58']);
+
+/**
+ * True unless PostgreSQL answered with an error about the statement or its data (22 data
+ * exception, 23 constraint violation, and anything else outside UNAVAILABLE_CLASSES), the case a
+ * retry per submission can isolate. An error without a SQLSTATE is not the server's answer: the
+ * pool could not connect (ECONNREFUSED, its connect timeout) or the connection broke.
+ */
+function isDatabaseUnavailable(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return true;
+  // pg's DatabaseError: the server's answer, with its severity and SQLSTATE.
+  const { severity, code } = error as { severity?: unknown; code?: unknown };
+  if (typeof severity !== 'string' || typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return true;
+  return UNAVAILABLE_CLASSES.has(code.slice(0, 2));
 }
 
 /** One submit: settled when its last event's append has committed. */
@@ -110,10 +132,16 @@ export function createAppender(options: AppenderOptions): Appender {
    * one event PostgreSQL refuses then fails only its own ingest call, instead of every stream
    * that shared the batch, forever (the senders resend the same mix). The edge is meant to refuse
    * such events; this is the defence for what it misses. A batch that commits costs what it did.
+   * A database that is down or not serving refuses every submission alike: retrying each would
+   * only cost an attempt (a connect timeout, say) per submission, so the whole batch fails at once.
    */
   async function appendBatch(batch: readonly Queued[]): Promise<void> {
     const failure = await tryAppend(batch);
     if (failure === null) return;
+    if (isDatabaseUnavailable(failure.error)) {
+      const reason = failure.error instanceof Error ? failure.error.message : String(failure.error);
+      return fail(batch, new VotemeshError('UPSTREAM_UNAVAILABLE', `the audit database is unavailable: ${reason}`, { cause: failure.error }));
+    }
     const groups = bySubmission(batch);
     if (groups.length === 1) return fail(batch, failure.error);
     options.logger.warn({ err: failure.error, events: batch.length, submissions: groups.length }, 'audit append failed; retrying each submission alone');

@@ -81,7 +81,11 @@ export async function watchReceipt(services: VoteServices, reader: Identity, raw
 /** Where a status is in a poll's one-way lifecycle. */
 const STATUS_ORDER: Readonly<Record<PollStatusEvent['status'], number>> = { DRAFT: 0, OPEN: 1, CLOSED: 2 };
 
-/** Every status change of the poll from now on (admin or scheduled), until the client leaves. */
+/**
+ * Every status change of the poll from now on (admin or scheduled), until the client leaves or the
+ * poll closes: CLOSED is the last status a poll can have, so the stream completes after it, and a
+ * subscription to a poll that is already closed completes at once, with no event.
+ */
 export async function watchPollStatus(services: VoteServices, rawPollId: string): Promise<AsyncIterableIterator<PollStatusEvent>> {
   const pollId = parseId(rawPollId, 'pollId');
   const gauge = services.metrics.subscriptions.labels({ field: 'pollStatus' });
@@ -96,6 +100,7 @@ export async function watchPollStatus(services: VoteServices, rawPollId: string)
     if (known !== undefined && STATUS_ORDER[event.status] <= STATUS_ORDER[known]) return;
     known = event.status;
     queue.push(event);
+    if (event.status === 'CLOSED') queue.end();
   };
   // A transition published while the bus was disconnected is lost: compare with the stored poll.
   const stopGapWatch = services.pollStatusEvents.onGap(() => {
@@ -129,5 +134,6 @@ export async function watchPollStatus(services: VoteServices, rawPollId: string)
     queue.end();
     throw error;
   }
+  if (known === 'CLOSED') queue.end();
   return queue.iterator;
 }

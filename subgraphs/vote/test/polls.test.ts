@@ -116,10 +116,22 @@ describe('vote subgraph: polls', () => {
       const closeEvent = await statuses.first((event) => event.pollStatus.status === 'CLOSED');
       assert.equal(closeEvent.pollStatus.status, 'CLOSED');
       assert.equal(closeEvent.pollStatus.poll.status, 'CLOSED');
+      // CLOSED is the last status a poll has: the stream ends with it.
+      await statuses.waitForCompletion();
+      await waitForActiveSubscriptions(stack, 'pollStatus', active);
 
       const actions = stack.audit.events.filter((event) => event.pollId === poll.id).map((event) => event.action);
       assert.deepEqual(actions, ['poll.created', 'poll.opened', 'poll.closed']);
       statuses.unsubscribe();
+    });
+
+    it('completes at once, with no event, for a poll that is already closed', async () => {
+      const poll = await createOpenPoll(stack);
+      await stack.data(CLOSE, { id: poll.id }, ADMIN);
+      const statuses = subscribe<{ pollStatus: { status: string } }>(stack.ws(), POLL_STATUS, { pollId: poll.id });
+      await statuses.waitForCompletion();
+      assert.deepEqual(statuses.events, []);
+      assert.deepEqual(statuses.errors, []);
     });
 
     it('reports a transition it missed while the bus was disconnected, once the bus is back', async () => {

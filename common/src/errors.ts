@@ -33,7 +33,11 @@ export const ERRORS = {
   },
   TOKEN_EXPIRED: { description: 'The bearer token has expired; get a new one.', http: 401, grpc: GrpcStatus.UNAUTHENTICATED },
   TOKEN_WRONG_AUDIENCE: { description: 'The bearer token was issued for another audience or by another issuer.', http: 401, grpc: GrpcStatus.UNAUTHENTICATED },
-  FORBIDDEN: { description: 'The caller is authenticated but lacks the role the operation requires.', http: 403, grpc: GrpcStatus.PERMISSION_DENIED },
+  FORBIDDEN: {
+    description: 'The caller is authenticated but lacks the role the operation requires, or (a browser preflight) its Origin is not in CORS_ORIGINS.',
+    http: 403,
+    grpc: GrpcStatus.PERMISSION_DENIED,
+  },
   IDENTITY_MISSING: { description: 'A subgraph was called without a valid identity forwarded by the gateway.', http: 401, grpc: GrpcStatus.UNAUTHENTICATED },
   POLL_NOT_FOUND: { description: 'No poll has that id.', http: 404, grpc: GrpcStatus.NOT_FOUND },
   OPTION_NOT_IN_POLL: { description: 'The option id does not belong to the poll.', http: 400, grpc: GrpcStatus.INVALID_ARGUMENT },

@@ -4,6 +4,7 @@
 //   /graphql (upgrade, SSE)        subscriptions, when a SubscriptionTransport is plugged in
 //   POST /auth/token, GET /.well-known/{jwks.json,openid-configuration}   dev issuer (AUTH_MODE=dev)
 //   GET /healthz, /readyz, /metrics
+//   CORS headers and preflights on /graphql and the dev issuer's routes (http/cors.ts, CORS_ORIGINS)
 //
 // ── Subscriptions hook (stable interface) ─────────────────────────────────────────────────────────
 // `deps.subscriptions` is a factory called once the supergraph is loaded, before the server
@@ -42,6 +43,7 @@ import { createMemoryRateLimitCounter, createRateLimiter, type RateLimitCounter,
 import { createLimitRules } from './limits/graphql-limits.ts';
 import { createOperationGuard } from './limits/operation-guard.ts';
 import { assignRequestId } from './http/request-id.ts';
+import { createCors } from './http/cors.ts';
 import { createGraphQLHttpHandler } from './http/graphql-http.ts';
 import { clientAddress, clientKey, clientKeyOf, isSubscriptionStreamRequest } from './http/client.ts';
 import { createFormatError } from './observability/format-error.ts';
@@ -240,9 +242,18 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
       ...(deps.readinessChecks ?? []),
     ],
   };
+  const cors = createCors({
+    origins: config.corsOrigins,
+    routes: {
+      // PUT/DELETE: graphql-sse's stream reservations (answered by the subscription transport or refused there).
+      '/graphql': ['GET', 'POST', 'PUT', 'DELETE'],
+      ...(auth.devIssuer ? { '/auth/token': ['POST'], '/.well-known/jwks.json': ['GET'], '/.well-known/openid-configuration': ['GET'] } : {}),
+    },
+  });
   const httpServer = createHttpServer(async (req, res) => {
     const requestId = assignRequestId(req, res);
     if (await handleProbe(req, res, probes)) return;
+    if (cors(req, res)) return;
     const path = (req.url ?? '/').split('?')[0];
     if (auth.devIssuer && (path === '/auth/token' || path?.startsWith('/.well-known/'))) {
       if (path === '/auth/token') {

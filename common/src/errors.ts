@@ -23,7 +23,17 @@ interface ErrorSpec {
 
 export const ERRORS = {
   BAD_USER_INPUT: { description: 'An argument or variable is malformed (wrong type, empty, too long, bad id).', http: 400, grpc: GrpcStatus.INVALID_ARGUMENT },
-  GRAPHQL_VALIDATION_FAILED: { description: 'The GraphQL document does not validate against the schema.', http: 400, grpc: GrpcStatus.INVALID_ARGUMENT },
+  BAD_REQUEST: {
+    description:
+      'The HTTP request cannot carry the operation as sent: a subscription as a plain HTTP request, a mutation over GET, or a request CSRF prevention blocks (send Content-Type: application/json, or apollo-require-preflight: true with GET).',
+    http: 400,
+    grpc: GrpcStatus.INVALID_ARGUMENT,
+  },
+  GRAPHQL_VALIDATION_FAILED: {
+    description: 'The GraphQL document does not validate against the schema, or operationName picks none of its operations.',
+    http: 400,
+    grpc: GrpcStatus.INVALID_ARGUMENT,
+  },
   GRAPHQL_PARSE_FAILED: { description: 'The GraphQL document is not valid GraphQL syntax.', http: 400, grpc: GrpcStatus.INVALID_ARGUMENT },
   UNAUTHENTICATED: { description: 'No bearer token was sent, but the operation needs one.', http: 401, grpc: GrpcStatus.UNAUTHENTICATED },
   TOKEN_INVALID: {

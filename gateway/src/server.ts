@@ -36,6 +36,9 @@ import { createAuthentication } from './auth/authentication.ts';
 import type { VerifiedIdentity } from './auth/verify-token.ts';
 import type { DevIssuer } from './auth/dev-issuer.ts';
 import { createPolicyPlugin, enforcePolicy, type PolicyCheck } from './auth/enforce-policy.ts';
+import { createOperationResolutionPlugin } from './graphql/operation-resolution-plugin.ts';
+import { createIntrospectionPlugin } from './graphql/introspection-plugin.ts';
+import { withPlannerRefusalsAsValidation } from './graphql/planner-refusals.ts';
 import { createIdentityForwarding } from './auth/forward-identity.ts';
 import { createIdentitySigner } from './auth/identity-signer.ts';
 import { createSubgraphDataSources } from './upstream/subgraph-data-source.ts';
@@ -156,10 +159,12 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
   });
   const metrics = createOperationMetrics({ registry, logger });
   const apollo = new ApolloServer<GatewayContext>({
-    gateway,
+    gateway: withPlannerRefusalsAsValidation(gateway),
     // No HTTP cache hints (the gateway sends none; the cache-control plugin walks every resolved
     // field) and never Apollo usage reporting (not even if APOLLO_KEY is in the environment).
     plugins: [
+      createOperationResolutionPlugin({ subscriptionsServed: deps.subscriptions !== undefined }),
+      createIntrospectionPlugin(),
       createPolicyPlugin(() => supergraph.policy),
       metrics.plugin,
       ApolloServerPluginCacheControlDisabled(),

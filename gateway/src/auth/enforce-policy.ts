@@ -23,6 +23,7 @@ import { VotemeshError } from '@votemesh/common/errors';
 import { decide, describeScopes, type AuthPolicy } from '../supergraph/auth-policy.ts';
 import type { VerifiedIdentity } from './verify-token.ts';
 import type { GatewayContext } from '../gateway-context.ts';
+import { withHttpStatus } from '../graphql/apollo-status.ts';
 
 export interface PolicyCheck {
   readonly schema: GraphQLSchema;
@@ -117,8 +118,7 @@ export function createPolicyPlugin(policy: () => AuthPolicy): ApolloServerPlugin
             enforcePolicy({ schema, operation, fragments, variables: request.variables, policy: policy(), identity: contextValue.identity });
           } catch (error) {
             if (!(error instanceof VotemeshError)) throw error;
-            // Same error, with the registry's HTTP status for this transport (Apollo strips `http`).
-            throw new VotemeshError(error.code, error.message, { details: { ...error.extensions, http: { status: error.httpStatus } } });
+            throw withHttpStatus(error);
           }
         },
       };

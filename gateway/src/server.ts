@@ -12,10 +12,11 @@
 // loaded supergraph and its auth policy, resolved subgraph URLs, authenticate, signIdentity,
 // enforcePolicy) and returns a SubscriptionTransport:
 //   - every HTTP `upgrade` on /graphql goes to `handleUpgrade(req, socket, head)`;
-//   - every /graphql request that looks like a subscription stream (Accept: text/event-stream or
-//     multipart/mixed, or a graphql-sse reservation: PUT/DELETE or `x-graphql-event-stream-token`)
-//     goes to `handleSse(req, res)` first; if it resolves false the request continues as a normal
-//     query/mutation. The `x-request-id` response header is already set on `res`.
+//   - a /graphql request the router gives the streams (http/graphql-route.ts: a client that reads
+//     only text/event-stream or multipart subscriptions, or a subscription from one that also reads
+//     JSON) goes to `handleSse(req, res, body?)`, with the POST body when the router read it; if it
+//     resolves false the request continues as a normal query/mutation. The `x-request-id` and CORS
+//     response headers are already set on `res`.
 //   - `close()` runs first at shutdown (close sockets with going-away, end streams).
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse, Server } from 'node:http';
@@ -48,15 +49,17 @@ import { createOperationGuard } from './limits/operation-guard.ts';
 import { assignRequestId } from './http/request-id.ts';
 import { createCors } from './http/cors.ts';
 import { createGraphQLHttpHandler } from './http/graphql-http.ts';
-import { clientAddress, clientKey, clientKeyOf, isSubscriptionStreamRequest } from './http/client.ts';
+import { clientAddress, clientKey, clientKeyOf } from './http/client.ts';
+import { createGraphQLRoute } from './http/graphql-route.ts';
 import { createFormatError } from './observability/format-error.ts';
 import { createOperationMetrics } from './observability/operation-metrics.ts';
 import { subgraphReadinessChecks } from './upstream/subgraph-readiness.ts';
 
 export interface SubscriptionTransport {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
-  /** Serve the request as a subscription stream and resolve true, or resolve false to pass it on. */
-  handleSse(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
+  /** Serve the request as a subscription stream and resolve true, or resolve false to pass it on.
+   * `body`: the POST body when the gateway already read it (then the request stream is consumed). */
+  handleSse(req: IncomingMessage, res: ServerResponse, body?: string): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -239,6 +242,12 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
     },
   });
 
+  const route = createGraphQLRoute({
+    http: graphql,
+    streams: subscriptions && ((req, res, body) => subscriptions.handleSse(req, res, body)),
+    bodyLimitBytes: config.bodyLimitBytes,
+  });
+
   const probes = {
     registry,
     checks: [
@@ -276,8 +285,7 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
       if (await auth.devIssuer.handle(req, res)) return;
     }
     if (path === '/graphql') {
-      if (subscriptions && isSubscriptionStreamRequest(req) && (await subscriptions.handleSse(req, res))) return;
-      await graphql(req, res, requestId);
+      await route(req, res, requestId);
       return;
     }
     sendJson(res, 404, {

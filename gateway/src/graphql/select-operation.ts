@@ -3,7 +3,7 @@
 // operationName is the same 400 GRAPHQL_VALIDATION_FAILED with the same words over HTTP,
 // graphql-ws, SSE and multipart. Before, HTTP let @apollo/gateway's planner throw it: a 500 INTERNAL.
 import { VotemeshError } from '@votemesh/common/errors';
-import { Kind, type DocumentNode, type OperationDefinitionNode } from 'graphql';
+import { Kind, parse, type DocumentNode, type OperationDefinitionNode, type OperationTypeNode } from 'graphql';
 
 export function selectOperation(document: DocumentNode, operationName: string | null | undefined): OperationDefinitionNode | VotemeshError {
   const operations = document.definitions.filter((definition): definition is OperationDefinitionNode => definition.kind === Kind.OPERATION_DEFINITION);
@@ -21,4 +21,19 @@ export function selectOperation(document: DocumentNode, operationName: string | 
 
 function refusal(message: string): VotemeshError {
   return new VotemeshError('GRAPHQL_VALIDATION_FAILED', message);
+}
+
+/**
+ * The type of the operation a request would run, or undefined when its document does not parse or
+ * selects no operation (the transport that answers it then says why).
+ */
+export function operationTypeOf(query: string, operationName: string | null | undefined): OperationTypeNode | undefined {
+  let document: DocumentNode;
+  try {
+    document = parse(query, { noLocation: true });
+  } catch {
+    return undefined;
+  }
+  const selected = selectOperation(document, operationName);
+  return selected instanceof VotemeshError ? undefined : selected.operation;
 }

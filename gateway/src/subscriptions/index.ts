@@ -72,8 +72,9 @@ export interface SubscriptionService {
   /** For `upgrade` events on `/graphql`. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   /** For `/graphql` requests; serves `Accept: text/event-stream` and multipart subscriptions,
-   * returns false for anything else (the query path handles it). */
-  handleSse(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
+   * returns false for anything else (the query path handles it). `body`: the POST body, when the
+   * gateway already read it to choose the transport (http/graphql-route.ts). */
+  handleSse(req: IncomingMessage, res: ServerResponse, body?: string): Promise<boolean>;
   /** Stops accepting, flushes in-flight events, closes clients (WS 1001), closes upstreams. Idempotent. */
   close(): Promise<void>;
   stats(): SubscriptionStats;
@@ -146,7 +147,7 @@ export function createSubscriptionService(deps: SubscriptionServiceDeps): Subscr
   let closing: Promise<void> | undefined;
   return {
     handleUpgrade: (req, socket, head) => ws.handleUpgrade(req, socket, head),
-    handleSse: (req, res) => http.handle(req, res),
+    handleSse: (req, res, body) => http.handle(req, res, body),
     close() {
       closing ??= (async () => {
         // Refuse newcomers first: the flush can take up to drainTimeoutMs, and a client accepted

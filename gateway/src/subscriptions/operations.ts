@@ -55,6 +55,8 @@ export interface OperationStarter {
     sink: SubscriberSink,
     transportContext?: Context,
   ): StartedOperation;
+  /** The type of operation `request` runs, undefined when it does not plan (`start` says why). Plans are cached. */
+  kindOf(request: OperationRequest): 'query' | 'mutation' | 'subscription' | undefined;
 }
 
 /** Parses `{ query, operationName?, variables?, extensions? }`; a string says what is wrong. */
@@ -81,6 +83,10 @@ export function createOperationStarter(options: {
 }): OperationStarter {
   const { planner, hub } = options;
   return {
+    kindOf(request) {
+      const planned = planner.plan(request.query, request.operationName);
+      return planned.ok ? planned.operation.kind : undefined;
+    },
     start(request, caller, clientAddress, sink, transportContext = contextApi.active()) {
       const traceContext = contextFromTraceExtensions(request.extensions, transportContext);
       const planned = planner.plan(request.query, request.operationName);

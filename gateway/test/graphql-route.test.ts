@@ -141,6 +141,14 @@ describe('transport of a /graphql request', () => {
     await multipart.stop();
   });
 
+  it('gives a subscription from such a client the stream body limit (413 past 64 KiB)', async () => {
+    const response = await post(URQL_ACCEPT, { query: `subscription { ticks(room: "big") { n } } # ${'x'.repeat(100 * 1024)}` });
+    assert.equal(response.status, 413);
+    const body = (await response.json()) as { errors: { message: string }[] };
+    assert.equal(body.errors[0]?.message, 'The request body exceeds 65536 bytes');
+    assert.equal(counter.active('big'), 0);
+  });
+
   it('still streams queries for clients that read only event streams (graphql-sse)', async () => {
     const response = await post('text/event-stream', { query: QUERY });
     assert.match(response.headers.get('content-type') ?? '', /^text\/event-stream/);

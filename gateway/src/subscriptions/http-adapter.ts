@@ -3,7 +3,7 @@
 // multipart HTTP subscriptions (`Accept: multipart/mixed;subscriptionSpec="1.0"`). One response
 // carries one operation; closing it unsubscribes. Auth is the `Authorization: Bearer` header.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { readBody, sendJson } from '@votemesh/common/http-server';
+import { sendJson } from '@votemesh/common/http-server';
 import { VotemeshError } from '@votemesh/common/errors';
 import type { Logger } from '@votemesh/common/logger';
 import type { GraphQLFormattedError } from 'graphql';
@@ -11,7 +11,7 @@ import { bearerToken } from '../auth/verify-token.ts';
 import { identityRequiredError } from '../limits/operation-guard.ts';
 import { clientKeyOf } from '../http/client.ts';
 import { acceptedMedia, type StreamMode } from '../http/accept.ts';
-import { BodyTooLargeError, sendBodyTooLarge } from '../http/respond.ts';
+import { BodyTooLargeError, readLimitedBody, sendBodyTooLarge } from '../http/respond.ts';
 import type { ClientAddress, ClientLimiter } from './client-limiter.ts';
 import { parseOperationRequest, type AuthenticatedCaller, type OperationRequest, type OperationStarter } from './operations.ts';
 import { firstKeepAliveAt, housekeepingTickMs } from './keepalive.ts';
@@ -154,11 +154,11 @@ export function createHttpStreamAdapter(options: HttpStreamAdapterOptions): Http
       if (req.method !== 'GET' && req.method !== 'POST') {
         return reply(res, new VotemeshError('BAD_USER_INPUT', 'Subscriptions over HTTP use GET or POST'), { allow: 'GET, POST' }, 405);
       }
-      if (preRead !== undefined && Buffer.byteLength(preRead) > limits.maxMessageBytes) {
-        sendBodyTooLarge(res, new BodyTooLargeError(limits.maxMessageBytes));
+      const request = await readRequest(req, limits.maxMessageBytes, preRead);
+      if (request instanceof BodyTooLargeError) {
+        sendBodyTooLarge(res, request);
         return true;
       }
-      const request = await readRequest(req, limits.maxMessageBytes, preRead);
       if (typeof request === 'string') return reply(res, new VotemeshError('BAD_USER_INPUT', request));
       // A GET must not change anything (caches, prefetchers and links replay GETs): HTTP's rule and words.
       if (req.method === 'GET' && options.starter.kindOf(request) === 'mutation') {
@@ -228,7 +228,8 @@ export function createHttpStreamAdapter(options: HttpStreamAdapterOptions): Http
   };
 }
 
-async function readRequest(req: IncomingMessage, limitBytes: number, preRead: string | undefined): Promise<OperationRequest | string> {
+/** The request's operation; a string says what is wrong with it; a BodyTooLargeError is answered 413. */
+async function readRequest(req: IncomingMessage, limitBytes: number, preRead: string | undefined): Promise<OperationRequest | string | BodyTooLargeError> {
   try {
     if (req.method === 'GET') {
       const params = new URL(req.url ?? '/', 'http://gateway').searchParams;
@@ -239,8 +240,10 @@ async function readRequest(req: IncomingMessage, limitBytes: number, preRead: st
         extensions: jsonParam(params.get('extensions')),
       });
     }
-    return parseOperationRequest(JSON.parse(preRead ?? (await readBody(req, limitBytes))));
+    if (preRead !== undefined && Buffer.byteLength(preRead) > limitBytes) return new BodyTooLargeError(limitBytes);
+    return parseOperationRequest(JSON.parse(preRead ?? (await readLimitedBody(req, limitBytes))));
   } catch (error) {
+    if (error instanceof BodyTooLargeError) return error;
     return error instanceof Error ? error.message : 'the request could not be read';
   }
 }

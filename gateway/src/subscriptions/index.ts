@@ -7,7 +7,7 @@ import type { GraphQLDataSource } from '@apollo/gateway';
 import type { Identity } from '@votemesh/common/contracts/identity';
 import type { Logger } from '@votemesh/common/logger';
 import type { Registry } from 'prom-client';
-import type { FieldAuth } from '../supergraph/auth-policy.ts';
+import type { AuthPolicy, FieldAuth } from '../supergraph/auth-policy.ts';
 import { createClientLimiter, peerAddress, type ClientAddress } from './client-limiter.ts';
 import { createDataSources } from './data-sources.ts';
 import { createEventResolver } from './event-resolver.ts';
@@ -129,7 +129,10 @@ export function createSubscriptionService(deps: SubscriptionServiceDeps): Subscr
       tallyDelivered: (seconds) => metrics.tallyDeliverySeconds.observe(seconds),
     },
   });
-  const starter = createOperationStarter({ planner, hub, executeOperation: deps.executeOperation });
+  // `isEmpty: false` even for a graph without markers: the walk then finds every field public, at
+  // the cost of one walk per subscription started.
+  const policy: AuthPolicy = { isEmpty: false, getFieldAuth: deps.getFieldAuth };
+  const starter = createOperationStarter({ planner, hub, executeOperation: deps.executeOperation, policy });
   const limiter = createClientLimiter(limits.maxConnectionsPerClient);
   const adapterOptions = {
     starter,

@@ -88,5 +88,6 @@ export const CloseCode = {
   SlowConsumer: 4413,
   /** A second `connection_init`, or more connections than `maxConnectionsPerClient`. */
   TooManyRequests: 4429,
+  /** Handling a message failed unexpectedly (a bug; logged). */
   InternalServerError: 4500,
 } as const;

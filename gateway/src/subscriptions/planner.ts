@@ -72,7 +72,14 @@ export function createSubscriptionPlanner(options: PlannerOptions): Subscription
       const syntax = error instanceof GraphQLError ? error : new GraphQLError(String(error));
       return { ok: false, errors: [withCode(syntax, 'GRAPHQL_PARSE_FAILED')] };
     }
-    const validationErrors = validate(apiSchema, document);
+    let validationErrors: readonly GraphQLError[];
+    try {
+      validationErrors = validate(apiSchema, document);
+    } catch (error) {
+      // graphql-js's single-root-field rule throws (instead of reporting) on a root field under
+      // @include/@skip with a variable: `subscription ($on: Boolean = false) { f @include(if: $on) }`.
+      return { ok: false, errors: [withCode(toGraphQLError(error), 'GRAPHQL_VALIDATION_FAILED')] };
+    }
     if (validationErrors.length > 0) {
       return { ok: false, errors: validationErrors.map((error) => withCode(error, 'GRAPHQL_VALIDATION_FAILED')) };
     }

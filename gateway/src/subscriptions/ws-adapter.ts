@@ -300,7 +300,16 @@ export function createWsAdapter(options: WsAdapterOptions): WsAdapter {
       return;
     }
     connections.add(connection);
-    socket.on('message', (data) => onMessage(connection, data));
+    socket.on('message', (data) => {
+      // A throw here would leave ws's event handler and end the process: one bad message from one
+      // client must cost that client its connection (4500, logged), not everyone theirs.
+      try {
+        onMessage(connection, data);
+      } catch (error) {
+        logger.error({ err: error }, 'handling a subscription message failed');
+        end(connection, CloseCode.InternalServerError, 'Internal server error');
+      }
+    });
     socket.on('pong', () => {
       connection.alive = true;
     });

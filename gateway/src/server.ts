@@ -18,13 +18,12 @@
 //     resolves false the request continues as a normal query/mutation. The `x-request-id` and CORS
 //     response headers are already set on `res`.
 //   - `close()` runs first at shutdown (close sockets with going-away, end streams).
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginUsageReportingDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloGateway, type GraphQLDataSource } from '@apollo/gateway';
-import { GraphQLError, type ExecutionResult, type GraphQLSchema } from 'graphql';
+import type { ExecutionResult, GraphQLSchema } from 'graphql';
 import type { Registry } from 'prom-client';
 import type { Logger } from '@votemesh/common/logger';
 import { createHttpServer, handleProbe, listen, sendJson, type ReadinessCheck } from '@votemesh/common/http-server';
@@ -40,6 +39,7 @@ import { createPolicyPlugin, enforcePolicy, type PolicyCheck } from './auth/enfo
 import { createOperationResolutionPlugin } from './graphql/operation-resolution-plugin.ts';
 import { createIntrospectionPlugin } from './graphql/introspection-plugin.ts';
 import { withPlannerRefusalsAsValidation } from './graphql/planner-refusals.ts';
+import { createOperationExecutor } from './graphql/execute-operation.ts';
 import { createIdentityForwarding } from './auth/forward-identity.ts';
 import { createIdentitySigner } from './auth/identity-signer.ts';
 import { createSubgraphDataSources } from './upstream/subgraph-data-source.ts';
@@ -49,7 +49,7 @@ import { createOperationGuard } from './limits/operation-guard.ts';
 import { assignRequestId } from './http/request-id.ts';
 import { createCors } from './http/cors.ts';
 import { createGraphQLHttpHandler } from './http/graphql-http.ts';
-import { clientAddress, clientKey, clientKeyOf } from './http/client.ts';
+import { clientAddress, clientKey } from './http/client.ts';
 import { createGraphQLRoute } from './http/graphql-route.ts';
 import { createFormatError } from './observability/format-error.ts';
 import { createOperationMetrics } from './observability/operation-metrics.ts';
@@ -219,27 +219,7 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
     enforcePolicy: (check) => enforcePolicy({ ...check, schema, policy: supergraph.policy }),
     clientAddress: (req) => clientAddress(req, config),
     requireIdentity: config.auth.requiredForGraph,
-    async executeOperation(request, caller, address) {
-      const admission = await guard.admit(caller, clientKeyOf(caller, address));
-      if (!admission.admitted) return { errors: [admission.error] };
-      const identity = caller && { subject: caller.subject, role: caller.role, scopes: caller.scopes ?? [], expiresAt: caller.expiresAt };
-      const response = await apollo.executeOperation(
-        {
-          query: request.query,
-          ...(request.operationName === undefined ? {} : { operationName: request.operationName }),
-          ...(request.variables === undefined ? {} : { variables: request.variables }),
-          ...(request.extensions === undefined ? {} : { extensions: request.extensions }),
-        },
-        { contextValue: { identity, requestId: randomUUID(), traceHeaders: {} } },
-      );
-      if (response.body.kind !== 'single') throw new Error('Incremental delivery is not supported over subscriptions transports');
-      const { data, errors, extensions } = response.body.singleResult;
-      return {
-        ...(data === undefined ? {} : { data }),
-        ...(errors ? { errors: errors.map((error) => new GraphQLError(error.message, { path: error.path, extensions: error.extensions })) } : {}),
-        ...(extensions ? { extensions } : {}),
-      };
-    },
+    executeOperation: createOperationExecutor({ apollo, guard }),
   });
 
   const route = createGraphQLRoute({

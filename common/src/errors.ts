@@ -23,7 +23,17 @@ interface ErrorSpec {
 
 export const ERRORS = {
   BAD_USER_INPUT: { description: 'An argument or variable is malformed (wrong type, empty, too long, bad id).', http: 400, grpc: GrpcStatus.INVALID_ARGUMENT },
-  GRAPHQL_VALIDATION_FAILED: { description: 'The GraphQL document does not validate against the schema.', http: 400, grpc: GrpcStatus.INVALID_ARGUMENT },
+  BAD_REQUEST: {
+    description:
+      'The HTTP request cannot carry the operation as sent: a subscription as a plain HTTP request, a mutation over GET, or a request CSRF prevention blocks (send Content-Type: application/json, or apollo-require-preflight: true with GET).',
+    http: 400,
+    grpc: GrpcStatus.INVALID_ARGUMENT,
+  },
+  GRAPHQL_VALIDATION_FAILED: {
+    description: 'The GraphQL document does not validate against the schema, or operationName picks none of its operations.',
+    http: 400,
+    grpc: GrpcStatus.INVALID_ARGUMENT,
+  },
   GRAPHQL_PARSE_FAILED: { description: 'The GraphQL document is not valid GraphQL syntax.', http: 400, grpc: GrpcStatus.INVALID_ARGUMENT },
   UNAUTHENTICATED: { description: 'No bearer token was sent, but the operation needs one.', http: 401, grpc: GrpcStatus.UNAUTHENTICATED },
   TOKEN_INVALID: {
@@ -33,7 +43,11 @@ export const ERRORS = {
   },
   TOKEN_EXPIRED: { description: 'The bearer token has expired; get a new one.', http: 401, grpc: GrpcStatus.UNAUTHENTICATED },
   TOKEN_WRONG_AUDIENCE: { description: 'The bearer token was issued for another audience or by another issuer.', http: 401, grpc: GrpcStatus.UNAUTHENTICATED },
-  FORBIDDEN: { description: 'The caller is authenticated but lacks the role the operation requires.', http: 403, grpc: GrpcStatus.PERMISSION_DENIED },
+  FORBIDDEN: {
+    description: 'The caller is authenticated but lacks the role the operation requires, or (a browser preflight) its Origin is not in CORS_ORIGINS.',
+    http: 403,
+    grpc: GrpcStatus.PERMISSION_DENIED,
+  },
   IDENTITY_MISSING: { description: 'A subgraph was called without a valid identity forwarded by the gateway.', http: 401, grpc: GrpcStatus.UNAUTHENTICATED },
   POLL_NOT_FOUND: { description: 'No poll has that id.', http: 404, grpc: GrpcStatus.NOT_FOUND },
   OPTION_NOT_IN_POLL: { description: 'The option id does not belong to the poll.', http: 400, grpc: GrpcStatus.INVALID_ARGUMENT },

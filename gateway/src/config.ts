@@ -21,6 +21,7 @@ export type AuthMode = (typeof AUTH_MODES)[number];
 /** The fixed development identity secret every process shares unless IDENTITY_SECRET is set. */
 export { DEV_IDENTITY_SECRET } from '@votemesh/common/config';
 import { DEFAULT_SUBSCRIPTION_LIMITS, type SubscriptionLimits } from './subscriptions/options.ts';
+import type { CorsOrigins } from './http/cors.ts';
 export const DEV_ISSUER = 'urn:votemesh:dev-issuer';
 export const DEFAULT_AUDIENCE = 'votemesh';
 
@@ -80,6 +81,8 @@ export interface GatewayConfig {
   readonly maxDepth: number;
   readonly maxAliases: number;
   readonly introspection: boolean;
+  /** CORS_ORIGINS: browser origins that may call /graphql and the dev issuer (http/cors.ts). */
+  readonly corsOrigins: CorsOrigins;
 }
 
 const SUBGRAPH_URL_PREFIX = 'SUBGRAPH_URL_';
@@ -126,6 +129,7 @@ export function loadConfig(env: Env, stdoutIsTty = false): GatewayConfig {
     maxDepth: readInt(env, 'GRAPHQL_MAX_DEPTH', 12, { min: 1 }),
     maxAliases: readInt(env, 'GRAPHQL_MAX_ALIASES', 30, { min: 0 }),
     introspection: readBool(env, 'GRAPHQL_INTROSPECTION', !production),
+    corsOrigins: readCorsOrigins(env),
     subscriptionLimits: readSubscriptionLimits(env),
     subscriptionReplayFields: readReplayFields(env),
   });
@@ -157,6 +161,36 @@ function readReplayFields(env: Env): readonly string[] {
   if (bad !== undefined)
     throw new ConfigError('SUBSCRIPTION_REPLAY_FIELDS', `must be comma-separated schema coordinates like Subscription.pollResults, got "${bad}"`);
   return Object.freeze(fields);
+}
+
+/**
+ * CORS_ORIGINS: `*` (the default: auth is a bearer header, never a cookie, so any page may call the
+ * graph with a token it holds) or comma-separated exact origins as a browser sends them in `Origin`
+ * (scheme, host, optional port; no path, no trailing slash), e.g. `https://vote.example.com`.
+ */
+function readCorsOrigins(env: Env): CorsOrigins {
+  const raw = readString(env, 'CORS_ORIGINS', '*');
+  if (raw === '*') return '*';
+  const origins = raw
+    .split(',')
+    .map((origin) => origin.trim())
+    .filter((origin) => origin !== '');
+  const wanted = 'must be * or comma-separated origins like https://app.example.com or http://localhost:5173';
+  if (origins.length === 0) throw new ConfigError('CORS_ORIGINS', `${wanted}, got "${raw}"`);
+  for (const origin of origins) {
+    if (origin === '*') throw new ConfigError('CORS_ORIGINS', `takes * alone (any origin) or a list of origins, not both, got "${raw}"`);
+    let url: URL | undefined;
+    try {
+      url = new URL(origin);
+    } catch {
+      url = undefined;
+    }
+    if (url?.origin === origin && (url.protocol === 'https:' || url.protocol === 'http:')) continue;
+    // `https://app.example.com/` or `HTTPS://App.example.com:443` never equal what a browser sends.
+    const hint = url && (url.protocol === 'https:' || url.protocol === 'http:') ? ` (the origin of that URL is ${url.origin})` : '';
+    throw new ConfigError('CORS_ORIGINS', `${wanted}, got "${origin}"${hint}`);
+  }
+  return Object.freeze(origins);
 }
 
 /** SUBGRAPH_URL_VOTE=http://… overrides the URL the supergraph names for subgraph "vote". */

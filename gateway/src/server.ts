@@ -4,6 +4,7 @@
 //   /graphql (upgrade, SSE)        subscriptions, when a SubscriptionTransport is plugged in
 //   POST /auth/token, GET /.well-known/{jwks.json,openid-configuration}   dev issuer (AUTH_MODE=dev)
 //   GET /healthz, /readyz, /metrics
+//   CORS headers and preflights on /graphql and the dev issuer's routes (http/cors.ts, CORS_ORIGINS)
 //
 // ── Subscriptions hook (stable interface) ─────────────────────────────────────────────────────────
 // `deps.subscriptions` is a factory called once the supergraph is loaded, before the server
@@ -11,18 +12,18 @@
 // loaded supergraph and its auth policy, resolved subgraph URLs, authenticate, signIdentity,
 // enforcePolicy) and returns a SubscriptionTransport:
 //   - every HTTP `upgrade` on /graphql goes to `handleUpgrade(req, socket, head)`;
-//   - every /graphql request that looks like a subscription stream (Accept: text/event-stream or
-//     multipart/mixed, or a graphql-sse reservation: PUT/DELETE or `x-graphql-event-stream-token`)
-//     goes to `handleSse(req, res)` first; if it resolves false the request continues as a normal
-//     query/mutation. The `x-request-id` response header is already set on `res`.
+//   - a /graphql request the router gives the streams (http/graphql-route.ts: a client that reads
+//     only text/event-stream or multipart subscriptions, or a subscription from one that also reads
+//     JSON) goes to `handleSse(req, res, body?)`, with the POST body when the router read it; if it
+//     resolves false the request continues as a normal query/mutation. The `x-request-id` and CORS
+//     response headers are already set on `res`.
 //   - `close()` runs first at shutdown (close sockets with going-away, end streams).
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginUsageReportingDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloGateway, type GraphQLDataSource } from '@apollo/gateway';
-import { GraphQLError, type ExecutionResult, type GraphQLSchema } from 'graphql';
+import type { ExecutionResult, GraphQLSchema } from 'graphql';
 import type { Registry } from 'prom-client';
 import type { Logger } from '@votemesh/common/logger';
 import { createHttpServer, handleProbe, listen, sendJson, type ReadinessCheck } from '@votemesh/common/http-server';
@@ -35,6 +36,10 @@ import { createAuthentication } from './auth/authentication.ts';
 import type { VerifiedIdentity } from './auth/verify-token.ts';
 import type { DevIssuer } from './auth/dev-issuer.ts';
 import { createPolicyPlugin, enforcePolicy, type PolicyCheck } from './auth/enforce-policy.ts';
+import { createOperationResolutionPlugin } from './graphql/operation-resolution-plugin.ts';
+import { createIntrospectionPlugin } from './graphql/introspection-plugin.ts';
+import { withPlannerRefusalsAsValidation } from './graphql/planner-refusals.ts';
+import { createOperationExecutor } from './graphql/execute-operation.ts';
 import { createIdentityForwarding } from './auth/forward-identity.ts';
 import { createIdentitySigner } from './auth/identity-signer.ts';
 import { createSubgraphDataSources } from './upstream/subgraph-data-source.ts';
@@ -42,16 +47,19 @@ import { createMemoryRateLimitCounter, createRateLimiter, type RateLimitCounter,
 import { createLimitRules } from './limits/graphql-limits.ts';
 import { createOperationGuard } from './limits/operation-guard.ts';
 import { assignRequestId } from './http/request-id.ts';
+import { createCors } from './http/cors.ts';
 import { createGraphQLHttpHandler } from './http/graphql-http.ts';
-import { clientAddress, clientKey, clientKeyOf, isSubscriptionStreamRequest } from './http/client.ts';
+import { clientAddress, clientKey } from './http/client.ts';
+import { createGraphQLRoute } from './http/graphql-route.ts';
 import { createFormatError } from './observability/format-error.ts';
 import { createOperationMetrics } from './observability/operation-metrics.ts';
 import { subgraphReadinessChecks } from './upstream/subgraph-readiness.ts';
 
 export interface SubscriptionTransport {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
-  /** Serve the request as a subscription stream and resolve true, or resolve false to pass it on. */
-  handleSse(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
+  /** Serve the request as a subscription stream and resolve true, or resolve false to pass it on.
+   * `body`: the POST body when the gateway already read it (then the request stream is consumed). */
+  handleSse(req: IncomingMessage, res: ServerResponse, body?: string): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -154,10 +162,12 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
   });
   const metrics = createOperationMetrics({ registry, logger });
   const apollo = new ApolloServer<GatewayContext>({
-    gateway,
+    gateway: withPlannerRefusalsAsValidation(gateway),
     // No HTTP cache hints (the gateway sends none; the cache-control plugin walks every resolved
     // field) and never Apollo usage reporting (not even if APOLLO_KEY is in the environment).
     plugins: [
+      createOperationResolutionPlugin({ subscriptionsServed: deps.subscriptions !== undefined }),
+      createIntrospectionPlugin(),
       createPolicyPlugin(() => supergraph.policy),
       metrics.plugin,
       ApolloServerPluginCacheControlDisabled(),
@@ -209,27 +219,13 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
     enforcePolicy: (check) => enforcePolicy({ ...check, schema, policy: supergraph.policy }),
     clientAddress: (req) => clientAddress(req, config),
     requireIdentity: config.auth.requiredForGraph,
-    async executeOperation(request, caller, address) {
-      const admission = await guard.admit(caller, clientKeyOf(caller, address));
-      if (!admission.admitted) return { errors: [admission.error] };
-      const identity = caller && { subject: caller.subject, role: caller.role, scopes: caller.scopes ?? [], expiresAt: caller.expiresAt };
-      const response = await apollo.executeOperation(
-        {
-          query: request.query,
-          ...(request.operationName === undefined ? {} : { operationName: request.operationName }),
-          ...(request.variables === undefined ? {} : { variables: request.variables }),
-          ...(request.extensions === undefined ? {} : { extensions: request.extensions }),
-        },
-        { contextValue: { identity, requestId: randomUUID(), traceHeaders: {} } },
-      );
-      if (response.body.kind !== 'single') throw new Error('Incremental delivery is not supported over subscriptions transports');
-      const { data, errors, extensions } = response.body.singleResult;
-      return {
-        ...(data === undefined ? {} : { data }),
-        ...(errors ? { errors: errors.map((error) => new GraphQLError(error.message, { path: error.path, extensions: error.extensions })) } : {}),
-        ...(extensions ? { extensions } : {}),
-      };
-    },
+    executeOperation: createOperationExecutor({ apollo, guard }),
+  });
+
+  const route = createGraphQLRoute({
+    http: graphql,
+    streams: subscriptions && ((req, res, body) => subscriptions.handleSse(req, res, body)),
+    bodyLimitBytes: config.bodyLimitBytes,
   });
 
   const probes = {
@@ -240,9 +236,18 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
       ...(deps.readinessChecks ?? []),
     ],
   };
+  const cors = createCors({
+    origins: config.corsOrigins,
+    routes: {
+      // PUT/DELETE: graphql-sse's stream reservations (answered by the subscription transport or refused there).
+      '/graphql': ['GET', 'POST', 'PUT', 'DELETE'],
+      ...(auth.devIssuer ? { '/auth/token': ['POST'], '/.well-known/jwks.json': ['GET'], '/.well-known/openid-configuration': ['GET'] } : {}),
+    },
+  });
   const httpServer = createHttpServer(async (req, res) => {
     const requestId = assignRequestId(req, res);
     if (await handleProbe(req, res, probes)) return;
+    if (cors(req, res)) return;
     const path = (req.url ?? '/').split('?')[0];
     if (auth.devIssuer && (path === '/auth/token' || path?.startsWith('/.well-known/'))) {
       if (path === '/auth/token') {
@@ -260,8 +265,7 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
       if (await auth.devIssuer.handle(req, res)) return;
     }
     if (path === '/graphql') {
-      if (subscriptions && isSubscriptionStreamRequest(req) && (await subscriptions.handleSse(req, res))) return;
-      await graphql(req, res, requestId);
+      await route(req, res, requestId);
       return;
     }
     sendJson(res, 404, {

@@ -84,6 +84,13 @@ for (const transport of TRANSPORTS) {
         { name: 'missing variable', query: TICKS, variables: {}, code: 'BAD_USER_INPUT' },
         { name: 'variable of the wrong type', query: TICKS, variables: { room: { id: 1 } }, code: 'BAD_USER_INPUT' },
         { name: 'unknown operation name', query: 'subscription A { ticks(room: "x") { n } }', variables: {}, code: 'GRAPHQL_VALIDATION_FAILED' },
+        {
+          // graphql-js's validation throws on this one: it ended the process over graphql-ws.
+          name: 'root field under @include with a variable',
+          query: 'subscription ($on: Boolean = true) { ticks(room: "x") @include(if: $on) { n } }',
+          variables: {},
+          code: 'GRAPHQL_VALIDATION_FAILED',
+        },
         { name: '@authenticated field without a token', query: 'subscription { secretTicks(room: "x") { n } }', code: 'UNAUTHENTICATED' },
         { name: 'admin-only field as a voter', query: 'subscription { adminTicks(room: "x") { n } }', as: 'voter', code: 'FORBIDDEN' },
         { name: 'query without a query executor', query: '{ room(id: "x") { name } }', code: 'BAD_USER_INPUT' },

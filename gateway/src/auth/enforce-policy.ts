@@ -1,7 +1,8 @@
 // Checks an operation against the supergraph's auth policy before anything executes: an anonymous
 // caller selecting an `@authenticated` field gets UNAUTHENTICATED, a caller without the scopes of a
 // `@requiresScopes` field gets FORBIDDEN, both naming the fields. Subgraphs enforce as well; this
-// makes the error early, whole and clear. Fragments (named and inline) are followed, and fields
+// makes the error early, whole and clear, and the same on every transport: HTTP runs it in the
+// plugin below, graphql-ws, SSE and multipart subscriptions in subscriptions/operations.ts. Fragments (named and inline) are followed, and fields
 // switched off with @skip/@include are not held against the caller.
 import type { ApolloServerPlugin } from '@apollo/server';
 import {
@@ -21,8 +22,9 @@ import {
 } from 'graphql';
 import { VotemeshError } from '@votemesh/common/errors';
 import { decide, describeScopes, type AuthPolicy } from '../supergraph/auth-policy.ts';
-import type { VerifiedIdentity } from './verify-token.ts';
+import type { Identity } from '@votemesh/common/contracts/identity';
 import type { GatewayContext } from '../gateway-context.ts';
+import { withHttpStatus } from '../graphql/apollo-status.ts';
 
 export interface PolicyCheck {
   readonly schema: GraphQLSchema;
@@ -30,7 +32,14 @@ export interface PolicyCheck {
   readonly fragments: Readonly<Record<string, FragmentDefinitionNode>>;
   readonly variables: Readonly<Record<string, unknown>> | undefined;
   readonly policy: AuthPolicy;
-  readonly identity: VerifiedIdentity | undefined;
+  /** The caller (a VerifiedIdentity on HTTP; scopes when its token had them). */
+  readonly identity: (Identity & { readonly scopes?: readonly string[] }) | undefined;
+  /**
+   * Hold fields switched off with @skip/@include against the caller too. Subscriptions do: their
+   * upstream is shared by an auth scope computed from every selected field (subscriptions/planner.ts),
+   * so a field the caller may not see is refused whatever the variables say. @default false
+   */
+  readonly includeSkippedFields?: boolean;
 }
 
 /** Throws UNAUTHENTICATED or FORBIDDEN (a VotemeshError) when the caller may not run `operation`. */
@@ -43,16 +52,19 @@ export function enforcePolicy(check: PolicyCheck): void {
   // sends), and getDirectiveValues throws on it: a valid operation answered 500. Variables that do
   // not coerce are not ours to report: execution refuses the operation naming them before any
   // field resolves, so nothing runs unchecked.
-  const coerced = getVariableValues(check.schema, check.operation.variableDefinitions ?? [], { ...check.variables });
-  if (coerced.errors) return;
-  const variables = coerced.coerced;
+  let variables: Readonly<Record<string, unknown>> = {};
+  if (!check.includeSkippedFields) {
+    const coerced = getVariableValues(check.schema, check.operation.variableDefinitions ?? [], { ...check.variables });
+    if (coerced.errors) return;
+    variables = coerced.coerced;
+  }
   const unauthenticated = new Set<string>();
   const forbidden = new Map<string, string>();
   const seen = new Set<string>();
 
   const walk = (selectionSet: SelectionSetNode, parent: GraphQLNamedType): void => {
     for (const selection of selectionSet.selections) {
-      if (!isIncluded(selection, variables)) continue;
+      if (!check.includeSkippedFields && !isIncluded(selection, variables)) continue;
       switch (selection.kind) {
         case Kind.FIELD: {
           if (!isObjectType(parent) && !isInterfaceType(parent)) continue;
@@ -117,8 +129,7 @@ export function createPolicyPlugin(policy: () => AuthPolicy): ApolloServerPlugin
             enforcePolicy({ schema, operation, fragments, variables: request.variables, policy: policy(), identity: contextValue.identity });
           } catch (error) {
             if (!(error instanceof VotemeshError)) throw error;
-            // Same error, with the registry's HTTP status for this transport (Apollo strips `http`).
-            throw new VotemeshError(error.code, error.message, { details: { ...error.extensions, http: { status: error.httpStatus } } });
+            throw withHttpStatus(error);
           }
         },
       };

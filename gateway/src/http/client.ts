@@ -1,4 +1,4 @@
-// Who a request comes from (for rate limiting) and whether it asks for a subscription stream.
+// Who a request comes from (for rate limiting).
 import type { IncomingMessage } from 'node:http';
 import type { VerifiedIdentity } from '../auth/verify-token.ts';
 
@@ -42,20 +42,4 @@ export function clientKey(req: IncomingMessage, identity: VerifiedIdentity | und
  */
 export function clientKeyOf(identity: { readonly subject: string } | undefined, address: string): string {
   return identity ? `sub:${identity.subject}` : `ip:${address}`;
-}
-
-/**
- * True for requests a subscription transport should see first: SSE (`Accept: text/event-stream`),
- * multipart subscriptions (`Accept: multipart/mixed`), and graphql-sse's single-connection mode
- * (PUT to reserve a stream, DELETE to stop one, `x-graphql-event-stream-token`).
- */
-export function isSubscriptionStreamRequest(req: IncomingMessage): boolean {
-  const accept = (req.headers.accept ?? '').toLowerCase();
-  return (
-    accept.includes('text/event-stream') ||
-    accept.includes('multipart/mixed') ||
-    req.method === 'PUT' ||
-    req.method === 'DELETE' ||
-    req.headers['x-graphql-event-stream-token'] !== undefined
-  );
 }

@@ -25,13 +25,14 @@ export interface GraphQLHttpOptions {
   readonly onRejected?: (code: string, seconds: number) => void;
 }
 
-export type GraphQLHttpHandler = (req: IncomingMessage, res: ServerResponse, requestId: string) => Promise<void>;
+/** `preRead`: the POST body when the router already read it (http/graphql-route.ts). */
+export type GraphQLHttpHandler = (req: IncomingMessage, res: ServerResponse, requestId: string, preRead?: string) => Promise<void>;
 
 const TRACE_HEADERS: readonly TraceHeaderName[] = ['traceparent', 'tracestate', 'baggage'];
 
 export function createGraphQLHttpHandler(options: GraphQLHttpOptions): GraphQLHttpHandler {
   const bodyLimit = options.bodyLimitBytes ?? 1_048_576;
-  return async (req, res, requestId) => {
+  return async (req, res, requestId, preRead) => {
     const started = performance.now();
     const reject = (code: string, send: () => void): void => {
       options.onRejected?.(code, (performance.now() - started) / 1000);
@@ -59,7 +60,7 @@ export function createGraphQLHttpHandler(options: GraphQLHttpOptions): GraphQLHt
 
     let body: unknown;
     try {
-      body = req.method === 'POST' ? parseBody(await readLimitedBody(req, bodyLimit), req.headers['content-type']) : undefined;
+      body = req.method === 'POST' ? parseBody(preRead ?? (await readLimitedBody(req, bodyLimit)), req.headers['content-type']) : undefined;
     } catch (error) {
       if (error instanceof BodyTooLargeError) {
         reject('BAD_USER_INPUT', () => sendBodyTooLarge(res, error));

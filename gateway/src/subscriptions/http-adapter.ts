@@ -3,13 +3,15 @@
 // multipart HTTP subscriptions (`Accept: multipart/mixed;subscriptionSpec="1.0"`). One response
 // carries one operation; closing it unsubscribes. Auth is the `Authorization: Bearer` header.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { readBody, sendJson } from '@votemesh/common/http-server';
+import { sendJson } from '@votemesh/common/http-server';
 import { VotemeshError } from '@votemesh/common/errors';
 import type { Logger } from '@votemesh/common/logger';
 import type { GraphQLFormattedError } from 'graphql';
 import { bearerToken } from '../auth/verify-token.ts';
 import { identityRequiredError } from '../limits/operation-guard.ts';
 import { clientKeyOf } from '../http/client.ts';
+import { acceptedMedia, type StreamMode } from '../http/accept.ts';
+import { BodyTooLargeError, readLimitedBody, sendBodyTooLarge } from '../http/respond.ts';
 import type { ClientAddress, ClientLimiter } from './client-limiter.ts';
 import { parseOperationRequest, type AuthenticatedCaller, type OperationRequest, type OperationStarter } from './operations.ts';
 import { firstKeepAliveAt, housekeepingTickMs } from './keepalive.ts';
@@ -17,11 +19,9 @@ import { overflowsBuffer, type SubscriptionLimits } from './options.ts';
 import { outgoing, type OutgoingResult } from './outgoing-result.ts';
 import type { SubscriberSink } from './subscription-hub.ts';
 
-type Mode = 'sse' | 'multipart';
-
 interface Stream {
   readonly res: ServerResponse;
-  readonly mode: Mode;
+  readonly mode: StreamMode;
   readonly expiresAtMs: number | undefined;
   /** When this stream gets its next heartbeat (keepalive.ts: deadlines of their own, never all at once). */
   nextBeatAt: number;
@@ -45,8 +45,9 @@ export interface HttpStreamAdapterOptions {
 }
 
 export interface HttpStreamAdapter {
-  /** Serves the request if it asks for an event stream or multipart subscription; else false. */
-  handle(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
+  /** Serves the request if it asks for an event stream or multipart subscription; else false.
+   * `preRead`: the POST body, when the gateway's router already read it. */
+  handle(req: IncomingMessage, res: ServerResponse, preRead?: string): Promise<boolean>;
   streamCount(): number;
   /** New streams get 503 from now on; the open ones carry on. */
   stopAccepting(): void;
@@ -79,7 +80,7 @@ export function createHttpStreamAdapter(options: HttpStreamAdapterOptions): Http
     }
   }
 
-  function frame(mode: Mode, serialized: string): string {
+  function frame(mode: StreamMode, serialized: string): string {
     return mode === 'sse' ? `event: next\ndata: ${serialized}\n\n` : `${MULTIPART_PART}{"payload":${serialized}}\r\n--${BOUNDARY}`;
   }
   /** Built once per result and mode, shared by every stream of that mode. */
@@ -88,7 +89,7 @@ export function createHttpStreamAdapter(options: HttpStreamAdapterOptions): Http
     multipart: (result: OutgoingResult) => Buffer.concat([MULTIPART_PREFIX, result.bytes, MULTIPART_SUFFIX]),
   } as const;
 
-  function open(res: ServerResponse, mode: Mode, caller: AuthenticatedCaller | undefined, key: string): Stream {
+  function open(res: ServerResponse, mode: StreamMode, caller: AuthenticatedCaller | undefined, key: string): Stream {
     let done = false;
     let stop = (): void => {};
     const stream: Stream = {
@@ -146,20 +147,23 @@ export function createHttpStreamAdapter(options: HttpStreamAdapterOptions): Http
   }
 
   return {
-    async handle(req, res) {
-      const accept = req.headers.accept ?? '';
-      const mode: Mode | undefined = accept.includes('text/event-stream')
-        ? 'sse'
-        : /multipart\/mixed/i.test(accept) && /subscriptionSpec/i.test(accept)
-          ? 'multipart'
-          : undefined;
+    async handle(req, res, preRead) {
+      const mode = acceptedMedia(req.headers.accept).stream;
       if (!mode) return false;
       if (!accepting) return reply(res, new VotemeshError('UPSTREAM_UNAVAILABLE', 'The gateway is shutting down; retry'), { connection: 'close' });
       if (req.method !== 'GET' && req.method !== 'POST') {
         return reply(res, new VotemeshError('BAD_USER_INPUT', 'Subscriptions over HTTP use GET or POST'), { allow: 'GET, POST' }, 405);
       }
-      const request = await readRequest(req, limits.maxMessageBytes);
+      const request = await readRequest(req, limits.maxMessageBytes, preRead);
+      if (request instanceof BodyTooLargeError) {
+        sendBodyTooLarge(res, request);
+        return true;
+      }
       if (typeof request === 'string') return reply(res, new VotemeshError('BAD_USER_INPUT', request));
+      // A GET must not change anything (caches, prefetchers and links replay GETs): HTTP's rule and words.
+      if (req.method === 'GET' && options.starter.kindOf(request) === 'mutation') {
+        return reply(res, new VotemeshError('BAD_REQUEST', 'GET requests only support query operations, not mutation operations'), { allow: 'POST' }, 405);
+      }
       let caller: AuthenticatedCaller | undefined;
       try {
         caller = await options.authenticate(bearerToken(req.headers.authorization));
@@ -224,7 +228,8 @@ export function createHttpStreamAdapter(options: HttpStreamAdapterOptions): Http
   };
 }
 
-async function readRequest(req: IncomingMessage, limitBytes: number): Promise<OperationRequest | string> {
+/** The request's operation; a string says what is wrong with it; a BodyTooLargeError is answered 413. */
+async function readRequest(req: IncomingMessage, limitBytes: number, preRead: string | undefined): Promise<OperationRequest | string | BodyTooLargeError> {
   try {
     if (req.method === 'GET') {
       const params = new URL(req.url ?? '/', 'http://gateway').searchParams;
@@ -235,8 +240,10 @@ async function readRequest(req: IncomingMessage, limitBytes: number): Promise<Op
         extensions: jsonParam(params.get('extensions')),
       });
     }
-    return parseOperationRequest(JSON.parse(await readBody(req, limitBytes)));
+    if (preRead !== undefined && Buffer.byteLength(preRead) > limitBytes) return new BodyTooLargeError(limitBytes);
+    return parseOperationRequest(JSON.parse(preRead ?? (await readLimitedBody(req, limitBytes))));
   } catch (error) {
+    if (error instanceof BodyTooLargeError) return error;
     return error instanceof Error ? error.message : 'the request could not be read';
   }
 }

@@ -7,7 +7,7 @@ import type { GraphQLDataSource } from '@apollo/gateway';
 import type { Identity } from '@votemesh/common/contracts/identity';
 import type { Logger } from '@votemesh/common/logger';
 import type { Registry } from 'prom-client';
-import type { FieldAuth } from '../supergraph/auth-policy.ts';
+import type { AuthPolicy, FieldAuth } from '../supergraph/auth-policy.ts';
 import { createClientLimiter, peerAddress, type ClientAddress } from './client-limiter.ts';
 import { createDataSources } from './data-sources.ts';
 import { createEventResolver } from './event-resolver.ts';
@@ -72,8 +72,9 @@ export interface SubscriptionService {
   /** For `upgrade` events on `/graphql`. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   /** For `/graphql` requests; serves `Accept: text/event-stream` and multipart subscriptions,
-   * returns false for anything else (the query path handles it). */
-  handleSse(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
+   * returns false for anything else (the query path handles it). `body`: the POST body, when the
+   * gateway already read it to choose the transport (http/graphql-route.ts). */
+  handleSse(req: IncomingMessage, res: ServerResponse, body?: string): Promise<boolean>;
   /** Stops accepting, flushes in-flight events, closes clients (WS 1001), closes upstreams. Idempotent. */
   close(): Promise<void>;
   stats(): SubscriptionStats;
@@ -128,7 +129,10 @@ export function createSubscriptionService(deps: SubscriptionServiceDeps): Subscr
       tallyDelivered: (seconds) => metrics.tallyDeliverySeconds.observe(seconds),
     },
   });
-  const starter = createOperationStarter({ planner, hub, executeOperation: deps.executeOperation });
+  // `isEmpty: false` even for a graph without markers: the walk then finds every field public, at
+  // the cost of one walk per subscription started.
+  const policy: AuthPolicy = { isEmpty: false, getFieldAuth: deps.getFieldAuth };
+  const starter = createOperationStarter({ planner, hub, executeOperation: deps.executeOperation, policy });
   const limiter = createClientLimiter(limits.maxConnectionsPerClient);
   const adapterOptions = {
     starter,
@@ -146,7 +150,7 @@ export function createSubscriptionService(deps: SubscriptionServiceDeps): Subscr
   let closing: Promise<void> | undefined;
   return {
     handleUpgrade: (req, socket, head) => ws.handleUpgrade(req, socket, head),
-    handleSse: (req, res) => http.handle(req, res),
+    handleSse: (req, res, body) => http.handle(req, res, body),
     close() {
       closing ??= (async () => {
         // Refuse newcomers first: the flush can take up to drainTimeoutMs, and a client accepted

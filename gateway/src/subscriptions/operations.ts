@@ -13,7 +13,8 @@ import type { Identity } from '@votemesh/common/contracts/identity';
 import { VotemeshError } from '@votemesh/common/errors';
 import { contextFromTraceExtensions } from '@votemesh/common/telemetry/graphql-ws-trace';
 import { getVariableValues, type ExecutionResult, type GraphQLFormattedError } from 'graphql';
-import { decide, describeScopes, type FieldAuth } from '../supergraph/auth-policy.ts';
+import { enforcePolicy } from '../auth/enforce-policy.ts';
+import type { AuthPolicy } from '../supergraph/auth-policy.ts';
 import type { SubscriberSink, SubscriptionHub } from './subscription-hub.ts';
 import type { SubscriptionPlanner } from './planner.ts';
 
@@ -55,6 +56,8 @@ export interface OperationStarter {
     sink: SubscriberSink,
     transportContext?: Context,
   ): StartedOperation;
+  /** The type of operation `request` runs, undefined when it does not plan (`start` says why). Plans are cached. */
+  kindOf(request: OperationRequest): 'query' | 'mutation' | 'subscription' | undefined;
 }
 
 /** Parses `{ query, operationName?, variables?, extensions? }`; a string says what is wrong. */
@@ -78,9 +81,15 @@ export function createOperationStarter(options: {
   readonly planner: SubscriptionPlanner;
   readonly hub: SubscriptionHub;
   readonly executeOperation: ExecuteOperation | undefined;
+  /** The supergraph's auth policy (what the HTTP path enforces). */
+  readonly policy: AuthPolicy;
 }): OperationStarter {
-  const { planner, hub } = options;
+  const { planner, hub, policy } = options;
   return {
+    kindOf(request) {
+      const planned = planner.plan(request.query, request.operationName);
+      return planned.ok ? planned.operation.kind : undefined;
+    },
     start(request, caller, clientAddress, sink, transportContext = contextApi.active()) {
       const traceContext = contextFromTraceExtensions(request.extensions, transportContext);
       const planned = planner.plan(request.query, request.operationName);
@@ -99,8 +108,22 @@ export function createOperationStarter(options: {
         const execute = options.executeOperation;
         return { kind: 'single', result: contextApi.with(traceContext, () => execute(request, caller, clientAddress)) };
       }
-      const refusal = authorize(operation.auth, caller, operation.kind);
-      if (refusal) return { kind: 'rejected', errors: [refusal.toJSON()] };
+      // HTTP's check and words (the fields, the scope, the caller's role), on every selected field.
+      try {
+        const { operation: definition, fragments } = operation.operationContext;
+        enforcePolicy({
+          schema: planner.apiSchema,
+          operation: definition,
+          fragments,
+          variables: undefined,
+          policy,
+          identity: caller,
+          includeSkippedFields: true,
+        });
+      } catch (error) {
+        if (!(error instanceof VotemeshError)) throw error;
+        return { kind: 'rejected', errors: [error.toJSON()] };
+      }
       const coerced = getVariableValues(planner.apiSchema, operation.operationContext.operation.variableDefinitions ?? [], request.variables, {
         maxErrors: 10,
       });
@@ -111,15 +134,6 @@ export function createOperationStarter(options: {
       return { kind: 'subscribed', unsubscribe: hub.subscribe({ plan: operation, variables: coerced.coerced, identity, sink, traceContext }) };
     },
   };
-}
-
-function authorize(auth: FieldAuth, caller: AuthenticatedCaller | undefined, kind: string): VotemeshError | undefined {
-  const decision = decide(auth, caller);
-  if (decision.allowed) return undefined;
-  if (decision.reason === 'unauthenticated') {
-    return new VotemeshError('UNAUTHENTICATED', `This ${kind} selects fields that need an authenticated caller; send a bearer token`);
-  }
-  return new VotemeshError('FORBIDDEN', `This ${kind} selects fields that require the scope ${describeScopes(decision.missing)}`);
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

@@ -70,6 +70,8 @@ export function overflowsBuffer(bufferedBytes: number, messageBytes: number, max
 export const CloseCode = {
   /** Shutdown or drain: reconnect elsewhere. */
   GoingAway: 1001,
+  /** A message over `maxMessageBytes` (RFC 6455's "message too big"). */
+  MessageTooBig: 1009,
   /** Malformed message (not JSON, unknown type, missing field). */
   BadRequest: 4400,
   /** `subscribe` before `connection_ack`. */
@@ -86,5 +88,6 @@ export const CloseCode = {
   SlowConsumer: 4413,
   /** A second `connection_init`, or more connections than `maxConnectionsPerClient`. */
   TooManyRequests: 4429,
+  /** Handling a message failed unexpectedly (a bug; logged). */
   InternalServerError: 4500,
 } as const;

@@ -6,7 +6,9 @@ import { operationFromDocument, Supergraph, type Schema } from '@apollo/federati
 import { buildOperationContext } from '@apollo/gateway';
 import { QueryPlanner, type FetchNode, type PlanNode } from '@apollo/query-planner';
 import { GraphQLError, Kind, parse, TypeInfo, validate, visit, visitWithTypeInfo, type DocumentNode, type GraphQLSchema, type SelectionSetNode } from 'graphql';
+import { VotemeshError } from '@votemesh/common/errors';
 import { combineAuth, type FieldAuth } from '../supergraph/auth-policy.ts';
+import { selectOperation } from '../graphql/select-operation.ts';
 
 /** The gateway's parsed-operation record (not exported by name from @apollo/gateway). */
 export type OperationContext = ReturnType<typeof buildOperationContext>;
@@ -70,10 +72,20 @@ export function createSubscriptionPlanner(options: PlannerOptions): Subscription
       const syntax = error instanceof GraphQLError ? error : new GraphQLError(String(error));
       return { ok: false, errors: [withCode(syntax, 'GRAPHQL_PARSE_FAILED')] };
     }
-    const validationErrors = validate(apiSchema, document);
+    let validationErrors: readonly GraphQLError[];
+    try {
+      validationErrors = validate(apiSchema, document);
+    } catch (error) {
+      // graphql-js's single-root-field rule throws (instead of reporting) on a root field under
+      // @include/@skip with a variable: `subscription ($on: Boolean = false) { f @include(if: $on) }`.
+      return { ok: false, errors: [withCode(toGraphQLError(error), 'GRAPHQL_VALIDATION_FAILED')] };
+    }
     if (validationErrors.length > 0) {
       return { ok: false, errors: validationErrors.map((error) => withCode(error, 'GRAPHQL_VALIDATION_FAILED')) };
     }
+    // The same rule and words as HTTP for a missing or unknown operationName.
+    const selected = selectOperation(document, operationName);
+    if (selected instanceof VotemeshError) return { ok: false, errors: [selected] };
     let operationContext: OperationContext;
     try {
       operationContext = buildOperationContext({ schema: apiSchema, operationDocument: document, ...(operationName ? { operationName } : {}) });

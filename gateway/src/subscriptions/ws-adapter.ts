@@ -79,7 +79,10 @@ export function createWsAdapter(options: WsAdapterOptions): WsAdapter {
   const server = new WebSocketServer({
     noServer: true,
     perMessageDeflate: false,
-    maxPayload: limits.maxMessageBytes,
+    // ws closes a message over its own maxPayload with 1009 and no reason (from inside its frame
+    // parser, before anything of ours runs). So ws gets a hard cap above our limit, and onMessage
+    // enforces the limit with a reason that says it; only a message past the cap gets ws's bare 1009.
+    maxPayload: limits.maxMessageBytes * MESSAGE_HARD_CAP_FACTOR,
     clientTracking: false,
     handleProtocols: (protocols) => (protocols.has(GRAPHQL_TRANSPORT_WS_PROTOCOL) ? GRAPHQL_TRANSPORT_WS_PROTOCOL : false),
   });
@@ -248,6 +251,10 @@ export function createWsAdapter(options: WsAdapterOptions): WsAdapter {
 
   function onMessage(connection: Connection, data: WebSocket.RawData): void {
     connection.alive = true;
+    const bytes = byteLengthOf(data);
+    if (bytes > limits.maxMessageBytes) {
+      return end(connection, CloseCode.MessageTooBig, `Message too big: ${bytes} bytes, the limit is ${limits.maxMessageBytes}`);
+    }
     let message: Message;
     try {
       message = parseMessage(data.toString());
@@ -293,7 +300,16 @@ export function createWsAdapter(options: WsAdapterOptions): WsAdapter {
       return;
     }
     connections.add(connection);
-    socket.on('message', (data) => onMessage(connection, data));
+    socket.on('message', (data) => {
+      // A throw here would leave ws's event handler and end the process: one bad message from one
+      // client must cost that client its connection (4500, logged), not everyone theirs.
+      try {
+        onMessage(connection, data);
+      } catch (error) {
+        logger.error({ err: error }, 'handling a subscription message failed');
+        end(connection, CloseCode.InternalServerError, 'Internal server error');
+      }
+    });
     socket.on('pong', () => {
       connection.alive = true;
     });
@@ -335,6 +351,14 @@ export function createWsAdapter(options: WsAdapterOptions): WsAdapter {
 }
 
 const ENVELOPE_END = Buffer.from('}');
+
+/** ws's own limit, as a multiple of maxMessageBytes: what one message may make us buffer before it is refused. */
+const MESSAGE_HARD_CAP_FACTOR = 4;
+
+function byteLengthOf(data: WebSocket.RawData): number {
+  if (Array.isArray(data)) return data.reduce((sum, part) => sum + part.length, 0);
+  return data instanceof ArrayBuffer ? data.byteLength : data.length;
+}
 
 /** Bytes before the payload of an unmasked frame (a server's): the 7-, 16- or 64-bit length form. */
 function frameHeaderLength(payloadBytes: number): number {

@@ -1,0 +1,39 @@
+// Which operation of a document a request runs, by the GraphQL spec's rule (GetOperation): the one
+// named `operationName`, or the only one. Every transport asks here first, so a wrong or missing
+// operationName is the same 400 GRAPHQL_VALIDATION_FAILED with the same words over HTTP,
+// graphql-ws, SSE and multipart. Before, HTTP let @apollo/gateway's planner throw it: a 500 INTERNAL.
+import { VotemeshError } from '@votemesh/common/errors';
+import { Kind, parse, type DocumentNode, type OperationDefinitionNode, type OperationTypeNode } from 'graphql';
+
+export function selectOperation(document: DocumentNode, operationName: string | null | undefined): OperationDefinitionNode | VotemeshError {
+  const operations = document.definitions.filter((definition): definition is OperationDefinitionNode => definition.kind === Kind.OPERATION_DEFINITION);
+  const names = operations.map((operation) => operation.name?.value ?? '(anonymous)').join(', ');
+  if (operationName !== undefined && operationName !== null && operationName !== '') {
+    const named = operations.find((operation) => operation.name?.value === operationName);
+    if (named) return named;
+    return refusal(`The document has no operation named "${operationName}" (it has ${operations.length === 0 ? 'none' : names}); fix operationName`);
+  }
+  const [only, ...others] = operations;
+  if (only && others.length === 0) return only;
+  if (!only) return refusal('The document has no operation to run');
+  return refusal(`The document has ${operations.length} operations (${names}); send operationName to say which one to run`);
+}
+
+function refusal(message: string): VotemeshError {
+  return new VotemeshError('GRAPHQL_VALIDATION_FAILED', message);
+}
+
+/**
+ * The type of the operation a request would run, or undefined when its document does not parse or
+ * selects no operation (the transport that answers it then says why).
+ */
+export function operationTypeOf(query: string, operationName: string | null | undefined): OperationTypeNode | undefined {
+  let document: DocumentNode;
+  try {
+    document = parse(query, { noLocation: true });
+  } catch {
+    return undefined;
+  }
+  const selected = selectOperation(document, operationName);
+  return selected instanceof VotemeshError ? undefined : selected.operation;
+}

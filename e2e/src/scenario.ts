@@ -33,11 +33,13 @@ export interface PollResultsView {
   readonly options: readonly { votes: number; share: number; option: { id: string; label: string } }[];
 }
 
+/** The poll's results; fails when the poll is missing or its results are down (null, with an error). */
 export async function readResults(client: GraphQLClient, pollId: string): Promise<PollResultsView> {
-  const data = await client.data<{ poll: { results: PollResultsView } }>(
+  const data = await client.data<{ poll: { results: PollResultsView | null } | null }>(
     `query ($id: ID!) { poll(id: $id) { results { totalVotes version options { votes share option { id label } } } } }`,
     { id: pollId },
   );
+  if (!data.poll?.results) throw new Error(`poll ${pollId} has no results: ${JSON.stringify(data)}`);
   return data.poll.results;
 }
 

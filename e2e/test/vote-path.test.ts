@@ -64,7 +64,7 @@ describe('vote path through the gateway', () => {
       poll: {
         question: string;
         status: string;
-        results: { totalVotes: number; options: { votes: number; option: { label: string } }[] };
+        results: { totalVotes: number; options: { votes: number; option: { label: string } }[] } | null;
         auditTrail: { edges: { node: { action: string } }[] };
       };
     };
@@ -84,9 +84,9 @@ describe('vote path through the gateway', () => {
     );
     assert.equal(data.poll.question, 'Cross the graph?');
     assert.equal(data.poll.status, 'OPEN');
-    assert.equal(data.poll.results.totalVotes, 1);
+    assert.equal(data.poll.results?.totalVotes, 1);
     assert.deepEqual(
-      data.poll.results.options.map((option) => [option.option.label, option.votes]),
+      data.poll.results?.options.map((option) => [option.option.label, option.votes]),
       [
         ['Yes', 1],
         ['No', 0],

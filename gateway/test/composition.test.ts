@@ -34,7 +34,11 @@ describe('supergraph composition', () => {
   it("composes the brief's schema (fixtures) with every contract field", () => {
     const result = composeSupergraph(fixtureSubgraphs());
     assert.ok(result.ok);
-    for (const field of ['castVote(pollId: ID!, optionId: ID!): VoteReceipt!', 'results: PollResults!', 'pollResults(pollId: ID!): PollResults!']) {
+    for (const field of [
+      'castVote(pollId: ID!, optionId: ID!): VoteReceipt!',
+      'results: PollResults @join__field(graph: RESULT)',
+      'pollResults(pollId: ID!): PollResults!',
+    ]) {
       assert.ok(result.supergraphSdl.includes(field), `supergraph has ${field}`);
     }
   });

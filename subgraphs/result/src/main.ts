@@ -38,7 +38,7 @@ try {
     logger,
     registry: createMetricsRegistry(SERVICE_NAMES.result),
     prisma,
-    tally: createTallySource(tallyClient, { address: config.tallyGrpcUrl, deadlineMs: config.tallyDeadlineMs }),
+    tally: createTallySource(tallyClient, { address: config.tallyGrpcUrl, deadlineMs: config.tallyDeadlineMs, logger }),
     identityKey: identitySecretKey(config.identitySecret),
   });
   shutdown.defer('result subgraph', () => subgraph.close());

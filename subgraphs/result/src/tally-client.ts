@@ -4,6 +4,7 @@
 import { credentials, Metadata, status as GrpcCode, type ServiceError, connectivityState } from '@grpc/grpc-js';
 import type { GrpcKeepalive } from '@votemesh/common/config';
 import { VotemeshError } from '@votemesh/common/errors';
+import type { Logger } from '@votemesh/common/logger';
 import { clientKeepaliveOptions } from '@votemesh/common/grpc/keepalive';
 import { loadTallyProto } from '@votemesh/common/grpc/load';
 import type { PollTally__Output } from '@votemesh/common/grpc/generated/votemesh/tally/v1/PollTally';
@@ -31,10 +32,12 @@ export interface TallySource {
 }
 
 export interface TallySourceOptions {
-  /** Where the client points, for error messages. */
+  /** Where the client points, for logs and readiness messages (never for clients). */
   readonly address: string;
   /** Deadline of one GetResults call. @default 2000 */
   readonly deadlineMs?: number;
+  /** Where a failed GetResults is logged with its gRPC status, details and the address. */
+  readonly logger: Pick<Logger, 'warn'>;
 }
 
 /** `keepalive` pings the worker, so a WatchResults stream to a vanished one fails (and is reopened) instead of hanging. */
@@ -54,7 +57,11 @@ export function createTallySource(client: TallyServiceClient, options: TallySour
     getResults(pollId) {
       return new Promise((resolve, reject) => {
         client.GetResults({ poll_id: pollId }, new Metadata(), { deadline: Date.now() + deadlineMs }, (error, response) => {
-          if (error) return reject(toUpstreamError(error, pollId, options.address));
+          if (error) {
+            const failure = toUpstreamError(error, pollId);
+            if (failure.code !== 'POLL_NOT_FOUND') logFailure(options, 'GetResults', pollId, error);
+            return reject(failure);
+          }
           if (!response) return reject(new VotemeshError('UPSTREAM_ERROR', 'Tally service answered GetResults without a message'));
           try {
             resolve(parsePollTally(response));
@@ -84,7 +91,8 @@ export function createTallySource(client: TallyServiceClient, options: TallySour
         }
         handlers.onTally(tally);
       });
-      call.on('error', (error: ServiceError) => end(toUpstreamError(error, pollId, options.address)));
+      // Logged by the watcher (live-results.ts) when it reconnects: the error's cause has the details.
+      call.on('error', (error: ServiceError) => end(toUpstreamError(error, pollId)));
       call.on('end', () => end(undefined));
       return {
         cancel() {
@@ -111,23 +119,28 @@ export function createTallySource(client: TallyServiceClient, options: TallySour
   };
 }
 
-function toUpstreamError(error: ServiceError, pollId: string, address: string): VotemeshError {
+/**
+ * What a client may learn of a failed call: the registry code and a message written for them. The
+ * gRPC status, its details (which name the worker's address: "connect ECONNREFUSED 10.0.3.7:50051")
+ * and the address stay in the cause, for logs and traces only.
+ */
+function toUpstreamError(error: ServiceError, pollId: string): VotemeshError {
   switch (error.code) {
     case GrpcCode.NOT_FOUND:
       return new VotemeshError('POLL_NOT_FOUND', `No poll has id "${pollId}"`, { cause: error });
     case GrpcCode.UNAVAILABLE:
     case GrpcCode.DEADLINE_EXCEEDED:
-      return new VotemeshError(
-        'UPSTREAM_UNAVAILABLE',
-        `The tally service is unavailable (${GrpcCode[error.code]}: ${error.details}); results cannot be read right now, retry later`,
-        { cause: error, details: { service: 'tally', address } },
-      );
+      return new VotemeshError('UPSTREAM_UNAVAILABLE', 'Live results are temporarily unavailable; retry later', { cause: error });
     default:
-      return new VotemeshError('UPSTREAM_ERROR', `The tally service failed (${GrpcCode[error.code] ?? error.code}: ${error.details})`, {
-        cause: error,
-        details: { service: 'tally' },
-      });
+      return new VotemeshError('UPSTREAM_ERROR', 'Live results could not be read because of an internal failure; retry later', { cause: error });
   }
+}
+
+function logFailure(options: TallySourceOptions, call: string, pollId: string, error: ServiceError): void {
+  options.logger.warn(
+    { pollId, address: options.address, grpcStatus: GrpcCode[error.code] ?? error.code, details: error.details },
+    `tally service ${call} failed`,
+  );
 }
 
 const TRACEPARENT_FORMAT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;

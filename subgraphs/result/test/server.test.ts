@@ -3,6 +3,7 @@
 // live results, tally service failures, probes.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { identitySecretKey } from '@votemesh/common/contracts/identity';
 import { createPrismaClient, type PrismaClient } from '@votemesh/common/db/client';
@@ -44,6 +45,8 @@ describe('result subgraph', () => {
   let grpcClient: TallyServiceClient;
   let registry: Registry;
   let subgraph: RunningResultSubgraph;
+  /** What the subgraph logged at warn and above, parsed. */
+  const logs: Record<string, unknown>[] = [];
 
   async function seedPoll(labels: readonly string[]): Promise<SeededPoll> {
     const id = randomUUID();
@@ -74,12 +77,19 @@ describe('result subgraph', () => {
     tally = await startFakeTallyService();
     grpcClient = createTallyServiceClient(tally.address);
     registry = createMetricsRegistry('votemesh-result-test');
+    const destination = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString('utf8').split('\n')) if (line.trim() !== '') logs.push(JSON.parse(line) as Record<string, unknown>);
+        done();
+      },
+    });
+    const logger = createLogger({ service: 'votemesh-result-test', level: 'warn', destination });
     subgraph = await startResultSubgraph({
       config: { host: '127.0.0.1', port: 0, production: false, coalesceMs: COALESCE_MS, watchReconnectInitialMs: 20, watchReconnectMaxMs: 200 },
-      logger: createLogger({ service: 'votemesh-result-test', level: 'silent' }),
+      logger,
       registry,
       prisma,
-      tally: createTallySource(grpcClient, { address: tally.address, deadlineMs: 500 }),
+      tally: createTallySource(grpcClient, { address: tally.address, deadlineMs: 500, logger }),
       identityKey: identitySecretKey('test-secret'),
     });
   });
@@ -143,10 +153,10 @@ describe('result subgraph', () => {
       );
     });
 
-    it('answers POLL_NOT_FOUND for an unknown poll, next to the polls that exist', async () => {
+    it('answers POLL_NOT_FOUND (results null) for an unknown poll, next to the polls that exist', async () => {
       const known = await seedPoll(['A', 'B']);
       const unknown = randomUUID();
-      const { data, errors } = await graphql<{ _entities: ({ results: { totalVotes: number } } | null)[] }>(
+      const { data, errors } = await graphql<{ _entities: ({ results: { totalVotes: number } | null } | null)[] }>(
         `query ($representations: [_Any!]!) { _entities(representations: $representations) { ... on Poll { results { totalVotes } } } }`,
         {
           representations: [
@@ -156,7 +166,8 @@ describe('result subgraph', () => {
           ],
         },
       );
-      assert.deepEqual(data?._entities, [null, { results: { totalVotes: 0 } }, null]);
+      // Poll.results is nullable: the entity stays, only its results are missing.
+      assert.deepEqual(data?._entities, [{ results: null }, { results: { totalVotes: 0 } }, { results: null }]);
       assert.deepEqual(
         errors?.map((error) => [error.extensions?.code, error.path]),
         [
@@ -294,11 +305,29 @@ describe('result subgraph', () => {
       // Committed while the service is down: only a re-fetch on reconnect can deliver it.
       const whileDown = tally.commit(poll.id, { [left]: 3 });
 
-      const { errors } = await graphql(`query ($r: [_Any!]!) { _entities(representations: $r) { ... on Poll { results { version } } } }`, {
-        r: [{ __typename: 'Poll', id: poll.id }],
-      });
-      assert.equal(errors?.[0]?.extensions?.code, 'UPSTREAM_UNAVAILABLE');
-      assert.match(errors?.[0]?.message ?? '', /tally service is unavailable/);
+      const other = await seedPoll(['Up', 'Down']);
+      const { data, errors } = await graphql<{ _entities: { id: string; results: { version: number } | null }[] }>(
+        `query ($r: [_Any!]!) { _entities(representations: $r) { ... on Poll { id results { version } } } }`,
+        { r: [poll, other].map(({ id }) => ({ __typename: 'Poll', id })) },
+      );
+      // Each entity stays, with null results and one error at its path that says no more than this:
+      // no address, no gRPC status or details (those are logged).
+      assert.deepEqual(data?._entities, [
+        { id: poll.id, results: null },
+        { id: other.id, results: null },
+      ]);
+      for (const error of errors ?? []) assert.deepEqual(Object.keys(error).sort(), ['extensions', 'locations', 'message', 'path']);
+      assert.deepEqual(
+        errors?.map(({ message, path, extensions }) => ({ message, path, extensions })),
+        [
+          { message: 'Live results are temporarily unavailable; retry later', path: ['_entities', 0, 'results'], extensions: { code: 'UPSTREAM_UNAVAILABLE' } },
+          { message: 'Live results are temporarily unavailable; retry later', path: ['_entities', 1, 'results'], extensions: { code: 'UPSTREAM_UNAVAILABLE' } },
+        ],
+      );
+      const logged = logs.find((line) => line['msg'] === 'tally service GetResults failed' && line['pollId'] === poll.id);
+      assert.ok(logged, 'the failed call is logged');
+      assert.equal(logged['address'], tally.address);
+      assert.equal(logged['grpcStatus'], 'UNAVAILABLE');
       const notReady = await fetch(`${subgraph.url}/readyz`);
       assert.equal(notReady.status, 503);
       const body = (await notReady.json()) as { checks: { name: string; ok: boolean }[] };

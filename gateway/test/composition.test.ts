@@ -5,7 +5,10 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { parse, type DocumentNode } from 'graphql';
+import { Supergraph } from '@apollo/federation-internals';
+import { DATE_TIME_DESCRIPTION, DateTimeScalar } from '@votemesh/common/graphql/date-time';
+import { Kind, parse, type DocumentNode } from 'graphql';
+import { loadSupergraph } from '../src/supergraph/load-supergraph.ts';
 import { composeSupergraph, formatCompositionProblems, summarizeDiff, VOTEMESH_SUBGRAPHS, type SubgraphSource } from '../src/supergraph/compose.ts';
 import { fixtureSubgraphs } from './helpers/fixture-supergraph.ts';
 
@@ -41,6 +44,18 @@ describe('supergraph composition', () => {
     ]) {
       assert.ok(result.supergraphSdl.includes(field), `supergraph has ${field}`);
     }
+  });
+
+  it('describes DateTime in every subgraph and in the API schema clients introspect, as the shared scalar does', async () => {
+    assert.equal(DateTimeScalar.description, DATE_TIME_DESCRIPTION);
+    for (const { name, typeDefs } of await currentSubgraphs()) {
+      const scalar = typeDefs.definitions.find((definition) => definition.kind === Kind.SCALAR_TYPE_DEFINITION && definition.name.value === 'DateTime');
+      assert.ok(scalar && 'description' in scalar, `${name} declares DateTime`);
+      assert.equal(scalar.description?.value, DATE_TIME_DESCRIPTION, `${name}'s DateTime description`);
+    }
+    const sdl = readFileSync(`${root}supergraph.graphql`, 'utf8');
+    const apiSchema = Supergraph.build(loadSupergraph(sdl).executableSdl).apiSchema().toGraphQLJSSchema();
+    assert.equal(apiSchema.getType('DateTime')?.description, DATE_TIME_DESCRIPTION);
   });
 
   it('reports composition errors with code, message and subgraph', () => {

@@ -7,6 +7,7 @@ import { Redis } from 'ioredis';
 import { createGraphQLClient, type GraphQLClient } from '../src/graphql-client.ts';
 import { createOpenPoll, type CreatedPoll } from '../src/scenario.ts';
 import { ADMIN_SECRET, startStack, type Stack } from '../src/stack.ts';
+import { createSubscriptionClient } from '../src/subscription-client.ts';
 
 const CAST = `mutation ($pollId: ID!, $optionId: ID!) { castVote(pollId: $pollId, optionId: $optionId) { id status } }`;
 
@@ -58,6 +59,30 @@ describe('refused operations write nothing', () => {
       assert.equal(await streamLength(), before, 'no stream entry was written');
     });
   }
+
+  it('a poll id that is not a UUID is BAD_USER_INPUT in the same words, whichever subgraph owns the field', async () => {
+    const refusals: { field: string; serviceName: unknown; error: { message: string; extensions?: Record<string, unknown> } | undefined }[] = [];
+    const poll = await client.request(`{ poll(id: "not-a-uuid") { id } }`);
+    refusals.push({ field: 'id', serviceName: 'vote', error: poll.errors?.[0] });
+    const audit = await client.request(`{ auditLog(filter: { pollId: "not-a-uuid" }) { edges { cursor } } }`, {}, adminToken);
+    refusals.push({ field: 'filter.pollId', serviceName: 'audit', error: audit.errors?.[0] });
+    await using subscriptions = createSubscriptionClient({ gatewayUrl: stack.gatewayUrl, transport: 'sse', token: adminToken });
+    for (const [query, serviceName] of [
+      [`subscription { pollResults(pollId: "not-a-uuid") { totalVotes } }`, 'result'],
+      [`subscription { pollStatus(pollId: "not-a-uuid") { status } }`, 'vote'],
+      [`subscription { auditEvents(filter: { pollId: "not-a-uuid" }) { seq } }`, 'audit'],
+    ] as const) {
+      const subscription = subscriptions.subscribe(query);
+      const event = await subscription.waitForEvent((candidate) => candidate.errors !== undefined);
+      refusals.push({ field: query.includes('filter') ? 'filter.pollId' : 'pollId', serviceName, error: event.errors?.[0] });
+    }
+    for (const { field, serviceName, error } of refusals) {
+      assert.deepEqual(
+        { message: error?.message, extensions: error?.extensions },
+        { message: `${field} must be a UUID, got "not-a-uuid"`, extensions: { code: 'BAD_USER_INPUT', field, serviceName } },
+      );
+    }
+  });
 
   it('a voter calling an admin mutation is refused with FORBIDDEN and no poll is created', async () => {
     const beforePolls = await client.data<{ polls: { edges: unknown[] } }>(`{ polls(first: 100) { edges { cursor } } }`);

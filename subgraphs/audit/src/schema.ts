@@ -3,9 +3,8 @@
 // Every field here is admin-only: the SDL says so with @requiresScopes (the gateway enforces it
 // early) and each resolver enforces it again, because a subgraph trusts only itself.
 import { readFileSync } from 'node:fs';
-import { VotemeshError } from '@votemesh/common/errors';
 import { requireIdentity, type Identity } from '@votemesh/common/contracts/identity';
-import { UUID_PATTERN } from '@votemesh/common/contracts/parse';
+import { isUuid, parseId } from '@votemesh/common/graphql/ids';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/resolverMap.js';
 import { parse, type DocumentNode } from 'graphql';
 import { DateTimeScalar } from '@votemesh/common/graphql/date-time';
@@ -40,11 +39,8 @@ export const typeDefs: DocumentNode = parse(readFileSync(new URL('./schema.graph
 export function parseFilter(input: FilterInput | null | undefined): AuditFilter {
   if (!input) return {};
   const pollId = input.pollId ?? undefined;
-  if (pollId !== undefined && !UUID_PATTERN.test(pollId)) {
-    throw new VotemeshError('BAD_USER_INPUT', `filter.pollId must be a UUID, got "${pollId.slice(0, 64)}"`, { details: { field: 'filter.pollId' } });
-  }
   return {
-    pollId: pollId?.toLowerCase(),
+    pollId: pollId === undefined ? undefined : parseId(pollId, 'filter.pollId'),
     action: input.action ?? undefined,
     actor: input.actor ?? undefined,
     since: input.since ?? undefined,
@@ -74,8 +70,9 @@ export const resolvers = {
     },
     auditTrail(poll: { id: string }, args: PageArgs, context: AuditContext) {
       requireIdentity(context.identity, 'admin');
-      // A poll id that is not a UUID cannot have events (poll_id is a uuid column).
-      if (!UUID_PATTERN.test(poll.id)) return { edges: [], pageInfo: { hasNextPage: false, endCursor: null } };
+      // An entity key, not a client argument (the vote subgraph resolved the poll): a key that is
+      // not a UUID cannot have events (poll_id is a uuid column).
+      if (!isUuid(poll.id)) return { edges: [], pageInfo: { hasNextPage: false, endCursor: null } };
       return pageEvents(context.audit.store, { pollId: poll.id.toLowerCase() }, args.first, args.after);
     },
   },

@@ -7,11 +7,12 @@
 // current state first (`send_initial`), so a subscriber never misses the state committed meanwhile.
 import type { Logger } from '@votemesh/common/logger';
 import { VotemeshError } from '@votemesh/common/errors';
+import { parseId } from '@votemesh/common/graphql/ids';
 import { backoffDelay, type BackoffOptions } from './backoff.ts';
 import { createCoalescer, type Coalescer } from './coalescer.ts';
 import { createLatestMailbox, type LatestMailbox } from './latest-mailbox.ts';
 import type { ResultMetrics } from './metrics.ts';
-import { isUuid, type PollOptionSource } from './poll-options.ts';
+import type { PollOptionSource } from './poll-options.ts';
 import { buildPollResults, type CommitInfo, type PollResults } from './results.ts';
 import { pollNotFound, readPollResults } from './results-loader.ts';
 import type { TallySource, TallyWatch } from './tally-client.ts';
@@ -29,7 +30,8 @@ export interface LiveResultsDeps {
 
 export interface LiveResults {
   /** Resolves to the subscriber's iterator once the current results are in it; rejects with
-   *  POLL_NOT_FOUND / UPSTREAM_UNAVAILABLE when there is nothing to subscribe to. */
+   *  BAD_USER_INPUT (not a UUID, as the vote subgraph words it), POLL_NOT_FOUND or
+   *  UPSTREAM_UNAVAILABLE when there is nothing to subscribe to. */
   subscribe(pollId: string): Promise<AsyncIterableIterator<PollResults>>;
   /** Polls with a live watch (stream open or reconnecting). */
   readonly watchedPolls: number;
@@ -145,7 +147,7 @@ export function createLiveResults(deps: LiveResultsDeps): LiveResults {
       if (closed) throw new VotemeshError('UPSTREAM_UNAVAILABLE', 'The result subgraph is shutting down; subscribe again');
       // One spelling per poll: the tally service answers in lower case, so a watch keyed by an
       // upper-case request would ignore every message (and two spellings would open two streams).
-      const pollId = isUuid(requestedId) ? requestedId.toLowerCase() : requestedId;
+      const pollId = parseId(requestedId, 'pollId');
       const optionIds = (await deps.options.loadOptionIds([pollId])).get(pollId);
       if (!optionIds) throw pollNotFound(pollId);
       if (closed) throw new VotemeshError('UPSTREAM_UNAVAILABLE', 'The result subgraph is shutting down; subscribe again');

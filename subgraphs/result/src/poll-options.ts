@@ -1,6 +1,7 @@
 // The option list of polls, read-only from `poll_options` (owned by the vote subgraph). The result
 // subgraph needs only the ids in position order: every option is listed in PollResults, voted or not.
 import type { PrismaClient } from '@votemesh/common/db/client';
+import { isUuid } from '@votemesh/common/graphql/ids';
 
 export interface PollOptionSource {
   /**
@@ -8,12 +9,6 @@ export interface PollOptionSource {
    * exist (or ids that are not UUIDs) are absent from the map.
    */
   loadOptionIds(pollIds: readonly string[]): Promise<ReadonlyMap<string, readonly string[]>>;
-}
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-export function isUuid(value: string): boolean {
-  return UUID.test(value);
 }
 
 export function createPrismaPollOptionSource(prisma: Pick<PrismaClient, 'pollOption'>): PollOptionSource {

@@ -26,7 +26,8 @@ export async function readPollResults(deps: ResultsLoaderDeps, pollId: string, o
 }
 
 export function pollNotFound(pollId: string): VotemeshError {
-  return new VotemeshError('POLL_NOT_FOUND', `No poll has id "${pollId}"`);
+  // Worded as the vote subgraph words it (`poll`, `castVote`).
+  return new VotemeshError('POLL_NOT_FOUND', `No poll has id ${pollId}`);
 }
 
 export function createResultsLoader(deps: ResultsLoaderDeps): ResultsLoader {

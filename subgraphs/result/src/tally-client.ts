@@ -127,7 +127,7 @@ export function createTallySource(client: TallyServiceClient, options: TallySour
 function toUpstreamError(error: ServiceError, pollId: string): VotemeshError {
   switch (error.code) {
     case GrpcCode.NOT_FOUND:
-      return new VotemeshError('POLL_NOT_FOUND', `No poll has id "${pollId}"`, { cause: error });
+      return new VotemeshError('POLL_NOT_FOUND', `No poll has id ${pollId}`, { cause: error });
     case GrpcCode.UNAVAILABLE:
     case GrpcCode.DEADLINE_EXCEEDED:
       return new VotemeshError('UPSTREAM_UNAVAILABLE', 'Live results are temporarily unavailable; retry later', { cause: error });

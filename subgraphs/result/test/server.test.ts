@@ -279,6 +279,20 @@ describe('result subgraph', () => {
       );
     });
 
+    it("refuses a poll id that is not a UUID with BAD_USER_INPUT, in the vote subgraph's words, without touching the tally service", async () => {
+      const calls = tally.getResultsCalls.length;
+      await using client = createTestWsClient(`${subgraph.url.replace('http', 'ws')}/graphql`);
+      const live = client.subscribe<{ pollResults: Results }>(SUBSCRIPTION, { pollId: 'not-a-uuid' });
+      const event = await live.waitForEvent((entry) => entry.errors !== undefined, 'an error result');
+      assert.deepEqual(
+        event.errors?.map(({ message, extensions }) => ({ message, extensions })),
+        [{ message: 'pollId must be a UUID, got "not-a-uuid"', extensions: { code: 'BAD_USER_INPUT', field: 'pollId' } }],
+      );
+      await waitFor(() => live.completed, { what: 'the subscription to complete' });
+      assert.equal(tally.getResultsCalls.length, calls);
+      assert.equal(subgraph.live.watchedPolls, 0);
+    });
+
     it('ends a subscription to an unknown poll with POLL_NOT_FOUND', async () => {
       await using client = createTestWsClient(`${subgraph.url.replace('http', 'ws')}/graphql`);
       const live = client.subscribe<{ pollResults: Results }>(SUBSCRIPTION, { pollId: randomUUID() });

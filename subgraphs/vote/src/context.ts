@@ -6,7 +6,7 @@ import { requireIdentity, verifyIdentity, type Identity, type Role } from '@vote
 import { toVotemeshError, type VotemeshError } from '@votemesh/common/errors';
 import type { Logger } from '@votemesh/common/logger';
 import { createBatchLoader, type BatchLoader } from './batch-loader.ts';
-import { isUuid } from './ids.ts';
+import { isUuid } from '@votemesh/common/graphql/ids';
 import type { VoteMetrics } from './metrics.ts';
 import type { PollService } from './polls/poll-service.ts';
 import type { OptionRecord, PollRecord, PollStore } from './polls/poll-store.ts';

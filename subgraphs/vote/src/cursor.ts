@@ -1,7 +1,7 @@
 // Opaque page cursors over (createdAt, id): base64url of a small JSON pair. Clients must treat
 // them as opaque; anything that does not decode is BAD_USER_INPUT naming the argument.
 import { VotemeshError } from '@votemesh/common/errors';
-import { isUuid } from './ids.ts';
+import { isUuid } from '@votemesh/common/graphql/ids';
 
 export interface PollCursor {
   readonly createdAt: Date;

@@ -8,7 +8,7 @@ import { parse, type DocumentNode } from 'graphql';
 import { requireCaller, type VoteContext } from './context.ts';
 import { decodeCursor, encodeCursor } from './cursor.ts';
 import { DateTimeScalar } from '@votemesh/common/graphql/date-time';
-import { parseId } from './ids.ts';
+import { parseId } from '@votemesh/common/graphql/ids';
 import type { CreatePollInput } from './polls/poll-input.ts';
 import type { OptionRecord, PollRecord } from './polls/poll-store.ts';
 import { watchPollStatus, watchReceipt, type PollStatusEvent } from './subscriptions.ts';

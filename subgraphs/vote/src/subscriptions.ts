@@ -5,7 +5,7 @@ import type { ReceiptStatus } from '@votemesh/common/contracts/bus';
 import type { Identity } from '@votemesh/common/contracts/identity';
 import { VotemeshError } from '@votemesh/common/errors';
 import type { VoteServices } from './context.ts';
-import { parseId } from './ids.ts';
+import { parseId } from '@votemesh/common/graphql/ids';
 import type { ReceiptRecord } from './votes/receipt-store.ts';
 
 export interface PollStatusEvent {

@@ -11,7 +11,7 @@ import type { Logger } from '@votemesh/common/logger';
 import { ATTR, ATTR_VALUES, SPAN_NAMES, TRACER_NAMES, VOTES_DESTINATION } from '@votemesh/common/telemetry/names';
 import { injectTraceparent, withSpan } from '@votemesh/common/telemetry/propagation';
 import { auditEvent } from '../audit.ts';
-import { parseId } from '../ids.ts';
+import { parseId } from '@votemesh/common/graphql/ids';
 import type { VoteMetrics } from '../metrics.ts';
 import type { PollCache } from '../polls/poll-cache.ts';
 import type { PollRecord } from '../polls/poll-store.ts';

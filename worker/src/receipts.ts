@@ -42,8 +42,11 @@ export interface PublishPlan {
  * 36 characters are the receipt id (a validated UUID). ARGV: ttl, channel, updatedAt, then per
  * receipt: status, reason, pollId, vote ('' = unknown), where vote is `<optionId> <castAt> <voterId>`
  * (a UUID and an ISO time hold no space; the voter id comes last and may). Receipt statuses only
- * move forward (PENDING → COUNTED → SUPERSEDED; REJECTED is final), so two replicas settling
- * overlapping batches in either order leave the right status.
+ * move forward (PENDING → COUNTED → SUPERSEDED; SUPERSEDED and REJECTED are final), so two
+ * replicas settling overlapping batches in either order leave the right status. A status that does
+ * not move forward (a replay's COUNTED again, a settle repeated after a failure) is neither written
+ * nor announced (docs/contracts/bus.md): the receipt keeps its updatedAt and reason, and a final
+ * status is never swapped for the other final one.
  *
  * A hash that exists (castVote wrote it complete) only gets status, updatedAt and reason; a missing
  * one (expired, or never written) is recreated with everything the worker knows. Every receipt
@@ -64,7 +67,7 @@ for i = 1, #KEYS do
   local receiptId = string.sub(key, -36)
   local status, reason, pollId = ARGV[base + 1], ARGV[base + 2], ARGV[base + 3]
   local current = redis.call('HGET', key, 'status')
-  if not current or (rank[status] or 0) >= (rank[current] or 0) then
+  if not current or (rank[status] or 0) > (rank[current] or 0) then
     if current then
       redis.call('HSET', key, 'status', status, 'updatedAt', updatedAt)
     else

@@ -109,6 +109,39 @@ describe('receipt writes', () => {
     assert.notEqual(messages[0]?.type === 'receipts' && messages[0].receipts[0]?.receiptId, receiptId, 'no message for the refused change');
   });
 
+  it('leaves a status that does not move forward as it is and unannounced: a replayed COUNTED, SUPERSEDED after REJECTED', async () => {
+    const pollId = randomUUID();
+    const vote = { optionId: randomUUID(), voterId: 'v1', castAt: '2026-03-01T12:00:00.000Z' };
+    const counted = randomUUID();
+    const rejected = randomUUID();
+    await publish([
+      { receiptId: counted, pollId, status: 'COUNTED', vote },
+      { receiptId: rejected, pollId, status: 'REJECTED', reason: 'POLL_NOT_OPEN: the poll closed before this vote was cast', vote },
+    ]);
+    const sentinel = randomUUID();
+    const later = '2026-03-01T12:05:00.000Z';
+    const messages = await collectReceipts(async () => {
+      // A replay of the same batch, and a settle that would overwrite a final status.
+      const replay: ReceiptWrite[] = [
+        { receiptId: counted, pollId, status: 'COUNTED', vote },
+        { receiptId: rejected, pollId, status: 'SUPERSEDED', reason: 'Replaced by a newer vote', vote },
+      ];
+      await publishBatch(h.redis, h.keys, stream(), { receipts: replay, ackIds: [], tallies: [], updatedAt: later, receiptTtlSeconds: 600 });
+      // Published on the same connection after the replay: once its message is here, the replay had its turn.
+      await publish([{ receiptId: sentinel, pollId, status: 'COUNTED', vote }]);
+    }, 1);
+    assert.deepEqual({ status: (await h.receipt(counted))['status'], updatedAt: (await h.receipt(counted))['updatedAt'] }, { status: 'COUNTED', updatedAt });
+    const stillRejected = await h.receipt(rejected);
+    assert.deepEqual(
+      { status: stillRejected['status'], reason: stillRejected['reason'], updatedAt: stillRejected['updatedAt'] },
+      { status: 'REJECTED', reason: 'POLL_NOT_OPEN: the poll closed before this vote was cast', updatedAt },
+    );
+    assert.deepEqual(
+      messages.flatMap((message) => (message.type === 'receipts' ? message.receipts.map((item) => item.receiptId) : [])),
+      [sentinel],
+    );
+  });
+
   it('sends at most 500 receipts per message, every one of them, in order', async () => {
     const pollId = randomUUID();
     const receipts = Array.from({ length: 1201 }, (): ReceiptWrite => ({ receiptId: randomUUID(), pollId, status: 'COUNTED' }));

@@ -68,6 +68,9 @@ export async function startAuditSubgraph(deps: AuditSubgraphDeps): Promise<Runni
     schema,
     formatError: createGraphQLErrorFormatter(logger),
     includeStacktraceInErrorResponses: !config.production,
+    // main.ts owns SIGTERM/SIGINT: Apollo's own handler would stop the server and re-send the signal
+    // after ours was spent, killing the process (exit 143) before its graceful shutdown ran.
+    stopOnTerminationSignals: false,
     // No Apollo Studio here: traces go through OpenTelemetry.
     plugins: [ApolloServerPluginInlineTraceDisabled()],
   });

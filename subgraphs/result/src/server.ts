@@ -71,6 +71,9 @@ export async function startResultSubgraph(deps: ResultSubgraphDeps): Promise<Run
     formatError,
     introspection: !config.production,
     includeStacktraceInErrorResponses: false,
+    // main.ts owns SIGTERM/SIGINT: Apollo's own handler would stop the server and re-send the signal
+    // after ours was spent, killing the process (exit 143) before its graceful shutdown ran.
+    stopOnTerminationSignals: false,
     // Traces go through OpenTelemetry; Apollo's inline `ftv1` traces are for Apollo Studio only.
     plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginInlineTraceDisabled()],
   });

@@ -43,7 +43,7 @@ export async function readResults(client: GraphQLClient, pollId: string): Promis
   return data.poll.results;
 }
 
-/** Waits until every receipt has left PENDING; returns the final statuses. */
+/** Waits until every receipt has left PENDING; returns the statuses it found then (COUNTED may later become SUPERSEDED). */
 export async function waitForFinalReceipts(
   client: GraphQLClient,
   receipts: readonly { id: string; token: string }[],

@@ -14,7 +14,13 @@ export interface PollStatusEvent {
   readonly at: string;
 }
 
-export function isFinalReceiptStatus(status: ReceiptStatus): boolean {
+/**
+ * Whether the worker has decided the vote: every status but PENDING. The voteReceipt subscription
+ * ends there. Decided is not final: a COUNTED receipt becomes SUPERSEDED when the same voter's later
+ * vote is counted, which readers see through the `voteReceipt` query and `Poll.myVote`, as the
+ * schema's ReceiptStatus and Subscription.voteReceipt describe.
+ */
+export function isDecidedReceiptStatus(status: ReceiptStatus): boolean {
   switch (status) {
     case 'PENDING':
       return false;
@@ -26,17 +32,18 @@ export function isFinalReceiptStatus(status: ReceiptStatus): boolean {
 }
 
 /**
- * The receipt's current state at once, then each change until a final status, then the end.
- * Subscribes before reading, so a change landing between the two is not lost.
+ * The receipt's current state at once, then its first decided status (COUNTED, SUPERSEDED or
+ * REJECTED), then the end; a receipt already decided is sent once and ends. Subscribes before
+ * reading, so a change landing between the two is not lost.
  */
 export async function watchReceipt(services: VoteServices, reader: Identity, rawId: string): Promise<AsyncIterableIterator<ReceiptRecord>> {
   const receiptId = parseId(rawId, 'id');
   const gauge = services.metrics.subscriptions.labels({ field: 'voteReceipt' });
   let unsubscribe: (() => void) | undefined;
-  // The final status may have been published while the bus was disconnected: read it again then,
-  // or the client would wait for good on a receipt whose hash already says COUNTED.
+  // The decision may have been published while the bus was disconnected: read it again then, or
+  // the client would wait for good on a receipt whose hash already says COUNTED.
   const stopGapWatch = services.receiptEvents.onGap(() => {
-    if (!current || isFinalReceiptStatus(current.status)) return;
+    if (!current || isDecidedReceiptStatus(current.status)) return;
     services.votes.readReceipt(reader, receiptId).then(
       (record) => apply(record),
       () => undefined, // the next message or gap tries again; the client still holds the last state
@@ -55,7 +62,7 @@ export async function watchReceipt(services: VoteServices, reader: Identity, raw
   const early: { status: ReceiptStatus; reason?: string; updatedAt: string }[] = [];
 
   function apply(change: { status: ReceiptStatus; reason?: string; updatedAt: string }): void {
-    if (!current || isFinalReceiptStatus(current.status) || change.status === 'PENDING') return;
+    if (!current || isDecidedReceiptStatus(current.status) || change.status === 'PENDING') return;
     const { reason: _previousReason, ...rest } = current;
     current = { ...rest, status: change.status, updatedAt: change.updatedAt, ...(change.reason ? { reason: change.reason } : {}) };
     queue.push(current);
@@ -73,7 +80,7 @@ export async function watchReceipt(services: VoteServices, reader: Identity, raw
     throw error;
   }
   queue.push(current);
-  if (isFinalReceiptStatus(current.status)) queue.end();
+  if (isDecidedReceiptStatus(current.status)) queue.end();
   for (const change of early.splice(0)) apply(change);
   return queue.iterator;
 }

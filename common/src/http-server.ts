@@ -106,8 +106,9 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 }
 
 /**
- * Reads a request body as UTF-8. Past `limitBytes` it stops reading (the request is destroyed, as
- * leaving a `for await` over it would) and rejects with `tooLarge()`. Plain listeners, not an
+ * Reads a request body as UTF-8. Past `limitBytes` it stops keeping what arrives and rejects with
+ * `tooLarge()`; the request is destroyed then (as leaving a `for await` over it would) unless
+ * `keepConnection`, where the rest is read and dropped so a 413 can still be written. Plain listeners, not an
  * async iterator: the iterator's per-request machinery (end-of-stream tracking, a promise per
  * chunk) cost more than the rest of reading a small GraphQL body.
  */
@@ -115,6 +116,7 @@ export function readBody(
   req: IncomingMessage,
   limitBytes: number,
   tooLarge: () => Error = () => new Error(`request body exceeds ${limitBytes} bytes`),
+  keepConnection = false,
 ): Promise<string> {
   // Already read (or gone): what iterating it would have given.
   if (req.readableEnded) return Promise.resolve('');
@@ -137,7 +139,8 @@ export function readBody(
         return;
       }
       finish(tooLarge());
-      req.destroy();
+      // Without listeners the request keeps flowing: the rest is read and dropped, not kept.
+      if (!keepConnection) req.destroy();
     };
     const onEnd = (): void => finish(undefined);
     const onClose = (): void => finish(new Error('the client closed the request before its body ended'));

@@ -1,7 +1,7 @@
 // Small HTTP helpers the gateway's own endpoints share: error bodies in the GraphQL error shape
 // (so every client parses one format) and a body reader with a size limit.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { sendJson } from '@votemesh/common/http-server';
+import { readBody, sendJson } from '@votemesh/common/http-server';
 import { VotemeshError } from '@votemesh/common/errors';
 
 /** Writes `{ errors: [{ message, extensions: { code } }] }` with the code's HTTP status. */
@@ -23,40 +23,14 @@ export class BodyTooLargeError extends Error {
 /**
  * Reads a request body up to `limitBytes`; rejects early from Content-Length and stops keeping what
  * arrives as soon as the limit is crossed. Answer a BodyTooLargeError with sendBodyTooLarge.
- * Unlike common's readBody, the request is not destroyed at the limit: that cut the socket before
+ * common's readBody with keepConnection: destroying the request at the limit cut the socket before
  * the 413 could be written, and the client got an empty reply. What still arrives is dropped
  * (nothing more is kept) until the 413, which closes the connection, is out.
  */
 export function readLimitedBody(req: IncomingMessage, limitBytes: number): Promise<string> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limitBytes) return Promise.reject(new BodyTooLargeError(limitBytes));
-  // Already read (or gone): what iterating it would have given.
-  if (req.readableEnded) return Promise.resolve('');
-  if (req.destroyed) return Promise.reject(new Error('the client closed the request before its body ended'));
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const finish = (error: Error | undefined): void => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', finish);
-      req.off('close', onClose);
-      if (error) reject(error);
-      else resolve(Buffer.concat(chunks).toString('utf8'));
-    };
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size <= limitBytes) chunks.push(chunk);
-      // The request stays flowing with no listener: the rest is read and dropped, not kept.
-      else finish(new BodyTooLargeError(limitBytes));
-    };
-    const onEnd = (): void => finish(undefined);
-    const onClose = (): void => finish(new Error('the client closed the request before its body ended'));
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', finish);
-    req.on('close', onClose);
-  });
+  return readBody(req, limitBytes, () => new BodyTooLargeError(limitBytes), true);
 }
 
 /** 413 in the GraphQL error shape; the connection is closed once it is out (the rest of the body is not wanted). */

@@ -243,7 +243,11 @@ describe('a settle that fails after the commit (Redis unreachable for a while)',
     );
     try {
       const first = await h.castVote({ pollId: poll.id, optionId: a, voterId: 'v4' });
-      await waitFor(async () => (await h.receipt(first.receiptId))['status'] === 'COUNTED', { what: 'the first vote settled' });
+      // The receipt is written before the XACK (receipts.ts): wait for the ack too, or the failures
+      // armed below can land on the first batch's ack instead of the change's settle.
+      await waitFor(async () => (await h.receipt(first.receiptId))['status'] === 'COUNTED' && (await streamDrained()), {
+        what: 'the first vote settled and acked',
+      });
       const retriesBefore = await settleRetries();
 
       flaky.failNext(3, 'alternating');
@@ -279,7 +283,10 @@ describe('a settle that fails after the commit (Redis unreachable for a while)',
     const consumer = await startConsumer(consumerDeps('doomed', { redis: flaky.redis }));
     try {
       oldReceipt = (await h.castVote({ pollId: poll.id, optionId: a, voterId: 'v5' })).receiptId;
-      await waitFor(async () => (await h.receipt(oldReceipt))['status'] === 'COUNTED', { what: 'the first vote settled' });
+      // As above: COUNTED is written before the XACK, so wait for the ack as well.
+      await waitFor(async () => (await h.receipt(oldReceipt))['status'] === 'COUNTED' && (await streamDrained()), {
+        what: 'the first vote settled and acked',
+      });
       const retriesBefore = await settleRetries();
       flaky.failNext(Number.POSITIVE_INFINITY, 'before-sending');
       change = await h.castVote({ pollId: poll.id, optionId: b, voterId: 'v5' });

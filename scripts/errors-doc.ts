@@ -2,7 +2,7 @@
 // differs from what the registry would generate.
 import { readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { renderErrorsMarkdown } from '@votemesh/common/errors';
+import { renderErrorsMarkdown } from '@votemesh/common/errors-markdown';
 
 const target = fileURLToPath(new URL('../docs/errors.md', import.meta.url));
 const expected = renderErrorsMarkdown();

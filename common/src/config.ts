@@ -27,13 +27,24 @@ export function readOptionalString(env: Env, name: string): string | undefined {
   return raw(env, name);
 }
 
-export function readInt(env: Env, name: string, fallback: number, range: { min?: number; max?: number } = {}): number {
+/**
+ * The range every whole-number setting must have: both ends required, so no value is accepted only
+ * because nobody thought of it (RECEIPT_TTL_SECONDS=100000000000000000000 used to be). Each refusal
+ * says the allowed range; docs/configuration.md lists them.
+ */
+export interface IntRange {
+  readonly min: number;
+  readonly max: number;
+}
+
+export function readInt(env: Env, name: string, fallback: number, range: IntRange): number {
   const value = raw(env, name);
   if (value === undefined) return fallback;
-  if (!/^-?\d+$/.test(value)) throw new ConfigError(name, `must be a whole number, got "${value}"`);
+  const allowed = `(allowed: ${range.min} to ${range.max})`;
+  if (!/^-?\d+$/.test(value)) throw new ConfigError(name, `must be a whole number, got "${value}" ${allowed}`);
   const parsed = Number(value);
-  if (range.min !== undefined && parsed < range.min) throw new ConfigError(name, `must be at least ${range.min}, got ${parsed}`);
-  if (range.max !== undefined && parsed > range.max) throw new ConfigError(name, `must be at most ${range.max}, got ${parsed}`);
+  if (parsed < range.min) throw new ConfigError(name, `must be at least ${range.min}, got ${parsed} ${allowed}`);
+  if (parsed > range.max) throw new ConfigError(name, `must be at most ${range.max}, got ${value} ${allowed}`);
   return parsed;
 }
 
@@ -114,6 +125,9 @@ export const DEFAULT_GRPC_KEEPALIVE: GrpcKeepalive = Object.freeze({ timeMs: 10_
  * after 1 ms: an instant timeout, a spinning loop, a ping storm).
  */
 export const MAX_TIMER_MS = 86_400_000;
+
+/** RECEIPT_TTL_SECONDS's ceiling (vote and worker): a year, far past any use of a vote receipt. */
+export const MAX_RECEIPT_TTL_SECONDS = 31_536_000;
 
 /** pino's levels: LOG_LEVEL of every process. */
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;

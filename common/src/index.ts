@@ -9,3 +9,4 @@ export * from './contracts/vote-entry.ts';
 export * from './contracts/bus.ts';
 export * from './contracts/redis-keys.ts';
 export * from './contracts/audit.ts';
+export * from './startup.ts';

@@ -1,30 +1,44 @@
 // Shutdown as a stack of disposers: whatever a composition root starts registers its teardown,
 // and `shutdown()` runs them last-in-first-out under one timeout fuse. Calling it twice is safe.
+// `handleTerminationSignals` is how every main.ts connects SIGTERM/SIGINT to that stack.
 
 export type Disposer = () => void | Promise<void>;
 
 export interface ShutdownLogger {
   info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
   error(obj: object, msg: string): void;
 }
 
+/**
+ * How a shutdown ended. `timed-out`: the fuse blew while `open` (the step running, then the ones
+ * not reached, in the order they would have run) had not finished; the process must not report
+ * success then, since something (a batch, a socket) was cut rather than closed.
+ */
+export type ShutdownOutcome = { readonly kind: 'completed' } | { readonly kind: 'timed-out'; readonly open: readonly string[] };
+
 export interface ShutdownStack {
   defer(name: string, dispose: Disposer): void;
-  shutdown(reason: string): Promise<void>;
+  shutdown(reason: string): Promise<ShutdownOutcome>;
 }
 
 export function createShutdownStack(logger: ShutdownLogger, timeoutMs = 10_000): ShutdownStack {
   const disposers: { name: string; dispose: Disposer }[] = [];
-  let running: Promise<void> | undefined;
+  // Steps not finished yet, in run order; the head is the one running.
+  let open: string[] = [];
+  let running: Promise<ShutdownOutcome> | undefined;
 
   async function runAll(reason: string): Promise<void> {
     logger.info({ reason }, 'shutting down');
-    for (const { name, dispose } of disposers.splice(0).reverse()) {
+    const steps = disposers.splice(0).reverse();
+    open = steps.map((step) => step.name);
+    for (const { name, dispose } of steps) {
       try {
         await dispose();
       } catch (error) {
         logger.error({ err: error, step: name }, 'shutdown step failed');
       }
+      open.shift();
     }
   }
 
@@ -34,24 +48,63 @@ export function createShutdownStack(logger: ShutdownLogger, timeoutMs = 10_000):
       disposers.push({ name, dispose });
     },
     shutdown(reason) {
-      running ??= withTimeout(runAll(reason), timeoutMs, () => logger.error({ timeoutMs }, 'shutdown timed out'));
+      running ??= withTimeout(runAll(reason), timeoutMs).then((finished): ShutdownOutcome => {
+        if (finished) return { kind: 'completed' };
+        const stillOpen = [...open];
+        logger.error({ timeoutMs, open: stillOpen }, `shutdown timed out with ${stillOpen.join(', ')} still open`);
+        return { kind: 'timed-out', open: stillOpen };
+      });
       return running;
     },
   };
 }
 
-async function withTimeout(work: Promise<void>, timeoutMs: number, onTimeout: () => void): Promise<void> {
+/** Resolves true when `work` settles within `timeoutMs`, false when the fuse blows first. */
+async function withTimeout(work: Promise<void>, timeoutMs: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
-  const fuse = new Promise<void>((resolve) => {
-    timer = setTimeout(() => {
-      onTimeout();
-      resolve();
-    }, timeoutMs);
+  const fuse = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs);
     timer.unref();
   });
   try {
-    await Promise.race([work, fuse]);
+    return await Promise.race([work.then(() => true as const), fuse]);
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** What handleTerminationSignals needs of `process` (passed in: only main.ts touches it). */
+export interface SignalTarget {
+  on(signal: 'SIGTERM' | 'SIGINT', listener: () => void): unknown;
+  exit(code: number): never | void;
+}
+
+/** Exit code of a shutdown cut short by a second SIGINT: 128 + SIGINT, what a shell reports. */
+export const INTERRUPTED_EXIT_CODE = 130;
+
+/**
+ * SIGTERM or SIGINT starts the graceful shutdown; the process exits 0 when it completed and 1 when
+ * the fuse blew (ShutdownOutcome). Another SIGTERM while it drains is logged and ignored: Kubernetes
+ * and process managers may send it again, and the drain (finishing and acknowledging a batch,
+ * closing sockets with going-away) is what the first one asked for; the fuse still bounds it. A
+ * second SIGINT is a person pressing Ctrl-C again: they get their terminal back at once, with a
+ * log line saying the shutdown was cut.
+ */
+export function handleTerminationSignals(target: SignalTarget, stack: ShutdownStack, logger: ShutdownLogger): void {
+  let first: 'SIGTERM' | 'SIGINT' | undefined;
+  const onSignal = (signal: 'SIGTERM' | 'SIGINT'): void => {
+    if (first === undefined) {
+      first = signal;
+      void stack.shutdown(signal).then((outcome) => target.exit(outcome.kind === 'completed' ? 0 : 1));
+      return;
+    }
+    if (signal === 'SIGINT') {
+      logger.warn({ signal, first }, 'second SIGINT: exiting now without finishing the shutdown');
+      target.exit(INTERRUPTED_EXIT_CODE);
+      return;
+    }
+    logger.warn({ signal, first }, 'SIGTERM during shutdown ignored: the graceful drain continues until done or the shutdown timeout');
+  };
+  target.on('SIGTERM', () => onSignal('SIGTERM'));
+  target.on('SIGINT', () => onSignal('SIGINT'));
 }

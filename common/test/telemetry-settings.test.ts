@@ -55,9 +55,24 @@ describe('readTelemetrySettings', () => {
     ['OTEL_EXPORTER_OTLP_PROTOCOL', { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }],
     ['OTEL_EXPORTER_OTLP_ENDPOINT', { OTEL_EXPORTER_OTLP_ENDPOINT: 'jaeger:4318' }],
     ['OTEL_TRACES_SAMPLER', { OTEL_TRACES_EXPORTER: 'otlp', OTEL_TRACES_SAMPLER: 'sometimes' }],
+    // Not exporting: still read, so the typo fails the deploy that makes it.
+    ['OTEL_TRACES_SAMPLER', { OTEL_TRACES_SAMPLER: 'sometimes' }],
+    ['OTEL_TRACES_SAMPLER_ARG', { OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: 'half' }],
+    ['OTEL_EXPORTER_OTLP_HEADERS', { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_EXPORTER_OTLP_HEADERS: 'x-tenant=votemesh,Bearer abc' }],
+    ['OTEL_EXPORTER_OTLP_HEADERS', { OTEL_EXPORTER_OTLP_HEADERS: 'x-tenant=votemesh,=abc' }],
+    ['OTEL_EXPORTER_OTLP_HEADERS', { OTEL_EXPORTER_OTLP_HEADERS: 'bad header=1' }],
+    ['OTEL_EXPORTER_OTLP_TRACES_HEADERS', { OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'authorization=Bearer%zz' }],
+    ['OTEL_BSP_SCHEDULE_DELAY', { OTEL_TRACES_EXPORTER: 'otlp', OTEL_BSP_SCHEDULE_DELAY: '100000000000' }],
     ['OTEL_TRACES_SAMPLER_ARG', { OTEL_TRACES_EXPORTER: 'otlp', OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '2' }],
     ['OTEL_BSP_MAX_EXPORT_BATCH_SIZE', { OTEL_TRACES_EXPORTER: 'otlp', OTEL_BSP_MAX_QUEUE_SIZE: '100', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '200' }],
   ];
+  it('never shows a header value in its refusal (values are credentials)', () => {
+    assert.throws(
+      () => readTelemetrySettings({ OTEL_EXPORTER_OTLP_HEADERS: 'x-tenant=votemesh,Bearer s3cr3t' }),
+      (error: unknown) => error instanceof ConfigError && !error.message.includes('s3cr3t') && /pair 2 has no "="/.test(error.message),
+    );
+  });
+
   for (const [variable, env] of bad) {
     it(`rejects a bad ${variable} naming it`, () => {
       assert.throws(

@@ -120,14 +120,14 @@ export function loadConfig(env: Env, stdoutIsTty = false): GatewayConfig {
     auth: Object.freeze(auth),
     redisUrl: readUrl(env, 'REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
     redisPrefix: readString(env, 'REDIS_PREFIX', 'vm:'),
-    rateLimitPerMinute: readInt(env, 'RATE_LIMIT_PER_MINUTE', 6000, { min: 0 }),
-    tokenRateLimitPerMinute: readInt(env, 'TOKEN_RATE_LIMIT_PER_MINUTE', 60, { min: 0 }),
+    rateLimitPerMinute: readInt(env, 'RATE_LIMIT_PER_MINUTE', 6000, { min: 0, max: 1_000_000 }),
+    tokenRateLimitPerMinute: readInt(env, 'TOKEN_RATE_LIMIT_PER_MINUTE', 60, { min: 0, max: 1_000_000 }),
     trustForwardedFor: readBool(env, 'TRUST_FORWARDED_FOR', false),
-    trustedProxyHops: readInt(env, 'TRUSTED_PROXY_HOPS', 1, { min: 1 }),
+    trustedProxyHops: readInt(env, 'TRUSTED_PROXY_HOPS', 1, { min: 1, max: 32 }),
     upstreamTimeoutMs: readInt(env, 'UPSTREAM_TIMEOUT_MS', 10_000, { min: 1, max: MAX_TIMER_MS }),
-    bodyLimitBytes: readInt(env, 'BODY_LIMIT_BYTES', 1_048_576, { min: 1024 }),
-    maxDepth: readInt(env, 'GRAPHQL_MAX_DEPTH', 12, { min: 1 }),
-    maxAliases: readInt(env, 'GRAPHQL_MAX_ALIASES', 30, { min: 0 }),
+    bodyLimitBytes: readInt(env, 'BODY_LIMIT_BYTES', 1_048_576, { min: 1024, max: 104_857_600 }),
+    maxDepth: readInt(env, 'GRAPHQL_MAX_DEPTH', 12, { min: 1, max: 100 }),
+    maxAliases: readInt(env, 'GRAPHQL_MAX_ALIASES', 30, { min: 0, max: 1000 }),
     introspection: readBool(env, 'GRAPHQL_INTROSPECTION', !production),
     corsOrigins: readCorsOrigins(env),
     subscriptionLimits: readSubscriptionLimits(env),
@@ -143,9 +143,9 @@ function readSubscriptionLimits(env: Env): SubscriptionLimits {
     ...d,
     connectionInitTimeoutMs: readInt(env, 'WS_INIT_TIMEOUT_MS', d.connectionInitTimeoutMs, { min: 1, max: MAX_TIMER_MS }),
     keepAliveMs: readInt(env, 'SUBSCRIPTION_KEEPALIVE_MS', d.keepAliveMs, { min: 100, max: MAX_TIMER_MS }),
-    maxSubscriptionsPerConnection: readInt(env, 'MAX_SUBSCRIPTIONS_PER_CONNECTION', d.maxSubscriptionsPerConnection, { min: 1 }),
-    maxConnectionsPerClient: readInt(env, 'MAX_CONNECTIONS_PER_CLIENT', d.maxConnectionsPerClient, { min: 1 }),
-    maxBufferedBytes: readInt(env, 'SUBSCRIPTION_MAX_BUFFERED_BYTES', d.maxBufferedBytes, { min: 1024 }),
+    maxSubscriptionsPerConnection: readInt(env, 'MAX_SUBSCRIPTIONS_PER_CONNECTION', d.maxSubscriptionsPerConnection, { min: 1, max: 10_000 }),
+    maxConnectionsPerClient: readInt(env, 'MAX_CONNECTIONS_PER_CLIENT', d.maxConnectionsPerClient, { min: 1, max: 100_000 }),
+    maxBufferedBytes: readInt(env, 'SUBSCRIPTION_MAX_BUFFERED_BYTES', d.maxBufferedBytes, { min: 1024, max: 1_073_741_824 }),
     upstreamReconnectWindowMs: readInt(env, 'UPSTREAM_RECONNECT_WINDOW_MS', d.upstreamReconnectWindowMs, { min: 1, max: MAX_TIMER_MS }),
   });
 }
@@ -202,6 +202,24 @@ function readSubgraphUrlOverrides(env: Env): Record<string, string> {
     overrides[name.slice(SUBGRAPH_URL_PREFIX.length)] = readUrl(env, name, undefined, ['http:', 'https:']);
   }
   return overrides;
+}
+
+/**
+ * The subgraph URLs the gateway uses: the supergraph's, with the SUBGRAPH_URL_<NAME> overrides
+ * applied. An override naming no subgraph of this supergraph (a typo, a renamed subgraph) stops
+ * the gateway: ignoring it would send traffic to the URL the operator meant to replace.
+ */
+export function applySubgraphUrlOverrides(
+  overrides: Readonly<Record<string, string>>,
+  subgraphs: readonly { readonly name: string; readonly url: string }[],
+): Map<string, string> {
+  const known = new Set(subgraphs.map(({ name }) => subgraphEnvKey(name)));
+  for (const key of Object.keys(overrides)) {
+    if (known.has(key)) continue;
+    const names = subgraphs.map(({ name }) => `${name} (${SUBGRAPH_URL_PREFIX}${subgraphEnvKey(name)})`).join(', ');
+    throw new ConfigError(`${SUBGRAPH_URL_PREFIX}${key}`, `names no subgraph of the supergraph (SUPERGRAPH_PATH); its subgraphs are ${names}`);
+  }
+  return new Map(subgraphs.map(({ name, url }) => [name, overrides[subgraphEnvKey(name)] ?? url]));
 }
 
 /** The key a subgraph name takes in SUBGRAPH_URL_<NAME>: upper case, non-alphanumerics → `_`. */

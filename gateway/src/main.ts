@@ -4,6 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { ConfigError } from '@votemesh/common/config';
+import { failStartup } from '@votemesh/common/startup';
 import { SERVICE_NAMES } from '@votemesh/common/telemetry/names';
 import { loadConfig, type GatewayConfig } from './config.ts';
 import type { SubscriptionsFactory } from './server.ts';
@@ -13,17 +14,18 @@ let config: GatewayConfig;
 try {
   config = loadConfig(process.env, process.stdout.isTTY);
 } catch (error) {
-  if (!(error instanceof ConfigError)) throw error;
-  process.stderr.write(`${error.message}\n`);
-  process.exit(1);
+  failStartup(error, process);
 }
-const { createLogger, createMetricsRegistry, createShutdownStack } = await import('@votemesh/common');
+const { createLogger, createMetricsRegistry, createShutdownStack, handleTerminationSignals, logStartupFailure } = await import('@votemesh/common');
+const { routeDiagnostics } = await import('@votemesh/common/telemetry/diagnostics');
+const { watchRedisErrors } = await import('@votemesh/common/bus/redis-errors');
 const { Redis } = await import('ioredis');
 const { startGateway } = await import('./server.ts');
 const { createBatchedRedisRateLimitCounter } = await import('./limits/rate-limit.ts');
 const { createSubscriptionsFactory } = await import('./subscriptions/transport.ts');
 
 const logger = createLogger({ service: SERVICE_NAMES.gateway, level: config.logLevel, pretty: config.logPretty });
+routeDiagnostics(logger);
 const shutdown = createShutdownStack(logger);
 shutdown.defer('telemetry', () => telemetry.shutdown());
 if (config.identitySecretIsDefault) logger.warn('IDENTITY_SECRET is not set: using the public development secret');
@@ -48,7 +50,7 @@ try {
   if (config.rateLimitPerMinute > 0) {
     // Fail fast while Redis is away: the limiter lets requests through rather than queueing them.
     const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true });
-    redis.on('error', (error: Error) => logger.debug({ err: error }, 'redis connection error'));
+    watchRedisErrors(redis, logger, 'rate limits');
     redis.connect().catch((error: unknown) => logger.warn({ err: error }, 'redis unavailable at start; rate limiting is lenient until it connects'));
     shutdown.defer('redis', async () => {
       await redis.quit().catch(() => redis.disconnect());
@@ -78,14 +80,9 @@ try {
   });
   shutdown.defer('gateway', () => gateway.close());
 } catch (error) {
-  if (error instanceof ConfigError) logger.error(error.message);
-  else logger.error({ err: error }, 'gateway failed to start');
+  logStartupFailure(logger, 'gateway', error);
   await shutdown.shutdown('startup failed');
   process.exit(1);
 }
 
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.once(signal, () => {
-    void shutdown.shutdown(signal).then(() => process.exit(0));
-  });
-}
+handleTerminationSignals(process, shutdown, logger);

@@ -28,7 +28,7 @@ import type { Registry } from 'prom-client';
 import type { Logger } from '@votemesh/common/logger';
 import { createHttpServer, handleProbe, listen, sendJson, type ReadinessCheck } from '@votemesh/common/http-server';
 import { identitySecretKey, type Identity } from '@votemesh/common/contracts/identity';
-import { subgraphEnvKey, type GatewayConfig } from './config.ts';
+import { applySubgraphUrlOverrides, type GatewayConfig } from './config.ts';
 import type { GatewayContext } from './gateway-context.ts';
 import { loadSupergraph, type LoadedSupergraph } from './supergraph/load-supergraph.ts';
 import type { AuthPolicy } from './supergraph/auth-policy.ts';
@@ -137,7 +137,7 @@ export interface RunningGateway {
 export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
   const { config, logger, registry } = deps;
   const supergraph = loadSupergraph(deps.supergraphSdl);
-  const subgraphUrls = new Map(supergraph.subgraphs.map(({ name, url }) => [name, config.subgraphUrlOverrides[subgraphEnvKey(name)] ?? url]));
+  const subgraphUrls = applySubgraphUrlOverrides(config.subgraphUrlOverrides, supergraph.subgraphs);
   const identityKey = identitySecretKey(config.identitySecret);
   const auth = await createAuthentication(config.auth);
   // HTTP fetches: 60 s tokens (reused for 30 s). Subscriptions: 300 s tokens, which the hub and the

@@ -2,6 +2,7 @@
 // composed here) without any auth markers, run with AUTH_MODE=none.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { ConfigError } from '@votemesh/common/config';
 import { startProductsSubgraph, startReviewsSubgraph, composeTestSupergraph, type RunningSubgraph } from './helpers/test-subgraphs.ts';
 import { startTestGateway, type TestGateway } from './helpers/test-gateway.ts';
 
@@ -142,6 +143,17 @@ describe('subgraph URLs, failures and production masking', () => {
     } finally {
       await gateway.close();
     }
+  });
+
+  it('refuses a SUBGRAPH_URL_<NAME> that names no subgraph, listing the ones there are', async () => {
+    // A typo used to be ignored: traffic kept going to the URL the override was meant to replace.
+    await assert.rejects(
+      startTestGateway(composeTestSupergraph([products, reviews]), { AUTH_MODE: 'none', SUBGRAPH_URL_PRODUCT: products.url }),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        error.variable === 'SUBGRAPH_URL_PRODUCT' &&
+        error.message.includes('products (SUBGRAPH_URL_PRODUCTS), reviews (SUBGRAPH_URL_REVIEWS)'),
+    );
   });
 
   it('answers UPSTREAM_UNAVAILABLE naming an unreachable subgraph, and /readyz fails for it', async () => {

@@ -7,6 +7,7 @@ import {
   readGrpcKeepalive,
   readInt,
   LOG_LEVELS,
+  MAX_RECEIPT_TTL_SECONDS,
   MAX_TIMER_MS,
   readOneOf,
   readOptionalString,
@@ -80,10 +81,10 @@ export function loadConfig(env: Env, context: ConfigContext): WorkerConfig {
     concurrency: readInt(env, 'WORKER_CONCURRENCY', 2, { min: 1, max: 32 }),
     blockMs: readInt(env, 'BLOCK_MS', 1000, { min: 1, max: 60_000 }),
     batchIntervalMs: readInt(env, 'BATCH_INTERVAL_MS', 25, { min: 0, max: 1000 }),
-    claimIdleMs: readInt(env, 'CLAIM_IDLE_MS', 30_000, { min: 0 }),
+    claimIdleMs: readInt(env, 'CLAIM_IDLE_MS', 30_000, { min: 0, max: MAX_TIMER_MS }),
     claimIntervalMs: readInt(env, 'CLAIM_INTERVAL_MS', 5000, { min: 10, max: MAX_TIMER_MS }),
     windowSeconds: readInt(env, 'WINDOW_SECONDS', 5, { min: 1, max: 3600 }),
-    receiptTtlSeconds: readInt(env, 'RECEIPT_TTL_SECONDS', 86_400, { min: 1 }),
+    receiptTtlSeconds: readInt(env, 'RECEIPT_TTL_SECONDS', 86_400, { min: 1, max: MAX_RECEIPT_TTL_SECONDS }),
   };
   return Object.freeze({
     host: readString(env, 'HOST', '0.0.0.0'),

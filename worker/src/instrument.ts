@@ -1,6 +1,10 @@
 // Loaded before the application (node --import tsx --import ./worker/src/instrument.ts
 // worker/src/main.ts) so OpenTelemetry's instrumentations patch ioredis, pg, grpc and http as they
 // load; main.ts imports `telemetry` from here to register its shutdown.
+import { failStartup } from '@votemesh/common/startup';
 import { instrumentProcess } from '@votemesh/common/telemetry/instrument-process';
 
-export const telemetry = await instrumentProcess({ service: 'worker', version: '0.1.0', env: process.env });
+// A bad OTEL_* value ends the process with one line naming the variable, as any other setting does.
+export const telemetry = await instrumentProcess({ service: 'worker', version: '0.1.0', env: process.env }).catch((error: unknown) =>
+  failStartup(error, process),
+);

@@ -1,7 +1,7 @@
 // The tally worker's composition root and the only module that touches `process`:
 // config → telemetry → clients → consumer + servers → shutdown stack. Prints one `listening` line
 // (JSON) with the bound HTTP URL and gRPC address, so a parent process can find them with PORT=0.
-import { ConfigError } from '@votemesh/common/config';
+import { failStartup } from '@votemesh/common/startup';
 import { SERVICE_NAMES } from '@votemesh/common/telemetry/names';
 import { loadConfig, type WorkerConfig } from './config.ts';
 
@@ -9,17 +9,19 @@ let config: WorkerConfig;
 try {
   config = loadConfig(process.env, { pid: process.pid, isTty: process.stdout.isTTY === true });
 } catch (error) {
-  if (!(error instanceof ConfigError)) throw error;
-  process.stderr.write(`${error.message}\n`);
-  process.exit(1);
+  failStartup(error, process);
 }
 // Normally already loaded by `--import ./worker/src/instrument.ts`; importing it here keeps a plain
 // `node worker/src/main.ts` traced too, and it is still before the instrumented modules below.
 const { telemetry } = await import('./instrument.ts');
 
-const { createLogger, createMetricsRegistry, createShutdownStack, createRedisKeys } = await import('@votemesh/common');
+const { createLogger, createMetricsRegistry, createShutdownStack, createRedisKeys, handleTerminationSignals, logStartupFailure } = await import(
+  '@votemesh/common'
+);
 const { createPrismaClient } = await import('@votemesh/common/db/client');
 const { connectRedisBus } = await import('@votemesh/common/bus/connect-redis-bus');
+const { watchRedisErrors } = await import('@votemesh/common/bus/redis-errors');
+const { routeDiagnostics } = await import('@votemesh/common/telemetry/diagnostics');
 const { createAuditClient } = await import('@votemesh/common/grpc/audit-client');
 const { BATCH_STATEMENTS } = await import('./batch-sql.ts');
 const { startConsumer } = await import('./consumer.ts');
@@ -28,6 +30,7 @@ const { startHttpServer } = await import('./server.ts');
 const { startTallyServer } = await import('./tally-service.ts');
 
 const logger = createLogger({ service: SERVICE_NAMES.worker, level: config.logLevel, pretty: config.logFormat === 'pretty' });
+routeDiagnostics(logger);
 // Consumer stop waits for the blocking reads (≤ BLOCK_MS) plus the batches in flight; gRPC has its own fuse.
 const shutdown = createShutdownStack(logger, config.consumer.blockMs + config.grpcShutdownMs + 15_000);
 shutdown.defer('telemetry', () => telemetry.shutdown());
@@ -42,6 +45,13 @@ try {
     shutdown,
     maxRetriesPerRequest: null,
   });
+  // Probes and scrapes must answer while Redis is away, and the command connection above queues
+  // every command until Redis is back: they get a connection of their own that fails at once
+  // when disconnected and gives up on a command after a second.
+  const probes = redis.duplicate({ lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 1000 });
+  watchRedisErrors(probes, logger, 'probes');
+  await probes.connect();
+  shutdown.defer('redis probes', () => probes.disconnect());
   const prisma = createPrismaClient(config.databaseUrl, { preparedStatements: BATCH_STATEMENTS });
   shutdown.defer('prisma', () => prisma.$disconnect());
   const audit = createAuditClient({ address: config.auditGrpcUrl, logger, source: 'worker', keepalive: config.grpcKeepalive });
@@ -52,7 +62,7 @@ try {
 
   const registry = createMetricsRegistry(SERVICE_NAMES.worker);
   const metrics = createWorkerMetrics(registry);
-  registerStreamGauges(registry, redis, { key: keys.votes, group: keys.tallyGroup });
+  registerStreamGauges(registry, probes, { key: keys.votes, group: keys.tallyGroup }, logger);
 
   const consumer = await startConsumer({ prisma, redis, keys, audit, logger, metrics, settings: config.consumer });
   const tally = await startTallyServer({
@@ -64,7 +74,7 @@ try {
     port: config.grpcPort,
     keepalive: config.grpcKeepalive,
   });
-  const http = await startHttpServer({ host: config.host, port: config.port, registry, prisma, redis, consumer: () => consumer });
+  const http = await startHttpServer({ host: config.host, port: config.port, registry, prisma, redis: probes, consumer: () => consumer });
   // Last in, first out: stop taking HTTP probes, end gRPC streams, then finish the batch and ack.
   shutdown.defer('consumer', () => consumer.stop('shutdown'));
   shutdown.defer('grpc server', () => tally.close(config.grpcShutdownMs));
@@ -74,13 +84,9 @@ try {
     'listening',
   );
 } catch (error) {
-  logger.error({ err: error }, 'worker failed to start');
+  logStartupFailure(logger, 'worker', error);
   await shutdown.shutdown('startup failed');
   process.exit(1);
 }
 
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.once(signal, () => {
-    void shutdown.shutdown(signal).then(() => process.exit(0));
-  });
-}
+handleTerminationSignals(process, shutdown, logger);

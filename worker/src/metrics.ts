@@ -1,9 +1,10 @@
 // The worker's Prometheus metrics. Stream gauges are read from Redis at scrape time, so they are
-// right even when this replica is idle or the group is served by others.
+// right even when this replica is idle or the group is served by others (and say when they are stale).
 import type { Redis } from 'ioredis';
+import type { Logger } from '@votemesh/common/logger';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { METRICS } from '@votemesh/common/telemetry/names';
-import { readGroupStats, type StreamRef } from './stream.ts';
+import { type GroupStats, readGroupStats, type StreamRef } from './stream.ts';
 
 export type AppliedOutcome = 'counted' | 'superseded' | 'rejected';
 
@@ -53,21 +54,55 @@ export function createWorkerMetrics(registry: Registry): WorkerMetrics {
   };
 }
 
-/** Registers the stream gauges; each scrape reads XLEN and XINFO GROUPS once. */
-export function registerStreamGauges(registry: Registry, redis: Redis, stream: StreamRef): void {
-  let inFlight: Promise<Awaited<ReturnType<typeof readGroupStats>>> | undefined;
-  const stats = () => {
-    inFlight ??= readGroupStats(redis, stream).finally(() => {
-      inFlight = undefined;
-    });
+/**
+ * Registers the stream gauges; each scrape reads XLEN, XPENDING and XINFO GROUPS once, through
+ * `redis`, which must fail fast rather than wait for Redis (no offline queue, a command timeout:
+ * main.ts's probe connection): a scrape must answer while Redis is away. Then the gauges keep the
+ * last values read, votemesh_stream_stats_up says 0 (stale) and the error counter moves.
+ */
+export function registerStreamGauges(registry: Registry, redis: Redis, stream: StreamRef, logger?: Pick<Logger, 'debug'>): void {
+  let last: GroupStats = { length: 0, pending: 0, lag: null };
+  let inFlight: Promise<void> | undefined;
+  // Each of the five metrics awaits the read in its collect (prom-client collects them side by side),
+  // so up and the counter describe this scrape's read, not the previous one's.
+  const up = new Gauge({
+    name: METRICS.streamStatsUp.name,
+    help: METRICS.streamStatsUp.help,
+    registers: [registry],
+    collect: () => refresh(),
+  });
+  const errors = new Counter({
+    name: METRICS.streamStatsErrorsTotal.name,
+    help: METRICS.streamStatsErrorsTotal.help,
+    registers: [registry],
+    collect: () => refresh(),
+  });
+  // One read per scrape however many metrics ask; a failed read is counted once.
+  function refresh(): Promise<void> {
+    inFlight ??= readGroupStats(redis, stream)
+      .then(
+        (stats) => {
+          last = stats;
+          up.set(1);
+        },
+        (error: unknown) => {
+          up.set(0);
+          errors.inc();
+          logger?.debug({ err: error }, 'stream gauges not read; they keep their last values');
+        },
+      )
+      .finally(() => {
+        inFlight = undefined;
+      });
     return inFlight;
-  };
+  }
   new Gauge({
     name: METRICS.streamLength.name,
     help: METRICS.streamLength.help,
     registers: [registry],
     async collect() {
-      this.set((await stats()).length);
+      await refresh();
+      this.set(last.length);
     },
   });
   new Gauge({
@@ -75,7 +110,8 @@ export function registerStreamGauges(registry: Registry, redis: Redis, stream: S
     help: METRICS.streamPending.help,
     registers: [registry],
     async collect() {
-      this.set((await stats()).pending);
+      await refresh();
+      this.set(last.pending);
     },
   });
   new Gauge({
@@ -83,7 +119,8 @@ export function registerStreamGauges(registry: Registry, redis: Redis, stream: S
     help: `${METRICS.streamLag.help} -1 when Redis cannot tell.`,
     registers: [registry],
     async collect() {
-      this.set((await stats()).lag ?? -1);
+      await refresh();
+      this.set(last.lag ?? -1);
     },
   });
 }

@@ -25,6 +25,7 @@
 // entries stay pending and are replayed (own-pending re-read, or XAUTOCLAIM by another replica).
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
+import { watchRedisErrors } from '@votemesh/common/bus/redis-errors';
 import { commitBatch, settleBatch, type ApplyDeps, type BatchReport, type CommittedBatch } from './apply-batch.ts';
 import { pruneRateBuckets } from './tally-sql.ts';
 import { autoClaim, ensureGroup, readGroup, type StreamEntry, type StreamRef } from './stream.ts';
@@ -100,6 +101,7 @@ export async function startPipeline(deps: ApplyDeps, options: PipelineOptions): 
 
   async function runLane(index: number, name: string): Promise<void> {
     const reader: Redis = deps.redis.duplicate();
+    watchRedisErrors(reader, logger, `reader ${name}`);
     let settling: Promise<void> = Promise.resolve();
     let ownPending = true;
     let ahead: Promise<StreamEntry[]> | undefined;

@@ -11,6 +11,7 @@ export interface HttpServerDeps {
   readonly port: number;
   readonly registry: Registry;
   readonly prisma: PrismaClient;
+  /** For the readiness check: a connection that fails at once while Redis is away (main.ts's `probes`), so /readyz answers. */
   readonly redis: Redis;
   /** Read at each probe: the consumer may be replaced or stopped while the server runs. */
   readonly consumer: () => Consumer | undefined;

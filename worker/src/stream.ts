@@ -80,7 +80,10 @@ export interface GroupStats {
 export async function readGroupStats(redis: Redis, stream: StreamRef): Promise<GroupStats> {
   const results = (await redis.pipeline().xlen(stream.key).call('XPENDING', stream.key, stream.group).call('XINFO', 'GROUPS', stream.key).exec()) ?? [];
   const [lengthResult, pendingResult, groupsResult] = results;
-  const length = lengthResult && !lengthResult[0] ? Number(lengthResult[1]) : 0;
+  // XLEN fails only when Redis does (a missing stream is 0): then nothing here is known, and zeros
+  // would read as "no backlog" on a dashboard.
+  if (!lengthResult || lengthResult[0]) throw lengthResult?.[0] ?? new Error('Redis returned no XLEN result');
+  const length = Number(lengthResult[1]);
   // XPENDING summary: [count, smallest id, greatest id, [[consumer, count], …]]; errors when the group is missing.
   const pending = pendingResult && !pendingResult[0] && Array.isArray(pendingResult[1]) ? Number(pendingResult[1][0] ?? 0) : 0;
   let lag: number | null = null;

@@ -61,3 +61,24 @@ describe('worker configuration: timers', () => {
     });
   }
 });
+
+describe('worker configuration: ranges', () => {
+  // Both used to take any whole number: a receipt TTL past what Redis's EXPIRE takes, a claim
+  // threshold that never comes.
+  for (const [variable, max] of [
+    ['RECEIPT_TTL_SECONDS', 31_536_000],
+    ['CLAIM_IDLE_MS', 86_400_000],
+  ] as const) {
+    for (const value of ['1e20', '100000000000000000000', String(max + 1)]) {
+      it(`refuses ${variable}=${value}, naming the allowed range`, () => {
+        assert.throws(
+          () => loadConfig({ [variable]: value }, context),
+          (error: unknown) => error instanceof ConfigError && error.variable === variable && error.message.includes(`to ${max})`),
+        );
+      });
+    }
+    it(`takes ${variable}=${max}`, () => {
+      assert.doesNotThrow(() => loadConfig({ [variable]: String(max) }, context));
+    });
+  }
+});

@@ -1,17 +1,19 @@
 // The Redis wiring a composition root needs for the event bus: one command connection (connected
 // before the process says it is up, so a wrong REDIS_URL fails the start), a duplicate for
-// SUBSCRIBE, and teardown on the shutdown stack. Both connections get an `error` listener: ioredis
-// prints "Unhandled error event" for a client without one on every reconnect attempt.
+// SUBSCRIBE, and teardown on the shutdown stack. Both connections get an `error` listener
+// (redis-errors.ts).
 import { Redis } from 'ioredis';
 import { redactUrl } from '../config.ts';
 import type { ShutdownStack } from '../lifecycle.ts';
+import { DependencyError } from '../startup.ts';
 import type { BusLogger, EventBus } from './event-bus.ts';
 import { createRedisEventBus } from './redis-event-bus.ts';
+import { type RedisErrorLogger, watchRedisErrors } from './redis-errors.ts';
 
 export interface RedisBusOptions {
   readonly url: string;
   readonly prefix: string;
-  readonly logger: BusLogger;
+  readonly logger: BusLogger & RedisErrorLogger;
   readonly shutdown: ShutdownStack;
   /** Of the command connection; null (no limit) for a process whose blocking reads must wait out a restart. @default 2 */
   readonly maxRetriesPerRequest?: number | null;
@@ -20,13 +22,30 @@ export interface RedisBusOptions {
 export async function connectRedisBus(options: RedisBusOptions): Promise<{ readonly redis: Redis; readonly bus: EventBus }> {
   const { url, logger, shutdown } = options;
   const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: options.maxRetriesPerRequest === undefined ? 2 : options.maxRetriesPerRequest });
-  redis.on('error', (error: Error) => logger.warn({ err: error, redis: redactUrl(url) }, 'redis connection error'));
-  await redis.connect();
+  // Until connected, errors only feed the start's refusal (connect() itself rejects with a bare
+  // "Connection is closed."; the socket's error says why); afterwards watchRedisErrors logs them.
+  let firstError: Error | undefined;
+  const remember = (error: Error): void => {
+    firstError ??= error;
+  };
+  redis.on('error', remember);
+  try {
+    await redis.connect();
+  } catch (error) {
+    // ioredis would go on reconnecting in the background of a process that is about to exit.
+    redis.disconnect();
+    const reason = firstError ?? error;
+    throw new DependencyError('REDIS_URL', `${redactUrl(url)} does not answer (${reason instanceof Error ? reason.message : String(reason)})`, {
+      cause: reason,
+    });
+  }
+  watchRedisErrors(redis, logger, 'commands');
+  redis.off('error', remember);
   shutdown.defer('redis', async () => {
     await redis.quit().catch(() => redis.disconnect());
   });
   const subscriber = redis.duplicate();
-  subscriber.on('error', (error: Error) => logger.warn({ err: error, redis: redactUrl(url) }, 'redis subscriber connection error'));
+  watchRedisErrors(subscriber, logger, 'bus subscriber');
   const bus = createRedisEventBus({ publisher: redis, subscriber, prefix: options.prefix, logger });
   shutdown.defer('event bus', () => bus.close());
   return { redis, bus };

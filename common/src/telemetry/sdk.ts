@@ -13,7 +13,7 @@
 // - `disabled` (OTEL_SDK_DISABLED=true): nothing is registered; the API stays a no-op.
 // Tests pass `spanProcessors` (e.g. an InMemorySpanExporter) and get every span recorded.
 import { trace } from '@opentelemetry/api';
-import { CompositePropagator, parseKeyPairsIntoRecord, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
+import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
@@ -27,7 +27,7 @@ import {
   type Sampler,
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace';
-import { ConfigError, readBool, readInt, readOneOf, readOptionalString, readUrl, type Env } from '../config.ts';
+import { ConfigError, MAX_TIMER_MS, readBool, readInt, readOneOf, readOptionalString, readUrl, type Env } from '../config.ts';
 import { ATTR, REQUEST_ID_HEADER, SERVICE_NAMESPACE } from './names.ts';
 import { LocalTracerProvider } from './local-tracer.ts';
 import { setLocalServerContext, UNTRACED_PATHS } from './server-context.ts';
@@ -93,6 +93,10 @@ export function readTelemetrySettings(env: Env): TelemetrySettings {
     throw new ConfigError('OTEL_TRACES_EXPORTER', `must be otlp or none, got "${exporter}"`);
   }
   const exporting = exporter === 'otlp' || (exporter === undefined && (tracesEndpoint !== undefined || endpoint !== undefined));
+  // Read in every mode, not only when exporting: a typo must fail the deploy that makes it, not the
+  // later one that turns export on.
+  const sampler = readSampler(env);
+  const headers = readOtlpHeaders(env);
   if (!exporting) return { mode: 'local' };
 
   const protocolVariable = readOptionalString(env, 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL') ? 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL' : 'OTEL_EXPORTER_OTLP_PROTOCOL';
@@ -100,18 +104,48 @@ export function readTelemetrySettings(env: Env): TelemetrySettings {
   const url = tracesEndpoint
     ? readUrl(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', undefined, ['http:', 'https:'])
     : `${readUrl(env, 'OTEL_EXPORTER_OTLP_ENDPOINT', DEFAULT_OTLP_ENDPOINT, ['http:', 'https:']).replace(/\/+$/, '')}${TRACES_PATH}`;
-  const headers = parseKeyPairsIntoRecord(
-    readOptionalString(env, 'OTEL_EXPORTER_OTLP_TRACES_HEADERS') ?? readOptionalString(env, 'OTEL_EXPORTER_OTLP_HEADERS'),
-  );
-  const maxQueueSize = readInt(env, 'OTEL_BSP_MAX_QUEUE_SIZE', 2048, { min: 1 });
+  const maxQueueSize = readInt(env, 'OTEL_BSP_MAX_QUEUE_SIZE', 2048, { min: 1, max: 1_000_000 });
   const batch: BatchSettings = {
-    scheduledDelayMillis: readInt(env, 'OTEL_BSP_SCHEDULE_DELAY', 5000, { min: 0 }),
+    scheduledDelayMillis: readInt(env, 'OTEL_BSP_SCHEDULE_DELAY', 5000, { min: 0, max: MAX_TIMER_MS }),
     maxQueueSize,
     maxExportBatchSize: readInt(env, 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', Math.min(512, maxQueueSize), { min: 1, max: maxQueueSize }),
-    exportTimeoutMillis: readInt(env, 'OTEL_BSP_EXPORT_TIMEOUT', 30_000, { min: 1 }),
+    exportTimeoutMillis: readInt(env, 'OTEL_BSP_EXPORT_TIMEOUT', 30_000, { min: 1, max: MAX_TIMER_MS }),
   };
-  return { mode: 'otlp', endpoint: url, headers, sampler: readSampler(env), batch };
+  return { mode: 'otlp', endpoint: url, headers, sampler, batch };
 }
+
+/**
+ * OTEL_EXPORTER_OTLP_[TRACES_]HEADERS: `key=value` pairs separated by commas, values URL-encoded
+ * (the OpenTelemetry spec's format). Refused whole when any pair is malformed: the SDK's own parser
+ * drops such a pair in silence, and a dropped authorization header shows up only as a collector
+ * that rejects every batch.
+ */
+function readOtlpHeaders(env: Env): Readonly<Record<string, string>> {
+  const variable = readOptionalString(env, 'OTEL_EXPORTER_OTLP_TRACES_HEADERS') ? 'OTEL_EXPORTER_OTLP_TRACES_HEADERS' : 'OTEL_EXPORTER_OTLP_HEADERS';
+  const raw = readOptionalString(env, variable);
+  const headers: Record<string, string> = {};
+  if (raw === undefined) return headers;
+  for (const [index, pair] of raw.split(',').entries()) {
+    const separator = pair.indexOf('=');
+    const key = separator === -1 ? '' : pair.slice(0, separator).trim();
+    // Names only in the message, never values: a value is usually a credential.
+    if (!HEADER_NAME.test(key)) {
+      const found = separator === -1 ? 'has no "="' : `has "${key}" before "=", not a header name`;
+      throw new ConfigError(variable, `must be comma-separated name=value pairs (values URL-encoded); pair ${index + 1} ${found}`);
+    }
+    let value: string;
+    try {
+      value = decodeURIComponent(pair.slice(separator + 1).trim());
+    } catch {
+      throw new ConfigError(variable, `has a value for "${key}" that is not valid URL encoding`);
+    }
+    headers[key] = value;
+  }
+  return headers;
+}
+
+/** An HTTP header name (RFC 9110 token). */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 function readSampler(env: Env): Sampler {
   const name = readOneOf(

@@ -1,7 +1,7 @@
 // The audit subgraph's composition root and (with instrument.ts) the only module that touches
 // `process`: config → telemetry → clients → servers → shutdown stack. Application modules are
 // imported after telemetry has started, so its instrumentations patch them.
-import { ConfigError } from '@votemesh/common/config';
+import { failStartup } from '@votemesh/common/startup';
 import { SERVICE_NAMES } from '@votemesh/common/telemetry/names';
 import { loadConfig, type AuditConfig } from './config.ts';
 import { telemetry } from './instrument.ts';
@@ -10,16 +10,16 @@ let config: AuditConfig;
 try {
   config = loadConfig(process.env, process.stdout.isTTY);
 } catch (error) {
-  if (!(error instanceof ConfigError)) throw error;
-  process.stderr.write(`${error.message}\n`);
-  process.exit(1);
+  failStartup(error, process);
 }
-const { createLogger, createMetricsRegistry, createShutdownStack } = await import('@votemesh/common');
+const { createLogger, createMetricsRegistry, createShutdownStack, handleTerminationSignals, logStartupFailure } = await import('@votemesh/common');
+const { routeDiagnostics } = await import('@votemesh/common/telemetry/diagnostics');
 const { createDatabasePool, createPrismaClient } = await import('@votemesh/common/db/client');
 const { connectRedisBus } = await import('@votemesh/common/bus/connect-redis-bus');
 const { startAuditSubgraph } = await import('./server.ts');
 
 const logger = createLogger({ service: SERVICE_NAMES.audit, level: config.logLevel, pretty: config.logPretty });
+routeDiagnostics(logger);
 const shutdown = createShutdownStack(logger, config.shutdownTimeoutMs);
 shutdown.defer('telemetry', () => telemetry.shutdown());
 if (config.identitySecretIsDefault) logger.warn('IDENTITY_SECRET is not set: using the public development secret');
@@ -43,13 +43,9 @@ try {
   shutdown.defer('audit subgraph', () => audit.close());
   logger.info({ url: `${audit.url}/graphql`, grpcAddress: audit.grpcAddress }, 'listening');
 } catch (error) {
-  logger.error({ err: error }, 'audit subgraph failed to start');
+  logStartupFailure(logger, 'audit subgraph', error);
   await shutdown.shutdown('startup failed');
   process.exit(1);
 }
 
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.once(signal, () => {
-    void shutdown.shutdown(signal).then(() => process.exit(0));
-  });
-}
+handleTerminationSignals(process, shutdown, logger);

@@ -1,19 +1,27 @@
 // The result subgraph's composition root, and (with instrument.ts, which starts telemetry before
 // anything else loads) the only module that touches `process`:
-// config → telemetry → clients → server → shutdown stack.
-import { identitySecretKey } from '@votemesh/common/contracts/identity';
-import { createPrismaClient } from '@votemesh/common/db/client';
-import { createShutdownStack } from '@votemesh/common/lifecycle';
-import { createLogger } from '@votemesh/common/logger';
-import { createMetricsRegistry } from '@votemesh/common/metrics';
+// config → telemetry → clients → server → shutdown stack. Application modules are imported after
+// the configuration is read, so a bad setting stops the process with its one line before anything loads.
+import { failStartup } from '@votemesh/common/startup';
 import { SERVICE_NAMES } from '@votemesh/common/telemetry/names';
-import { loadConfig } from './config.ts';
+import { loadConfig, type ResultConfig } from './config.ts';
 import { telemetry } from './instrument.ts';
-import { startResultSubgraph } from './server.ts';
-import { createTallyServiceClient, createTallySource } from './tally-client.ts';
 
-const config = loadConfig(process.env, process.stdout.isTTY);
+let config: ResultConfig;
+try {
+  config = loadConfig(process.env, process.stdout.isTTY);
+} catch (error) {
+  failStartup(error, process);
+}
+const { createLogger, createMetricsRegistry, createShutdownStack, handleTerminationSignals, logStartupFailure } = await import('@votemesh/common');
+const { identitySecretKey } = await import('@votemesh/common/contracts/identity');
+const { createPrismaClient } = await import('@votemesh/common/db/client');
+const { routeDiagnostics } = await import('@votemesh/common/telemetry/diagnostics');
+const { startResultSubgraph } = await import('./server.ts');
+const { createTallyServiceClient, createTallySource } = await import('./tally-client.ts');
+
 const logger = createLogger({ service: SERVICE_NAMES.result, level: config.logLevel, pretty: config.logPretty });
+routeDiagnostics(logger);
 const shutdown = createShutdownStack(logger, config.shutdownTimeoutMs);
 shutdown.defer('telemetry', () => telemetry.shutdown());
 
@@ -21,18 +29,11 @@ if (config.identitySecretIsDefault) {
   logger.warn('IDENTITY_SECRET is not set: using the public development secret; set it outside local development');
 }
 
-const prisma = createPrismaClient(config.databaseUrl);
-shutdown.defer('prisma', () => prisma.$disconnect());
-const tallyClient = createTallyServiceClient(config.tallyGrpcUrl, config.grpcKeepalive);
-shutdown.defer('tally grpc client', () => tallyClient.close());
-
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.once(signal, () => {
-    void shutdown.shutdown(signal).then(() => process.exit(0));
-  });
-}
-
 try {
+  const prisma = createPrismaClient(config.databaseUrl);
+  shutdown.defer('prisma', () => prisma.$disconnect());
+  const tallyClient = createTallyServiceClient(config.tallyGrpcUrl, config.grpcKeepalive);
+  shutdown.defer('tally grpc client', () => tallyClient.close());
   const subgraph = await startResultSubgraph({
     config,
     logger,
@@ -43,7 +44,9 @@ try {
   });
   shutdown.defer('result subgraph', () => subgraph.close());
 } catch (error) {
-  logger.error({ err: error }, 'result subgraph failed to start');
-  await shutdown.shutdown('startup failure');
+  logStartupFailure(logger, 'result subgraph', error);
+  await shutdown.shutdown('startup failed');
   process.exit(1);
 }
+
+handleTerminationSignals(process, shutdown, logger);

@@ -5,6 +5,7 @@ import {
   readGrpcAddress,
   readGrpcKeepalive,
   readIdentitySecret,
+  MAX_RECEIPT_TTL_SECONDS,
   readInt,
   readRedisUrl,
   readServiceBasics,
@@ -48,7 +49,7 @@ export function loadConfig(env: Env, stdoutIsTty = false): VoteConfig {
     ...readIdentitySecret(env, production),
     auditGrpcUrl,
     grpcKeepalive: readGrpcKeepalive(env),
-    receiptTtlSeconds: readInt(env, 'RECEIPT_TTL_SECONDS', 86_400, { min: 60 }),
+    receiptTtlSeconds: readInt(env, 'RECEIPT_TTL_SECONDS', 86_400, { min: 60, max: MAX_RECEIPT_TTL_SECONDS }),
     pollCacheTtlMs: readInt(env, 'POLL_CACHE_TTL_MS', 1000, { min: 0, max: 60_000 }),
     schedulerSweepMs: readInt(env, 'SCHEDULER_SWEEP_MS', 5000, { min: 100, max: 3_600_000 }),
   });

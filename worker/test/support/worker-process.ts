@@ -17,6 +17,8 @@ export interface WorkerProcess extends AsyncDisposable {
   readonly consumerName: string;
   /** Every parsed JSON log line so far (non-JSON lines are kept as `{ msg: line }`). */
   readonly logs: Record<string, unknown>[];
+  /** Everything written to stderr so far. */
+  stderr(): string;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   kill(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
@@ -82,6 +84,7 @@ export async function spawnWorker(options: SpawnWorkerOptions): Promise<WorkerPr
     grpcAddress: String(line['grpcAddress']),
     consumerName: String(line['consumer']),
     logs,
+    stderr: () => stderr.join(''),
     exited,
     kill,
     async [Symbol.asyncDispose]() {

@@ -1,0 +1,103 @@
+// Every process that cannot start says why in one line and exits 1, the way an operator reads it
+// in `kubectl logs` of a crash-looping pod: the variable and what is wrong, never a stack trace
+// (a stack is kept for unexpected errors only). Each process runs as the container runs it, with
+// its instrument.ts loaded first, so OTEL_* refusals are covered too.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, it } from 'node:test';
+import { freePort } from '../src/free-port.ts';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+
+async function startAndFail(entry: string, env: Record<string, string>): Promise<{ code: number | null; lines: string[] }> {
+  const instrument = entry.replace(/main\.ts$/, 'instrument.ts');
+  const child = spawn(process.execPath, ['--import', 'tsx', '--import', `./${instrument}`, entry], {
+    cwd: root,
+    env: { PATH: process.env['PATH'] ?? '', LOG_FORMAT: 'json', PORT: '0', GRPC_PORT: '0', HOST: '127.0.0.1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  // A process that started after all would hang here: the test timeout then names the case.
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (exitCode) => resolve(exitCode)));
+  return { code, lines: output.split('\n').filter((line) => line.trim() !== '') };
+}
+
+/** The text of a line: a JSON log line's `msg`, or the line itself. */
+function text(line: string): string {
+  try {
+    const record = JSON.parse(line) as { msg?: unknown };
+    return String(record.msg);
+  } catch {
+    return line;
+  }
+}
+
+const closedRedis = `redis://127.0.0.1:${await freePort()}`;
+
+const cases: { name: string; entry: string; env: Record<string, string>; says: RegExp }[] = [
+  {
+    name: 'result: a bad number',
+    entry: 'subgraphs/result/src/main.ts',
+    env: { COALESCE_MS: 'soon' },
+    says: /^Invalid configuration: COALESCE_MS must be a whole number, got "soon" \(allowed: 0 to 60000\)$/,
+  },
+  {
+    name: 'worker: a number out of range',
+    entry: 'worker/src/main.ts',
+    env: { RECEIPT_TTL_SECONDS: '100000000000000000000' },
+    says: /^Invalid configuration: RECEIPT_TTL_SECONDS must be at most 31536000, got 100000000000000000000 \(allowed: 1 to 31536000\)$/,
+  },
+  {
+    name: 'worker: a sampler typo while not exporting',
+    entry: 'worker/src/main.ts',
+    env: { OTEL_TRACES_SAMPLER: 'sometimes' },
+    says: /^Invalid configuration: OTEL_TRACES_SAMPLER must be one of .*got "sometimes"$/,
+  },
+  {
+    name: 'vote: malformed OTLP headers',
+    entry: 'subgraphs/vote/src/main.ts',
+    env: { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9', OTEL_EXPORTER_OTLP_HEADERS: 'x-tenant=votemesh,Bearer abc' },
+    says: /^Invalid configuration: OTEL_EXPORTER_OTLP_HEADERS must be comma-separated name=value pairs .*pair 2 has no "="$/,
+  },
+  {
+    name: 'audit: a number out of range',
+    entry: 'subgraphs/audit/src/main.ts',
+    env: { DATABASE_POOL_MAX: '1e20' },
+    says: /^Invalid configuration: DATABASE_POOL_MAX must be a whole number, got "1e20" \(allowed: 2 to 200\)$/,
+  },
+  {
+    name: 'gateway: a SUBGRAPH_URL_<NAME> the supergraph does not have',
+    entry: 'gateway/src/main.ts',
+    env: { RATE_LIMIT_PER_MINUTE: '0', SUBGRAPH_URL_VOTES: 'http://127.0.0.1:9/graphql' },
+    says: /^gateway failed to start: Invalid configuration: SUBGRAPH_URL_VOTES names no subgraph of the supergraph \(SUPERGRAPH_PATH\); its subgraphs are .*vote \(SUBGRAPH_URL_VOTE\)/,
+  },
+  {
+    name: 'worker: Redis does not answer',
+    entry: 'worker/src/main.ts',
+    env: { REDIS_URL: closedRedis },
+    says: new RegExp(`^worker failed to start: Cannot start: REDIS_URL ${closedRedis} does not answer \\(connect ECONNREFUSED`),
+  },
+  {
+    name: 'vote: Redis does not answer',
+    entry: 'subgraphs/vote/src/main.ts',
+    env: { REDIS_URL: closedRedis },
+    says: new RegExp(`^vote subgraph failed to start: Cannot start: REDIS_URL ${closedRedis} does not answer`),
+  },
+];
+
+describe('a process that cannot start', () => {
+  for (const { name, entry, env, says } of cases) {
+    it(`${name}: exits 1 with one line naming the variable, no stack trace`, async () => {
+      const { code, lines } = await startAndFail(entry, env);
+      assert.equal(code, 1, lines.join('\n'));
+      assert.ok(
+        lines.some((line) => says.test(text(line))),
+        `expected a line matching ${says}; got:\n${lines.join('\n')}`,
+      );
+      assert.ok(!lines.some((line) => /\n?\s+at .+:\d+:\d+/.test(line) || line.includes('"stack"')), `no stack trace; got:\n${lines.join('\n')}`);
+    });
+  }
+});

@@ -10,6 +10,7 @@ export const GrpcStatus = {
   PERMISSION_DENIED: 7,
   RESOURCE_EXHAUSTED: 8,
   FAILED_PRECONDITION: 9,
+  UNIMPLEMENTED: 12,
   INTERNAL: 13,
   UNAVAILABLE: 14,
   UNAUTHENTICATED: 16,
@@ -35,6 +36,23 @@ export const ERRORS = {
     grpc: GrpcStatus.INVALID_ARGUMENT,
   },
   GRAPHQL_PARSE_FAILED: { description: 'The GraphQL document is not valid GraphQL syntax.', http: 400, grpc: GrpcStatus.INVALID_ARGUMENT },
+  OPERATION_RESOLUTION_FAILURE: {
+    description: "Apollo Server's code for an operation it cannot pick at execution; the gateway refuses such requests earlier with GRAPHQL_VALIDATION_FAILED.",
+    http: 400,
+    grpc: GrpcStatus.INVALID_ARGUMENT,
+  },
+  PERSISTED_QUERY_NOT_FOUND: {
+    description:
+      'Automatic persisted queries: the server holds no query for this sha256Hash (yet); send the request again with the query. HTTP 200, as Apollo Server answers it, so APQ clients retry.',
+    http: 200,
+    grpc: GrpcStatus.NOT_FOUND,
+  },
+  PERSISTED_QUERY_NOT_SUPPORTED: {
+    description:
+      "Apollo Server's code for a persisted query sent to a server with automatic persisted queries off (votemesh's servers keep them on); send the query.",
+    http: 200,
+    grpc: GrpcStatus.UNIMPLEMENTED,
+  },
   UNAUTHENTICATED: { description: 'No bearer token was sent, but the operation needs one.', http: 401, grpc: GrpcStatus.UNAUTHENTICATED },
   TOKEN_INVALID: {
     description: 'The bearer token is malformed or its signature does not verify against the JWKS.',

@@ -1,19 +1,10 @@
-// What a client sees of an error. Codes from the votemesh registry, Apollo's request-phase codes
-// and subgraph errors (already masked by their subgraph) pass through with `serviceName` intact;
-// anything else is INTERNAL, and in production its message is replaced: the logs
-// (observability/log-errors.ts) and the trace keep the original.
+// What a client sees of an error. Codes in the votemesh registry (common/src/errors.ts, which also
+// lists the Apollo Server codes a client can meet) and subgraph errors (already masked by their
+// subgraph) pass through with `serviceName` intact; anything else is INTERNAL, and in production
+// its message is replaced: the log (operation-metrics.ts) and the trace keep the original.
 import type { GraphQLFormattedError } from 'graphql';
 import { isErrorCode } from '@votemesh/common/errors';
 
-const APOLLO_REQUEST_CODES = new Set([
-  'GRAPHQL_PARSE_FAILED',
-  'GRAPHQL_VALIDATION_FAILED',
-  'BAD_USER_INPUT',
-  'BAD_REQUEST',
-  'OPERATION_RESOLUTION_FAILURE',
-  'PERSISTED_QUERY_NOT_FOUND',
-  'PERSISTED_QUERY_NOT_SUPPORTED',
-]);
 const INTERNAL_CODES = new Set(['INTERNAL', 'INTERNAL_SERVER_ERROR']);
 
 export interface FormatErrorOptions {
@@ -24,7 +15,7 @@ export interface FormatErrorOptions {
 export function isInternal(formatted: GraphQLFormattedError): boolean {
   const code = formatted.extensions?.['code'];
   if (typeof code !== 'string' || INTERNAL_CODES.has(code)) return true;
-  if (isErrorCode(code) || APOLLO_REQUEST_CODES.has(code)) return false;
+  if (isErrorCode(code)) return false;
   // A subgraph's own code: the subgraph decided the message is fit for clients.
   return typeof formatted.extensions?.['serviceName'] !== 'string';
 }

@@ -174,6 +174,10 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
       ApolloServerPluginUsageReportingDisabled(),
     ],
     validationRules: createLimitRules({ maxDepth: config.maxDepth, maxAliases: config.maxAliases }),
+    // Automatic persisted queries on purpose (Apollo's default, said here): a hash instead of the
+    // query text, in the server's bounded in-memory cache per replica; a client that reaches a
+    // replica without its hash hears PERSISTED_QUERY_NOT_FOUND and sends the query once (README).
+    persistedQueries: {},
     formatError: createFormatError({ production: config.production }),
     includeStacktraceInErrorResponses: !config.production,
     introspection: config.introspection,

@@ -243,7 +243,8 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
   const cors = createCors({
     origins: config.corsOrigins,
     routes: {
-      // PUT/DELETE: graphql-sse's stream reservations (answered by the subscription transport or refused there).
+      // PUT/DELETE: graphql-sse's stream reservations, which the gateway does not offer: listed so a
+      // browser can read the 405 that http/graphql-http.ts answers them.
       '/graphql': ['GET', 'POST', 'PUT', 'DELETE'],
       ...(auth.devIssuer ? { '/auth/token': ['POST'], '/.well-known/jwks.json': ['GET'], '/.well-known/openid-configuration': ['GET'] } : {}),
     },

@@ -29,6 +29,8 @@ export interface GraphQLHttpOptions {
 export type GraphQLHttpHandler = (req: IncomingMessage, res: ServerResponse, requestId: string, preRead?: string) => Promise<void>;
 
 const TRACE_HEADERS: readonly TraceHeaderName[] = ['traceparent', 'tracestate', 'baggage'];
+/** The `Allow` of /graphql. Apollo Server says the same for other methods (405, BAD_REQUEST), minus OPTIONS. */
+const ALLOWED_METHODS = 'GET, POST, OPTIONS';
 
 export function createGraphQLHttpHandler(options: GraphQLHttpOptions): GraphQLHttpHandler {
   const bodyLimit = options.bodyLimitBytes ?? 1_048_576;
@@ -38,10 +40,15 @@ export function createGraphQLHttpHandler(options: GraphQLHttpOptions): GraphQLHt
       options.onRejected?.(code, (performance.now() - started) / 1000);
       send();
     };
+    if (req.method === 'OPTIONS') {
+      // A plain OPTIONS (CORS preflights were answered before, http/cors.ts) asks what /graphql allows.
+      res.writeHead(204, { allow: ALLOWED_METHODS });
+      res.end();
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'POST') {
-      reject('BAD_USER_INPUT', () =>
-        sendError(res, new VotemeshError('BAD_USER_INPUT', `Use GET or POST for /graphql, not ${req.method ?? '?'}`), { allow: 'GET, POST' }),
-      );
+      const refusal = new VotemeshError('BAD_REQUEST', `Method ${req.method ?? '?'} is not allowed on /graphql: use POST, or GET (not for mutations)`);
+      reject(refusal.code, () => sendError(res, refusal, { allow: ALLOWED_METHODS }, 405));
       return;
     }
     let identity: VerifiedIdentity | undefined;

@@ -32,7 +32,9 @@ export function createGraphQLRoute(options: GraphQLRouteOptions): GraphQLRoute {
   const { http, streams } = options;
   return async (req, res, requestId) => {
     const accepted = acceptedMedia(req.headers.accept);
-    if (!streams || accepted.stream === undefined) return http(req, res, requestId);
+    // Other methods (OPTIONS, PUT, …) get one answer whatever the client reads: the HTTP handler's.
+    const streamable = req.method === 'GET' || req.method === 'POST';
+    if (!streams || accepted.stream === undefined || !streamable) return http(req, res, requestId);
     if (!accepted.json) {
       if (!(await streams(req, res))) await http(req, res, requestId);
       return;
@@ -42,7 +44,6 @@ export function createGraphQLRoute(options: GraphQLRouteOptions): GraphQLRoute {
       if (isSubscription(params.get('query'), params.get('operationName')) && (await streams(req, res))) return;
       return http(req, res, requestId);
     }
-    if (req.method !== 'POST') return http(req, res, requestId);
     let body: string;
     try {
       body = await readLimitedBody(req, options.bodyLimitBytes);

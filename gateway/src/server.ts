@@ -204,6 +204,7 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
     clientKey: keyOf,
     bodyLimitBytes: config.bodyLimitBytes,
     onRejected: metrics.recordRejected,
+    subscriptionsServed: deps.subscriptions !== undefined,
   });
 
   const subscriptions = await deps.subscriptions?.({

@@ -14,6 +14,7 @@ export const GrpcStatus = {
   PERMISSION_DENIED: 7,
   RESOURCE_EXHAUSTED: 8,
   FAILED_PRECONDITION: 9,
+  UNIMPLEMENTED: 12,
   INTERNAL: 13,
   UNAVAILABLE: 14,
   UNAUTHENTICATED: 16,
@@ -55,10 +56,9 @@ export const ERRORS = {
     refused: [
       {
         status: 400,
-        when: 'A variable does not coerce to its declared type or a required one is missing; the POST body is empty or not JSON; /graphql is called with a method other than GET or POST (with `allow: GET, POST`).',
+        when: 'A variable does not coerce to its declared type or a required one is missing; the POST body is empty or not JSON.',
       },
       { status: 404, when: 'A path the gateway does not serve (GraphQL is at /graphql).' },
-      { status: 405, when: 'A subscription stream request (Accept: text/event-stream or multipart only) with a method other than GET or POST.' },
       { status: 413, when: 'The body is larger than BODY_LIMIT_BYTES (`extensions.limitBytes`); the connection is closed after the answer.' },
     ],
     duringExecution:
@@ -72,9 +72,12 @@ export const ERRORS = {
     refused: [
       {
         status: 400,
-        when: 'CSRF prevention blocks it (send `content-type: application/json`, or `apollo-require-preflight: true` with GET); a POST body without `query`; a subscription sent as a plain HTTP request (the message names the transports that stream).',
+        when: 'CSRF prevention blocks it (send `content-type: application/json`, or `apollo-require-preflight: true` with GET); a POST body without `query`; a subscription sent as a plain HTTP request, valid or not (the message names the transports that stream); an automatic persisted query whose `sha256Hash` does not match its `query`, or whose `persistedQuery.version` is not 1.',
       },
-      { status: 405, when: 'A mutation sent with GET (over plain HTTP or a stream).' },
+      {
+        status: 405,
+        when: 'A mutation sent with GET (over plain HTTP or a stream); /graphql called with a method other than GET, POST or OPTIONS (with `allow: GET, POST, OPTIONS`).',
+      },
     ],
     grpc: GrpcStatus.INVALID_ARGUMENT,
     reach: 'client',
@@ -96,6 +99,14 @@ export const ERRORS = {
     grpc: GrpcStatus.INVALID_ARGUMENT,
     reach: 'client',
   },
+  OPERATION_RESOLUTION_FAILURE: {
+    description: "Apollo Server's code for an operation it cannot pick at execution.",
+    refused: [],
+    duringExecution:
+      'Never sent by this gateway: an operationName the document lacks, or several operations and no operationName, are refused earlier with GRAPHQL_VALIDATION_FAILED. Listed so that, if Apollo ever raised it, it would pass through with its own code.',
+    grpc: GrpcStatus.INVALID_ARGUMENT,
+    reach: 'internal',
+  },
   PERSISTED_QUERY_NOT_FOUND: {
     description: "Apollo's automatic persisted queries: the gateway does not know the query of that hash yet.",
     refused: [
@@ -106,6 +117,14 @@ export const ERRORS = {
     ],
     grpc: GrpcStatus.NOT_FOUND,
     reach: 'client',
+  },
+  PERSISTED_QUERY_NOT_SUPPORTED: {
+    description: "Apollo Server's code for a persisted query sent to a server with automatic persisted queries off.",
+    refused: [],
+    duringExecution:
+      'Never sent by this gateway: automatic persisted queries are on (gateway/src/server.ts). Listed so that it would pass through with its own code if they were turned off.',
+    grpc: GrpcStatus.UNIMPLEMENTED,
+    reach: 'internal',
   },
   UNAUTHENTICATED: {
     description: 'The operation needs a verified caller and no bearer token was sent.',
@@ -260,13 +279,7 @@ export const ERRORS = {
   },
   INTERNAL: {
     description: 'An unexpected error; details are in the logs and the trace, never in a production response (message `Internal error`).',
-    refused: [
-      { status: 500, when: 'Something threw before execution that is not a registry error: a bug.' },
-      {
-        status: 400,
-        when: 'Apollo Server refuses the request with an error that has no code (an unsupported `persistedQuery.version`): the status is Apollo’s, the code masked.',
-      },
-    ],
+    refused: [{ status: 500, when: 'Something threw before execution that is not a registry error: a bug.' }],
     duringExecution:
       'A resolver or the gateway threw something that is not a registry error, or a subgraph answered an error without a code (`extensions.serviceName`): a bug.',
     grpc: GrpcStatus.INTERNAL,

@@ -128,6 +128,37 @@ describe('live results through the gateway', () => {
     }
   });
 
+  // docs/contracts/subscriptions.md: pollResults pushes when the tally changes; a close changes no
+  // tally, so the status in its events stays as it was, and pollStatus is what reports the close.
+  it('a poll closing reaches pollStatus, while pollResults sends nothing (no tally changed)', async () => {
+    const poll = await createOpenPoll(client, adminToken, ['Open', 'Shut']);
+    await using subscriber = createSubscriptionClient({ gatewayUrl: stack.gatewayUrl, transport: 'ws' });
+    const results = subscriber.subscribe<LiveResults>(POLL_RESULTS, { pollId: poll.id });
+    const lifecycle = subscriber.subscribe<{ pollStatus: { status: string } }>(`subscription ($pollId: ID!) { pollStatus(pollId: $pollId) { status } }`, {
+      pollId: poll.id,
+    });
+    await results.waitForEvent((event) => event.data?.pollResults.poll.status === 'OPEN');
+    // pollStatus sends changes from now on only: the vote subgraph must hold it before the close.
+    const votePollStatus = async (): Promise<number> => {
+      const page = await (await fetch(`http://127.0.0.1:${stack.ports.vote}/metrics`)).text();
+      return Number(/^votemesh_subscriptions_active\{[^}]*field="pollStatus"[^}]*\} (\d+)$/m.exec(page)?.[1] ?? 0);
+    };
+    await waitFor(async () => (await votePollStatus()) >= 1, { what: 'the pollStatus subscription on the vote subgraph' });
+    await client.data(`mutation ($id: ID!) { closePoll(id: $id) { id } }`, { id: poll.id }, adminToken);
+    await lifecycle.waitForEvent((event) => event.data?.pollStatus.status === 'CLOSED', 10_000);
+    await waitFor(() => lifecycle.completed(), { what: 'pollStatus to complete after CLOSED' });
+    const read = await client.data<{ poll: { status: string; results: { version: number } } }>(
+      `query ($id: ID!) { poll(id: $id) { status results { version } } }`,
+      { id: poll.id },
+    );
+    assert.equal(read.poll.status, 'CLOSED');
+    assert.deepEqual(
+      results.events.map((event) => [event.data?.pollResults.version, event.data?.pollResults.poll.status]),
+      [[read.poll.results.version, 'OPEN']],
+      'one event, the state at subscription time',
+    );
+  });
+
   it('voteReceipt goes PENDING → COUNTED for a vote cast after subscribing', async () => {
     const poll = await createOpenPoll(client, adminToken, ['Tea', 'Coffee']);
     const voter = await client.voterToken();

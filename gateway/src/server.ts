@@ -174,6 +174,10 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
       ApolloServerPluginUsageReportingDisabled(),
     ],
     validationRules: createLimitRules({ maxDepth: config.maxDepth, maxAliases: config.maxAliases }),
+    // Automatic persisted queries on purpose (Apollo's default, said here): a hash instead of the
+    // query text, in the server's bounded in-memory cache per replica; a client that reaches a
+    // replica without its hash hears PERSISTED_QUERY_NOT_FOUND and sends the query once (README).
+    persistedQueries: {},
     formatError: createFormatError({ production: config.production }),
     includeStacktraceInErrorResponses: !config.production,
     introspection: config.introspection,
@@ -200,6 +204,7 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
     clientKey: keyOf,
     bodyLimitBytes: config.bodyLimitBytes,
     onRejected: metrics.recordRejected,
+    subscriptionsServed: deps.subscriptions !== undefined,
   });
 
   const subscriptions = await deps.subscriptions?.({
@@ -239,7 +244,8 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
   const cors = createCors({
     origins: config.corsOrigins,
     routes: {
-      // PUT/DELETE: graphql-sse's stream reservations (answered by the subscription transport or refused there).
+      // PUT/DELETE: graphql-sse's stream reservations, which the gateway does not offer: listed so a
+      // browser can read the 405 that http/graphql-http.ts answers them.
       '/graphql': ['GET', 'POST', 'PUT', 'DELETE'],
       ...(auth.devIssuer ? { '/auth/token': ['POST'], '/.well-known/jwks.json': ['GET'], '/.well-known/openid-configuration': ['GET'] } : {}),
     },

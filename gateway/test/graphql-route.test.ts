@@ -171,4 +171,24 @@ describe('transport of a /graphql request', () => {
       assert.equal(products.received.length, calls, 'the mutation never reached the subgraph');
     });
   }
+
+  // graphql-sse's PUT/DELETE reservations included: the gateway serves distinct connections only.
+  for (const method of ['PUT', 'DELETE', 'PATCH']) {
+    for (const accept of ['application/json', 'text/event-stream', URQL_ACCEPT]) {
+      it(`refuses ${method} with 405 and the methods it allows (Accept: ${accept})`, async () => {
+        const response = await fetch(graphqlUrl, { method, headers: { accept, 'content-type': 'application/json' }, body: JSON.stringify({ query: QUERY }) });
+        assert.equal(response.status, 405);
+        assert.equal(response.headers.get('allow'), 'GET, POST, OPTIONS');
+        assert.deepEqual(await response.json(), {
+          errors: [{ message: `Method ${method} is not allowed on /graphql: use POST, or GET (not for mutations)`, extensions: { code: 'BAD_REQUEST' } }],
+        });
+      });
+    }
+  }
+
+  it('answers a plain OPTIONS (no CORS preflight) 204 with the methods it allows', async () => {
+    const response = await fetch(graphqlUrl, { method: 'OPTIONS' });
+    assert.equal(response.status, 204);
+    assert.equal(response.headers.get('allow'), 'GET, POST, OPTIONS');
+  });
 });

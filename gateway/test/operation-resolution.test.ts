@@ -1,7 +1,8 @@
 // Client mistakes in a /graphql request are 4xx with a GraphQL error saying what to fix, the same
 // over HTTP as over the subscription transports, never a 500 INTERNAL with a stack trace:
-// an unknown operationName, several operations and none named, a subscription as a plain JSON POST,
-// and what graphql-js accepts but the query planner refuses (introspection of `isOneOf`).
+// an unknown operationName, several operations and none named, a subscription as a plain JSON POST
+// (whatever its document), and what graphql-js accepts but the query planner refuses (introspection
+// of `isOneOf`).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { buildClientSchema, getIntrospectionQuery, type IntrospectionQuery } from 'graphql';
@@ -79,12 +80,37 @@ describe('operations HTTP cannot run', () => {
     });
   }
 
-  it('answers a subscription sent as a plain JSON POST 400, naming the transports that stream it', async () => {
-    const refused = only(await gateway.graphql({ query: 'subscription { ticks(room: "r") { n } }' }));
+  // Whatever the subscription document: graphql-js 16's validation, which Apollo Server runs first,
+  // threw on a root field under @include with a variable, and the client got 500 INTERNAL.
+  const subscriptions: { name: string; query: string; variables?: Record<string, unknown> }[] = [
+    { name: 'a subscription', query: 'subscription { ticks(room: "r") { n } }' },
+    {
+      name: 'one whose root field is under @include(if: $x), x true',
+      query: 'subscription($x: Boolean!) { ticks(room: "r") @include(if: $x) { n } }',
+      variables: { x: true },
+    },
+    { name: 'the same with x false', query: 'subscription($x: Boolean!) { ticks(room: "r") @include(if: $x) { n } }', variables: { x: false } },
+    { name: 'one whose root field is under @skip(if: true)', query: 'subscription { ticks(room: "r") @skip(if: true) { n } }' },
+    { name: 'one whose root field is in a spread fragment', query: 'subscription { ...Root } fragment Root on Subscription { ticks(room: "r") { n } }' },
+    { name: 'one selecting only __typename', query: 'subscription { __typename }' },
+  ];
+  for (const { name, query, variables } of subscriptions) {
+    it(`answers ${name}, sent as a plain JSON POST, 400 naming the transports that stream it`, async () => {
+      const refused = only(await gateway.graphql({ query, ...(variables ? { variables } : {}) }, { accept: 'application/json' }));
+      assert.equal(refused.status, 400);
+      assert.equal(refused.code, 'BAD_REQUEST');
+      assert.match(refused.message, /^A subscription cannot run as a plain HTTP request .*graphql-ws .*SSE \(Accept: text\/event-stream\).*multipart/);
+      assert.equal(counter.active('r'), 0);
+    });
+  }
+
+  it('answers such a subscription over GET the same', async () => {
+    const search = new URLSearchParams({ query: subscriptions[1]?.query ?? '', variables: JSON.stringify({ x: true }) });
+    const response = await fetch(`${gateway.url}/graphql?${search}`, { headers: { accept: 'application/json', 'apollo-require-preflight': 'true' } });
+    const refused = only({ status: response.status, headers: response.headers, body: (await response.json()) as GraphQLHttpResult['body'] });
     assert.equal(refused.status, 400);
     assert.equal(refused.code, 'BAD_REQUEST');
-    assert.match(refused.message, /graphql-ws .*SSE \(Accept: text\/event-stream\).*multipart/);
-    assert.equal(counter.active('r'), 0);
+    assert.match(refused.message, /^A subscription cannot run as a plain HTTP request/);
   });
 
   it('answers the introspection query with isOneOf (getIntrospectionQuery({ oneOf: true }))', async () => {

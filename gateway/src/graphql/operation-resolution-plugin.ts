@@ -32,12 +32,17 @@ export function createOperationResolutionPlugin(options: OperationResolutionOpti
             // Apollo found none, so neither does the same rule; the fallback only keeps the types honest.
             throw withHttpStatus(selected instanceof VotemeshError ? selected : new VotemeshError('GRAPHQL_VALIDATION_FAILED', 'No operation to run'));
           }
-          if (operation.operation === 'subscription') {
-            const where = options.subscriptionsServed ? SUBSCRIPTION_TRANSPORTS_HINT : 'this gateway serves no subscription transport';
-            throw withHttpStatus(new VotemeshError('BAD_REQUEST', `A subscription cannot run as a plain HTTP request (one response, one result): ${where}`));
-          }
+          // The HTTP handler refuses subscriptions before Apollo Server sees them (http/graphql-http.ts);
+          // this stays for any other way into Apollo Server (executeOperation).
+          if (operation.operation === 'subscription') throw withHttpStatus(subscriptionOverHttpRefusal(options.subscriptionsServed));
         },
       };
     },
   };
+}
+
+/** What a subscription sent as a plain HTTP request hears: 400 BAD_REQUEST and where to go instead. */
+export function subscriptionOverHttpRefusal(subscriptionsServed: boolean): VotemeshError {
+  const where = subscriptionsServed ? SUBSCRIPTION_TRANSPORTS_HINT : 'this gateway serves no subscription transport';
+  return new VotemeshError('BAD_REQUEST', `A subscription cannot run as a plain HTTP request (one response, one result): ${where}`);
 }

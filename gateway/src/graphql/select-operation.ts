@@ -37,3 +37,12 @@ export function operationTypeOf(query: string, operationName: string | null | un
   const selected = selectOperation(document, operationName);
   return selected instanceof VotemeshError ? undefined : selected.operation;
 }
+
+/**
+ * Whether a request's `query` and `operationName` (as they came in: anything) select a subscription.
+ * Only a document that names `subscription` can hold one: the common case needs no parse.
+ */
+export function isSubscriptionRequest(query: unknown, operationName: unknown): boolean {
+  if (typeof query !== 'string' || !query.includes('subscription')) return false;
+  return operationTypeOf(query, typeof operationName === 'string' ? operationName : undefined) === 'subscription';
+}

@@ -10,6 +10,8 @@ import { searchOf } from '@votemesh/common/http-server';
 import type { GatewayContext, TraceHeaderName } from '../gateway-context.ts';
 import type { VerifiedIdentity } from '../auth/verify-token.ts';
 import type { OperationGuard } from '../limits/operation-guard.ts';
+import { subscriptionOverHttpRefusal } from '../graphql/operation-resolution-plugin.ts';
+import { isSubscriptionRequest } from '../graphql/select-operation.ts';
 import { BodyTooLargeError, readLimitedBody, sendBodyTooLarge, sendError } from './respond.ts';
 
 export interface GraphQLHttpOptions {
@@ -23,12 +25,16 @@ export interface GraphQLHttpOptions {
   readonly bodyLimitBytes?: number;
   /** Called for requests refused before execution, with the error code (metrics). */
   readonly onRejected?: (code: string, seconds: number) => void;
+  /** Whether subscription transports are plugged in (the refusal of a subscription says where to go). */
+  readonly subscriptionsServed: boolean;
 }
 
 /** `preRead`: the POST body when the router already read it (http/graphql-route.ts). */
 export type GraphQLHttpHandler = (req: IncomingMessage, res: ServerResponse, requestId: string, preRead?: string) => Promise<void>;
 
 const TRACE_HEADERS: readonly TraceHeaderName[] = ['traceparent', 'tracestate', 'baggage'];
+/** The `Allow` of /graphql. Apollo Server says the same for other methods (405, BAD_REQUEST), minus OPTIONS. */
+const ALLOWED_METHODS = 'GET, POST, OPTIONS';
 
 export function createGraphQLHttpHandler(options: GraphQLHttpOptions): GraphQLHttpHandler {
   const bodyLimit = options.bodyLimitBytes ?? 1_048_576;
@@ -38,10 +44,15 @@ export function createGraphQLHttpHandler(options: GraphQLHttpOptions): GraphQLHt
       options.onRejected?.(code, (performance.now() - started) / 1000);
       send();
     };
+    if (req.method === 'OPTIONS') {
+      // A plain OPTIONS (CORS preflights were answered before, http/cors.ts) asks what /graphql allows.
+      res.writeHead(204, { allow: ALLOWED_METHODS });
+      res.end();
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'POST') {
-      reject('BAD_USER_INPUT', () =>
-        sendError(res, new VotemeshError('BAD_USER_INPUT', `Use GET or POST for /graphql, not ${req.method ?? '?'}`), { allow: 'GET, POST' }),
-      );
+      const refusal = new VotemeshError('BAD_REQUEST', `Method ${req.method ?? '?'} is not allowed on /graphql: use POST, or GET (not for mutations)`);
+      reject(refusal.code, () => sendError(res, refusal, { allow: ALLOWED_METHODS }, 405));
       return;
     }
     let identity: VerifiedIdentity | undefined;
@@ -71,12 +82,22 @@ export function createGraphQLHttpHandler(options: GraphQLHttpOptions): GraphQLHt
       return;
     }
 
+    // Apollo Server would validate a subscription before our plugin refuses it, and graphql-js 16's
+    // validation throws on some (`@include(if: $x)` on the root field: a 500). None runs over plain
+    // HTTP, so none goes in: the same 400 for all of them, saying where subscriptions are served.
+    const search = searchOf(req.url ?? '/');
+    if (requestsSubscription(req.method, body, search)) {
+      const refusal = subscriptionOverHttpRefusal(options.subscriptionsServed);
+      reject(refusal.code, () => sendError(res, refusal));
+      return;
+    }
+
     const headers = new HeaderMap();
     for (const name in req.headers) {
       const value = req.headers[name];
       if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
     }
-    const httpGraphQLRequest: HTTPGraphQLRequest = { method: req.method, headers, search: searchOf(req.url ?? '/'), body };
+    const httpGraphQLRequest: HTTPGraphQLRequest = { method: req.method, headers, search, body };
     const traceHeaders: Partial<Record<TraceHeaderName, string>> = {};
     for (const name of TRACE_HEADERS) {
       const value = req.headers[name];
@@ -109,4 +130,14 @@ function parseBody(text: string, contentType: string | undefined): unknown {
   } catch (error) {
     throw new VotemeshError('BAD_USER_INPUT', `The POST body is not valid JSON: ${(error as Error).message}`, { cause: error });
   }
+}
+
+/** Whether a GET's query string or a POST's JSON object selects a subscription. */
+function requestsSubscription(method: string, body: unknown, search: string): boolean {
+  if (method === 'GET') {
+    const params = new URLSearchParams(search);
+    return isSubscriptionRequest(params.get('query'), params.get('operationName'));
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return false;
+  return isSubscriptionRequest('query' in body ? body.query : undefined, 'operationName' in body ? body.operationName : undefined);
 }

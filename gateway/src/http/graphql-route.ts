@@ -13,7 +13,7 @@
 //     handed to whichever handler answers.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { searchOf } from '@votemesh/common/http-server';
-import { operationTypeOf } from '../graphql/select-operation.ts';
+import { isSubscriptionRequest } from '../graphql/select-operation.ts';
 import { acceptedMedia } from './accept.ts';
 import { BodyTooLargeError, readLimitedBody, sendBodyTooLarge } from './respond.ts';
 
@@ -32,17 +32,18 @@ export function createGraphQLRoute(options: GraphQLRouteOptions): GraphQLRoute {
   const { http, streams } = options;
   return async (req, res, requestId) => {
     const accepted = acceptedMedia(req.headers.accept);
-    if (!streams || accepted.stream === undefined) return http(req, res, requestId);
+    // Other methods (OPTIONS, PUT, …) get one answer whatever the client reads: the HTTP handler's.
+    const streamable = req.method === 'GET' || req.method === 'POST';
+    if (!streams || accepted.stream === undefined || !streamable) return http(req, res, requestId);
     if (!accepted.json) {
       if (!(await streams(req, res))) await http(req, res, requestId);
       return;
     }
     if (req.method === 'GET') {
       const params = new URLSearchParams(searchOf(req.url ?? '/'));
-      if (isSubscription(params.get('query'), params.get('operationName')) && (await streams(req, res))) return;
+      if (isSubscriptionRequest(params.get('query'), params.get('operationName')) && (await streams(req, res))) return;
       return http(req, res, requestId);
     }
-    if (req.method !== 'POST') return http(req, res, requestId);
     let body: string;
     try {
       body = await readLimitedBody(req, options.bodyLimitBytes);
@@ -52,15 +53,9 @@ export function createGraphQLRoute(options: GraphQLRouteOptions): GraphQLRoute {
       return;
     }
     const operation = jsonObject(body);
-    if (isSubscription(operation?.['query'], operation?.['operationName']) && (await streams(req, res, body))) return;
+    if (isSubscriptionRequest(operation?.['query'], operation?.['operationName']) && (await streams(req, res, body))) return;
     await http(req, res, requestId, body);
   };
-}
-
-/** Only a document that names `subscription` can hold one: the common case needs no parse. */
-function isSubscription(query: unknown, operationName: unknown): boolean {
-  if (typeof query !== 'string' || !query.includes('subscription')) return false;
-  return operationTypeOf(query, typeof operationName === 'string' ? operationName : undefined) === 'subscription';
 }
 
 /** The body as a JSON object, or undefined (the handler that answers says what is wrong with it). */

@@ -4,11 +4,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readBody, sendJson } from '@votemesh/common/http-server';
 import { VotemeshError } from '@votemesh/common/errors';
 
-/** Writes `{ errors: [{ message, extensions: { code } }] }` with the code's HTTP status. */
-export function sendError(res: ServerResponse, error: VotemeshError, headers: Record<string, string> = {}): void {
+/** Writes `{ errors: [{ message, extensions: { code } }] }` with the code's HTTP status, or `status`
+ * where HTTP has a more precise one than the code's (405 for a method, as Apollo Server does). */
+export function sendError(res: ServerResponse, error: VotemeshError, headers: Record<string, string> = {}, status = error.httpStatus): void {
   const extras: Record<string, string> = { ...headers };
-  if (error.httpStatus === 401) extras['www-authenticate'] ??= 'Bearer';
-  sendJson(res, error.httpStatus, { errors: [{ message: error.message, extensions: { ...error.extensions, code: error.code } }] }, extras);
+  if (status === 401) extras['www-authenticate'] ??= 'Bearer';
+  sendJson(res, status, { errors: [{ message: error.message, extensions: { ...error.extensions, code: error.code } }] }, extras);
 }
 
 export class BodyTooLargeError extends Error {

@@ -11,6 +11,7 @@ import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '@votemesh/common/logger';
 import { METRICS } from '@votemesh/common/telemetry/names';
 import type { GatewayContext } from '../gateway-context.ts';
+import { apolloCodelessRefusal } from './format-error.ts';
 
 export interface OperationMetricsOptions {
   readonly registry: Registry;
@@ -68,7 +69,9 @@ export function createOperationMetrics(options: OperationMetricsOptions): Operat
           async didEncounterErrors({ errors, contextValue }) {
             for (const error of errors) {
               const code = error.extensions['code'];
-              const internal = typeof code !== 'string' || code === 'INTERNAL' || code === 'INTERNAL_SERVER_ERROR';
+              // Apollo's codeless 4xx refusals are the client's mistake (format-error.ts answers them BAD_REQUEST).
+              const internal =
+                (typeof code !== 'string' || code === 'INTERNAL' || code === 'INTERNAL_SERVER_ERROR') && apolloCodelessRefusal(error) === undefined;
               const fields = {
                 requestId: contextValue.requestId,
                 code,

@@ -149,11 +149,9 @@ export function createHttpStreamAdapter(options: HttpStreamAdapterOptions): Http
   return {
     async handle(req, res, preRead) {
       const mode = acceptedMedia(req.headers.accept).stream;
-      if (!mode) return false;
+      // Other methods (graphql-sse's PUT/DELETE reservations included) are the HTTP handler's to refuse: 405.
+      if (!mode || (req.method !== 'GET' && req.method !== 'POST')) return false;
       if (!accepting) return reply(res, new VotemeshError('UPSTREAM_UNAVAILABLE', 'The gateway is shutting down; retry'), { connection: 'close' });
-      if (req.method !== 'GET' && req.method !== 'POST') {
-        return reply(res, new VotemeshError('BAD_USER_INPUT', 'Subscriptions over HTTP use GET or POST'), { allow: 'GET, POST' }, 405);
-      }
       const request = await readRequest(req, limits.maxMessageBytes, preRead);
       if (request instanceof BodyTooLargeError) {
         sendBodyTooLarge(res, request);

@@ -9,6 +9,7 @@ import { GraphQLError, Kind, parse, TypeInfo, validate, visit, visitWithTypeInfo
 import { VotemeshError } from '@votemesh/common/errors';
 import { combineAuth, type FieldAuth } from '../supergraph/auth-policy.ts';
 import { selectOperation } from '../graphql/select-operation.ts';
+import { subscriptionRootConditionals } from '../graphql/subscription-conditionals.ts';
 
 /** The gateway's parsed-operation record (not exported by name from @apollo/gateway). */
 export type OperationContext = ReturnType<typeof buildOperationContext>;
@@ -72,12 +73,15 @@ export function createSubscriptionPlanner(options: PlannerOptions): Subscription
       const syntax = error instanceof GraphQLError ? error : new GraphQLError(String(error));
       return { ok: false, errors: [withCode(syntax, 'GRAPHQL_PARSE_FAILED')] };
     }
+    // Before validate: graphql-js 16's single-root-field rule throws on these (subscription-conditionals.ts).
+    const conditionals = subscriptionRootConditionals(document);
+    if (conditionals.length > 0) return { ok: false, errors: conditionals.map((error) => withCode(error, 'GRAPHQL_VALIDATION_FAILED')) };
     let validationErrors: readonly GraphQLError[];
     try {
       validationErrors = validate(apiSchema, document);
     } catch (error) {
-      // graphql-js's single-root-field rule throws (instead of reporting) on a root field under
-      // @include/@skip with a variable: `subscription ($on: Boolean = false) { f @include(if: $on) }`.
+      // A rule that throws instead of reporting (as the single-root-field rule did on the case above)
+      // is still the document's fault, not a reason to drop the connection.
       return { ok: false, errors: [withCode(toGraphQLError(error), 'GRAPHQL_VALIDATION_FAILED')] };
     }
     if (validationErrors.length > 0) {

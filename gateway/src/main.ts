@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import { ConfigError } from '@votemesh/common/config';
 import { SERVICE_NAMES } from '@votemesh/common/telemetry/names';
 import { loadConfig, type GatewayConfig } from './config.ts';
+import type { ReadinessCheck } from '@votemesh/common/readiness';
 import type { SubscriptionsFactory } from './server.ts';
 import { telemetry } from './instrument.ts';
 
@@ -45,6 +46,7 @@ try {
   const registry = createMetricsRegistry(SERVICE_NAMES.gateway);
 
   let rateLimitCounter;
+  const dependencyChecks: ReadinessCheck[] = [];
   if (config.rateLimitPerMinute > 0) {
     // Fail fast while Redis is away: the limiter lets requests through rather than queueing them.
     const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true });
@@ -59,6 +61,8 @@ try {
     });
     shutdown.defer('rate-limit sync', () => counter.close());
     rateLimitCounter = counter;
+    // Reported, not required: without Redis the limits are per process (lenient), queries still run.
+    dependencyChecks.push({ name: 'redis', check: async () => void (await redis.ping()) });
   }
 
   // Subscriptions (graphql-ws + SSE/multipart) on the same /graphql; queries and mutations that
@@ -74,6 +78,7 @@ try {
     registry,
     supergraphSdl,
     ...(rateLimitCounter ? { rateLimitCounter } : {}),
+    dependencyChecks,
     subscriptions,
   });
   shutdown.defer('gateway', () => gateway.close());

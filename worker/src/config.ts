@@ -9,6 +9,7 @@ import {
   LOG_LEVELS,
   MAX_TIMER_MS,
   readOneOf,
+  readDrainDelayMs,
   readOptionalString,
   readPort,
   readString,
@@ -33,6 +34,8 @@ export interface WorkerConfig {
   readonly logFormat: 'pretty' | 'json';
   readonly consumer: ConsumerSettings;
   readonly grpcShutdownMs: number;
+  /** SHUTDOWN_DRAIN_MS: /readyz answers "draining" this long before the servers close. @default 0 */
+  readonly drainDelayMs: number;
 }
 
 export interface ConsumerSettings {
@@ -98,5 +101,6 @@ export function loadConfig(env: Env, context: ConfigContext): WorkerConfig {
     logFormat: readOneOf(env, 'LOG_FORMAT', ['pretty', 'json'], context.isTty ? 'pretty' : 'json'),
     consumer: Object.freeze(consumer),
     grpcShutdownMs: readInt(env, 'GRPC_SHUTDOWN_MS', 5000, { min: 0, max: MAX_TIMER_MS }),
+    drainDelayMs: readDrainDelayMs(env),
   });
 }

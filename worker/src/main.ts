@@ -29,7 +29,7 @@ const { startTallyServer } = await import('./tally-service.ts');
 
 const logger = createLogger({ service: SERVICE_NAMES.worker, level: config.logLevel, pretty: config.logFormat === 'pretty' });
 // Consumer stop waits for the blocking reads (≤ BLOCK_MS) plus the batches in flight; gRPC has its own fuse.
-const shutdown = createShutdownStack(logger, config.consumer.blockMs + config.grpcShutdownMs + 15_000);
+const shutdown = createShutdownStack(logger, config.drainDelayMs + config.consumer.blockMs + config.grpcShutdownMs + 15_000);
 shutdown.defer('telemetry', () => telemetry.shutdown());
 
 try {
@@ -65,10 +65,12 @@ try {
     keepalive: config.grpcKeepalive,
   });
   const http = await startHttpServer({ host: config.host, port: config.port, registry, prisma, redis, consumer: () => consumer });
-  // Last in, first out: stop taking HTTP probes, end gRPC streams, then finish the batch and ack.
+  // Last in, first out: answer "draining" (TallyService traffic moves elsewhere), stop taking HTTP
+  // probes, end gRPC streams, then finish the batch and ack.
   shutdown.defer('consumer', () => consumer.stop('shutdown'));
   shutdown.defer('grpc server', () => tally.close(config.grpcShutdownMs));
   shutdown.defer('http server', () => http.close());
+  shutdown.defer('drain', () => http.readiness.drain(config.drainDelayMs));
   logger.info(
     { url: http.url, grpcAddress: tally.address, httpPort: http.port, grpcPort: tally.port, consumer: consumer.name, consumers: consumer.consumerNames },
     'listening',

@@ -167,6 +167,13 @@ export const BATCH_SIZE_BUCKETS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 200
  * `outcome` on operation/vote counters is `ok` or a votemesh error code (SCREAMING_SNAKE).
  */
 export const METRICS = {
+  // every process
+  dependencyUp: {
+    name: 'votemesh_dependency_up',
+    help: 'Whether a dependency answers its readiness check (1) or not (0), at each scrape; required="true" ones decide /readyz.',
+    kind: 'gauge',
+    labelNames: ['dependency', 'required'],
+  },
   // gateway
   gatewayOperationsTotal: {
     name: 'votemesh_gateway_operations_total',

@@ -21,6 +21,7 @@ const { createLogger, createMetricsRegistry, createShutdownStack, createRedisKey
 const { createPrismaClient } = await import('@votemesh/common/db/client');
 const { connectRedisBus } = await import('@votemesh/common/bus/connect-redis-bus');
 const { createAuditClient } = await import('@votemesh/common/grpc/audit-client');
+const { auditSpoolKey, createRedisAuditSpool } = await import('@votemesh/common/grpc/audit-spool');
 const { BATCH_STATEMENTS } = await import('./batch-sql.ts');
 const { startConsumer } = await import('./consumer.ts');
 const { createWorkerMetrics, registerStreamGauges } = await import('./metrics.ts');
@@ -44,13 +45,21 @@ try {
   });
   const prisma = createPrismaClient(config.databaseUrl, { preparedStatements: BATCH_STATEMENTS });
   shutdown.defer('prisma', () => prisma.$disconnect());
-  const audit = createAuditClient({ address: config.auditGrpcUrl, logger, source: 'worker', keepalive: config.grpcKeepalive });
-  shutdown.defer('audit client', async () => {
-    await audit.flush(2000);
-    await audit.close();
-  });
-
   const registry = createMetricsRegistry(SERVICE_NAMES.worker);
+  // Unconfirmed audit events are spooled in Redis (before each batch is acknowledged: apply-batch.ts),
+  // so no restart or crash loses them; the next start (or a sibling replica) sends them.
+  const audit = createAuditClient({
+    address: config.auditGrpcUrl,
+    logger,
+    source: 'worker',
+    keepalive: config.grpcKeepalive,
+    // At shutdown: what is not confirmed by then stays in the spool.
+    closeTimeoutMs: 2000,
+    spool: createRedisAuditSpool(redis, auditSpoolKey(config.redisPrefix, 'worker')),
+    registry,
+  });
+  shutdown.defer('audit client', () => audit.close());
+
   const metrics = createWorkerMetrics(registry);
   registerStreamGauges(registry, redis, { key: keys.votes, group: keys.tallyGroup });
 

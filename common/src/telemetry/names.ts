@@ -257,6 +257,39 @@ export const METRICS = {
     help: 'TallyService.WatchResults streams that ended unexpectedly and were reopened after a backoff.',
     kind: 'counter',
   },
+  // audit senders (vote subgraph, worker): common/src/grpc/audit-client.ts
+  auditClientBuffered: {
+    name: 'votemesh_audit_client_buffered',
+    help: 'Audit events held in memory that the audit service has not confirmed yet.',
+    kind: 'gauge',
+  },
+  auditClientSpooled: {
+    name: 'votemesh_audit_client_spooled',
+    help: "Unconfirmed audit events in this process kind's Redis spool (all replicas), read at scrape time.",
+    kind: 'gauge',
+  },
+  auditClientDroppedTotal: {
+    name: 'votemesh_audit_client_dropped_total',
+    help: 'Audit events given up, by reason (buffer_full with the spool unwritable, closed, invalid_id, unencodable, refused by the server).',
+    kind: 'counter',
+    labelNames: ['reason'],
+  },
+  auditClientResentTotal: {
+    name: 'votemesh_audit_client_resent_total',
+    help: 'Audit events sent again, by cause (call_failed: a lost or failed call; spool: adopted from the Redis spool).',
+    kind: 'counter',
+    labelNames: ['cause'],
+  },
+  auditClientOverflowedTotal: {
+    name: 'votemesh_audit_client_overflowed_total',
+    help: 'Audit events recorded while the memory buffer was full: kept in the Redis spool only, sent once there is room.',
+    kind: 'counter',
+  },
+  auditClientSpoolErrorsTotal: {
+    name: 'votemesh_audit_client_spool_errors_total',
+    help: 'Failed writes to the Redis spool (the events stay in memory; removals failing only cause harmless resends).',
+    kind: 'counter',
+  },
   // audit subgraph
   auditEventsAppendedTotal: {
     name: 'votemesh_audit_events_appended_total',

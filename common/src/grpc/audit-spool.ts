@@ -7,6 +7,7 @@
 // it like its own. Two replicas may send the same spooled event: the audit service ignores a
 // repeated event_id, so that is safe. Contract: docs/contracts/audit.md.
 import type { Redis } from 'ioredis';
+import { createRedisKeys } from '../contracts/redis-keys.ts';
 import type { AuditEventInput } from './generated/votemesh/audit/v1/AuditEventInput.ts';
 
 export interface AuditSpool {
@@ -40,7 +41,7 @@ export function createRedisAuditSpool(redis: Redis, key: string): AuditSpool {
 
 /** The spool key of a sending process kind under REDIS_PREFIX. */
 export function auditSpoolKey(prefix: string, source: string): string {
-  return `${prefix}audit:spool:${source}`;
+  return createRedisKeys(prefix).auditSpool(source);
 }
 
 /** The member an event is spooled as. Deterministic for one message, so removal finds it. */

@@ -90,7 +90,7 @@ export async function startResultSubgraph(deps: ResultSubgraphDeps): Promise<Run
   // are shared by every replica: while either is down, results fail alike on all of them with
   // UPSTREAM_UNAVAILABLE, live subscriptions stay open and reopen their WatchResults stream by
   // themselves, and no restart of this process helps. Unready would only turn those precise
-  // errors into mesh 503s and cut the gateway off from the subscriptions that resume on their own.
+  // errors into mesh 503s and refuse new subscriptions that would resume on their own.
   const readiness = createReadiness({
     registry,
     degrading: [

@@ -147,6 +147,8 @@ export interface ServiceBasics {
   readonly logLevel: string;
   readonly logPretty: boolean;
   readonly shutdownTimeoutMs: number;
+  /** SHUTDOWN_DRAIN_MS: how long /readyz answers "draining" before the listeners close. */
+  readonly drainDelayMs: number;
 }
 
 /** The settings every votemesh process has; `stdoutIsTty` picks the default LOG_FORMAT. */
@@ -158,7 +160,17 @@ export function readServiceBasics(env: Env, defaults: { port: number; stdoutIsTt
     logLevel: readOneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
     logPretty: readOneOf(env, 'LOG_FORMAT', ['pretty', 'json'], defaults.stdoutIsTty ? 'pretty' : 'json') === 'pretty',
     shutdownTimeoutMs: readInt(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, { min: 100, max: MAX_TIMER_MS }),
+    drainDelayMs: readDrainDelayMs(env),
   };
+}
+
+/**
+ * At shutdown /readyz answers "draining" first and the listeners stay open this long, so endpoint
+ * updates reach every proxy before connections are refused. 0 (the default) suits one process on a
+ * laptop; under Kubernetes set a few seconds (and keep the shutdown fuse above it).
+ */
+export function readDrainDelayMs(env: Env): number {
+  return readInt(env, 'SHUTDOWN_DRAIN_MS', 0, { min: 0, max: 60_000 });
 }
 
 export const DEFAULT_DATABASE_URL = 'postgresql://postgres@127.0.0.1:5432/votemesh';

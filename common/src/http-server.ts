@@ -3,20 +3,17 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import type { Readiness } from './readiness.ts';
 import { runInServerContext } from './telemetry/server-context.ts';
+
+export type { ReadinessCheck } from './readiness.ts';
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
-export interface ReadinessCheck {
-  readonly name: string;
-  check(): Promise<void>;
-}
-
 export interface ProbeOptions {
   readonly registry: Registry;
-  readonly checks: readonly ReadinessCheck[];
-  /** How long one readiness check may take before it counts as failed. @default 2000 */
-  readonly checkTimeoutMs?: number;
+  /** What /readyz answers (common/src/readiness.ts): 200 or 503 with the report as the body. */
+  readonly readiness: Readiness;
 }
 
 export interface RunningHttpServer {
@@ -60,9 +57,8 @@ export async function handleProbe(req: IncomingMessage, res: ServerResponse, opt
       sendJson(res, 200, { status: 'ok' });
       return true;
     case '/readyz': {
-      const results = await Promise.all(options.checks.map((check) => runCheck(check, options.checkTimeoutMs ?? 2000)));
-      const ready = results.every((result) => result.ok);
-      sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', checks: results });
+      const { ready, ...report } = await options.readiness.report();
+      sendJson(res, ready ? 200 : 503, report);
       return true;
     }
     case '/metrics':
@@ -71,23 +67,6 @@ export async function handleProbe(req: IncomingMessage, res: ServerResponse, opt
       return true;
     default:
       return false;
-  }
-}
-
-async function runCheck(check: ReadinessCheck, timeoutMs: number): Promise<{ name: string; ok: boolean; error?: string }> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([
-      check.check(),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
-      }),
-    ]);
-    return { name: check.name, ok: true };
-  } catch (error) {
-    return { name: check.name, ok: false, error: error instanceof Error ? error.message : String(error) };
-  } finally {
-    clearTimeout(timer);
   }
 }
 

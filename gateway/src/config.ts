@@ -7,6 +7,7 @@ import {
   LOG_LEVELS,
   MAX_TIMER_MS,
   readOneOf,
+  readDrainDelayMs,
   readOptionalString,
   readPort,
   readString,
@@ -77,6 +78,8 @@ export interface GatewayConfig {
   /** With trustForwardedFor: the client is the X-Forwarded-For entry this many from the right. */
   readonly trustedProxyHops: number;
   readonly upstreamTimeoutMs: number;
+  /** SHUTDOWN_DRAIN_MS: /readyz answers "draining" this long before the listener closes. @default 0 */
+  readonly drainDelayMs: number;
   readonly bodyLimitBytes: number;
   readonly maxDepth: number;
   readonly maxAliases: number;
@@ -125,6 +128,7 @@ export function loadConfig(env: Env, stdoutIsTty = false): GatewayConfig {
     trustForwardedFor: readBool(env, 'TRUST_FORWARDED_FOR', false),
     trustedProxyHops: readInt(env, 'TRUSTED_PROXY_HOPS', 1, { min: 1, max: 32 }),
     upstreamTimeoutMs: readInt(env, 'UPSTREAM_TIMEOUT_MS', 10_000, { min: 1, max: MAX_TIMER_MS }),
+    drainDelayMs: readDrainDelayMs(env),
     bodyLimitBytes: readInt(env, 'BODY_LIMIT_BYTES', 1_048_576, { min: 1024, max: 104_857_600 }),
     maxDepth: readInt(env, 'GRAPHQL_MAX_DEPTH', 12, { min: 1, max: 100 }),
     maxAliases: readInt(env, 'GRAPHQL_MAX_ALIASES', 30, { min: 0, max: 1000 }),

@@ -7,6 +7,7 @@ import { ConfigError } from '@votemesh/common/config';
 import { failStartup } from '@votemesh/common/startup';
 import { SERVICE_NAMES } from '@votemesh/common/telemetry/names';
 import { loadConfig, type GatewayConfig } from './config.ts';
+import type { ReadinessCheck } from '@votemesh/common/readiness';
 import type { SubscriptionsFactory } from './server.ts';
 import { telemetry } from './instrument.ts';
 
@@ -47,6 +48,7 @@ try {
   const registry = createMetricsRegistry(SERVICE_NAMES.gateway);
 
   let rateLimitCounter;
+  const dependencyChecks: ReadinessCheck[] = [];
   if (config.rateLimitPerMinute > 0) {
     // Fail fast while Redis is away: the limiter lets requests through rather than queueing them.
     const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true });
@@ -61,6 +63,8 @@ try {
     });
     shutdown.defer('rate-limit sync', () => counter.close());
     rateLimitCounter = counter;
+    // Reported, not required: without Redis the limits are per process (lenient), queries still run.
+    dependencyChecks.push({ name: 'redis', check: async () => void (await redis.ping()) });
   }
 
   // Subscriptions (graphql-ws + SSE/multipart) on the same /graphql; queries and mutations that
@@ -76,6 +80,7 @@ try {
     registry,
     supergraphSdl,
     ...(rateLimitCounter ? { rateLimitCounter } : {}),
+    dependencyChecks,
     subscriptions,
   });
   shutdown.defer('gateway', () => gateway.close());

@@ -26,7 +26,8 @@ import { ApolloGateway, type GraphQLDataSource } from '@apollo/gateway';
 import type { ExecutionResult, GraphQLSchema } from 'graphql';
 import type { Registry } from 'prom-client';
 import type { Logger } from '@votemesh/common/logger';
-import { createHttpServer, handleProbe, listen, sendJson, type ReadinessCheck } from '@votemesh/common/http-server';
+import { createHttpServer, handleProbe, listen, sendJson } from '@votemesh/common/http-server';
+import { createReadiness, type ReadinessCheck } from '@votemesh/common/readiness';
 import { identitySecretKey, type Identity } from '@votemesh/common/contracts/identity';
 import { applySubgraphUrlOverrides, type GatewayConfig } from './config.ts';
 import type { GatewayContext } from './gateway-context.ts';
@@ -119,8 +120,8 @@ export interface GatewayDeps {
   readonly supergraphSdl: string;
   /** Rate-limit counters (Redis in production). @default in-memory, this process only */
   readonly rateLimitCounter?: RateLimitCounter;
-  /** Extra readiness checks (e.g. Redis), besides the supergraph and each subgraph. */
-  readonly readinessChecks?: readonly ReadinessCheck[];
+  /** Dependencies reported in /readyz besides each subgraph (e.g. Redis): they degrade, never fail, readiness. */
+  readonly dependencyChecks?: readonly ReadinessCheck[];
   readonly subscriptions?: SubscriptionsFactory;
 }
 
@@ -233,14 +234,17 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
     bodyLimitBytes: config.bodyLimitBytes,
   });
 
-  const probes = {
+  // Ready = this process can serve: its supergraph is loaded (startGateway got here), its listener
+  // is up (it is answering) and it is not draining. Subgraphs and Redis only degrade: a query that
+  // needs a down subgraph gets UPSTREAM_UNAVAILABLE naming it, the rest still work; Redis down
+  // makes rate limiting lenient (main.ts). Both are shared by every replica, so unready would stop
+  // every query at once and help nothing. They show in the body and in votemesh_dependency_up.
+  const readiness = createReadiness({
     registry,
-    checks: [
-      { name: 'supergraph', check: async () => {} },
-      ...subgraphReadinessChecks(subgraphUrls, Math.min(config.upstreamTimeoutMs, 2000)),
-      ...(deps.readinessChecks ?? []),
-    ],
-  };
+    required: [{ name: 'supergraph', check: async () => {} }],
+    degrading: [...subgraphReadinessChecks(subgraphUrls, Math.min(config.upstreamTimeoutMs, 2000)), ...(deps.dependencyChecks ?? [])],
+  });
+  const probes = { registry, readiness };
   const cors = createCors({
     origins: config.corsOrigins,
     routes: {
@@ -300,6 +304,8 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
     authenticate: auth.authenticate,
     close() {
       closing ??= (async () => {
+        // Unready first, with every listener still open, so the mesh routes new requests elsewhere.
+        await readiness.drain(config.drainDelayMs);
         await subscriptions?.close();
         const stopped = running.close();
         httpServer.closeIdleConnections();

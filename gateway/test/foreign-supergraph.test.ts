@@ -108,11 +108,22 @@ describe('foreign supergraph (products + reviews, AUTH_MODE=none)', () => {
     }
   });
 
-  it('reports readiness per subgraph and counts operations in /metrics', async () => {
+  it('reports readiness, each subgraph as a dependency, and counts operations in /metrics', async () => {
     const ready = await fetch(`${gateway.url}/readyz`);
     assert.equal(ready.status, 200);
-    const readiness = (await ready.json()) as { checks: { name: string; ok: boolean }[] };
-    assert.deepEqual(readiness.checks.map((check) => check.name).sort(), ['subgraph:products', 'subgraph:reviews', 'supergraph']);
+    const readiness = (await ready.json()) as { status: string; checks: { name: string; ok: boolean }[]; dependencies: { name: string; ok: boolean }[] };
+    assert.equal(readiness.status, 'ready');
+    assert.deepEqual(
+      readiness.checks.map((check) => [check.name, check.ok]),
+      [['supergraph', true]],
+    );
+    assert.deepEqual(
+      readiness.dependencies.map((dependency) => [dependency.name, dependency.ok]),
+      [
+        ['subgraph:products', true],
+        ['subgraph:reviews', true],
+      ],
+    );
     await gateway.graphql({ query: 'query Top { topProducts { name } }' });
     const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
     assert.match(metrics, /votemesh_gateway_operations_total\{operation_type="query",operation_name="Top",outcome="ok",service="gateway-test"\} [1-9]/);
@@ -156,7 +167,7 @@ describe('subgraph URLs, failures and production masking', () => {
     );
   });
 
-  it('answers UPSTREAM_UNAVAILABLE naming an unreachable subgraph, and /readyz fails for it', async () => {
+  it('answers UPSTREAM_UNAVAILABLE naming an unreachable subgraph, and /readyz reports it but stays ready', async () => {
     const supergraph = composeTestSupergraph([products, reviews], { reviews: 'http://127.0.0.1:9/graphql' });
     const gateway = await startTestGateway(supergraph, { AUTH_MODE: 'none' });
     try {
@@ -166,10 +177,10 @@ describe('subgraph URLs, failures and production masking', () => {
       assert.equal(error?.extensions?.['serviceName'], 'reviews');
       assert.equal(error?.message, 'Subgraph "reviews" could not be reached');
       const ready = await fetch(`${gateway.url}/readyz`);
-      assert.equal(ready.status, 503);
-      const checks = ((await ready.json()) as { checks: { name: string; ok: boolean }[] }).checks;
+      assert.equal(ready.status, 200);
+      const dependencies = ((await ready.json()) as { dependencies: { name: string; ok: boolean }[] }).dependencies;
       assert.deepEqual(
-        checks.filter((check) => !check.ok).map((check) => check.name),
+        dependencies.filter((dependency) => !dependency.ok).map((dependency) => dependency.name),
         ['subgraph:reviews'],
       );
     } finally {

@@ -209,17 +209,22 @@ export async function settleBatch(deps: ApplyDeps, batch: CommittedBatch): Promi
         tallies,
         updatedAt: at,
         receiptTtlSeconds: settings.receiptTtlSeconds,
+        // The audit events go durable (the client's Redis spool) before the ack: a crash before it
+        // replays the batch, which yields the same event ids; a crash after it finds them spooled.
+        // A settle that fails after this point records them again: the client holds an id once.
+        beforeAck: async () => {
+          for (const decided of result.decided) deps.audit.record(decidedVoteEvent(decided, at));
+          for (const old of result.replaced) deps.audit.record(replacedReceiptEvent(old, at));
+          for (const entry of malformed) deps.audit.record(malformedEntryEvent(entry, at));
+          await deps.audit.persisted?.();
+        },
       },
     );
   } catch (error) {
-    // The caller settles the batch again (pipeline.ts); audit events and metrics wait for that.
+    // The caller settles the batch again (pipeline.ts); metrics wait for that.
     if (error instanceof SettleError) metrics?.publishErrors.inc(error.failed);
     throw error;
   }
-
-  for (const decided of result.decided) deps.audit.record(decidedVoteEvent(decided, at));
-  for (const old of result.replaced) deps.audit.record(replacedReceiptEvent(old, at));
-  for (const entry of malformed) deps.audit.record(malformedEntryEvent(entry, at));
 
   if (metrics) {
     metrics.batchSize.observe(batch.entries);

@@ -10,6 +10,7 @@ import {
   MAX_RECEIPT_TTL_SECONDS,
   MAX_TIMER_MS,
   readOneOf,
+  readDrainDelayMs,
   readOptionalString,
   readPort,
   readString,
@@ -34,6 +35,8 @@ export interface WorkerConfig {
   readonly logFormat: 'pretty' | 'json';
   readonly consumer: ConsumerSettings;
   readonly grpcShutdownMs: number;
+  /** SHUTDOWN_DRAIN_MS: /readyz answers "draining" this long before the servers close. @default 0 */
+  readonly drainDelayMs: number;
 }
 
 export interface ConsumerSettings {
@@ -99,5 +102,6 @@ export function loadConfig(env: Env, context: ConfigContext): WorkerConfig {
     logFormat: readOneOf(env, 'LOG_FORMAT', ['pretty', 'json'], context.isTty ? 'pretty' : 'json'),
     consumer: Object.freeze(consumer),
     grpcShutdownMs: readInt(env, 'GRPC_SHUTDOWN_MS', 5000, { min: 0, max: MAX_TIMER_MS }),
+    drainDelayMs: readDrainDelayMs(env),
   });
 }

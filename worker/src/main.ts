@@ -23,6 +23,7 @@ const { connectRedisBus } = await import('@votemesh/common/bus/connect-redis-bus
 const { watchRedisErrors } = await import('@votemesh/common/bus/redis-errors');
 const { routeDiagnostics } = await import('@votemesh/common/telemetry/diagnostics');
 const { createAuditClient } = await import('@votemesh/common/grpc/audit-client');
+const { auditSpoolKey, createRedisAuditSpool } = await import('@votemesh/common/grpc/audit-spool');
 const { BATCH_STATEMENTS } = await import('./batch-sql.ts');
 const { startConsumer } = await import('./consumer.ts');
 const { createWorkerMetrics, registerStreamGauges } = await import('./metrics.ts');
@@ -32,7 +33,7 @@ const { startTallyServer } = await import('./tally-service.ts');
 const logger = createLogger({ service: SERVICE_NAMES.worker, level: config.logLevel, pretty: config.logFormat === 'pretty' });
 routeDiagnostics(logger);
 // Consumer stop waits for the blocking reads (≤ BLOCK_MS) plus the batches in flight; gRPC has its own fuse.
-const shutdown = createShutdownStack(logger, config.consumer.blockMs + config.grpcShutdownMs + 15_000);
+const shutdown = createShutdownStack(logger, config.drainDelayMs + config.consumer.blockMs + config.grpcShutdownMs + 15_000);
 shutdown.defer('telemetry', () => telemetry.shutdown());
 
 try {
@@ -54,13 +55,21 @@ try {
   shutdown.defer('redis probes', () => probes.disconnect());
   const prisma = createPrismaClient(config.databaseUrl, { preparedStatements: BATCH_STATEMENTS });
   shutdown.defer('prisma', () => prisma.$disconnect());
-  const audit = createAuditClient({ address: config.auditGrpcUrl, logger, source: 'worker', keepalive: config.grpcKeepalive });
-  shutdown.defer('audit client', async () => {
-    await audit.flush(2000);
-    await audit.close();
-  });
-
   const registry = createMetricsRegistry(SERVICE_NAMES.worker);
+  // Unconfirmed audit events are spooled in Redis (before each batch is acknowledged: apply-batch.ts),
+  // so no restart or crash loses them; the next start (or a sibling replica) sends them.
+  const audit = createAuditClient({
+    address: config.auditGrpcUrl,
+    logger,
+    source: 'worker',
+    keepalive: config.grpcKeepalive,
+    // At shutdown: what is not confirmed by then stays in the spool.
+    closeTimeoutMs: 2000,
+    spool: createRedisAuditSpool(redis, auditSpoolKey(config.redisPrefix, 'worker')),
+    registry,
+  });
+  shutdown.defer('audit client', () => audit.close());
+
   const metrics = createWorkerMetrics(registry);
   registerStreamGauges(registry, probes, { key: keys.votes, group: keys.tallyGroup }, logger);
 
@@ -75,10 +84,12 @@ try {
     keepalive: config.grpcKeepalive,
   });
   const http = await startHttpServer({ host: config.host, port: config.port, registry, prisma, redis: probes, consumer: () => consumer });
-  // Last in, first out: stop taking HTTP probes, end gRPC streams, then finish the batch and ack.
+  // Last in, first out: answer "draining" (TallyService traffic moves elsewhere), stop taking HTTP
+  // probes, end gRPC streams, then finish the batch and ack.
   shutdown.defer('consumer', () => consumer.stop('shutdown'));
   shutdown.defer('grpc server', () => tally.close(config.grpcShutdownMs));
   shutdown.defer('http server', () => http.close());
+  shutdown.defer('drain', () => http.readiness.drain(config.drainDelayMs));
   logger.info(
     { url: http.url, grpcAddress: tally.address, httpPort: http.port, grpcPort: tally.port, consumer: consumer.name, consumers: consumer.consumerNames },
     'listening',

@@ -1,7 +1,8 @@
 // After commit, everything Redis must learn from a batch goes out in two pipelines, in this order:
 // 1. receipt hashes (HSET + EXPIRE) and one `receipts` bus message per chunk of receipts (a small
 //    Lua script per chunk; a batch of up to 500 receipts is one script and one PUBLISH);
-// 2. only once every receipt script succeeded: XACK + XDEL of the batch, then one `tally` bus
+//    then `beforeAck` (the batch's audit events into the audit client's Redis spool);
+// 2. only once every receipt script and `beforeAck` succeeded: XACK + XDEL of the batch, then one `tally` bus
 //    message per touched poll.
 // Commands of a pipeline do not depend on each other: with one pipeline, a refused receipt script
 // (Redis at maxmemory refuses the script's writes but not XACK or XDEL) still acked and deleted
@@ -34,6 +35,11 @@ export interface PublishPlan {
   readonly tallies: readonly TallyUpdate[];
   readonly updatedAt: string;
   readonly receiptTtlSeconds: number;
+  /**
+   * Runs after the receipts are written and before the ack: what must be durable before the entries
+   * leave the pending list (the batch's audit events), since after the ack nothing replays them.
+   */
+  readonly beforeAck?: () => Promise<void>;
 }
 
 /**
@@ -109,7 +115,7 @@ const RECEIPTS_PER_SCRIPT = 500;
 /** Some commands of a settle failed; `failed` counts them. Settling the same plan again is safe. */
 export class SettleError extends Error {
   override readonly name = 'SettleError';
-  readonly step: 'receipts' | 'ack and tallies';
+  readonly step: 'receipts' | 'audit spool' | 'ack and tallies';
   readonly failed: number;
   constructor(step: SettleError['step'], failed: number, firstMessages: readonly string[]) {
     super(`${failed} Redis command(s) failed writing the batch's ${step}: ${firstMessages.join('; ')}`);
@@ -124,6 +130,13 @@ export class SettleError extends Error {
  */
 export async function publishBatch(redis: Redis, keys: RedisKeys, stream: { key: string; group: string }, plan: PublishPlan): Promise<void> {
   if (plan.receipts.length > 0) await runAll('receipts', appendReceiptScripts(redis.pipeline(), keys, plan));
+  if (plan.beforeAck) {
+    try {
+      await plan.beforeAck();
+    } catch (error) {
+      throw new SettleError('audit spool', 1, [error instanceof Error ? error.message : String(error)]);
+    }
+  }
   const pipeline = redis.pipeline();
   if (plan.ackIds.length > 0) pipeline.xack(stream.key, stream.group, ...plan.ackIds).xdel(stream.key, ...plan.ackIds);
   const tallyChannel = keys.channel('tally');

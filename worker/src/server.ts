@@ -1,9 +1,13 @@
 // The worker's HTTP side: probes and metrics only (the work happens in the consumer, the API is
-// gRPC). Readiness means PostgreSQL and Redis answer and the consumer loop is running.
+// gRPC). Readiness decides whether TallyService gets traffic, so it means: not draining and
+// PostgreSQL answers (both TallyService calls read the tallies there; the gRPC server is up before
+// this one starts). Redis and the consumer loop are reported, not required: TallyService reads
+// without them, and a stalled consumer is not fixed by routing reads elsewhere.
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import type { PrismaClient } from '@votemesh/common/db/client';
-import { createHttpServer, handleProbe, listen, sendJson, type ReadinessCheck, type RunningHttpServer } from '@votemesh/common/http-server';
+import { createHttpServer, handleProbe, listen, sendJson, type RunningHttpServer } from '@votemesh/common/http-server';
+import { createReadiness, type Readiness, type ReadinessOptions } from '@votemesh/common/readiness';
 import type { Consumer } from './consumer.ts';
 
 export interface HttpServerDeps {
@@ -17,26 +21,33 @@ export interface HttpServerDeps {
   readonly consumer: () => Consumer | undefined;
 }
 
-export function workerReadinessChecks(deps: Pick<HttpServerDeps, 'prisma' | 'redis' | 'consumer'>): ReadinessCheck[] {
-  return [
-    { name: 'postgresql', check: async () => void (await deps.prisma.$queryRaw`SELECT 1`) },
-    { name: 'redis', check: async () => void (await deps.redis.ping()) },
-    {
-      name: 'consumer',
-      async check() {
-        const state = deps.consumer()?.state();
-        if (state?.phase !== 'running') throw new Error(`consumer is ${state?.phase ?? 'not started'}`);
-        if (state.lastError) throw new Error(`consumer is retrying after: ${state.lastError}`);
+export function workerReadinessChecks(deps: Pick<HttpServerDeps, 'prisma' | 'redis' | 'consumer'>): Pick<ReadinessOptions, 'required' | 'degrading'> {
+  return {
+    required: [{ name: 'postgresql', check: async () => void (await deps.prisma.$queryRaw`SELECT 1`) }],
+    degrading: [
+      { name: 'redis', check: async () => void (await deps.redis.ping()) },
+      {
+        name: 'consumer',
+        async check() {
+          const state = deps.consumer()?.state();
+          if (state?.phase !== 'running') throw new Error(`consumer is ${state?.phase ?? 'not started'}`);
+          if (state.lastError) throw new Error(`consumer is retrying after: ${state.lastError}`);
+        },
       },
-    },
-  ];
+    ],
+  };
 }
 
-export async function startHttpServer(deps: HttpServerDeps): Promise<RunningHttpServer> {
-  const checks = workerReadinessChecks(deps);
+export interface RunningWorkerHttpServer extends RunningHttpServer {
+  /** main.ts drains it first at shutdown, before the gRPC server and the consumer stop. */
+  readonly readiness: Readiness;
+}
+
+export async function startHttpServer(deps: HttpServerDeps): Promise<RunningWorkerHttpServer> {
+  const readiness = createReadiness({ registry: deps.registry, ...workerReadinessChecks(deps) });
   const server = createHttpServer(async (req, res) => {
-    if (await handleProbe(req, res, { registry: deps.registry, checks })) return;
+    if (await handleProbe(req, res, { registry: deps.registry, readiness })) return;
     sendJson(res, 404, { error: 'not found: this port serves /healthz, /readyz and /metrics' });
   });
-  return listen(server, deps.port, deps.host);
+  return { ...(await listen(server, deps.port, deps.host)), readiness };
 }

@@ -24,5 +24,11 @@ export interface AuditSink {
   record(event: AuditEventDraft): void;
   /** Resolves when everything recorded so far has been handed to the audit service. */
   flush(timeoutMs?: number): Promise<void>;
+  /**
+   * Resolves once everything recorded so far is stored durably (the real client's Redis spool), so
+   * a crash from then on loses none of it; rejects when that write failed. Sinks that keep nothing
+   * durable (test doubles) leave it out, and callers treat that as nothing to wait for.
+   */
+  persisted?(): Promise<void>;
   close(): Promise<void>;
 }

@@ -13,6 +13,8 @@ export interface RedisKeys {
   channel(type: BusMessageType): string;
   /** Fixed-window rate-limit counter. */
   rateLimit(scope: string, windowStart: number): string;
+  /** Sorted set of a sending process kind's unconfirmed audit events (docs/contracts/audit.md). */
+  auditSpool(source: string): string;
 }
 
 export function createRedisKeys(prefix: string): RedisKeys {
@@ -22,5 +24,6 @@ export function createRedisKeys(prefix: string): RedisKeys {
     receipt: (receiptId) => `${prefix}receipt:${receiptId}`,
     channel: (type) => `${prefix}bus:${type}`,
     rateLimit: (scope, windowStart) => `${prefix}rl:${scope}:${windowStart}`,
+    auditSpool: (source) => `${prefix}audit:spool:${source}`,
   };
 }

@@ -23,6 +23,8 @@ export interface AuditEntry {
   readonly n: number;
   readonly message: AuditEventInput;
   readonly size: number;
+  /** Its member in the Redis spool (audit-spool.ts), when the client has one. */
+  readonly member?: string;
 }
 
 /** `batch`: RecordBatch. `single`: Record, for an audit service that predates RecordBatch. */

@@ -1,7 +1,9 @@
 // The audit client's options and counters (common/src/grpc/audit-client.ts).
 import type { ChannelCredentials } from '@grpc/grpc-js';
+import type { Registry } from 'prom-client';
 import type { GrpcKeepalive } from '../config.ts';
 import type { Logger } from '../logger.ts';
+import type { AuditSpool } from './audit-spool.ts';
 
 export interface AuditClientOptions {
   /** host:port of AuditIngest (AUDIT_GRPC_URL). */
@@ -9,8 +11,24 @@ export interface AuditClientOptions {
   readonly logger: Logger;
   /** The sending process, e.g. "vote" or "worker". */
   readonly source: string;
-  /** Unconfirmed events kept at most; beyond it new events are dropped and counted. @default 100000 */
+  /**
+   * Unconfirmed events kept in memory at most. Beyond it a new event goes to the spool only (and is
+   * sent once there is room), or, without a spool or when the spool write fails, is dropped and
+   * counted. @default 100000
+   */
   readonly maxBuffered?: number;
+  /**
+   * Durable store of unconfirmed events (Redis: audit-spool.ts): written when an event is recorded,
+   * cleared on confirmation, adopted at start and periodically. Without it a restart loses what
+   * the audit service has not confirmed.
+   */
+  readonly spool?: AuditSpool;
+  /** How often the spool is checked for events nobody here holds (a dead replica's). @default 10000 */
+  readonly spoolAdoptEveryMs?: number;
+  /** …adopting those recorded at least this long ago (a live replica is still sending younger ones). @default 30000 */
+  readonly spoolAdoptAfterMs?: number;
+  /** Where the client's metrics go (votemesh_audit_client_*). */
+  readonly registry?: Registry;
   /**
    * Longest a recorded event waits for others to share its message; a full message goes at once.
    * The server batches its appends over 100 ms anyway (AUDIT_APPEND_MAX_DELAY_MS), so this adds
@@ -48,8 +66,13 @@ export interface AuditClientStats {
   /** Recorded, not yet confirmed (waiting, or sent on a call that has not completed). */
   readonly buffered: number;
   readonly confirmed: number;
-  /** Dropped because the buffer was full, the client was closed, or the event could not be encoded. */
+  /** Dropped because the buffer was full (and the spool unwritable), the client was closed, or the event could not be encoded. */
   readonly dropped: number;
+  /** Recorded while memory was full: kept in the spool only, until there is room. */
+  readonly overflowed: number;
+  /** Sent again after a failed call, or adopted from the spool. */
+  readonly resent: number;
+  readonly spoolErrors: number;
   /** Refused by the server as invalid (INVALID_ARGUMENT); never resent. */
   readonly rejected: number;
   readonly callsOpened: number;

@@ -4,14 +4,20 @@
 // message (grpc-js costs about the same CPU per message whatever its size, on both ends). Only a
 // completed call (RecordSummary) confirms its events, so the open call is rotated every
 // `rotateEveryMs` or `rotateEveryEvents`; the server ignores resent event ids, so "resend
-// everything unconfirmed" delivers each event exactly once into the log.
+// everything unconfirmed" delivers each event exactly once into the log. With a spool (Redis,
+// audit-spool.ts) unconfirmed events also outlive the process: written when recorded, removed when
+// confirmed, adopted by the next start (or by a sibling replica) and sent again.
 // Contract: docs/contracts/audit.md.
 import { credentials as grpcCredentials, status, type ServiceError } from '@grpc/grpc-js';
 import type { AuditSink } from '../contracts/audit.ts';
 import { UUID_PATTERN } from '../contracts/parse.ts';
 import { AUDIT_INVALID_FIELD_METADATA, openIngestCall, refusedEntries, type AuditEntry, type IngestCall, type IngestProtocol } from './audit-call.ts';
 import type { AuditClientOptions, AuditClientStats } from './audit-client-options.ts';
-import { createOutbox, toAuditEntry } from './audit-outbox.ts';
+import { createAuditClientMetrics, type AuditDropReason } from './audit-client-metrics.ts';
+import { createOutbox, entryOf, toAuditEntry } from './audit-outbox.ts';
+import { spoolMember } from './audit-spool.ts';
+import { startSpoolAdopter } from './audit-spool-adopter.ts';
+import { createSpoolWriter } from './audit-spool-writer.ts';
 import { clientKeepaliveOptions } from './keepalive.ts';
 import { loadAuditProto } from './load.ts';
 
@@ -26,6 +32,8 @@ export type { AuditClientOptions, AuditClientStats } from './audit-client-option
 
 export interface AuditClient extends AuditSink {
   stats(): AuditClientStats;
+  /** Resolves once every event recorded so far is in the spool (at once without one); rejects if a write failed. */
+  persisted(): Promise<void>;
 }
 
 interface FlushWaiter {
@@ -59,6 +67,21 @@ export function createAuditClient(options: AuditClientOptions): AuditClient {
 
   /** Every unconfirmed entry by its number; insertion order is number order. */
   const unconfirmed = new Map<number, AuditEntry>();
+  /** Their event ids (lowercase): a repeat (a retried settle, a spooled copy) is not held twice. */
+  const heldIds = new Set<string>();
+  /** How many held entries are in the spool: when it holds no more than that, there is nothing to adopt. */
+  let spooledHeld = 0;
+  const { spool } = options;
+  const metrics = createAuditClientMetrics(options.registry, { buffered: () => unconfirmed.size, spooled: spool && (() => spool.size()) });
+  const spoolWriter =
+    spool &&
+    createSpoolWriter(spool, (error, what, count) => {
+      counts.spoolErrors += 1;
+      metrics.spoolError();
+      // A failed removal only means a harmless resend later; a failed write leaves events in memory only.
+      const log = what === 'write' ? logger.warn.bind(logger) : logger.debug.bind(logger);
+      log({ err: error, count, spool: spool.key, source: options.source }, `audit spool ${what} failed`);
+    });
   const waiting = createOutbox({ maxEvents: maxBatchEvents, maxBytes: maxBatchBytes });
   /** Set once what is waiting should go without waiting for more: the delay passed, a flush, a resend. */
   let sendPartial = false;
@@ -73,11 +96,32 @@ export function createAuditClient(options: AuditClientOptions): AuditClient {
   let lastNumber = 0;
   let pumpQueued = false;
   let closing: Promise<void> | undefined;
-  const counts = { confirmed: 0, dropped: 0, rejected: 0, callsOpened: 0, callsFailed: 0, messagesSent: 0 };
+  const counts = { confirmed: 0, dropped: 0, rejected: 0, callsOpened: 0, callsFailed: 0, messagesSent: 0, overflowed: 0, resent: 0, spoolErrors: 0 };
   let lastDropLogAt = 0;
 
-  function drop(reason: string, extra: object = {}): void {
+  function hold(entry: AuditEntry): void {
+    unconfirmed.set(entry.n, entry);
+    heldIds.add(entry.message.event_id?.toLowerCase() ?? '');
+    if (entry.member !== undefined) spooledHeld += 1;
+    waiting.push(entry);
+  }
+
+  function release(entries: readonly AuditEntry[]): void {
+    const members: string[] = [];
+    for (const entry of entries) {
+      unconfirmed.delete(entry.n);
+      heldIds.delete(entry.message.event_id?.toLowerCase() ?? '');
+      if (entry.member !== undefined) {
+        members.push(entry.member);
+        spooledHeld -= 1;
+      }
+    }
+    spoolWriter?.forget(members);
+  }
+
+  function drop(reason: string, metricReason: AuditDropReason, extra: object = {}): void {
     counts.dropped += 1;
+    metrics.dropped(metricReason);
     const now = Date.now();
     // Loud but bounded: the first drop, then at most one line per second with the running count.
     if (counts.dropped === 1 || now - lastDropLogAt >= 1000) {
@@ -156,7 +200,7 @@ export function createAuditClient(options: AuditClientOptions): AuditClient {
     if (active === open) active = undefined;
     const entries = open.call.messages.flat();
     if (error === null) {
-      for (const entry of entries) unconfirmed.delete(entry.n);
+      release(entries);
       counts.confirmed += entries.length;
       if (failures > 0) logger.info({ failures, source: options.source }, 'audit stream recovered; unconfirmed events were resent');
       failures = 0;
@@ -174,8 +218,9 @@ export function createAuditClient(options: AuditClientOptions): AuditClient {
         // which was written) go again at once.
         const refusedNumbers = new Set(refused.map((entry) => entry.n));
         resend = entries.filter((entry) => !refusedNumbers.has(entry.n));
-        for (const entry of refused) unconfirmed.delete(entry.n);
+        release(refused);
         counts.rejected += refused.length;
+        for (const _ of refused) metrics.dropped('refused');
         logger.error(
           {
             eventId: refused[0]?.message.event_id,
@@ -196,6 +241,8 @@ export function createAuditClient(options: AuditClientOptions): AuditClient {
       }
       // Back to the front, so resends go out before newer events, without waiting for more.
       waiting.requeue(resend);
+      counts.resent += resend.length;
+      metrics.resent('call_failed', resend.length);
       sendPartial = true;
     }
     settleFlushWaiters();
@@ -243,33 +290,55 @@ export function createAuditClient(options: AuditClientOptions): AuditClient {
     });
   }
 
-  return {
+  const auditClient: AuditClient = {
     record(draft) {
       try {
-        if (!accepting) return drop('the audit client is closed', { eventId: draft.eventId });
-        if (!UUID_PATTERN.test(draft.eventId)) return drop('eventId is not a UUID', { eventId: draft.eventId });
-        if (unconfirmed.size >= maxBuffered) return drop('the audit buffer is full (the audit service is down or slow)');
-        const entry = toAuditEntry(lastNumber + 1, draft);
+        if (!accepting) return drop('the audit client is closed', 'closed', { eventId: draft.eventId });
+        if (!UUID_PATTERN.test(draft.eventId)) return drop('eventId is not a UUID', 'invalid_id', { eventId: draft.eventId });
+        // Already held (a settle retried, a copy adopted from the spool): sending it once is enough.
+        if (heldIds.has(draft.eventId.toLowerCase())) return;
+        const built = toAuditEntry(lastNumber + 1, draft);
+        if (unconfirmed.size >= maxBuffered) {
+          if (!spool) return drop('the audit buffer is full (the audit service is down or slow)', 'buffer_full');
+          // Memory is full: keep it in the spool only; adoption sends it once there is room.
+          spool.save([{ member: spoolMember(built.message), at: Date.now() }]).then(
+            () => {
+              counts.overflowed += 1;
+              metrics.overflowed();
+            },
+            () => drop('the audit buffer is full and the spool could not take the event', 'buffer_full', { eventId: draft.eventId }),
+          );
+          return;
+        }
+        const entry = spoolWriter ? { ...built, member: spoolMember(built.message) } : built;
         lastNumber = entry.n;
-        unconfirmed.set(entry.n, entry);
-        waiting.push(entry);
+        // The spool write is issued (next microtask) before the pump can write the event to a call.
+        if (entry.member !== undefined) spoolWriter?.add(entry.member);
+        hold(entry);
         // A full message goes at once; otherwise the pump holds it for company (batchDelayMs at most).
         if (waiting.hasFullMessage()) sendWaitingNow();
         else schedulePump();
       } catch (error) {
         // JSON.stringify of `data` (a BigInt, a cycle) is the only thing above that can throw.
-        drop('the event could not be encoded', { eventId: draft.eventId, err: error });
+        drop('the event could not be encoded', 'unencodable', { eventId: draft.eventId, err: error });
       }
     },
     flush,
+    persisted: () => spoolWriter?.persisted() ?? Promise.resolve(),
     close() {
       closing ??= (async () => {
         accepting = false;
+        adopter?.stop();
         try {
           await flush(options.closeTimeoutMs ?? 5000);
         } catch (error) {
-          logger.warn({ err: error, unconfirmed: unconfirmed.size, source: options.source }, 'audit client closed with unconfirmed events');
+          logger.warn(
+            { err: error, unconfirmed: unconfirmed.size, source: options.source, spool: spool?.key },
+            spool ? 'audit client closed with unconfirmed events; they stay in the spool for the next start' : 'audit client closed with unconfirmed events',
+          );
         }
+        // Writes and removals in flight finish before the caller closes the Redis connection.
+        await spoolWriter?.settled();
         if (phase.kind === 'backoff') clearTimeout(phase.timer);
         phase = { kind: 'closed' };
         clearTimeout(batchTimer);
@@ -280,4 +349,28 @@ export function createAuditClient(options: AuditClientOptions): AuditClient {
     },
     stats: () => ({ buffered: unconfirmed.size, ...counts }),
   };
+  // What earlier runs (or dead replicas) left unconfirmed goes out first.
+  const adopter =
+    spool &&
+    startSpoolAdopter({
+      spool,
+      logger,
+      source: options.source,
+      everyMs: options.spoolAdoptEveryMs ?? 10_000,
+      afterMs: options.spoolAdoptAfterMs ?? 30_000,
+      room: () => (accepting ? maxBuffered - unconfirmed.size : 0),
+      spooledHeld: () => spooledHeld,
+      isHeld: (eventId) => heldIds.has(eventId.toLowerCase()),
+      hold(message, member) {
+        lastNumber += 1;
+        hold(entryOf(lastNumber, message, member));
+      },
+      adopted(count) {
+        counts.resent += count;
+        metrics.resent('spool', count);
+        sendWaitingNow();
+      },
+      discard: (member) => spoolWriter?.forget([member]),
+    });
+  return auditClient;
 }

@@ -60,30 +60,31 @@ export function createOutbox(limits: OutboxLimits): Outbox {
 
 /** The wire form of a draft; throws only when `data` cannot be JSON-encoded (a BigInt, a cycle). */
 export function toAuditEntry(n: number, draft: AuditEventDraft): AuditEntry {
-  const pollId = draft.pollId ?? '';
-  const traceId = draft.traceId ?? '';
-  const dataJson = draft.data === undefined ? '' : JSON.stringify(draft.data);
-  const message: AuditEventInput = {
+  return entryOf(n, {
     event_id: draft.eventId,
     at: draft.at,
     actor: draft.actor,
     action: draft.action,
     subject_type: draft.subjectType,
     subject_id: draft.subjectId,
-    poll_id: pollId,
-    trace_id: traceId,
-    data_json: dataJson,
-  };
+    poll_id: draft.pollId ?? '',
+    trace_id: draft.traceId ?? '',
+    data_json: draft.data === undefined ? '' : JSON.stringify(draft.data),
+  });
+}
+
+/** An entry for a message in wire form (a draft's, or one read back from the spool). */
+export function entryOf(n: number, message: AuditEventInput, member?: string): AuditEntry {
   const units =
-    draft.eventId.length +
-    draft.at.length +
-    draft.actor.length +
-    draft.action.length +
-    draft.subjectType.length +
-    draft.subjectId.length +
-    pollId.length +
-    traceId.length +
-    dataJson.length;
+    (message.event_id?.length ?? 0) +
+    (message.at?.length ?? 0) +
+    (message.actor?.length ?? 0) +
+    (message.action?.length ?? 0) +
+    (message.subject_type?.length ?? 0) +
+    (message.subject_id?.length ?? 0) +
+    (message.poll_id?.length ?? 0) +
+    (message.trace_id?.length ?? 0) +
+    (message.data_json?.length ?? 0);
   // An upper bound of the encoded size: 3 bytes per UTF-16 code unit (UTF-8's worst case), plus tags and lengths.
-  return { n, message, size: units * 3 + 40 };
+  return { n, message, size: units * 3 + 40, ...(member === undefined ? {} : { member }) };
 }

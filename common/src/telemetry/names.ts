@@ -167,6 +167,13 @@ export const BATCH_SIZE_BUCKETS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 200
  * `outcome` on operation/vote counters is `ok` or a votemesh error code (SCREAMING_SNAKE).
  */
 export const METRICS = {
+  // every process
+  dependencyUp: {
+    name: 'votemesh_dependency_up',
+    help: 'Whether a dependency answers its readiness check (1) or not (0), at each scrape; required="true" ones decide /readyz.',
+    kind: 'gauge',
+    labelNames: ['dependency', 'required'],
+  },
   // gateway
   gatewayOperationsTotal: {
     name: 'votemesh_gateway_operations_total',
@@ -248,6 +255,39 @@ export const METRICS = {
   resultWatchReconnectsTotal: {
     name: 'votemesh_result_watch_reconnects_total',
     help: 'TallyService.WatchResults streams that ended unexpectedly and were reopened after a backoff.',
+    kind: 'counter',
+  },
+  // audit senders (vote subgraph, worker): common/src/grpc/audit-client.ts
+  auditClientBuffered: {
+    name: 'votemesh_audit_client_buffered',
+    help: 'Audit events held in memory that the audit service has not confirmed yet.',
+    kind: 'gauge',
+  },
+  auditClientSpooled: {
+    name: 'votemesh_audit_client_spooled',
+    help: "Unconfirmed audit events in this process kind's Redis spool (all replicas), read at scrape time.",
+    kind: 'gauge',
+  },
+  auditClientDroppedTotal: {
+    name: 'votemesh_audit_client_dropped_total',
+    help: 'Audit events given up, by reason (buffer_full with the spool unwritable, closed, invalid_id, unencodable, refused by the server).',
+    kind: 'counter',
+    labelNames: ['reason'],
+  },
+  auditClientResentTotal: {
+    name: 'votemesh_audit_client_resent_total',
+    help: 'Audit events sent again, by cause (call_failed: a lost or failed call; spool: adopted from the Redis spool).',
+    kind: 'counter',
+    labelNames: ['cause'],
+  },
+  auditClientOverflowedTotal: {
+    name: 'votemesh_audit_client_overflowed_total',
+    help: 'Audit events recorded while the memory buffer was full: kept in the Redis spool only, sent once there is room.',
+    kind: 'counter',
+  },
+  auditClientSpoolErrorsTotal: {
+    name: 'votemesh_audit_client_spool_errors_total',
+    help: 'Failed writes to the Redis spool (the events stay in memory; removals failing only cause harmless resends).',
     kind: 'counter',
   },
   // audit subgraph

@@ -1,5 +1,8 @@
-// Readiness checks for the subgraphs: each must answer `{ __typename }` over HTTP with a GraphQL
-// response. A subgraph that is down makes /readyz fail naming it, so the mesh stops routing here.
+// Dependency checks for the subgraphs: each must answer `{ __typename }` over HTTP with a GraphQL
+// response. A subgraph that is down is reported in /readyz and `votemesh_dependency_up`, but does
+// not make the gateway unready: every gateway replica shares that subgraph, so failing readiness
+// would take the whole API out of the Service, queries to the healthy subgraphs included, and no
+// gateway restart brings the subgraph back (see server.ts and docs/observability.md).
 import type { ReadinessCheck } from '@votemesh/common/http-server';
 
 export function subgraphReadinessChecks(urls: ReadonlyMap<string, string>, timeoutMs: number): ReadinessCheck[] {

@@ -27,7 +27,7 @@ export interface GraphQLHttpResult {
 export async function startTestGateway(
   supergraphSdl: string,
   env: Record<string, string> = {},
-  deps: Partial<Pick<GatewayDeps, 'rateLimitCounter' | 'subscriptions' | 'readinessChecks'>> = {},
+  deps: Partial<Pick<GatewayDeps, 'rateLimitCounter' | 'subscriptions' | 'dependencyChecks'>> = {},
 ): Promise<TestGateway> {
   const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', IDENTITY_SECRET: TEST_IDENTITY_SECRET, LOG_LEVEL: 'debug', ...env });
   const logs: Record<string, unknown>[] = [];

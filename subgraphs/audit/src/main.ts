@@ -15,7 +15,7 @@ try {
 const { createLogger, createMetricsRegistry, createShutdownStack, handleTerminationSignals, logStartupFailure } = await import('@votemesh/common');
 const { routeDiagnostics } = await import('@votemesh/common/telemetry/diagnostics');
 const { createDatabasePool, createPrismaClient } = await import('@votemesh/common/db/client');
-const { connectRedisBus } = await import('@votemesh/common/bus/connect-redis-bus');
+const { connectRedisBus, redisCheck } = await import('@votemesh/common/bus/connect-redis-bus');
 const { startAuditSubgraph } = await import('./server.ts');
 
 const logger = createLogger({ service: SERVICE_NAMES.audit, level: config.logLevel, pretty: config.logPretty });
@@ -35,11 +35,12 @@ try {
   shutdown.defer('prisma', () => prisma.$disconnect());
 
   // Only the auditEvents feed uses Redis (the event bus between replicas); a failed publish loses
-  // live pushes, never log entries.
-  const { bus } = await connectRedisBus({ url: config.redisUrl, prefix: config.redisPrefix, logger, shutdown });
+  // live pushes, never log entries. So Redis down at start is no reason to stay down: ingest and
+  // the queries serve at once, and the feed works once the connection (retried in the background) is up.
+  const { redis, bus } = await connectRedisBus({ url: config.redisUrl, prefix: config.redisPrefix, logger, shutdown, waitForConnection: false });
 
   const registry = createMetricsRegistry(SERVICE_NAMES.audit);
-  const audit = await startAuditSubgraph({ config, logger, prisma, pool, registry, bus });
+  const audit = await startAuditSubgraph({ config, logger, prisma, pool, registry, bus, dependencyChecks: [redisCheck('redis', redis)] });
   shutdown.defer('audit subgraph', () => audit.close());
   logger.info({ url: `${audit.url}/graphql`, grpcAddress: audit.grpcAddress }, 'listening');
 } catch (error) {

@@ -9,6 +9,7 @@ import { identitySecretKey, type Identity } from '@votemesh/common/contracts/ide
 import type { DatabasePool, PrismaClient } from '@votemesh/common/db/client';
 import { createGraphQLErrorFormatter, createGraphQLHttpHandler } from '@votemesh/common/graphql-http';
 import { createHttpServer, handleProbe, listen, sendJson } from '@votemesh/common/http-server';
+import { createReadiness, type ReadinessCheck } from '@votemesh/common/readiness';
 import type { Logger } from '@votemesh/common/logger';
 import { withTraceContext } from '@votemesh/common/telemetry/graphql-ws-trace';
 import { useServer } from 'graphql-ws/use/ws';
@@ -27,7 +28,7 @@ import { createAuditStore } from './store.ts';
 
 export interface AuditSubgraphDeps {
   readonly config: Pick<AuditConfig, 'host' | 'port' | 'grpcPort' | 'identitySecret' | 'appendMaxBatch' | 'appendMaxDelayMs' | 'production'> &
-    Partial<Pick<AuditConfig, 'grpcKeepalive'>>;
+    Partial<Pick<AuditConfig, 'grpcKeepalive' | 'drainDelayMs'>>;
   readonly logger: Logger;
   readonly prisma: PrismaClient;
   /** The pool `prisma` runs on; appends use the driver directly. Owned by the caller. */
@@ -35,6 +36,8 @@ export interface AuditSubgraphDeps {
   readonly registry: Registry;
   /** Carries committed events to every replica's auditEvents feed; owned by the caller. */
   readonly bus: EventBus;
+  /** Reported in /readyz without deciding it (e.g. the bus's Redis). */
+  readonly dependencyChecks?: readonly ReadinessCheck[];
 }
 
 export interface RunningAuditSubgraph {
@@ -81,19 +84,25 @@ export async function startAuditSubgraph(deps: AuditSubgraphDeps): Promise<Runni
   });
 
   const grpc = await startGrpcServer(createIngestHandlers({ appender, metrics, logger }), config.host, config.grpcPort, config.grpcKeepalive);
-  // Redis is not a readiness check: ingest and the queries work without it, only the live feed
+  // Ready = the HTTP and gRPC listeners are up, not draining, and PostgreSQL answers: the log lives
+  // there, so every append and every query needs it (senders keep what is unconfirmed and resend).
+  // Redis is reported, not required: ingest and the queries work without it, only the live feed
   // pauses, and taking the replica out of service would stop ingest for no gain.
-  const checks = [
-    { name: 'postgres', check: () => store.ping() },
-    {
-      name: 'grpc',
-      async check() {
-        if (!grpc.isListening()) throw new Error('AuditIngest gRPC server is not listening');
+  const readiness = createReadiness({
+    registry,
+    required: [
+      { name: 'postgres', check: () => store.ping() },
+      {
+        name: 'grpc',
+        async check() {
+          if (!grpc.isListening()) throw new Error('AuditIngest gRPC server is not listening');
+        },
       },
-    },
-  ];
+    ],
+    degrading: deps.dependencyChecks ?? [],
+  });
   const httpServer = createHttpServer(async (req, res) => {
-    if (await handleProbe(req, res, { registry, checks })) return;
+    if (await handleProbe(req, res, { registry, readiness })) return;
     if (await graphql(req, res)) return;
     sendJson(res, 404, { error: 'not found' });
   });
@@ -125,7 +134,9 @@ export async function startAuditSubgraph(deps: AuditSubgraphDeps): Promise<Runni
   async function close(): Promise<void> {
     // Stop taking new ingest streams and let open ones finish (they need the appender), then
     // commit what is queued and publish it (the caller closes the bus after us), then end
-    // subscriptions and stop HTTP.
+    // subscriptions and stop HTTP. Unready before any of it, listeners still open, so the mesh
+    // sends new streams and queries elsewhere first.
+    await readiness.drain(config.drainDelayMs);
     await grpc.close();
     await appender.close();
     await publisher.flush();

@@ -7,7 +7,8 @@ import { buildSubgraphSchema } from '@apollo/subgraph';
 import { IDENTITY_HEADER, type Identity } from '@votemesh/common/contracts/identity';
 import type { PrismaClient } from '@votemesh/common/db/client';
 import { createGraphQLErrorFormatter, createGraphQLHttpHandler } from '@votemesh/common/graphql-http';
-import { createHttpServer, handleProbe, listen, sendJson, type ReadinessCheck } from '@votemesh/common/http-server';
+import { createHttpServer, handleProbe, listen, sendJson } from '@votemesh/common/http-server';
+import { createReadiness } from '@votemesh/common/readiness';
 import type { Logger } from '@votemesh/common/logger';
 import { withTraceContext } from '@votemesh/common/telemetry/graphql-ws-trace';
 import { useServer } from 'graphql-ws/use/ws';
@@ -24,7 +25,8 @@ import { resolvers, typeDefs } from './schema.ts';
 import type { TallySource } from './tally-client.ts';
 
 export interface ResultSubgraphDeps {
-  readonly config: Pick<ResultConfig, 'host' | 'port' | 'production' | 'coalesceMs' | 'watchReconnectInitialMs' | 'watchReconnectMaxMs'>;
+  readonly config: Pick<ResultConfig, 'host' | 'port' | 'production' | 'coalesceMs' | 'watchReconnectInitialMs' | 'watchReconnectMaxMs'> &
+    Partial<Pick<ResultConfig, 'drainDelayMs'>>;
   readonly logger: Logger;
   readonly registry: Registry;
   /** Read-only: poll_options (option ids in position order) and the readiness probe. */
@@ -84,12 +86,20 @@ export async function startResultSubgraph(deps: ResultSubgraphDeps): Promise<Run
     context: async (req) => contextFor(await readIdentity(identityKey, req.headers[IDENTITY_HEADER])),
   });
 
-  const checks: ReadinessCheck[] = [
-    { name: 'postgres', check: async () => void (await prisma.$queryRaw`SELECT 1`) },
-    { name: 'tally-grpc', check: () => tally.checkReady(1500) },
-  ];
+  // Ready = listening and not draining. PostgreSQL (poll options) and the worker's TallyService
+  // are shared by every replica: while either is down, results fail alike on all of them with
+  // UPSTREAM_UNAVAILABLE, live subscriptions stay open and reopen their WatchResults stream by
+  // themselves, and no restart of this process helps. Unready would only turn those precise
+  // errors into mesh 503s and refuse new subscriptions that would resume on their own.
+  const readiness = createReadiness({
+    registry,
+    degrading: [
+      { name: 'postgres', check: async () => void (await prisma.$queryRaw`SELECT 1`) },
+      { name: 'tally-grpc', check: () => tally.checkReady(1500) },
+    ],
+  });
   const httpServer = createHttpServer(async (req, res) => {
-    if (await handleProbe(req, res, { registry, checks })) return;
+    if (await handleProbe(req, res, { registry, readiness })) return;
     if (await handleGraphQL(req, res)) return;
     sendJson(res, 404, { errors: [{ message: `Not found; GraphQL is served at ${PATH}`, extensions: { code: 'NOT_FOUND' } }] });
   });
@@ -131,6 +141,8 @@ export async function startResultSubgraph(deps: ResultSubgraphDeps): Promise<Run
     live,
     close() {
       closing ??= (async () => {
+        // Unready first, with the listener still open, so the mesh routes new requests elsewhere.
+        await readiness.drain(config.drainDelayMs);
         live.close();
         await wsServer.dispose();
         await running.close();

@@ -342,16 +342,20 @@ describe('result subgraph', () => {
       assert.ok(logged, 'the failed call is logged');
       assert.equal(logged['address'], tally.address);
       assert.equal(logged['grpcStatus'], 'UNAVAILABLE');
-      const notReady = await fetch(`${subgraph.url}/readyz`);
-      assert.equal(notReady.status, 503);
-      const body = (await notReady.json()) as { checks: { name: string; ok: boolean }[] };
+      // Reported, but still ready: every replica shares the tally service, and this one still
+      // answers (with precise errors) and keeps its live subscriptions waiting for it.
+      const degraded = await fetch(`${subgraph.url}/readyz`);
+      assert.equal(degraded.status, 200);
+      const body = (await degraded.json()) as { checks: unknown[]; dependencies: { name: string; ok: boolean }[] };
+      assert.deepEqual(body.checks, []);
       assert.deepEqual(
-        body.checks.map((check) => [check.name, check.ok]),
+        body.dependencies.map((dependency) => [dependency.name, dependency.ok]),
         [
           ['postgres', true],
           ['tally-grpc', false],
         ],
       );
+      assert.match(await (await fetch(`${subgraph.url}/metrics`)).text(), /^votemesh_dependency_up\{dependency="tally-grpc",required="false",[^}]*\} 0$/m);
 
       await tally.start();
       await live.waitForEvent((event) => event.data?.pollResults.version === whileDown, 'the state committed during the outage', 15_000);

@@ -17,6 +17,7 @@ const { routeDiagnostics } = await import('@votemesh/common/telemetry/diagnostic
 const { createPrismaClient } = await import('@votemesh/common/db/client');
 const { connectRedisBus } = await import('@votemesh/common/bus/connect-redis-bus');
 const { createAuditClient } = await import('@votemesh/common/grpc/audit-client');
+const { auditSpoolKey, createRedisAuditSpool } = await import('@votemesh/common/grpc/audit-spool');
 const { startVoteSubgraph } = await import('./server.ts');
 
 const logger = createLogger({ service: SERVICE_NAMES.vote, level: config.logLevel, pretty: config.logPretty });
@@ -31,11 +32,20 @@ try {
 
   const { redis, bus } = await connectRedisBus({ url: config.redisUrl, prefix: config.redisPrefix, logger, shutdown });
 
-  const audit = createAuditClient({ address: config.auditGrpcUrl, logger, source: 'vote', keepalive: config.grpcKeepalive });
-  shutdown.defer('audit client', async () => {
-    await audit.flush(2000).catch(() => undefined);
-    await audit.close();
+  const registry = createMetricsRegistry(SERVICE_NAMES.vote);
+  // Unconfirmed audit events are spooled in Redis, so a restart while the audit service is down
+  // loses none: the next start (or a sibling replica) sends them (docs/contracts/audit.md).
+  const audit = createAuditClient({
+    address: config.auditGrpcUrl,
+    logger,
+    source: 'vote',
+    keepalive: config.grpcKeepalive,
+    // At shutdown: what is not confirmed by then stays in the spool.
+    closeTimeoutMs: 2000,
+    spool: createRedisAuditSpool(redis, auditSpoolKey(config.redisPrefix, 'vote')),
+    registry,
   });
+  shutdown.defer('audit client', () => audit.close());
 
   const vote = await startVoteSubgraph({
     config,
@@ -44,7 +54,7 @@ try {
     redis,
     bus,
     audit,
-    registry: createMetricsRegistry(SERVICE_NAMES.vote),
+    registry,
   });
   shutdown.defer('vote subgraph', () => vote.close());
 } catch (error) {

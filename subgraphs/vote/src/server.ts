@@ -17,6 +17,7 @@ import { IDENTITY_HEADER, identitySecretKey } from '@votemesh/common/contracts/i
 import type { PrismaClient } from '@votemesh/common/db/client';
 import { createGraphQLErrorFormatter, createGraphQLHttpHandler } from '@votemesh/common/graphql-http';
 import { createHttpServer, handleProbe, listen, sendJson } from '@votemesh/common/http-server';
+import { createReadiness } from '@votemesh/common/readiness';
 import type { Logger } from '@votemesh/common/logger';
 import { withTraceContext } from '@votemesh/common/telemetry/graphql-ws-trace';
 import type { GraphQLFormattedError } from 'graphql';
@@ -37,7 +38,8 @@ import { createReceiptStore } from './votes/receipt-store.ts';
 import { createVoteService } from './votes/vote-service.ts';
 
 export interface VoteSubgraphDeps {
-  readonly config: Pick<VoteConfig, 'host' | 'port' | 'redisPrefix' | 'identitySecret' | 'receiptTtlSeconds' | 'pollCacheTtlMs' | 'schedulerSweepMs'>;
+  readonly config: Pick<VoteConfig, 'host' | 'port' | 'redisPrefix' | 'identitySecret' | 'receiptTtlSeconds' | 'pollCacheTtlMs' | 'schedulerSweepMs'> &
+    Partial<Pick<VoteConfig, 'drainDelayMs'>>;
   readonly logger: Logger;
   readonly prisma: PrismaClient;
   /** For commands (receipts, the votes stream) and readiness; not closed here. */
@@ -105,12 +107,18 @@ export async function startVoteSubgraph(deps: VoteSubgraphDeps): Promise<Running
     path: GRAPHQL_PATH,
     context: async (req: IncomingMessage) => createContext(services, await httpIdentity(headerValue(req, IDENTITY_HEADER))),
   });
-  const checks = [
-    { name: 'postgres', check: () => store.ping() },
-    { name: 'redis', check: () => receipts.ping() },
-  ];
+  // Ready = listening and not draining. PostgreSQL and Redis each serve only part of the API
+  // (polls vs castVote and receipts), and every replica shares them: while one is down the other
+  // half still works here, so they are reported (body, votemesh_dependency_up), not required.
+  const readiness = createReadiness({
+    registry,
+    degrading: [
+      { name: 'postgres', check: () => store.ping() },
+      { name: 'redis', check: () => receipts.ping() },
+    ],
+  });
   const httpServer = createHttpServer(async (req, res) => {
-    if (await handleProbe(req, res, { registry, checks })) return;
+    if (await handleProbe(req, res, { registry, readiness })) return;
     if (await graphqlHandler(req, res)) return;
     sendJson(res, 404, { error: 'not found' });
   });
@@ -154,6 +162,8 @@ export async function startVoteSubgraph(deps: VoteSubgraphDeps): Promise<Running
     graphqlUrl,
     close() {
       closing ??= (async () => {
+        // Unready first, with the listener still open, so the mesh routes new requests elsewhere.
+        await readiness.drain(config.drainDelayMs);
         stopWatchingPolls();
         await scheduler.stop();
         // Going away (1001) for every subscriber, then stop accepting and drain HTTP.

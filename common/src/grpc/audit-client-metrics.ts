@@ -1,0 +1,57 @@
+// The audit client's Prometheus metrics (names in telemetry/names.ts). Optional: without a registry
+// the client keeps only its `stats()` counters.
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { METRICS } from '../telemetry/names.ts';
+
+export type AuditDropReason = 'buffer_full' | 'closed' | 'invalid_id' | 'unencodable' | 'refused';
+export type AuditResendCause = 'call_failed' | 'spool';
+
+export interface AuditClientMetrics {
+  dropped(reason: AuditDropReason): void;
+  resent(cause: AuditResendCause, count: number): void;
+  overflowed(): void;
+  spoolError(): void;
+}
+
+export function createAuditClientMetrics(
+  registry: Registry | undefined,
+  read: { readonly buffered: () => number; readonly spooled: (() => Promise<number>) | undefined },
+): AuditClientMetrics {
+  if (!registry) return { dropped() {}, resent() {}, overflowed() {}, spoolError() {} };
+  const counter = (metric: { name: string; help: string; labelNames?: readonly string[] }) =>
+    new Counter({ name: metric.name, help: metric.help, labelNames: metric.labelNames ?? [], registers: [registry] });
+  const dropped = counter(METRICS.auditClientDroppedTotal);
+  const resent = counter(METRICS.auditClientResentTotal);
+  const overflowed = counter(METRICS.auditClientOverflowedTotal);
+  const spoolErrors = counter(METRICS.auditClientSpoolErrorsTotal);
+  new Gauge({
+    name: METRICS.auditClientBuffered.name,
+    help: METRICS.auditClientBuffered.help,
+    registers: [registry],
+    collect() {
+      this.set(read.buffered());
+    },
+  });
+  const spooled = read.spooled;
+  if (spooled) {
+    new Gauge({
+      name: METRICS.auditClientSpooled.name,
+      help: METRICS.auditClientSpooled.help,
+      registers: [registry],
+      // Read from Redis at scrape time: every replica of a process kind reports the same value.
+      async collect() {
+        try {
+          this.set(await spooled());
+        } catch {
+          this.reset();
+        }
+      },
+    });
+  }
+  return {
+    dropped: (reason) => dropped.inc({ reason }),
+    resent: (cause, count) => resent.inc({ cause }, count),
+    overflowed: () => overflowed.inc(),
+    spoolError: () => spoolErrors.inc(),
+  };
+}

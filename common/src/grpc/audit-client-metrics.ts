@@ -3,6 +3,9 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { METRICS } from '../telemetry/names.ts';
 
+/** How long a scrape waits for the spool's size (ZCARD) before it leaves the gauge out. */
+export const SPOOL_SIZE_TIMEOUT_MS = 1000;
+
 export type AuditDropReason = 'buffer_full' | 'closed' | 'invalid_id' | 'unencodable' | 'refused';
 export type AuditResendCause = 'call_failed' | 'spool';
 
@@ -38,12 +41,20 @@ export function createAuditClientMetrics(
       name: METRICS.auditClientSpooled.name,
       help: METRICS.auditClientSpooled.help,
       registers: [registry],
-      // Read from Redis at scrape time: every replica of a process kind reports the same value.
+      // Read from Redis at scrape time: every replica of a process kind reports the same value. The
+      // spool's connection may queue commands while Redis is away (the worker's waits out a restart),
+      // so the read is bounded: a scrape must answer, and an unknown size is no sample, not a stale one.
       async collect() {
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error('audit spool size read timed out')), SPOOL_SIZE_TIMEOUT_MS);
+        });
         try {
-          this.set(await spooled());
+          this.set(await Promise.race([spooled(), timeout]));
         } catch {
           this.reset();
+        } finally {
+          clearTimeout(timer);
         }
       },
     });

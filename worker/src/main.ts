@@ -23,7 +23,7 @@ const { connectRedisBus } = await import('@votemesh/common/bus/connect-redis-bus
 const { watchRedisErrors } = await import('@votemesh/common/bus/redis-errors');
 const { routeDiagnostics } = await import('@votemesh/common/telemetry/diagnostics');
 const { createAuditClient } = await import('@votemesh/common/grpc/audit-client');
-const { BATCH_STATEMENTS } = await import('./batch-sql.ts');
+const { WORKER_DATABASE_OPTIONS } = await import('./tally-sql.ts');
 const { startConsumer } = await import('./consumer.ts');
 const { createWorkerMetrics, registerStreamGauges } = await import('./metrics.ts');
 const { startHttpServer } = await import('./server.ts');
@@ -52,7 +52,7 @@ try {
   watchRedisErrors(probes, logger, 'probes');
   await probes.connect();
   shutdown.defer('redis probes', () => probes.disconnect());
-  const prisma = createPrismaClient(config.databaseUrl, { preparedStatements: BATCH_STATEMENTS });
+  const prisma = createPrismaClient(config.databaseUrl, WORKER_DATABASE_OPTIONS);
   shutdown.defer('prisma', () => prisma.$disconnect());
   const audit = createAuditClient({ address: config.auditGrpcUrl, logger, source: 'worker', keepalive: config.grpcKeepalive });
   shutdown.defer('audit client', async () => {

@@ -68,7 +68,14 @@ export interface CommittedTally {
   readonly totalVotes: number;
   readonly options: readonly OptionCount[];
   readonly votesPerSecond: number;
+  /** When the tally last changed: the transaction that produced this version (PostgreSQL's clock). */
   readonly updatedAt: string;
+  /**
+   * Set only on a tally read back rather than produced by this commit (withReplayedTallies): the
+   * time of the commit that produced it, its updatedAt. A tally this commit produced leaves it
+   * unset, and the settle stamps the batch's commit time.
+   */
+  readonly committedAtMs?: number;
 }
 
 export interface CommitResult {
@@ -145,7 +152,9 @@ async function withReplayedTallies(prisma: PrismaClient, result: CommitResult, w
   if (replayed === undefined) return result;
   for (const tally of result.tallies) replayed.delete(tally.pollId);
   if (replayed.size === 0) return result;
-  // One statement: one snapshot in which each poll's counts are those its version names.
+  // One statement: one snapshot in which each poll's counts are those its version names. Each
+  // keeps the time of the commit that produced it (readPollTallies), not this re-apply's: nothing
+  // about the tally changed now, and committedAt is documented as that commit's time.
   const current = await readPollTallies(prisma, [...replayed], windowSeconds);
   return { ...result, tallies: [...result.tallies, ...current] };
 }

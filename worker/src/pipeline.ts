@@ -13,9 +13,10 @@
 //
 // Recovery (follow mode): a lane first re-reads the entries left pending under its own name (an
 // earlier life, a failed batch), lane 0 claims the entries of dead consumers with XAUTOCLAIM every
-// claimIntervalMs, deletes consumers that are gone (below) and prunes old rate buckets. A read ahead is only started when none of that is
-// due, so a re-read of the lane's own pending entries never races a read of new ones. A failed
-// iteration backs off and retries; its entries (and any read ahead) stay pending and are re-read.
+// claimIntervalMs, deletes consumers that are gone (below) and prunes old rate buckets. A read
+// ahead is only started when none of that is due, so a re-read of the lane's own pending entries
+// never races a read of new ones. A failed iteration backs off and retries; its entries (and any
+// read ahead) stay pending and are re-read.
 //
 // A batch that committed but failed to settle (Redis unreachable) is settled again, with backoff,
 // until it succeeds or the pipeline stops: the committed plan still knows every receipt its votes

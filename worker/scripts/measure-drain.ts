@@ -14,7 +14,7 @@ import { encodeVoteEntry } from '@votemesh/common/contracts/vote-entry';
 import { createPrismaClient, type PrismaClient } from '@votemesh/common/db/client';
 import { createLogger } from '@votemesh/common/logger';
 import { createTestDatabase } from '@votemesh/common/testing/database';
-import { BATCH_STATEMENTS } from '../src/batch-sql.ts';
+import { WORKER_DATABASE_OPTIONS } from '../src/tally-sql.ts';
 import { drainStream } from '../src/drain.ts';
 
 const entries = Number(process.env['ENTRIES'] ?? 200_000);
@@ -47,7 +47,7 @@ function redisCpu(info: string): number {
 }
 
 await using db = await createTestDatabase();
-const prisma = createPrismaClient(db.url, { preparedStatements: BATCH_STATEMENTS });
+const prisma = createPrismaClient(db.url, WORKER_DATABASE_OPTIONS);
 const redis = new Redis(redisUrl);
 const prefix = `vmbench:${randomBytes(4).toString('hex')}:`;
 const keys = createRedisKeys(prefix);

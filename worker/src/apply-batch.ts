@@ -197,7 +197,14 @@ export async function settleBatch(deps: ApplyDeps, batch: CommittedBatch): Promi
       });
   }
 
-  const tallies: TallyUpdate[] = result.tallies.map((tally) => ({ type: 'tally', ...tally, committedAtMs, ...(traceparent ? { traceparent } : {}) }));
+  // A tally this batch produced was committed now; one it only read back (its poll was touched by
+  // replayed votes alone) keeps the time of the commit that produced it (tally-sql.ts).
+  const tallies: TallyUpdate[] = result.tallies.map((tally) => ({
+    type: 'tally',
+    ...tally,
+    committedAtMs: tally.committedAtMs ?? committedAtMs,
+    ...(traceparent ? { traceparent } : {}),
+  }));
   try {
     await publishBatch(
       deps.redis,

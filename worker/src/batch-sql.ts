@@ -1,5 +1,6 @@
-// The fast path of a batch: ONE statement, no explicit transaction, one JSON parameter in and one
-// row out. Node does a single JSON.stringify per batch instead of encoding typed arrays, and
+// The fast path of a batch: ONE statement, no explicit transaction (so it runs at the session's
+// default isolation, which the worker sets to READ COMMITTED: tally-sql.ts WORKER_DATABASE_OPTIONS
+// says why), one JSON parameter in and one row out. Node does a single JSON.stringify per batch instead of encoding typed arrays, and
 // PostgreSQL does the whole apply in one snapshot-and-locks pass:
 //
 //   input (JSON) → validate (poll, option of poll; cast before the poll's closes_at) → newest entry

@@ -62,6 +62,12 @@ export interface ConsumerSettings {
   readonly claimIdleMs: number;
   /** How often to look for claimable entries. @default 5000 */
   readonly claimIntervalMs: number;
+  /**
+   * Consumers idle this long that own no pending entries are deleted from the group, by any replica
+   * (CONSUMER_DELETE_IDLE_MS): the names of processes that are gone. Must exceed BLOCK_MS, so a
+   * live reader parked in XREADGROUP BLOCK never qualifies. @default 600000
+   */
+  readonly consumerDeleteIdleMs: number;
   /** Width of the rolling votes/s window. @default 5 */
   readonly windowSeconds: number;
   /** Receipt hashes expire this long after their last change. @default 86400 */
@@ -86,9 +92,15 @@ export function loadConfig(env: Env, context: ConfigContext): WorkerConfig {
     batchIntervalMs: readInt(env, 'BATCH_INTERVAL_MS', 25, { min: 0, max: 1000 }),
     claimIdleMs: readInt(env, 'CLAIM_IDLE_MS', 30_000, { min: 0, max: MAX_TIMER_MS }),
     claimIntervalMs: readInt(env, 'CLAIM_INTERVAL_MS', 5000, { min: 10, max: MAX_TIMER_MS }),
+    consumerDeleteIdleMs: readInt(env, 'CONSUMER_DELETE_IDLE_MS', 600_000, { min: 1000, max: MAX_TIMER_MS }),
     windowSeconds: readInt(env, 'WINDOW_SECONDS', 5, { min: 1, max: 3600 }),
     receiptTtlSeconds: readInt(env, 'RECEIPT_TTL_SECONDS', 86_400, { min: 1, max: MAX_RECEIPT_TTL_SECONDS }),
   };
+  // Redis counts a parked XREADGROUP BLOCK as idle time: a bound at or below BLOCK_MS could
+  // delete a live reader mid-block (harmless for entries, since only consumers without pending
+  // entries are deleted, but it churns the group and races the read).
+  if (consumer.consumerDeleteIdleMs <= consumer.blockMs)
+    throw new ConfigError('CONSUMER_DELETE_IDLE_MS', `must be greater than BLOCK_MS (${consumer.blockMs}), got ${consumer.consumerDeleteIdleMs}`);
   return Object.freeze({
     host: readString(env, 'HOST', '0.0.0.0'),
     port: readPort(env, 'PORT', 4004),

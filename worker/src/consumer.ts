@@ -23,6 +23,12 @@ export interface ConsumerSettings extends ApplySettings {
   readonly batchIntervalMs?: number;
   readonly claimIdleMs: number;
   readonly claimIntervalMs: number;
+  /**
+   * Consumers of the group idle this long with no pending entries are deleted (lane 0 of every
+   * replica checks once a minute, or every this many milliseconds if shorter). Longer than blockMs,
+   * so a reader parked in XREADGROUP BLOCK is never one of them. @default 600000
+   */
+  readonly consumerDeleteIdleMs?: number;
   /** Lanes in this process: batches in flight at once, each with its own consumer name. @default 1 */
   readonly concurrency?: number;
   /** Rate buckets older than this are deleted now and then. @default 3600 */
@@ -62,6 +68,7 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
     mode: { kind: 'follow', blockMs: settings.blockMs, batchIntervalMs: settings.batchIntervalMs ?? 0 },
     claim: { idleMs: settings.claimIdleMs, intervalMs: settings.claimIntervalMs },
     pruneRateBuckets: { keepSeconds: settings.rateBucketRetentionSeconds ?? 3600, everyMs: PRUNE_EVERY_MS },
+    deleteConsumers: { idleMs: settings.consumerDeleteIdleMs ?? 600_000, everyMs: Math.min(PRUNE_EVERY_MS, settings.consumerDeleteIdleMs ?? 600_000) },
     ...(deps.onBatch ? { onBatch: deps.onBatch } : {}),
   });
   const since = Date.now();

@@ -24,7 +24,7 @@ const { watchRedisErrors } = await import('@votemesh/common/bus/redis-errors');
 const { routeDiagnostics } = await import('@votemesh/common/telemetry/diagnostics');
 const { createAuditClient } = await import('@votemesh/common/grpc/audit-client');
 const { auditSpoolKey, createRedisAuditSpool } = await import('@votemesh/common/grpc/audit-spool');
-const { BATCH_STATEMENTS } = await import('./batch-sql.ts');
+const { WORKER_DATABASE_OPTIONS } = await import('./tally-sql.ts');
 const { startConsumer } = await import('./consumer.ts');
 const { createWorkerMetrics, registerStreamGauges } = await import('./metrics.ts');
 const { startHttpServer } = await import('./server.ts');
@@ -53,7 +53,7 @@ try {
   watchRedisErrors(probes, logger, 'probes');
   await probes.connect();
   shutdown.defer('redis probes', () => probes.disconnect());
-  const prisma = createPrismaClient(config.databaseUrl, { preparedStatements: BATCH_STATEMENTS });
+  const prisma = createPrismaClient(config.databaseUrl, WORKER_DATABASE_OPTIONS);
   shutdown.defer('prisma', () => prisma.$disconnect());
   const registry = createMetricsRegistry(SERVICE_NAMES.worker);
   // Unconfirmed audit events are spooled in Redis (before each batch is acknowledged: apply-batch.ts),

@@ -13,6 +13,7 @@ export interface WorkerMetrics {
   readonly batchApplySeconds: Histogram;
   readonly votesApplied: Counter<'outcome'>;
   readonly claimedEntries: Counter;
+  readonly deletedConsumers: Counter;
   readonly transactionRetries: Counter<'sqlstate'>;
   readonly publishErrors: Counter;
   readonly ballotRaces: Counter;
@@ -42,6 +43,7 @@ export function createWorkerMetrics(registry: Registry): WorkerMetrics {
       registers: [registry],
     }),
     claimedEntries: new Counter({ name: METRICS.workerClaimedEntriesTotal.name, help: METRICS.workerClaimedEntriesTotal.help, registers: [registry] }),
+    deletedConsumers: new Counter({ name: METRICS.workerDeletedConsumersTotal.name, help: METRICS.workerDeletedConsumersTotal.help, registers: [registry] }),
     transactionRetries: new Counter({
       name: METRICS.workerTransactionRetriesTotal.name,
       help: METRICS.workerTransactionRetriesTotal.help,

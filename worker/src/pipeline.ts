@@ -13,9 +13,10 @@
 //
 // Recovery (follow mode): a lane first re-reads the entries left pending under its own name (an
 // earlier life, a failed batch), lane 0 claims the entries of dead consumers with XAUTOCLAIM every
-// claimIntervalMs and prunes old rate buckets. A read ahead is only started when none of that is
-// due, so a re-read of the lane's own pending entries never races a read of new ones. A failed
-// iteration backs off and retries; its entries (and any read ahead) stay pending and are re-read.
+// claimIntervalMs, deletes consumers that are gone (below) and prunes old rate buckets. A read
+// ahead is only started when none of that is due, so a re-read of the lane's own pending entries
+// never races a read of new ones. A failed iteration backs off and retries; its entries (and any
+// read ahead) stay pending and are re-read.
 //
 // A batch that committed but failed to settle (Redis unreachable) is settled again, with backoff,
 // until it succeeds or the pipeline stops: the committed plan still knows every receipt its votes
@@ -23,12 +24,20 @@
 // ballot row remembers one). The next batch of the lane does not start settling meanwhile, so
 // settles stay in batch order. Only a settle still failing once the pipeline stops gives up; its
 // entries stay pending and are replayed (own-pending re-read, or XAUTOCLAIM by another replica).
+//
+// Consumers that are gone: every process start reads the group under new names (CONSUMER_NAME
+// defaults to <hostname>-<pid>: a new pod, a new process), and Redis keeps a consumer until it is
+// deleted, so without cleanup XINFO CONSUMERS grows with every rollout and restart. Lane 0 of every
+// replica deletes, now and then, the consumers idle longer than deleteConsumers.idleMs that own no
+// pending entries (stream.ts deleteIdleConsumers: check and delete in one script). A dead
+// consumer's pending entries are first taken over by XAUTOCLAIM (claimIdleMs), which leaves it with
+// none; any replica may then delete it, and two replicas racing to do so delete it once.
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { watchRedisErrors } from '@votemesh/common/bus/redis-errors';
 import { commitBatch, settleBatch, type ApplyDeps, type BatchReport, type CommittedBatch } from './apply-batch.ts';
 import { pruneRateBuckets } from './tally-sql.ts';
-import { autoClaim, ensureGroup, readGroup, type StreamEntry, type StreamRef } from './stream.ts';
+import { autoClaim, deleteIdleConsumers, ensureGroup, readGroup, type StreamEntry, type StreamRef } from './stream.ts';
 
 export type BatchSource = 'new' | 'own-pending' | 'claimed';
 
@@ -44,6 +53,8 @@ export interface PipelineOptions {
   readonly mode: { readonly kind: 'follow'; readonly blockMs: number; readonly batchIntervalMs?: number } | { readonly kind: 'drain' };
   /** XAUTOCLAIM by lane 0 (follow mode only). */
   readonly claim?: { readonly idleMs: number; readonly intervalMs: number };
+  /** Delete consumers idle at least idleMs with no pending entries, every everyMs (lane 0, follow mode only). */
+  readonly deleteConsumers?: { readonly idleMs: number; readonly everyMs: number };
   /** Delete rate buckets older than this now and then (lane 0, follow mode only). */
   readonly pruneRateBuckets?: { readonly keepSeconds: number; readonly everyMs: number };
   /** After every settled batch. */
@@ -108,6 +119,8 @@ export async function startPipeline(deps: ApplyDeps, options: PipelineOptions): 
     let failures = 0;
     const claims = index === 0 && follow ? options.claim : undefined;
     const prune = index === 0 && follow ? options.pruneRateBuckets : undefined;
+    const reap = index === 0 && follow ? options.deleteConsumers : undefined;
+    let nextReapAt = reap ? Date.now() + reap.everyMs : Number.POSITIVE_INFINITY;
     let nextClaimAt = 0;
     let claimCursor = '0-0';
     let nextPruneAt = prune ? Date.now() + prune.everyMs : Number.POSITIVE_INFINITY;
@@ -125,7 +138,7 @@ export async function startPipeline(deps: ApplyDeps, options: PipelineOptions): 
       }
       return entries;
     };
-    const maintenanceDue = (now: number): boolean => ownPending || (claims !== undefined && now >= nextClaimAt) || now >= nextPruneAt;
+    const maintenanceDue = (now: number): boolean => ownPending || (claims !== undefined && now >= nextClaimAt) || now >= nextPruneAt || now >= nextReapAt;
 
     async function apply(entries: readonly StreamEntry[], source: BatchSource): Promise<void> {
       for (const entry of entries) inFlight.add(entry.id);
@@ -223,6 +236,14 @@ export async function startPipeline(deps: ApplyDeps, options: PipelineOptions): 
             if (claimCursor === '0-0') nextClaimAt = now + claims.intervalMs;
             laneErrors[index] = undefined;
             failures = 0;
+            continue;
+          } else if (reap !== undefined && now >= nextReapAt) {
+            nextReapAt = now + reap.everyMs;
+            const deleted = await deleteIdleConsumers(deps.redis, stream, reap.idleMs, options.consumerNames);
+            if (deleted.length > 0) {
+              deps.metrics?.deletedConsumers.inc(deleted.length);
+              logger.info({ consumer: name, deleted, idleMs: reap.idleMs }, 'deleted idle consumers with no pending entries from the group');
+            }
             continue;
           } else if (prune !== undefined && now >= nextPruneAt) {
             nextPruneAt = now + prune.everyMs;

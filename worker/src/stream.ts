@@ -70,6 +70,44 @@ export async function autoClaim(redis: Redis, stream: StreamRef, consumer: strin
   return { cursor: String(reply[0]), entries: parseEntries(reply[1]), deletedIds: deleted };
 }
 
+/**
+ * Deletes the group's consumers that are idle at least `minIdleMs` (no XREADGROUP, XCLAIM or
+ * XAUTOCLAIM under their name for that long) and own no pending entries; returns their names.
+ * XGROUP DELCONSUMER drops a consumer's pending entries with it, and those would then never be
+ * delivered again, so the check and the delete run in ONE script: no read can give the consumer an
+ * entry between them. A consumer deleted while still alive loses nothing: its next XREADGROUP
+ * creates it again. `keep` (this process's own names) is never deleted.
+ */
+const DELETE_IDLE_CONSUMERS = `
+local minIdle = tonumber(ARGV[2])
+local keep = {}
+for i = 3, #ARGV do keep[ARGV[i]] = true end
+local deleted = {}
+for _, info in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local fields = {}
+  for j = 1, #info, 2 do fields[info[j]] = info[j + 1] end
+  local name = fields['name']
+  if name and not keep[name] and fields['pending'] == 0 and fields['idle'] >= minIdle then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], name)
+    deleted[#deleted + 1] = name
+  end
+end
+return deleted`;
+
+export async function deleteIdleConsumers(redis: Redis, stream: StreamRef, minIdleMs: number, keep: readonly string[]): Promise<string[]> {
+  const reply = await redis.eval(DELETE_IDLE_CONSUMERS, 1, stream.key, stream.group, String(minIdleMs), ...keep);
+  return asArray(reply, 'deleted consumers').map(String);
+}
+
+/** The group's consumers as XINFO CONSUMERS lists them. */
+export async function listConsumers(redis: Redis, stream: StreamRef): Promise<{ name: string; pending: number; idleMs: number }[]> {
+  const reply = asArray(await redis.call('XINFO', 'CONSUMERS', stream.key, stream.group), 'XINFO CONSUMERS reply');
+  return reply.map((item) => {
+    const info = pairsToRecord(asArray(item, 'XINFO CONSUMERS entry'));
+    return { name: String(info['name']), pending: Number(info['pending']), idleMs: Number(info['idle']) };
+  });
+}
+
 export interface GroupStats {
   readonly length: number;
   readonly pending: number;

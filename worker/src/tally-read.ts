@@ -48,7 +48,8 @@ export async function readPollTally(prisma: PrismaClient, pollId: string, window
 /**
  * The committed tallies of the given polls, one statement for all (one snapshot: a poll's counts
  * are exactly those its version names, since every writer changes them in the transaction that
- * bumps the version). Polls without a tally row are left out. Bumps nothing.
+ * bumps the version). Polls without a tally row are left out. Bumps nothing. Each carries the time
+ * of the commit that produced its version as `committedAtMs` (its updated_at), as readPollTally does.
  */
 export async function readPollTallies(prisma: PrismaClient, pollIds: readonly string[], windowSeconds: number): Promise<CommittedTally[]> {
   if (pollIds.length === 0) return [];
@@ -61,7 +62,7 @@ export async function readPollTallies(prisma: PrismaClient, pollIds: readonly st
     FROM poll_tallies t
     WHERE t.poll_id = ANY(${[...pollIds]}::uuid[])
     ORDER BY t.poll_id`;
-  return rows.map((row) => fromRow(row, windowSeconds));
+  return rows.map((row) => ({ ...fromRow(row, windowSeconds), committedAtMs: row.updated_at.getTime() }));
 }
 
 function fromRow(row: Row, windowSeconds: number): CommittedTally {

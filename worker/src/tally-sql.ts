@@ -7,18 +7,41 @@
 //
 // Lock order is the same in every replica where it matters most (the hot tally rows):
 // ballots (sorted by poll, voter) → option_tallies (by option) → poll_tallies → poll_rate_buckets
-// (by poll). Reads run under READ COMMITTED (named by the transaction, whatever the server's
-// default) while holding those row locks, so the tally returned for a poll is exactly the state its
-// new `version` names.
+// (by poll). Every transaction runs under READ COMMITTED, whatever the server's default (see
+// WORKER_DATABASE_OPTIONS), and reads while holding those row locks, so the tally returned for a
+// poll is exactly the state its new `version` names.
 import type { OptionCount } from '@votemesh/common/contracts/bus';
-import { Prisma, type PrismaClient } from '@votemesh/common/db/client';
+import { Prisma, type CreatePrismaClientOptions, type PrismaClient } from '@votemesh/common/db/client';
 import { resolveBallots, type BallotChange, type PreviousBallot } from './ballots-sql.ts';
-import { applyVotesFast, OUTCOME_CODES, type FastResult, type OutcomeCode } from './batch-sql.ts';
+import { applyVotesFast, BATCH_STATEMENTS, OUTCOME_CODES, type FastResult, type OutcomeCode } from './batch-sql.ts';
 import { readPollTallies } from './tally-read.ts';
 import { withTransactionRetry, type RetryOptions } from './retry.ts';
 import { compareStreamIds, type ParsedVote, type VoteOutcome } from './outcomes.ts';
 
 type Tx = Prisma.TransactionClient;
+
+/**
+ * How the worker's PostgreSQL client is made (main.ts; the tests and drain script do the same).
+ *
+ * Isolation: READ COMMITTED for every transaction, named here rather than inherited from the
+ * server's, database's or role's default_transaction_isolation, which an operator may have raised.
+ * The one-statement fast path (batch-sql.ts) runs outside `$transaction`, as its own implicit
+ * transaction, so the session default is the only place its level can be named; the locking path
+ * names it on its transaction as well (commitVotesLocked). Why READ COMMITTED and nothing stricter:
+ * both paths are written for it. Their upserts of option and tally rows (ON CONFLICT DO UPDATE)
+ * wait for a concurrent writer of the same poll and then work on its committed row, and the fast
+ * path sees a ballot changed after its snapshot as a lost race (code `L`, decided again under row
+ * locks). Under REPEATABLE READ or SERIALIZABLE the same waits end in a serialization failure
+ * (40001) instead, so every batch that met another lane or replica on a poll would be rolled back and
+ * re-run whole; and the locking path's tally read-back is exact only because each of its statements
+ * takes a fresh snapshot (applyPollTallies). Nothing is given up: every read the worker makes that
+ * must be consistent is one statement (one snapshot) or runs under the row locks it needs.
+ * The TallyService reads (tally-read.ts) are single statements too and get the same level.
+ */
+export const WORKER_DATABASE_OPTIONS = {
+  preparedStatements: BATCH_STATEMENTS,
+  defaultTransactionIsolation: 'read committed',
+} as const satisfies CreatePrismaClientOptions;
 
 export interface DecidedVote {
   readonly vote: ParsedVote;
@@ -45,7 +68,14 @@ export interface CommittedTally {
   readonly totalVotes: number;
   readonly options: readonly OptionCount[];
   readonly votesPerSecond: number;
+  /** When the tally last changed: the transaction that produced this version (PostgreSQL's clock). */
   readonly updatedAt: string;
+  /**
+   * Set only on a tally read back rather than produced by this commit (withReplayedTallies): the
+   * time of the commit that produced it, its updatedAt. A tally this commit produced leaves it
+   * unset, and the settle stamps the batch's commit time.
+   */
+  readonly committedAtMs?: number;
 }
 
 export interface CommitResult {
@@ -122,7 +152,9 @@ async function withReplayedTallies(prisma: PrismaClient, result: CommitResult, w
   if (replayed === undefined) return result;
   for (const tally of result.tallies) replayed.delete(tally.pollId);
   if (replayed.size === 0) return result;
-  // One statement: one snapshot in which each poll's counts are those its version names.
+  // One statement: one snapshot in which each poll's counts are those its version names. Each
+  // keeps the time of the commit that produced it (readPollTallies), not this re-apply's: nothing
+  // about the tally changed now, and committedAt is documented as that commit's time.
   const current = await readPollTallies(prisma, [...replayed], windowSeconds);
   return { ...result, tallies: [...result.tallies, ...current] };
 }
@@ -131,10 +163,11 @@ async function withReplayedTallies(prisma: PrismaClient, result: CommitResult, w
 export async function commitVotesLocked(prisma: PrismaClient, votes: readonly ParsedVote[], options: CommitOptions): Promise<CommitResult> {
   if (votes.length === 0) return { decided: [], replaced: [], tallies: [] };
   return prisma.$transaction((tx) => applyInTransaction(tx, votes, options), {
-    // Named, not left to the server's default_transaction_isolation: the tally read-back is exact
-    // only because each statement takes a fresh snapshot (applyPollTallies). Under REPEATABLE READ
-    // or SERIALIZABLE every statement sees the first one's snapshot, and bumping a tally row a
-    // concurrent writer changed since fails with a serialization error instead of waiting for it.
+    // Named here too (the session default is READ COMMITTED already, WORKER_DATABASE_OPTIONS), so
+    // this transaction is right on any client: the tally read-back is exact only because each
+    // statement takes a fresh snapshot (applyPollTallies). Under REPEATABLE READ or SERIALIZABLE
+    // every statement sees the first one's snapshot, and bumping a tally row a concurrent writer
+    // changed since fails with a serialization error instead of waiting for it.
     isolationLevel: Prisma.TransactionIsolationLevel.ReadCommitted,
     timeout: options.timeoutMs ?? 30_000,
     maxWait: 10_000,

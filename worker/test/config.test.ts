@@ -62,6 +62,20 @@ describe('worker configuration: timers', () => {
   }
 });
 
+describe('worker configuration: deleting consumers that are gone', () => {
+  it('deletes them after 10 minutes idle by default and takes CONSUMER_DELETE_IDLE_MS', () => {
+    assert.equal(loadConfig({}, context).consumer.consumerDeleteIdleMs, 600_000);
+    assert.equal(loadConfig({ CONSUMER_DELETE_IDLE_MS: '5000' }, context).consumer.consumerDeleteIdleMs, 5000);
+  });
+
+  it('refuses a bound not above BLOCK_MS: a reader parked in XREADGROUP BLOCK counts as idle', () => {
+    assert.throws(
+      () => loadConfig({ CONSUMER_DELETE_IDLE_MS: '5000', BLOCK_MS: '5000' }, context),
+      (error: unknown) => error instanceof ConfigError && error.variable === 'CONSUMER_DELETE_IDLE_MS' && /greater than BLOCK_MS/.test(error.message),
+    );
+  });
+});
+
 describe('worker configuration: ranges', () => {
   // Both used to take any whole number: a receipt TTL past what Redis's EXPIRE takes, a claim
   // threshold that never comes.

@@ -80,8 +80,9 @@ describe('locking path under a concurrent writer of the same poll', () => {
 
   it('does the same on a server whose default isolation is repeatable read', async () => {
     // A database of its own: the setting applies to every session opened on it afterwards, and the
-    // harness's pool has not opened one yet.
-    await using rr = await createHarness();
+    // harness's pool has not opened one yet. A client that does not set the session's default
+    // isolation (the worker's does, WORKER_DATABASE_OPTIONS), so the transaction's own is tested.
+    await using rr = await createHarness({ database: { preparedStatements: BATCH_STATEMENTS } });
     await rr.prisma.$executeRawUnsafe(`ALTER DATABASE "${rr.db.name}" SET default_transaction_isolation = 'repeatable read'`);
     // ALTER DATABASE … SET takes effect in new sessions only: a fresh pool sees it.
     await rr.prisma.$disconnect();

@@ -5,6 +5,7 @@
 // reads that poll's current tally, so the re-apply publishes it (consumers drop versions they have).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { waitFor } from '@votemesh/common/testing/wait-for';
 import type { PrismaClient } from '@votemesh/common/db/client';
 import { applyBatch, commitBatch, settleBatch } from '../src/apply-batch.ts';
 import { readPollTally } from '../src/tally-read.ts';
@@ -69,5 +70,24 @@ describe('tallies of polls changed only by replayed votes', () => {
       again.tallies.map(({ pollId, version, totalVotes, options }) => ({ pollId, version, totalVotes, options })),
       first.tallies.map(({ pollId, version, totalVotes, options }) => ({ pollId, version, totalVotes, options })),
     );
+  });
+
+  // updatedAt is when the tally last changed and committedAt the commit that produced it (the
+  // schema's PollResults): a republish changes neither. GetResults (Poll.results) reads both from
+  // the tally row; the republished tally must say the same, however late the replay comes.
+  it('keep the time of the commit that produced them, not the replay’s', async () => {
+    const poll = await h.createPoll(2);
+    const batch = [voteEntry('4000-0', { pollId: poll.id, optionId: poll.optionIds[0] as string, voterId: 'v1' })];
+    const [original] = (await applyBatch(h.applyDeps, batch)).tallies;
+    const stored = await readPollTally(h.prisma, poll.id, 5);
+    assert.ok(original && stored);
+    // The replay comes measurably later than the commit (the ms clock has moved on).
+    await waitFor(() => Date.now() > original.committedAtMs + 5, { what: 'the clock to move past the commit' });
+    const replayedAt = Date.now();
+    const [republished] = (await applyBatch(h.applyDeps, batch)).tallies;
+    assert.ok(republished);
+    assert.equal(republished.updatedAt, original.updatedAt, 'updatedAt: when the tally last changed');
+    assert.equal(republished.committedAtMs, stored.committedAtMs, 'committedAtMs: as GetResults says');
+    assert.ok(republished.committedAtMs < replayedAt, 'not the re-apply time');
   });
 });

@@ -48,6 +48,7 @@ describe('worker as a separate process', () => {
       'votemesh_worker_batch_apply_seconds',
       'votemesh_worker_votes_applied_total',
       'votemesh_worker_claimed_entries_total',
+      'votemesh_worker_deleted_consumers_total',
       'votemesh_stream_length',
       'votemesh_stream_pending',
       'votemesh_stream_lag',

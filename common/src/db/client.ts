@@ -22,7 +22,17 @@ export interface CreatePrismaClientOptions {
    * whose text never changes: each stays prepared on every pooled connection for its lifetime.
    */
   preparedStatements?: readonly string[];
+  /**
+   * The isolation of every transaction on the client's connections that does not name its own:
+   * single statements outside `$transaction` (each its own transaction) included. Sent in each
+   * connection's startup packet (`options=-c default_transaction_isolation=…`), so it costs no round
+   * trip and outranks the server's, database's and role's defaults (ALTER DATABASE … SET). Only with
+   * a URL: a pool passed in was configured by its owner. @default the server's default
+   */
+  defaultTransactionIsolation?: TransactionIsolation;
 }
+
+export type TransactionIsolation = 'read committed' | 'repeatable read' | 'serializable';
 
 export interface CreateDatabasePoolOptions extends Pick<CreatePrismaClientOptions, 'poolMax'> {
   /**
@@ -42,8 +52,19 @@ export function createDatabasePool(databaseUrl: string, options: CreateDatabaseP
 /** Over its own pool (from the URL), or over `pool`: `poolMax` then does not apply and the caller ends the pool. */
 export function createPrismaClient(databaseUrlOrPool: string | DatabasePool, options: CreatePrismaClientOptions = {}): PrismaClient {
   const names = new Map((options.preparedStatements ?? []).map((sql) => [sql, preparedStatementName(sql)]));
+  if (typeof databaseUrlOrPool !== 'string' && options.defaultTransactionIsolation !== undefined) {
+    throw new Error('createPrismaClient: defaultTransactionIsolation applies to a pool it creates from a URL, not to one passed in');
+  }
+  const isolation = options.defaultTransactionIsolation;
   const adapter = new PrismaPg(
-    typeof databaseUrlOrPool === 'string' ? { connectionString: databaseUrlOrPool, max: options.poolMax } : databaseUrlOrPool,
+    typeof databaseUrlOrPool === 'string'
+      ? {
+          connectionString: databaseUrlOrPool,
+          max: options.poolMax,
+          // The space inside the value is escaped: PostgreSQL splits `options` at unescaped spaces.
+          ...(isolation === undefined ? {} : { options: `-c default_transaction_isolation=${isolation.replace(' ', '\\ ')}` }),
+        }
+      : databaseUrlOrPool,
     // '' is pg's unnamed statement, parsed anew on every call: everything else.
     names.size === 0 ? undefined : { statementNameGenerator: (query) => names.get(query.sql) ?? '' },
   );

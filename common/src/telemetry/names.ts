@@ -341,6 +341,11 @@ export const METRICS = {
     help: 'Pending entries claimed from dead consumers (XAUTOCLAIM).',
     kind: 'counter',
   },
+  workerDeletedConsumersTotal: {
+    name: 'votemesh_worker_deleted_consumers_total',
+    help: 'Consumers removed from the tally group (XGROUP DELCONSUMER): idle past CONSUMER_DELETE_IDLE_MS with no pending entries.',
+    kind: 'counter',
+  },
   workerTransactionRetriesTotal: {
     name: 'votemesh_worker_transaction_retries_total',
     help: 'Batch transactions retried after a deadlock or serialization failure, by SQLSTATE.',

@@ -77,9 +77,19 @@ export async function startVoteSubgraph(deps: VoteSubgraphDeps): Promise<Running
     logger,
   };
 
-  // Any replica's lifecycle change: drop the cached poll and let the scheduler re-plan.
+  // Any replica's lifecycle change: drop the cached poll and let the scheduler re-plan. This is what
+  // keeps castVote on every replica in step with an open or close made elsewhere: the cache entry
+  // lives until the message arrives (bus latency), not until POLL_CACHE_TTL_MS runs out.
   const stopWatchingPolls = await bus.subscribe('poll-status', (message) => {
     pollCache.invalidate(message.pollId);
+    scheduler.wake();
+  });
+  // A bus gap (the subscriber reconnected) may have swallowed poll-status messages, and nothing says
+  // which polls they named: forget every cached poll, so castVote reads PostgreSQL again. The gap is
+  // reported once every channel is subscribed again, so a change committed after the clear is
+  // announced to this replica as usual. The scheduler re-plans for the same reason.
+  const stopWatchingGaps = bus.onGap(() => {
+    pollCache.clear();
     scheduler.wake();
   });
 
@@ -165,6 +175,7 @@ export async function startVoteSubgraph(deps: VoteSubgraphDeps): Promise<Running
         // Unready first, with the listener still open, so the mesh routes new requests elsewhere.
         await readiness.drain(config.drainDelayMs);
         stopWatchingPolls();
+        stopWatchingGaps();
         await scheduler.stop();
         // Going away (1001) for every subscriber, then stop accepting and drain HTTP.
         await wsGraphql.dispose();

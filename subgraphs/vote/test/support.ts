@@ -1,6 +1,7 @@
 // Test support: the real vote subgraph on port 0 over a fresh migrated database and a private
 // Redis prefix, plus a small HTTP GraphQL client and a graphql-ws client that queues what it
 // receives. `await using stack = await startStack()` tears everything down.
+import { randomBytes } from 'node:crypto';
 import { PrismaPg } from '@prisma/adapter-pg';
 import type { EventBus } from '@votemesh/common/bus/event-bus';
 import { createRedisEventBus } from '@votemesh/common/bus/redis-event-bus';
@@ -9,7 +10,7 @@ import { identitySecretKey, signIdentity, type Identity } from '@votemesh/common
 import { PrismaClient } from '@votemesh/common/db/client';
 import { createLogger } from '@votemesh/common/logger';
 import { createMetricsRegistry } from '@votemesh/common/metrics';
-import { createTestDatabase } from '@votemesh/common/testing/database';
+import { createTestDatabase, type TestDatabase } from '@votemesh/common/testing/database';
 import { deleteRedisPrefix, killRedisConnection, testRedisPrefix } from '@votemesh/common/testing/redis';
 import { waitFor } from '@votemesh/common/testing/wait-for';
 import { createClient, type Client } from 'graphql-ws';
@@ -39,6 +40,8 @@ export interface Stack extends AsyncDisposable {
   readonly redis: Redis;
   readonly bus: EventBus;
   readonly prefix: string;
+  /** The stack's PostgreSQL database, for a replica started with `startStack({ replicaOf })`. */
+  readonly databaseUrl: string;
   /** Drops the bus subscriber's connection as a network failure would (it reconnects by itself). */
   killBusSubscriber(): Promise<void>;
   readonly audit: ReturnType<typeof createMemoryAuditSink>;
@@ -54,17 +57,30 @@ export interface Stack extends AsyncDisposable {
 export interface StackOptions {
   readonly schedulerSweepMs?: number;
   readonly pollCacheTtlMs?: number;
+  /**
+   * Start another replica of `replicaOf`'s vote subgraph: same database and Redis prefix, but its own
+   * PostgreSQL pool, Redis connections, bus and poll cache, as a second pod would have. Disposing a
+   * replica leaves the shared database and keys to the stack that made them.
+   */
+  readonly replicaOf?: Stack;
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
-  const db = await createTestDatabase();
-  const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: db.url }), log: [{ emit: 'event', level: 'query' }] });
+  const shared = options.replicaOf;
+  let db: TestDatabase | undefined;
+  let databaseUrl: string;
+  if (shared) databaseUrl = shared.databaseUrl;
+  else {
+    db = await createTestDatabase();
+    databaseUrl = db.url;
+  }
+  const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: databaseUrl }), log: [{ emit: 'event', level: 'query' }] });
   const queries: string[] = [];
   prisma.$on('query', (event) => queries.push(event.query));
-  const prefix = testRedisPrefix();
+  const prefix = shared?.prefix ?? testRedisPrefix();
   const redis = new Redis('redis://127.0.0.1:6379', { lazyConnect: false });
   const logger = createLogger({ service: 'vote-test', level: 'fatal' });
-  const subscriberName = `vote-test-bus-${prefix.slice(0, -1).replace(':', '-')}`;
+  const subscriberName = `vote-test-bus-${prefix.slice(0, -1).replace(':', '-')}-${randomBytes(3).toString('hex')}`;
   const bus = createRedisEventBus({ publisher: redis, subscriber: redis.duplicate({ connectionName: subscriberName }), prefix, logger });
   const audit = createMemoryAuditSink();
   const vote = await startVoteSubgraph({
@@ -108,6 +124,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     redis,
     bus,
     prefix,
+    databaseUrl,
     async killBusSubscriber() {
       if ((await killRedisConnection(redis, subscriberName)) !== 1) throw new Error(`no bus subscriber connection named ${subscriberName}`);
     },
@@ -134,10 +151,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       for (const client of clients) await client.dispose();
       await vote.close();
       await bus.close();
-      await deleteRedisPrefix(redis, prefix);
+      if (!shared) await deleteRedisPrefix(redis, prefix);
       redis.disconnect();
       await prisma.$disconnect();
-      await db[Symbol.asyncDispose]();
+      await db?.[Symbol.asyncDispose]();
     },
   };
 }

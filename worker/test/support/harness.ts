@@ -7,14 +7,14 @@ import { createMetricsRegistry } from '@votemesh/common/metrics';
 import { createLogger, type Logger } from '@votemesh/common/logger';
 import { createRedisKeys, type RedisKeys } from '@votemesh/common/contracts/redis-keys';
 import { encodeVoteEntry, type VoteEntry } from '@votemesh/common/contracts/vote-entry';
-import { createPrismaClient, type PrismaClient } from '@votemesh/common/db/client';
+import { createPrismaClient, type CreatePrismaClientOptions, type PrismaClient } from '@votemesh/common/db/client';
 import { createTestDatabase, type TestDatabase } from '@votemesh/common/testing/database';
 import { deleteRedisPrefix, testRedisPrefix } from '@votemesh/common/testing/redis';
 import type { Registry } from 'prom-client';
 import type { ApplyDeps } from '../../src/apply-batch.ts';
 import type { StreamEntry } from '../../src/stream.ts';
-import { BATCH_STATEMENTS } from '../../src/batch-sql.ts';
 import { createWorkerMetrics, type WorkerMetrics } from '../../src/metrics.ts';
+import { WORKER_DATABASE_OPTIONS } from '../../src/tally-sql.ts';
 import { createMemoryAuditSink, type MemoryAuditSink } from './memory-audit-sink.ts';
 
 export const REDIS_URL = 'redis://127.0.0.1:6379';
@@ -62,10 +62,15 @@ export function voteEntry(
   return { id, receiptId, fields: encodeVoteEntry({ ...vote, receiptId, castAt: vote.castAt ?? new Date().toISOString() }) };
 }
 
-export async function createHarness(): Promise<Harness> {
+export interface HarnessOptions {
+  /** The client's options; main.ts's (WORKER_DATABASE_OPTIONS) unless a test needs others. */
+  readonly database?: CreatePrismaClientOptions;
+}
+
+export async function createHarness(options: HarnessOptions = {}): Promise<Harness> {
   const db = await createTestDatabase();
   // As main.ts does, so the tests run the batch statement the way production does.
-  const prisma = createPrismaClient(db.url, { preparedStatements: BATCH_STATEMENTS });
+  const prisma = createPrismaClient(db.url, options.database ?? WORKER_DATABASE_OPTIONS);
   const redis = new Redis(REDIS_URL);
   const prefix = testRedisPrefix();
   const keys = createRedisKeys(prefix);

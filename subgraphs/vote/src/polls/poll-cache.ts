@@ -1,6 +1,9 @@
 // castVote's view of polls: an in-memory cache with a short TTL (POLL_CACHE_TTL_MS), dropped early
-// for a poll whenever a poll-status message says it changed. Concurrent misses for one poll share a
-// single PostgreSQL read, so a burst of votes on a fresh poll costs one query.
+// for a poll whenever a poll-status message (from any replica) says it changed, and cleared whole
+// after a bus gap (server.ts wires both; docs/contracts/vote-stream.md lists the windows that
+// remain). Concurrent misses for one poll share a single PostgreSQL read, so a burst of votes on a
+// fresh poll costs one query. An entry dropped while its read is in flight is not put back: the next
+// castVote reads again, so a read that raced the change cannot outlive the message.
 import type { PollRecord, PollStore } from './poll-store.ts';
 
 export interface PollCache {

@@ -177,15 +177,15 @@ export const METRICS = {
   // gateway
   gatewayOperationsTotal: {
     name: 'votemesh_gateway_operations_total',
-    help: 'GraphQL operations completed by the gateway, by type, name and outcome (ok or error code).',
+    help: 'GraphQL operations completed by the gateway, by type, name (pinned to its document), client and outcome (ok or error code).',
     kind: 'counter',
-    labelNames: ['operation_type', 'operation_name', 'outcome'],
+    labelNames: ['operation_type', 'operation_name', 'client_name', 'outcome'],
   },
   gatewayOperationDurationSeconds: {
     name: 'votemesh_gateway_operation_duration_seconds',
     help: 'Time from request to response for gateway queries and mutations.',
     kind: 'histogram',
-    labelNames: ['operation_type', 'operation_name'],
+    labelNames: ['operation_type', 'operation_name', 'client_name'],
     buckets: LATENCY_BUCKETS_SECONDS,
   },
   gatewayWsConnections: { name: 'votemesh_gateway_ws_connections', help: 'Open graphql-ws connections.', kind: 'gauge' },

@@ -243,7 +243,7 @@ export const METRICS = {
     labelNames: ['result'],
   },
   voteSubscriptions: {
-    name: 'votemesh_subscriptions_active',
+    name: 'votemesh_vote_subscriptions',
     help: 'Subscriptions currently served by the vote subgraph, by root field.',
     kind: 'gauge',
     labelNames: ['field'],
@@ -326,7 +326,7 @@ export const METRICS = {
   workerBatchSize: { name: 'votemesh_worker_batch_size', help: 'Entries per applied batch.', kind: 'histogram', buckets: BATCH_SIZE_BUCKETS },
   workerBatchApplySeconds: {
     name: 'votemesh_worker_batch_apply_seconds',
-    help: 'Time to apply one batch in PostgreSQL (one transaction).',
+    help: 'Time to apply one batch: its PostgreSQL transaction plus settling it in Redis (receipts, ack, tally publish, retries included).',
     kind: 'histogram',
     buckets: LATENCY_BUCKETS_SECONDS,
   },

@@ -1,19 +1,23 @@
 // CI check: `node --import tsx observability/lint.ts`. Lints every dashboard and rules file in
-// this folder against the metrics the code exports (common/src/telemetry/lint-observability.ts).
+// this folder against the metrics the code exports, and every alert's runbook_url against the
+// headings of docs/observability.md (common/src/telemetry/lint-observability.ts).
 import { readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { knownSeriesNames, lintAlertRules, lintDashboard, type LintProblem } from '@votemesh/common/telemetry/lint-observability';
+import { knownSeriesNames, lintAlertRules, lintDashboard, markdownAnchors, type LintProblem } from '@votemesh/common/telemetry/lint-observability';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
+/** Alerts' runbook_url values are sections of this document (a path from the repository root). */
+export const RUNBOOK_DOCUMENT = 'docs/observability.md';
 
 export async function lintObservability(dir = here): Promise<{ files: string[]; problems: LintProblem[] }> {
   const known = await knownSeriesNames();
+  const runbooks = { document: RUNBOOK_DOCUMENT, anchors: markdownAnchors(await readFile(join(dir, '..', RUNBOOK_DOCUMENT), 'utf8')) };
   const files: string[] = [];
   const problems: LintProblem[] = [];
   for (const [folder, pattern, lint] of [
     ['grafana', /\.json$/, lintDashboard],
-    ['prometheus', /\.ya?ml$/, lintAlertRules],
+    ['prometheus', /\.ya?ml$/, (file: string, text: string, names: ReadonlySet<string>) => lintAlertRules(file, text, names, runbooks)],
   ] as const) {
     for (const name of (await readdir(join(dir, folder))).filter((file) => pattern.test(file)).sort()) {
       const path = join(dir, folder, name);

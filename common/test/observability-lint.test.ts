@@ -2,18 +2,22 @@
 // catches what it should.
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { extractMetricNames, knownSeriesNames, lintAlertRules, lintDashboard } from '../src/telemetry/lint-observability.ts';
-import { METRICS, type MetricName } from '../src/telemetry/names.ts';
+import { extractMetricNames, knownSeriesNames, lintAlertRules, lintDashboard, markdownAnchors } from '../src/telemetry/lint-observability.ts';
+import { LATENCY_BUCKETS_SECONDS, METRICS, type MetricName } from '../src/telemetry/names.ts';
 
 const DASHBOARD = new URL('../../observability/grafana/votemesh-dashboard.json', import.meta.url);
 const ALERTS = new URL('../../observability/prometheus/alerts.yaml', import.meta.url);
+const ROOT = new URL('../../', import.meta.url);
+const RUNBOOK_DOCUMENT = 'docs/observability.md';
 
 describe('observability lint', () => {
   let known: Set<string>;
+  let runbooks: { document: string; anchors: Set<string> };
   before(async () => {
     known = await knownSeriesNames();
+    runbooks = { document: RUNBOOK_DOCUMENT, anchors: markdownAnchors(await readFile(new URL(RUNBOOK_DOCUMENT, ROOT), 'utf8')) };
   });
 
   describe('the committed files', () => {
@@ -21,8 +25,32 @@ describe('observability lint', () => {
       assert.deepEqual(lintDashboard('votemesh-dashboard.json', await readFile(DASHBOARD, 'utf8'), known), []);
     });
 
-    it('the Prometheus rules are valid and name only exported metrics', async () => {
-      assert.deepEqual(lintAlertRules('alerts.yaml', await readFile(ALERTS, 'utf8'), known), []);
+    it('the Prometheus rules are valid, name only exported metrics and link existing runbooks', async () => {
+      assert.deepEqual(lintAlertRules('alerts.yaml', await readFile(ALERTS, 'utf8'), known, runbooks), []);
+    });
+
+    it('every link to a section of observability.md, in docs, README and observability/, finds its heading', async () => {
+      const files = [
+        'README.md',
+        ...(await readdir(new URL('docs/', ROOT), { recursive: true })).filter((name) => name.endsWith('.md')).map((name) => `docs/${name}`),
+        ...(await readdir(new URL('observability/', ROOT), { recursive: true }))
+          .filter((name) => /\.(json|ya?ml|ts)$/.test(name))
+          .map((name) => `observability/${name}`),
+      ];
+      const broken: string[] = [];
+      let links = 0;
+      for (const file of files) {
+        const text = await readFile(new URL(file, ROOT), 'utf8');
+        const anchors = [...text.matchAll(/observability\.md#([A-Za-z0-9_-]+)/g)].map((match) => match[1] ?? '');
+        // Links within the document itself.
+        if (file === RUNBOOK_DOCUMENT) anchors.push(...[...text.matchAll(/\]\(#([A-Za-z0-9_-]+)\)/g)].map((match) => match[1] ?? ''));
+        for (const anchor of anchors) {
+          links += 1;
+          if (!runbooks.anchors.has(anchor)) broken.push(`${file}: #${anchor}`);
+        }
+      }
+      assert.ok(links >= 8, `found the links (${links})`);
+      assert.deepEqual(broken, []);
     });
 
     it("the dashboard shows the issue's panels", async () => {
@@ -109,6 +137,24 @@ describe('observability lint', () => {
       assert.match(lintAlertRules('a.yaml', 'groups: [\n  - name: x', known)[0]?.message ?? '', /not valid YAML/);
     });
 
+    it('requires a runbook_url naming a heading of the runbook document', () => {
+      const alert = (url: string) =>
+        `groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up == 0\n        labels: { severity: info }\n        annotations: { summary: s, description: d${url} }\n`;
+      const anchors = { document: RUNBOOK_DOCUMENT, anchors: markdownAnchors('# Title\n## Runbooks\n### VotemeshA\n') };
+      assert.deepEqual(lintAlertRules('a.yaml', alert(`, runbook_url: ${RUNBOOK_DOCUMENT}#votemesha`), known, anchors), []);
+      const messages = ['', `, runbook_url: ${RUNBOOK_DOCUMENT}#alerts`, ', runbook_url: docs/other.md#votemesha'].map(
+        (url) => lintAlertRules('a.yaml', alert(url), known, anchors)[0]?.message,
+      );
+      assert.match(messages[0] ?? '', /needs annotations.runbook_url/);
+      assert.match(messages[1] ?? '', /#alerts is not a section/);
+      assert.match(messages[2] ?? '', /is not a section/);
+    });
+
+    it('makes anchors the way GitHub does', () => {
+      const anchors = markdownAnchors('# A `code` title!\n## Dashboard and alerts\n```\n# not a heading\n```\n## Dashboard and alerts\n### Operation labels\n');
+      assert.deepEqual([...anchors], ['a-code-title', 'dashboard-and-alerts', 'dashboard-and-alerts-1', 'operation-labels']);
+    });
+
     it('requires severity, annotations and a valid for on alerts', () => {
       const yaml = 'groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up == 0\n        for: soon\n';
       const messages = lintAlertRules('a.yaml', yaml, known).map((problem) => problem.message);
@@ -122,6 +168,30 @@ describe('observability lint', () => {
   });
 
   describe('METRICS', () => {
+    // Prometheus naming (https://prometheus.io/docs/practices/naming/) and labels a client cannot grow.
+    it('follow the naming conventions: prefix, _total on counters only, base units', () => {
+      const problems: string[] = [];
+      for (const [key, metric] of Object.entries(METRICS) as [string, MetricName][]) {
+        const { name, kind } = metric;
+        if (!/^votemesh_[a-z][a-z0-9_]*[a-z0-9]$/.test(name)) problems.push(`${key}: ${name} is not votemesh_ snake case`);
+        if ((kind === 'counter') !== name.endsWith('_total')) problems.push(`${key}: ${name} (${kind}) — counters and only counters end in _total`);
+        if (/_(count|sum|bucket)$/.test(name)) problems.push(`${key}: ${name} ends in a suffix Prometheus reserves for histograms`);
+        if (/_(ms|millis|milliseconds|micros|microseconds|minutes|hours|kb|kilobytes|mb|megabytes|percent)(_|$)/.test(name))
+          problems.push(`${key}: ${name} is not in a base unit (seconds, bytes, ratio)`);
+        if (metric.buckets === LATENCY_BUCKETS_SECONDS && !name.endsWith('_seconds')) problems.push(`${key}: ${name} has latency buckets but no _seconds`);
+      }
+      assert.deepEqual(problems, []);
+    });
+
+    it('carry no label whose values come from users, voters or requests', () => {
+      const unbounded = /(^|_)(voter|user|subject|receipt|request|trace|span|token|ip|address|url|path|query|message|email)(_|$)/;
+      const labels = (Object.values(METRICS) as MetricName[]).flatMap((metric) => (metric.labelNames ?? []).map((label) => `${metric.name}{${label}}`));
+      assert.deepEqual(
+        labels.filter((label) => unbounded.test(label.slice(label.indexOf('{') + 1, -1))),
+        [],
+      );
+    });
+
     it('every metric registers with prom-client under its name, kind, labels and buckets', async () => {
       const registry = new Registry();
       for (const metric of Object.values(METRICS) as MetricName[]) {

@@ -141,7 +141,7 @@ describe('live results through the gateway', () => {
     // pollStatus sends changes from now on only: the vote subgraph must hold it before the close.
     const votePollStatus = async (): Promise<number> => {
       const page = await (await fetch(`http://127.0.0.1:${stack.ports.vote}/metrics`)).text();
-      return Number(/^votemesh_subscriptions_active\{[^}]*field="pollStatus"[^}]*\} (\d+)$/m.exec(page)?.[1] ?? 0);
+      return Number(/^votemesh_vote_subscriptions\{[^}]*field="pollStatus"[^}]*\} (\d+)$/m.exec(page)?.[1] ?? 0);
     };
     await waitFor(async () => (await votePollStatus()) >= 1, { what: 'the pollStatus subscription on the vote subgraph' });
     await client.data(`mutation ($id: ID!) { closePoll(id: $id) { id } }`, { id: poll.id }, adminToken);

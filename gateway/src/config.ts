@@ -86,6 +86,8 @@ export interface GatewayConfig {
   readonly introspection: boolean;
   /** CORS_ORIGINS: browser origins that may call /graphql and the dev issuer (http/cors.ts). */
   readonly corsOrigins: CorsOrigins;
+  /** METRICS_CLIENT_NAMES: apollographql-client-name values kept as a metric label (empty: none). */
+  readonly metricsClientNames: readonly string[];
 }
 
 const SUBGRAPH_URL_PREFIX = 'SUBGRAPH_URL_';
@@ -134,6 +136,7 @@ export function loadConfig(env: Env, stdoutIsTty = false): GatewayConfig {
     maxAliases: readInt(env, 'GRAPHQL_MAX_ALIASES', 30, { min: 0, max: 1000 }),
     introspection: readBool(env, 'GRAPHQL_INTROSPECTION', !production),
     corsOrigins: readCorsOrigins(env),
+    metricsClientNames: readMetricsClientNames(env),
     subscriptionLimits: readSubscriptionLimits(env),
     subscriptionReplayFields: readReplayFields(env),
   });
@@ -165,6 +168,26 @@ function readReplayFields(env: Env): readonly string[] {
   if (bad !== undefined)
     throw new ConfigError('SUBSCRIPTION_REPLAY_FIELDS', `must be comma-separated schema coordinates like Subscription.pollResults, got "${bad}"`);
   return Object.freeze(fields);
+}
+
+const CLIENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const MAX_CLIENT_NAMES = 50;
+
+/**
+ * METRICS_CLIENT_NAMES: comma-separated apollographql-client-name values (e.g. `web,ios,android`)
+ * the operation metrics keep as `client_name`; any other value is counted as "(other)". A short
+ * list, since every name multiplies the operation series.
+ */
+function readMetricsClientNames(env: Env): readonly string[] {
+  const names = (env['METRICS_CLIENT_NAMES'] ?? '')
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name !== '');
+  const bad = names.find((name) => !CLIENT_NAME.test(name));
+  if (bad !== undefined)
+    throw new ConfigError('METRICS_CLIENT_NAMES', `must be comma-separated client names of letters, digits, ".", "_" or "-" (at most 64 each), got "${bad}"`);
+  if (names.length > MAX_CLIENT_NAMES) throw new ConfigError('METRICS_CLIENT_NAMES', `must list at most ${MAX_CLIENT_NAMES} names, got ${names.length}`);
+  return Object.freeze([...new Set(names)]);
 }
 
 /**

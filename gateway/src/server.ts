@@ -161,7 +161,7 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
   gateway.onSchemaLoadOrUpdate(({ apiSchema: schema }) => {
     apiSchema = schema;
   });
-  const metrics = createOperationMetrics({ registry, logger });
+  const metrics = createOperationMetrics({ registry, logger, clientNames: config.metricsClientNames });
   const apollo = new ApolloServer<GatewayContext>({
     gateway: withPlannerRefusalsAsValidation(gateway),
     // No HTTP cache hints (the gateway sends none; the cache-control plugin walks every resolved

@@ -40,3 +40,15 @@ describe('gateway configuration: LOG_LEVEL', () => {
     refuses({ LOG_LEVEL: 'verbose' }, 'LOG_LEVEL', /LOG_LEVEL must be one of/);
   });
 });
+
+describe('gateway configuration: METRICS_CLIENT_NAMES', () => {
+  it('is empty by default and takes a comma-separated list, trimmed and deduplicated', () => {
+    assert.deepEqual(loadConfig({}).metricsClientNames, []);
+    assert.deepEqual(loadConfig({ METRICS_CLIENT_NAMES: ' web, ios ,web,,android-tv ' }).metricsClientNames, ['web', 'ios', 'android-tv']);
+  });
+
+  it('refuses names that are not plain tokens and lists too long to be a label', () => {
+    refuses({ METRICS_CLIENT_NAMES: 'web,my app' }, 'METRICS_CLIENT_NAMES', /got "my app"/);
+    refuses({ METRICS_CLIENT_NAMES: Array.from({ length: 51 }, (_, i) => `c${i}`).join(',') }, 'METRICS_CLIENT_NAMES', /at most 50 names/);
+  });
+});

@@ -126,9 +126,15 @@ describe('foreign supergraph (products + reviews, AUTH_MODE=none)', () => {
     );
     await gateway.graphql({ query: 'query Top { topProducts { name } }' });
     const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
-    assert.match(metrics, /votemesh_gateway_operations_total\{operation_type="query",operation_name="Top",outcome="ok",service="gateway-test"\} [1-9]/);
-    assert.match(metrics, /votemesh_gateway_operation_duration_seconds_count\{service="gateway-test",operation_type="query",operation_name="Top"\} [1-9]/);
-    assert.match(metrics, /votemesh_gateway_operations_total\{operation_type="unknown",operation_name="",outcome="TOKEN_INVALID"/);
+    assert.match(
+      metrics,
+      /votemesh_gateway_operations_total\{operation_type="query",operation_name="Top",client_name="",outcome="ok",service="gateway-test"\} [1-9]/,
+    );
+    assert.match(
+      metrics,
+      /votemesh_gateway_operation_duration_seconds_count\{service="gateway-test",operation_type="query",operation_name="Top",client_name=""\} [1-9]/,
+    );
+    assert.match(metrics, /votemesh_gateway_operations_total\{operation_type="unknown",operation_name="",client_name="",outcome="TOKEN_INVALID"/);
   });
 });
 

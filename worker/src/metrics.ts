@@ -31,7 +31,7 @@ export function createWorkerMetrics(registry: Registry): WorkerMetrics {
     // Measures the whole batch (transaction, receipts, ack, publish), which is what bounds throughput.
     batchApplySeconds: new Histogram({
       name: METRICS.workerBatchApplySeconds.name,
-      help: 'Time to apply one batch: the PostgreSQL transaction plus receipts, ack and publish.',
+      help: METRICS.workerBatchApplySeconds.help,
       buckets: [...METRICS.workerBatchApplySeconds.buckets],
       registers: [registry],
     }),

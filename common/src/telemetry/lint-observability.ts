@@ -232,8 +232,39 @@ export function lintDashboard(file: string, text: string, known: ReadonlySet<str
 const DURATION = /^(\d+(ms|s|m|h|d|w|y))+$/;
 const SEVERITIES = new Set(['critical', 'warning', 'info']);
 
-/** Lints a Prometheus rules file (`groups:`, also the `spec` of a PrometheusRule resource). */
-export function lintAlertRules(file: string, text: string, known: ReadonlySet<string>): LintProblem[] {
+/**
+ * The anchors of a Markdown document's headings, as GitHub makes them: lower case, punctuation
+ * other than `-` and `_` dropped, spaces to `-`, a repeated slug suffixed `-1`, `-2`, ….
+ */
+export function markdownAnchors(markdown: string): Set<string> {
+  const anchors = new Set<string>();
+  let inFence = false;
+  for (const line of markdown.split('\n')) {
+    if (/^\s*(```|~~~)/.test(line)) inFence = !inFence;
+    const heading = inFence ? null : /^#{1,6}\s+(.*?)\s*#*\s*$/.exec(line);
+    if (!heading) continue;
+    const base = (heading[1] ?? '')
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+      .replace(/\s/g, '-');
+    let slug = base;
+    for (let n = 1; anchors.has(slug); n += 1) slug = `${base}-${n}`;
+    anchors.add(slug);
+  }
+  return anchors;
+}
+
+/** Where alert runbooks live: `runbook_url` must be `<document>#<anchor>` with an anchor in `anchors`. */
+export interface RunbookDocument {
+  readonly document: string;
+  readonly anchors: ReadonlySet<string>;
+}
+
+/**
+ * Lints a Prometheus rules file (`groups:`, also the `spec` of a PrometheusRule resource). With
+ * `runbooks`, every alert needs an `annotations.runbook_url` pointing at a heading of that document.
+ */
+export function lintAlertRules(file: string, text: string, known: ReadonlySet<string>, runbooks?: RunbookDocument): LintProblem[] {
   const problems: LintProblem[] = [];
   let document: unknown;
   try {
@@ -269,6 +300,13 @@ export function lintAlertRules(file: string, text: string, known: ReadonlySet<st
       const annotations = isRecord(rule.annotations) ? rule.annotations : {};
       for (const key of ['summary', 'description']) {
         if (typeof annotations[key] !== 'string' || annotations[key] === '') problems.push({ file, where, message: `needs annotations.${key}` });
+      }
+      if (runbooks) {
+        const url = annotations.runbook_url;
+        const [document, anchor] = typeof url === 'string' ? url.split('#') : [];
+        if (typeof url !== 'string') problems.push({ file, where, message: `needs annotations.runbook_url (${runbooks.document}#<section>)` });
+        else if (document !== runbooks.document || anchor === undefined || !runbooks.anchors.has(anchor))
+          problems.push({ file, where, message: `runbook_url ${url} is not a section of ${runbooks.document}` });
       }
     }
   }

@@ -177,15 +177,15 @@ export const METRICS = {
   // gateway
   gatewayOperationsTotal: {
     name: 'votemesh_gateway_operations_total',
-    help: 'GraphQL operations completed by the gateway, by type, name and outcome (ok or error code).',
+    help: 'GraphQL operations completed by the gateway, by type, name (pinned to its document), client and outcome (ok or error code).',
     kind: 'counter',
-    labelNames: ['operation_type', 'operation_name', 'outcome'],
+    labelNames: ['operation_type', 'operation_name', 'client_name', 'outcome'],
   },
   gatewayOperationDurationSeconds: {
     name: 'votemesh_gateway_operation_duration_seconds',
     help: 'Time from request to response for gateway queries and mutations.',
     kind: 'histogram',
-    labelNames: ['operation_type', 'operation_name'],
+    labelNames: ['operation_type', 'operation_name', 'client_name'],
     buckets: LATENCY_BUCKETS_SECONDS,
   },
   gatewayWsConnections: { name: 'votemesh_gateway_ws_connections', help: 'Open graphql-ws connections.', kind: 'gauge' },
@@ -243,7 +243,7 @@ export const METRICS = {
     labelNames: ['result'],
   },
   voteSubscriptions: {
-    name: 'votemesh_subscriptions_active',
+    name: 'votemesh_vote_subscriptions',
     help: 'Subscriptions currently served by the vote subgraph, by root field.',
     kind: 'gauge',
     labelNames: ['field'],
@@ -326,7 +326,7 @@ export const METRICS = {
   workerBatchSize: { name: 'votemesh_worker_batch_size', help: 'Entries per applied batch.', kind: 'histogram', buckets: BATCH_SIZE_BUCKETS },
   workerBatchApplySeconds: {
     name: 'votemesh_worker_batch_apply_seconds',
-    help: 'Time to apply one batch in PostgreSQL (one transaction).',
+    help: 'Time to apply one batch: its PostgreSQL transaction plus settling it in Redis (receipts, ack, tally publish, retries included).',
     kind: 'histogram',
     buckets: LATENCY_BUCKETS_SECONDS,
   },

@@ -1,6 +1,5 @@
 // The audit process's own Prometheus metrics, registered on the process registry.
-// The three contract metrics take their names from common/src/telemetry/names.ts (METRICS); the
-// others are audit-local diagnostics (also listed in METRICS).
+// Names, help and buckets from common/src/telemetry/names.ts (METRICS), like every process's.
 import { METRICS } from '@votemesh/common/telemetry/names';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
@@ -24,12 +23,12 @@ export function createAuditMetrics(registry: Registry): AuditMetrics {
     }),
     duplicates: new Counter({
       name: METRICS.auditEventsDuplicateTotal.name,
-      help: 'Audit events ignored because their event_id was already recorded (client resends).',
+      help: METRICS.auditEventsDuplicateTotal.help,
       registers: [registry],
     }),
     rejected: new Counter({
       name: METRICS.auditIngestRejectedTotal.name,
-      help: 'AuditIngest messages rejected at the edge, by offending field.',
+      help: METRICS.auditIngestRejectedTotal.help,
       labelNames: ['field'],
       registers: [registry],
     }),
@@ -41,8 +40,8 @@ export function createAuditMetrics(registry: Registry): AuditMetrics {
     }),
     appendBatchSize: new Histogram({
       name: METRICS.auditAppendBatchSize.name,
-      help: 'Events per append transaction.',
-      buckets: [1, 5, 10, 25, 50, 100, 250, 500, 1000],
+      help: METRICS.auditAppendBatchSize.help,
+      buckets: [...METRICS.auditAppendBatchSize.buckets],
       registers: [registry],
     }),
     ingestStreams: new Gauge({
@@ -52,7 +51,7 @@ export function createAuditMetrics(registry: Registry): AuditMetrics {
     }),
     feedSubscribers: new Gauge({
       name: METRICS.auditFeedSubscribers.name,
-      help: 'auditEvents subscriptions currently served by this process.',
+      help: METRICS.auditFeedSubscribers.help,
       registers: [registry],
     }),
   };

@@ -2,7 +2,7 @@
 // the default process metrics and the `service` label).
 // votemesh_votes_total is the contract metric (common/src/telemetry/names.ts); the others are this
 // subgraph's own diagnostics.
-import { LATENCY_BUCKETS_SECONDS, METRICS } from '@votemesh/common/telemetry/names';
+import { METRICS } from '@votemesh/common/telemetry/names';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 export interface VoteMetrics {
@@ -26,25 +26,25 @@ export function createVoteMetrics(registry: Registry): VoteMetrics {
     }),
     castVoteSeconds: new Histogram({
       name: METRICS.castVoteDurationSeconds.name,
-      help: 'Time castVote took from validation to the PENDING receipt, accepted or not.',
-      buckets: [...LATENCY_BUCKETS_SECONDS],
+      help: METRICS.castVoteDurationSeconds.help,
+      buckets: [...METRICS.castVoteDurationSeconds.buckets],
       registers: [registry],
     }),
     pollTransitions: new Counter({
       name: METRICS.pollTransitionsTotal.name,
-      help: 'Poll lifecycle changes applied by this process, by new status and trigger (admin or schedule).',
+      help: METRICS.pollTransitionsTotal.help,
       labelNames: ['status', 'trigger'],
       registers: [registry],
     }),
     pollCache: new Counter({
       name: METRICS.pollCacheLookupsTotal.name,
-      help: "castVote's in-memory poll cache lookups, by result (hit or miss).",
+      help: METRICS.pollCacheLookupsTotal.help,
       labelNames: ['result'],
       registers: [registry],
     }),
     subscriptions: new Gauge({
       name: METRICS.voteSubscriptions.name,
-      help: 'Subscriptions currently served by this subgraph, by root field.',
+      help: METRICS.voteSubscriptions.help,
       labelNames: ['field'],
       registers: [registry],
     }),

@@ -232,10 +232,10 @@ export async function createOpenPoll(stack: Stack, input: Record<string, unknown
   return data.openPoll;
 }
 
-/** The `votemesh_subscriptions_active` gauge for one root field, read from /metrics. */
+/** The `votemesh_vote_subscriptions` gauge for one root field, read from /metrics. */
 export async function activeSubscriptions(stack: Stack, field: string): Promise<number> {
   const text = await (await fetch(`${stack.vote.url}/metrics`)).text();
-  const line = text.split('\n').find((candidate) => candidate.startsWith('votemesh_subscriptions_active{') && candidate.includes(`field="${field}"`));
+  const line = text.split('\n').find((candidate) => candidate.startsWith('votemesh_vote_subscriptions{') && candidate.includes(`field="${field}"`));
   return line ? Number(line.split(' ').at(-1)) : 0;
 }
 

@@ -11,11 +11,16 @@ export interface ShutdownLogger {
 }
 
 /**
- * How a shutdown ended. `timed-out`: the fuse blew while `open` (the step running, then the ones
- * not reached, in the order they would have run) had not finished; the process must not report
- * success then, since something (a batch, a socket) was cut rather than closed.
+ * How a shutdown ended. `completed`: every step finished. `failed`: every step ran, but those in
+ * `failed` threw (each is logged with its error; the steps after it still ran). `timed-out`: the fuse
+ * blew while `open` (the step running, then the ones not reached, in the order they would have run)
+ * had not finished. Only `completed` is a success: otherwise something (a batch, a socket, a flush)
+ * was cut or lost rather than closed, and the process must not exit 0.
  */
-export type ShutdownOutcome = { readonly kind: 'completed' } | { readonly kind: 'timed-out'; readonly open: readonly string[] };
+export type ShutdownOutcome =
+  | { readonly kind: 'completed' }
+  | { readonly kind: 'failed'; readonly failed: readonly string[] }
+  | { readonly kind: 'timed-out'; readonly open: readonly string[]; readonly failed: readonly string[] };
 
 export interface ShutdownStack {
   defer(name: string, dispose: Disposer): void;
@@ -26,6 +31,7 @@ export function createShutdownStack(logger: ShutdownLogger, timeoutMs = 10_000):
   const disposers: { name: string; dispose: Disposer }[] = [];
   // Steps not finished yet, in run order; the head is the one running.
   let open: string[] = [];
+  const failed: string[] = [];
   let running: Promise<ShutdownOutcome> | undefined;
 
   async function runAll(reason: string): Promise<void> {
@@ -36,7 +42,10 @@ export function createShutdownStack(logger: ShutdownLogger, timeoutMs = 10_000):
       try {
         await dispose();
       } catch (error) {
-        logger.error({ err: error, step: name }, 'shutdown step failed');
+        // The remaining steps still run: a failed flush must not leave the sockets and pools open.
+        failed.push(name);
+        const message = error instanceof Error ? error.message : String(error);
+        logger.error({ err: error, step: name }, `shutdown step "${name}" failed: ${message}`);
       }
       open.shift();
     }
@@ -49,22 +58,31 @@ export function createShutdownStack(logger: ShutdownLogger, timeoutMs = 10_000):
     },
     shutdown(reason) {
       running ??= withTimeout(runAll(reason), timeoutMs).then((finished): ShutdownOutcome => {
-        if (finished) return { kind: 'completed' };
+        if (finished && failed.length === 0) return { kind: 'completed' };
+        if (finished) {
+          logger.error({ failed: [...failed] }, `shutdown finished with ${failed.join(', ')} failed`);
+          return { kind: 'failed', failed: [...failed] };
+        }
         const stillOpen = [...open];
-        logger.error({ timeoutMs, open: stillOpen }, `shutdown timed out with ${stillOpen.join(', ')} still open`);
-        return { kind: 'timed-out', open: stillOpen };
+        logger.error({ timeoutMs, open: stillOpen, failed: [...failed] }, `shutdown timed out with ${stillOpen.join(', ')} still open`);
+        return { kind: 'timed-out', open: stillOpen, failed: [...failed] };
       });
       return running;
     },
   };
 }
 
-/** Resolves true when `work` settles within `timeoutMs`, false when the fuse blows first. */
+/**
+ * Resolves true when `work` settles within `timeoutMs`, false when the fuse blows first. The fuse
+ * timer is not unref'd, on purpose: it is what keeps the process alive while a step waits on
+ * something that holds no handle of its own (a promise settled by an unref'd socket or timer, a
+ * client that unrefs its connection). Unref'd, Node would find nothing left to run and exit 0 in
+ * the middle of the drain; held, the process lives until the drain ends or the fuse blows.
+ */
 async function withTimeout(work: Promise<void>, timeoutMs: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const fuse = new Promise<false>((resolve) => {
     timer = setTimeout(() => resolve(false), timeoutMs);
-    timer.unref();
   });
   try {
     return await Promise.race([work.then(() => true as const), fuse]);
@@ -84,7 +102,7 @@ export const INTERRUPTED_EXIT_CODE = 130;
 
 /**
  * SIGTERM or SIGINT starts the graceful shutdown; the process exits 0 when it completed and 1 when
- * the fuse blew (ShutdownOutcome). Another SIGTERM while it drains is logged and ignored: Kubernetes
+ * a step failed or the fuse blew (ShutdownOutcome). Another SIGTERM while it drains is logged and ignored: Kubernetes
  * and process managers may send it again, and the drain (finishing and acknowledging a batch,
  * closing sockets with going-away) is what the first one asked for; the fuse still bounds it. A
  * second SIGINT is a person pressing Ctrl-C again: they get their terminal back at once, with a

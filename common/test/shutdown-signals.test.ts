@@ -40,8 +40,41 @@ describe('handleTerminationSignals', () => {
     assert.equal(await exited, 0);
     assert.deepEqual(
       lines.filter((line) => line['step'] !== undefined).map((line) => `${String(line['step'])} ${line.msg}`),
-      ['drain draining', 'drain drained', 'database closed'],
+      ['drain draining', 'drain drained', 'database closed', 'stdin closed'],
     );
+  });
+
+  it('stays alive while a step waits on something that holds no handle, and exits 0 when it ends', async () => {
+    const { child, lines, exited, logged } = startChild({ DRAIN_HOLDS_NO_HANDLE: '1' });
+    await logged('ready');
+    child.kill('SIGTERM');
+    await logged('draining');
+    // Nothing but the shutdown fuse keeps the event loop alive now: an unref'd fuse let Node exit 0 here.
+    child.stdin.write('release\n');
+    assert.equal(await exited, 0);
+    assert.ok(lines.some((line) => line.msg === 'drained'));
+  });
+
+  it('exits 1 at the deadline when a step waiting on nothing that holds a handle never ends', async () => {
+    const { child, lines, exited, logged } = startChild({ DRAIN_HOLDS_NO_HANDLE: '1', SHUTDOWN_TIMEOUT_MS: '300' });
+    await logged('ready');
+    child.kill('SIGTERM');
+    assert.equal(await exited, 1);
+    assert.ok(!lines.some((line) => line.msg === 'drained'));
+    assert.deepEqual(lines.find((line) => /shutdown timed out/.test(line.msg))?.['open'], ['drain', 'database', 'stdin']);
+  });
+
+  it('exits 1 when a step fails, after logging it and running the steps after it', async () => {
+    const { child, lines, exited, logged } = startChild({ FAIL_STEP: 'database' });
+    await logged('ready');
+    child.kill('SIGTERM');
+    await logged('draining');
+    child.stdin.write('release\n');
+    assert.equal(await exited, 1);
+    const failure = lines.find((line) => line.msg === 'shutdown step "database" failed: database could not close');
+    assert.equal(failure?.['step'], 'database');
+    assert.ok(lines.some((line) => line['step'] === 'stdin' && line.msg === 'closed'), 'the steps after the failed one still ran');
+    assert.deepEqual(lines.find((line) => /^shutdown finished with/.test(line.msg))?.['failed'], ['database']);
   });
 
   it('exits at once with 130 on a second SIGINT, saying so', async () => {

@@ -126,8 +126,41 @@ export const DEFAULT_GRPC_KEEPALIVE: GrpcKeepalive = Object.freeze({ timeMs: 10_
  */
 export const MAX_TIMER_MS = 86_400_000;
 
-/** RECEIPT_TTL_SECONDS's ceiling (vote and worker): a year, far past any use of a vote receipt. */
-export const MAX_RECEIPT_TTL_SECONDS = 31_536_000;
+/**
+ * RECEIPT_TTL_SECONDS: how long a receipt hash lives after its last change. The vote subgraph sets
+ * it when it writes the PENDING receipt and the worker when it writes the final status, so the two
+ * must read it alike: this is the one definition. At least a minute, so a receipt outlives the
+ * castVote answer that names it and the batch that settles it; at most a year, far past any use.
+ */
+export const RECEIPT_TTL_SECONDS: { readonly default: number } & IntRange = Object.freeze({ default: 86_400, min: 60, max: 31_536_000 });
+
+export function readReceiptTtlSeconds(env: Env): number {
+  return readInt(env, 'RECEIPT_TTL_SECONDS', RECEIPT_TTL_SECONDS.default, RECEIPT_TTL_SECONDS);
+}
+
+/**
+ * SHUTDOWN_TIMEOUT_MS: the fuse on every process's graceful shutdown (lifecycle.ts), read the same
+ * way by all five. Ten seconds leaves a Kubernetes pod (30 s grace by default) time to log what was
+ * still open before SIGKILL; at least 100 ms, so the fuse is not blown before the first step runs.
+ */
+export const SHUTDOWN_TIMEOUT_MS: { readonly default: number } & IntRange = Object.freeze({ default: 10_000, min: 100, max: MAX_TIMER_MS });
+
+export function readShutdownTimeoutMs(env: Env): number {
+  return readInt(env, 'SHUTDOWN_TIMEOUT_MS', SHUTDOWN_TIMEOUT_MS.default, SHUTDOWN_TIMEOUT_MS);
+}
+
+/**
+ * SHUTDOWN_TIMEOUT_MS with SHUTDOWN_DRAIN_MS, which the shutdown spends first (readDrainDelayMs): a
+ * fuse no longer than the drain delay would blow before a single listener closed, on every shutdown.
+ */
+export function readShutdownSettings(env: Env): { readonly shutdownTimeoutMs: number; readonly drainDelayMs: number } {
+  const shutdownTimeoutMs = readShutdownTimeoutMs(env);
+  const drainDelayMs = readDrainDelayMs(env);
+  if (shutdownTimeoutMs <= drainDelayMs) {
+    throw new ConfigError('SHUTDOWN_TIMEOUT_MS', `must be more than SHUTDOWN_DRAIN_MS (${drainDelayMs}), got ${shutdownTimeoutMs}`);
+  }
+  return { shutdownTimeoutMs, drainDelayMs };
+}
 
 /** pino's levels: LOG_LEVEL of every process. */
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
@@ -159,8 +192,7 @@ export function readServiceBasics(env: Env, defaults: { port: number; stdoutIsTt
     production: env['NODE_ENV'] === 'production',
     logLevel: readOneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
     logPretty: readOneOf(env, 'LOG_FORMAT', ['pretty', 'json'], defaults.stdoutIsTty ? 'pretty' : 'json') === 'pretty',
-    shutdownTimeoutMs: readInt(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, { min: 100, max: MAX_TIMER_MS }),
-    drainDelayMs: readDrainDelayMs(env),
+    ...readShutdownSettings(env),
   };
 }
 

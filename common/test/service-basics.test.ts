@@ -1,7 +1,15 @@
 // readServiceBasics: the settings every votemesh process shares refuse what they cannot honour.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, readInt, readServiceBasics } from '../src/config.ts';
+import {
+  ConfigError,
+  RECEIPT_TTL_SECONDS,
+  readInt,
+  readReceiptTtlSeconds,
+  readServiceBasics,
+  readShutdownTimeoutMs,
+  SHUTDOWN_TIMEOUT_MS,
+} from '../src/config.ts';
 
 const defaults = { port: 4001, stdoutIsTty: false };
 
@@ -19,6 +27,36 @@ describe('readServiceBasics', () => {
       () => readServiceBasics({ LOG_LEVEL: 'verbose' }, defaults),
       (error: unknown) => error instanceof ConfigError && error.variable === 'LOG_LEVEL',
     );
+  });
+});
+
+// One definition each, read by every process that has the setting (gateway/vote/result/audit/worker
+// for the fuse; vote and worker for the receipt TTL, which must agree): the process config tests
+// check that each reads it through these.
+describe('settings shared by several processes', () => {
+  it('SHUTDOWN_TIMEOUT_MS: 10000 by default, 100 to a day', () => {
+    assert.deepEqual({ ...SHUTDOWN_TIMEOUT_MS }, { default: 10_000, min: 100, max: 86_400_000 });
+    assert.equal(readShutdownTimeoutMs({}), 10_000);
+    assert.equal(readShutdownTimeoutMs({ SHUTDOWN_TIMEOUT_MS: '100' }), 100);
+    assert.throws(() => readShutdownTimeoutMs({ SHUTDOWN_TIMEOUT_MS: '99' }), /SHUTDOWN_TIMEOUT_MS must be at least 100, got 99 \(allowed: 100 to 86400000\)/);
+  });
+
+  it('SHUTDOWN_TIMEOUT_MS must outlast SHUTDOWN_DRAIN_MS, which the shutdown spends first', () => {
+    assert.deepEqual(readServiceBasics({ SHUTDOWN_DRAIN_MS: '5000' }, defaults).drainDelayMs, 5000);
+    assert.throws(
+      () => readServiceBasics({ SHUTDOWN_DRAIN_MS: '10000' }, defaults),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        error.variable === 'SHUTDOWN_TIMEOUT_MS' &&
+        /must be more than SHUTDOWN_DRAIN_MS \(10000\), got 10000$/.test(error.message),
+    );
+  });
+
+  it('RECEIPT_TTL_SECONDS: a day by default, a minute to a year', () => {
+    assert.deepEqual({ ...RECEIPT_TTL_SECONDS }, { default: 86_400, min: 60, max: 31_536_000 });
+    assert.equal(readReceiptTtlSeconds({}), 86_400);
+    assert.equal(readReceiptTtlSeconds({ RECEIPT_TTL_SECONDS: '60' }), 60);
+    assert.throws(() => readReceiptTtlSeconds({ RECEIPT_TTL_SECONDS: '59' }), /RECEIPT_TTL_SECONDS must be at least 60, got 59 \(allowed: 60 to 31536000\)/);
   });
 });
 

@@ -48,7 +48,19 @@ const cases: { name: string; entry: string; env: Record<string, string>; says: R
     name: 'worker: a number out of range',
     entry: 'worker/src/main.ts',
     env: { RECEIPT_TTL_SECONDS: '100000000000000000000' },
-    says: /^Invalid configuration: RECEIPT_TTL_SECONDS must be at most 31536000, got 100000000000000000000 \(allowed: 1 to 31536000\)$/,
+    says: /^Invalid configuration: RECEIPT_TTL_SECONDS must be at most 31536000, got 100000000000000000000 \(allowed: 60 to 31536000\)$/,
+  },
+  {
+    name: 'gateway: a shutdown fuse below its minimum',
+    entry: 'gateway/src/main.ts',
+    env: { SHUTDOWN_TIMEOUT_MS: '10' },
+    says: /^Invalid configuration: SHUTDOWN_TIMEOUT_MS must be at least 100, got 10 \(allowed: 100 to 86400000\)$/,
+  },
+  {
+    name: 'worker: a shutdown fuse the gRPC grace uses up',
+    entry: 'worker/src/main.ts',
+    env: { GRPC_SHUTDOWN_MS: '30000' },
+    says: /^Invalid configuration: SHUTDOWN_TIMEOUT_MS must be more than SHUTDOWN_DRAIN_MS \+ GRPC_SHUTDOWN_MS \+ BLOCK_MS \(0 \+ 30000 \+ 1000\)/,
   },
   {
     name: 'worker: a sampler typo while not exporting',

@@ -4,16 +4,15 @@ import {
   ConfigError,
   readBool,
   readInt,
-  LOG_LEVELS,
   MAX_TIMER_MS,
   readOneOf,
-  readDrainDelayMs,
   readOptionalString,
-  readPort,
+  readServiceBasics,
   readString,
   readUrl,
   type Env,
   readIdentitySecret,
+  type ServiceBasics,
 } from '@votemesh/common/config';
 
 export const AUTH_MODES = ['dev', 'oidc', 'none'] as const;
@@ -53,15 +52,11 @@ export interface AuthConfig {
 export const DEFAULT_SUBSCRIPTION_REPLAY_FIELDS: readonly string[] = Object.freeze(['Subscription.pollResults', 'Subscription.voteReceipt']);
 const COORDINATE = /^[_A-Za-z][_0-9A-Za-z]*\.[_A-Za-z][_0-9A-Za-z]*$/;
 
-export interface GatewayConfig {
+/** HOST, PORT, NODE_ENV, LOG_LEVEL, LOG_FORMAT, SHUTDOWN_TIMEOUT_MS and SHUTDOWN_DRAIN_MS are read as in every process (ServiceBasics). */
+export interface GatewayConfig extends ServiceBasics {
   readonly subscriptionLimits: SubscriptionLimits;
   /** SUBSCRIPTION_REPLAY_FIELDS (see DEFAULT_SUBSCRIPTION_REPLAY_FIELDS). */
   readonly subscriptionReplayFields: readonly string[];
-  readonly host: string;
-  readonly port: number;
-  readonly production: boolean;
-  readonly logLevel: string;
-  readonly logPretty: boolean;
   readonly supergraphPath: string;
   /** Subgraph URL overrides from SUBGRAPH_URL_<NAME>, keyed by the upper-cased subgraph name. */
   readonly subgraphUrlOverrides: Readonly<Record<string, string>>;
@@ -78,8 +73,6 @@ export interface GatewayConfig {
   /** With trustForwardedFor: the client is the X-Forwarded-For entry this many from the right. */
   readonly trustedProxyHops: number;
   readonly upstreamTimeoutMs: number;
-  /** SHUTDOWN_DRAIN_MS: /readyz answers "draining" this long before the listener closes. @default 0 */
-  readonly drainDelayMs: number;
   readonly bodyLimitBytes: number;
   readonly maxDepth: number;
   readonly maxAliases: number;
@@ -94,7 +87,8 @@ const SUBGRAPH_URL_PREFIX = 'SUBGRAPH_URL_';
 
 /** `stdoutIsTty` picks the default LOG_FORMAT (pretty for a person at a terminal). */
 export function loadConfig(env: Env, stdoutIsTty = false): GatewayConfig {
-  const production = env['NODE_ENV'] === 'production';
+  const basics = readServiceBasics(env, { port: 4000, stdoutIsTty });
+  const { production } = basics;
   const mode = readOneOf(env, 'AUTH_MODE', AUTH_MODES, 'dev');
   const auth: AuthConfig = {
     mode,
@@ -114,11 +108,7 @@ export function loadConfig(env: Env, stdoutIsTty = false): GatewayConfig {
     throw new ConfigError('ADMIN_BOOTSTRAP_SECRET', 'must be at least 8 characters');
   }
   return Object.freeze({
-    host: readString(env, 'HOST', '0.0.0.0'),
-    port: readPort(env, 'PORT', 4000),
-    production,
-    logLevel: readOneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
-    logPretty: readOneOf(env, 'LOG_FORMAT', ['pretty', 'json'], stdoutIsTty ? 'pretty' : 'json') === 'pretty',
+    ...basics,
     supergraphPath: readString(env, 'SUPERGRAPH_PATH', './supergraph.graphql'),
     subgraphUrlOverrides: Object.freeze(readSubgraphUrlOverrides(env)),
     ...readIdentitySecret(env, production),
@@ -130,7 +120,6 @@ export function loadConfig(env: Env, stdoutIsTty = false): GatewayConfig {
     trustForwardedFor: readBool(env, 'TRUST_FORWARDED_FOR', false),
     trustedProxyHops: readInt(env, 'TRUSTED_PROXY_HOPS', 1, { min: 1, max: 32 }),
     upstreamTimeoutMs: readInt(env, 'UPSTREAM_TIMEOUT_MS', 10_000, { min: 1, max: MAX_TIMER_MS }),
-    drainDelayMs: readDrainDelayMs(env),
     bodyLimitBytes: readInt(env, 'BODY_LIMIT_BYTES', 1_048_576, { min: 1024, max: 104_857_600 }),
     maxDepth: readInt(env, 'GRAPHQL_MAX_DEPTH', 12, { min: 1, max: 100 }),
     maxAliases: readInt(env, 'GRAPHQL_MAX_ALIASES', 30, { min: 0, max: 1000 }),

@@ -27,7 +27,7 @@ const { createSubscriptionsFactory } = await import('./subscriptions/transport.t
 
 const logger = createLogger({ service: SERVICE_NAMES.gateway, level: config.logLevel, pretty: config.logPretty });
 routeDiagnostics(logger);
-const shutdown = createShutdownStack(logger);
+const shutdown = createShutdownStack(logger, config.shutdownTimeoutMs);
 shutdown.defer('telemetry', () => telemetry.shutdown());
 if (config.identitySecretIsDefault) logger.warn('IDENTITY_SECRET is not set: using the public development secret');
 if (config.auth.mode === 'dev') {

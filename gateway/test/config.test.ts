@@ -3,7 +3,7 @@
 // close or a ping storm) and log levels pino does not have.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError } from '@votemesh/common/config';
+import { ConfigError, SHUTDOWN_TIMEOUT_MS } from '@votemesh/common/config';
 import { loadConfig } from '../src/config.ts';
 
 const refuses = (env: Record<string, string>, variable: string, problem: RegExp): void => {
@@ -50,5 +50,14 @@ describe('gateway configuration: METRICS_CLIENT_NAMES', () => {
   it('refuses names that are not plain tokens and lists too long to be a label', () => {
     refuses({ METRICS_CLIENT_NAMES: 'web,my app' }, 'METRICS_CLIENT_NAMES', /got "my app"/);
     refuses({ METRICS_CLIENT_NAMES: Array.from({ length: 51 }, (_, i) => `c${i}`).join(',') }, 'METRICS_CLIENT_NAMES', /at most 50 names/);
+  });
+});
+
+describe('gateway configuration: SHUTDOWN_TIMEOUT_MS', () => {
+  // It used to be a fixed 10 s here while every subgraph read the variable.
+  it('reads the shutdown fuse as every process does', () => {
+    assert.equal(loadConfig({}).shutdownTimeoutMs, SHUTDOWN_TIMEOUT_MS.default);
+    assert.equal(loadConfig({ SHUTDOWN_TIMEOUT_MS: '25000' }).shutdownTimeoutMs, 25_000);
+    refuses({ SHUTDOWN_TIMEOUT_MS: '50' }, 'SHUTDOWN_TIMEOUT_MS', /must be at least 100, got 50 \(allowed: 100 to 86400000\)/);
   });
 });

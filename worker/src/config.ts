@@ -7,12 +7,12 @@ import {
   readGrpcKeepalive,
   readInt,
   LOG_LEVELS,
-  MAX_RECEIPT_TTL_SECONDS,
   MAX_TIMER_MS,
   readOneOf,
-  readDrainDelayMs,
   readOptionalString,
   readPort,
+  readReceiptTtlSeconds,
+  readShutdownSettings,
   readString,
   readUrl,
   type Env,
@@ -37,6 +37,8 @@ export interface WorkerConfig {
   readonly grpcShutdownMs: number;
   /** SHUTDOWN_DRAIN_MS: /readyz answers "draining" this long before the servers close. @default 0 */
   readonly drainDelayMs: number;
+  /** SHUTDOWN_TIMEOUT_MS: the fuse on the whole graceful shutdown, as in every process. @default 10000 */
+  readonly shutdownTimeoutMs: number;
 }
 
 export interface ConsumerSettings {
@@ -70,7 +72,7 @@ export interface ConsumerSettings {
   readonly consumerDeleteIdleMs: number;
   /** Width of the rolling votes/s window. @default 5 */
   readonly windowSeconds: number;
-  /** Receipt hashes expire this long after their last change. @default 86400 */
+  /** RECEIPT_TTL_SECONDS: receipt hashes expire this long after their last change; the vote subgraph reads the same setting. @default 86400 */
   readonly receiptTtlSeconds: number;
 }
 
@@ -94,13 +96,24 @@ export function loadConfig(env: Env, context: ConfigContext): WorkerConfig {
     claimIntervalMs: readInt(env, 'CLAIM_INTERVAL_MS', 5000, { min: 10, max: MAX_TIMER_MS }),
     consumerDeleteIdleMs: readInt(env, 'CONSUMER_DELETE_IDLE_MS', 600_000, { min: 1000, max: MAX_TIMER_MS }),
     windowSeconds: readInt(env, 'WINDOW_SECONDS', 5, { min: 1, max: 3600 }),
-    receiptTtlSeconds: readInt(env, 'RECEIPT_TTL_SECONDS', 86_400, { min: 1, max: MAX_RECEIPT_TTL_SECONDS }),
+    receiptTtlSeconds: readReceiptTtlSeconds(env),
   };
   // Redis counts a parked XREADGROUP BLOCK as idle time: a bound at or below BLOCK_MS could
   // delete a live reader mid-block (harmless for entries, since only consumers without pending
   // entries are deleted, but it churns the group and races the read).
   if (consumer.consumerDeleteIdleMs <= consumer.blockMs)
     throw new ConfigError('CONSUMER_DELETE_IDLE_MS', `must be greater than BLOCK_MS (${consumer.blockMs}), got ${consumer.consumerDeleteIdleMs}`);
+  const grpcShutdownMs = readInt(env, 'GRPC_SHUTDOWN_MS', 5000, { min: 0, max: MAX_TIMER_MS });
+  const { shutdownTimeoutMs, drainDelayMs } = readShutdownSettings(env);
+  // The shutdown waits out the drain delay, the gRPC grace, then a blocking read, then the batch in
+  // flight: a fuse no longer than the first three would blow on every shutdown with a stream open,
+  // cutting the batch.
+  if (shutdownTimeoutMs <= drainDelayMs + grpcShutdownMs + consumer.blockMs) {
+    throw new ConfigError(
+      'SHUTDOWN_TIMEOUT_MS',
+      `must be more than SHUTDOWN_DRAIN_MS + GRPC_SHUTDOWN_MS + BLOCK_MS (${drainDelayMs} + ${grpcShutdownMs} + ${consumer.blockMs}), leaving time for the batch in flight, got ${shutdownTimeoutMs}`,
+    );
+  }
   return Object.freeze({
     host: readString(env, 'HOST', '0.0.0.0'),
     port: readPort(env, 'PORT', 4004),
@@ -113,7 +126,8 @@ export function loadConfig(env: Env, context: ConfigContext): WorkerConfig {
     logLevel: readOneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
     logFormat: readOneOf(env, 'LOG_FORMAT', ['pretty', 'json'], context.isTty ? 'pretty' : 'json'),
     consumer: Object.freeze(consumer),
-    grpcShutdownMs: readInt(env, 'GRPC_SHUTDOWN_MS', 5000, { min: 0, max: MAX_TIMER_MS }),
-    drainDelayMs: readDrainDelayMs(env),
+    grpcShutdownMs,
+    drainDelayMs,
+    shutdownTimeoutMs,
   });
 }

@@ -32,8 +32,7 @@ const { startTallyServer } = await import('./tally-service.ts');
 
 const logger = createLogger({ service: SERVICE_NAMES.worker, level: config.logLevel, pretty: config.logFormat === 'pretty' });
 routeDiagnostics(logger);
-// Consumer stop waits for the blocking reads (≤ BLOCK_MS) plus the batches in flight; gRPC has its own fuse.
-const shutdown = createShutdownStack(logger, config.drainDelayMs + config.consumer.blockMs + config.grpcShutdownMs + 15_000);
+const shutdown = createShutdownStack(logger, config.shutdownTimeoutMs);
 shutdown.defer('telemetry', () => telemetry.shutdown());
 
 try {

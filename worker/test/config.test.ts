@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError } from '@votemesh/common/config';
+import { ConfigError, RECEIPT_TTL_SECONDS, SHUTDOWN_TIMEOUT_MS } from '@votemesh/common/config';
 import { loadConfig } from '../src/config.ts';
 
 const context = { pid: 42, isTty: false };
@@ -53,7 +53,9 @@ describe('worker configuration: timers', () => {
   // Above 2^31 - 1 ms setTimeout/setInterval fire after 1 ms: a claim loop or shutdown fuse that spins.
   for (const variable of ['CLAIM_INTERVAL_MS', 'GRPC_SHUTDOWN_MS']) {
     it(`refuses ${variable} beyond a day, naming it`, () => {
-      assert.doesNotThrow(() => loadConfig({ [variable]: '86400000' }, context));
+      // GRPC_SHUTDOWN_MS must also leave the fuse (at most a day) time for a blocking read.
+      const longest = variable === 'GRPC_SHUTDOWN_MS' ? '86399998' : '86400000';
+      assert.doesNotThrow(() => loadConfig({ [variable]: longest, SHUTDOWN_TIMEOUT_MS: '86400000', BLOCK_MS: '1' }, context));
       assert.throws(
         () => loadConfig({ [variable]: '3000000000' }, context),
         (error: unknown) => error instanceof ConfigError && error.variable === variable && /must be at most 86400000/.test(error.message),
@@ -73,6 +75,34 @@ describe('worker configuration: deleting consumers that are gone', () => {
       () => loadConfig({ CONSUMER_DELETE_IDLE_MS: '5000', BLOCK_MS: '5000' }, context),
       (error: unknown) => error instanceof ConfigError && error.variable === 'CONSUMER_DELETE_IDLE_MS' && /greater than BLOCK_MS/.test(error.message),
     );
+  });
+});
+
+describe('worker configuration: shutdown', () => {
+  // The fuse was BLOCK_MS + GRPC_SHUTDOWN_MS + 15 s here, whatever SHUTDOWN_TIMEOUT_MS said.
+  it('reads SHUTDOWN_TIMEOUT_MS as every process does', () => {
+    assert.equal(loadConfig({}, context).shutdownTimeoutMs, SHUTDOWN_TIMEOUT_MS.default);
+    assert.equal(loadConfig({ SHUTDOWN_TIMEOUT_MS: '30000' }, context).shutdownTimeoutMs, 30_000);
+  });
+
+  it('refuses a fuse the drain delay, the gRPC grace and a blocking read would use up, naming SHUTDOWN_TIMEOUT_MS', () => {
+    assert.doesNotThrow(() => loadConfig({ SHUTDOWN_TIMEOUT_MS: '6001' }, context));
+    assert.throws(
+      () => loadConfig({ GRPC_SHUTDOWN_MS: '20000' }, context),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        error.variable === 'SHUTDOWN_TIMEOUT_MS' &&
+        /must be more than SHUTDOWN_DRAIN_MS \+ GRPC_SHUTDOWN_MS \+ BLOCK_MS \(0 \+ 20000 \+ 1000\).*got 10000$/.test(error.message),
+    );
+  });
+});
+
+describe('worker configuration: RECEIPT_TTL_SECONDS', () => {
+  // It took 1 here and 60 in the vote subgraph, though the two write the same receipts.
+  it('takes the range and default the vote subgraph takes', () => {
+    assert.equal(loadConfig({}, context).consumer.receiptTtlSeconds, RECEIPT_TTL_SECONDS.default);
+    assert.equal(loadConfig({ RECEIPT_TTL_SECONDS: '60' }, context).consumer.receiptTtlSeconds, 60);
+    assert.throws(() => loadConfig({ RECEIPT_TTL_SECONDS: '59' }, context), /RECEIPT_TTL_SECONDS must be at least 60/);
   });
 });
 

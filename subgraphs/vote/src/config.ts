@@ -5,8 +5,8 @@ import {
   readGrpcAddress,
   readGrpcKeepalive,
   readIdentitySecret,
-  MAX_RECEIPT_TTL_SECONDS,
   readInt,
+  readReceiptTtlSeconds,
   readRedisUrl,
   readServiceBasics,
   readString,
@@ -28,7 +28,7 @@ export interface VoteConfig extends ServiceBasics {
   readonly auditGrpcUrl: string;
   /** HTTP/2 pings on the AuditIngest channel (GRPC_KEEPALIVE_TIME_MS / GRPC_KEEPALIVE_TIMEOUT_MS). */
   readonly grpcKeepalive: GrpcKeepalive;
-  /** How long a receipt hash lives after its last change. */
+  /** RECEIPT_TTL_SECONDS: how long a receipt hash lives after its last change; the worker reads the same setting. */
   readonly receiptTtlSeconds: number;
   /** How long castVote trusts a cached poll before reading PostgreSQL again. */
   readonly pollCacheTtlMs: number;
@@ -49,7 +49,7 @@ export function loadConfig(env: Env, stdoutIsTty = false): VoteConfig {
     ...readIdentitySecret(env, production),
     auditGrpcUrl,
     grpcKeepalive: readGrpcKeepalive(env),
-    receiptTtlSeconds: readInt(env, 'RECEIPT_TTL_SECONDS', 86_400, { min: 60, max: MAX_RECEIPT_TTL_SECONDS }),
+    receiptTtlSeconds: readReceiptTtlSeconds(env),
     pollCacheTtlMs: readInt(env, 'POLL_CACHE_TTL_MS', 1000, { min: 0, max: 60_000 }),
     schedulerSweepMs: readInt(env, 'SCHEDULER_SWEEP_MS', 5000, { min: 100, max: 3_600_000 }),
   });

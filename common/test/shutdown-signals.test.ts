@@ -73,7 +73,10 @@ describe('handleTerminationSignals', () => {
     assert.equal(await exited, 1);
     const failure = lines.find((line) => line.msg === 'shutdown step "database" failed: database could not close');
     assert.equal(failure?.['step'], 'database');
-    assert.ok(lines.some((line) => line['step'] === 'stdin' && line.msg === 'closed'), 'the steps after the failed one still ran');
+    assert.ok(
+      lines.some((line) => line['step'] === 'stdin' && line.msg === 'closed'),
+      'the steps after the failed one still ran',
+    );
     assert.deepEqual(lines.find((line) => /^shutdown finished with/.test(line.msg))?.['failed'], ['database']);
   });
 

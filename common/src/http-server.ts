@@ -4,6 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { Readiness } from './readiness.ts';
+import { explainListenError } from './startup.ts';
 import { runInServerContext } from './telemetry/server-context.ts';
 
 export type { ReadinessCheck } from './readiness.ts';
@@ -23,11 +24,16 @@ export interface RunningHttpServer {
   close(): Promise<void>;
 }
 
-export async function listen(server: Server, port: number, host: string): Promise<RunningHttpServer> {
+/**
+ * Listens on `host:port`. `portVariable` is the setting that chose the port, named when another
+ * process holds the address (AddressInUseError). @default 'PORT' (every process's HTTP port)
+ */
+export async function listen(server: Server, port: number, host: string, portVariable = 'PORT'): Promise<RunningHttpServer> {
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    const fail = (error: Error): void => reject(explainListenError(error, portVariable, host, port));
+    server.once('error', fail);
     server.listen(port, host, () => {
-      server.off('error', reject);
+      server.off('error', fail);
       resolve();
     });
   });

@@ -1,5 +1,6 @@
-// How a process says it cannot start. A wrong setting (ConfigError) or a dependency that does not
-// answer at start (DependencyError) is the operator's to fix, not a bug: they get one line naming
+// How a process says it cannot start. A wrong setting (ConfigError), a dependency that does not
+// answer at start (DependencyError) or a port another process holds (AddressInUseError) is the
+// operator's to fix, not a bug: they get one line naming
 // the variable and what is wrong, the way `kubectl logs` of a crash-looping pod should read. Any
 // other error is unexpected and keeps its stack.
 import { ConfigError } from './config.ts';
@@ -14,9 +15,38 @@ export class DependencyError extends Error {
   }
 }
 
+/**
+ * A listener could not bind because something else holds its address: another process (or a second
+ * copy of this one) on the port `variable` chose. The operator's to fix, not a bug, so it reads
+ * `PORT=4001: address 127.0.0.1:4001 already in use` instead of a stack trace.
+ */
+export class AddressInUseError extends Error {
+  readonly variable: string;
+  constructor(variable: string, host: string, port: number, options?: { cause?: unknown }) {
+    super(`${variable}=${port}: address ${host.includes(':') ? `[${host}]` : host}:${port} already in use`, options);
+    this.name = 'AddressInUseError';
+    this.variable = variable;
+  }
+}
+
+/**
+ * An AddressInUseError for `error` when it says the address was taken, else `error` unchanged.
+ * Node's listeners say so with `code: 'EADDRINUSE'`; grpc-js only in the message of bindAsync's error.
+ */
+export function explainListenError(error: unknown, variable: string, host: string, port: number): unknown {
+  const inUse = error instanceof Error && ((error as NodeJS.ErrnoException).code === 'EADDRINUSE' || /\bEADDRINUSE\b/.test(error.message));
+  return inUse ? new AddressInUseError(variable, host, port, { cause: error }) : error;
+}
+
+type OperatorError = ConfigError | DependencyError | AddressInUseError;
+
+function isOperatorError(error: unknown): error is OperatorError {
+  return error instanceof ConfigError || error instanceof DependencyError || error instanceof AddressInUseError;
+}
+
 /** The one line for an error the operator can fix, or undefined for an unexpected one. */
 export function operatorMessage(error: unknown): string | undefined {
-  return error instanceof ConfigError || error instanceof DependencyError ? error.message : undefined;
+  return isOperatorError(error) ? error.message : undefined;
 }
 
 /** What failStartup needs of `process` (passed in: only composition roots touch it). */
@@ -41,7 +71,6 @@ export interface StartupLogger {
 
 /** Logs why a process with a logger failed to start: one clean line, or the error with its stack. */
 export function logStartupFailure(logger: StartupLogger, service: string, error: unknown): void {
-  if (error instanceof ConfigError || error instanceof DependencyError)
-    logger.error({ variable: error.variable }, `${service} failed to start: ${error.message}`);
+  if (isOperatorError(error)) logger.error({ variable: error.variable }, `${service} failed to start: ${error.message}`);
   else logger.error({ err: error }, `${service} failed to start`);
 }

@@ -4,8 +4,10 @@
 // its instrument.ts loaded first, so OTEL_* refusals are covered too.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
+import { createTestDatabase } from '@votemesh/common/testing/database';
 import { freePort } from '../src/free-port.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -99,6 +101,39 @@ const cases: { name: string; entry: string; env: Record<string, string>; says: R
     says: new RegExp(`^vote subgraph failed to start: Cannot start: REDIS_URL ${closedRedis} does not answer`),
   },
 ];
+
+// A port another process holds, for every HTTP and gRPC listener in turn. The processes get far
+// enough to bind (a real database and Redis under a prefix of their own), and each names the setting
+// that chose the port instead of printing EADDRINUSE with a stack.
+const taken = createServer();
+const takenPort = await new Promise<number>((resolve, reject) => {
+  taken.once('error', reject);
+  void freePort().then((port) => taken.listen(port, '127.0.0.1', () => resolve(port)));
+});
+const database = await createTestDatabase();
+after(async () => {
+  taken.close();
+  await database[Symbol.asyncDispose]();
+});
+const reachable = { DATABASE_URL: database.url, REDIS_PREFIX: `startup-failures-${process.pid}:`, RATE_LIMIT_PER_MINUTE: '0' };
+const inUse = (variable: string) => new RegExp(`failed to start: ${variable}=${takenPort}: address 127\\.0\\.0\\.1:${takenPort} already in use$`);
+const listeners: { process: string; entry: string; variable: 'PORT' | 'GRPC_PORT' }[] = [
+  { process: 'gateway', entry: 'gateway/src/main.ts', variable: 'PORT' },
+  { process: 'vote', entry: 'subgraphs/vote/src/main.ts', variable: 'PORT' },
+  { process: 'result', entry: 'subgraphs/result/src/main.ts', variable: 'PORT' },
+  { process: 'audit', entry: 'subgraphs/audit/src/main.ts', variable: 'PORT' },
+  { process: 'audit', entry: 'subgraphs/audit/src/main.ts', variable: 'GRPC_PORT' },
+  { process: 'worker', entry: 'worker/src/main.ts', variable: 'PORT' },
+  { process: 'worker', entry: 'worker/src/main.ts', variable: 'GRPC_PORT' },
+];
+for (const listener of listeners) {
+  cases.push({
+    name: `${listener.process}: ${listener.variable} already in use`,
+    entry: listener.entry,
+    env: { ...reachable, [listener.variable]: String(takenPort) },
+    says: inUse(listener.variable),
+  });
+}
 
 describe('a process that cannot start', () => {
   for (const { name, entry, env, says } of cases) {

@@ -72,7 +72,11 @@ try {
   const metrics = createWorkerMetrics(registry);
   registerStreamGauges(registry, probes, { key: keys.votes, group: keys.tallyGroup }, logger);
 
+  // Each registered as soon as it runs (last in, first out: answer "draining" so TallyService
+  // traffic moves elsewhere, stop taking HTTP probes, end gRPC streams, then finish the batch and
+  // ack), so a listener that cannot bind still stops the rest.
   const consumer = await startConsumer({ prisma, redis, keys, audit, logger, metrics, settings: config.consumer });
+  shutdown.defer('consumer', () => consumer.stop('shutdown'));
   const tally = await startTallyServer({
     prisma,
     bus,
@@ -82,11 +86,8 @@ try {
     port: config.grpcPort,
     keepalive: config.grpcKeepalive,
   });
-  const http = await startHttpServer({ host: config.host, port: config.port, registry, prisma, redis: probes, consumer: () => consumer });
-  // Last in, first out: answer "draining" (TallyService traffic moves elsewhere), stop taking HTTP
-  // probes, end gRPC streams, then finish the batch and ack.
-  shutdown.defer('consumer', () => consumer.stop('shutdown'));
   shutdown.defer('grpc server', () => tally.close(config.grpcShutdownMs));
+  const http = await startHttpServer({ host: config.host, port: config.port, registry, prisma, redis: probes, consumer: () => consumer });
   shutdown.defer('http server', () => http.close());
   shutdown.defer('drain', () => http.readiness.drain(config.drainDelayMs));
   logger.info(

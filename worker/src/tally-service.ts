@@ -3,7 +3,7 @@
 // to the `tally` bus channel (EventBus + KeyedRouter) and fans messages out to streams in memory;
 // each stream drops versions it has already passed, and coalesces to the newest tally while the
 // client is slow (every tally carries the full counts, so skipping one loses nothing).
-import { Metadata, Server, ServerCredentials, status, type sendUnaryData, type ServerWritableStream, type ServiceError } from '@grpc/grpc-js';
+import { Metadata, Server, status, type sendUnaryData, type ServerWritableStream, type ServiceError } from '@grpc/grpc-js';
 import { UUID_PATTERN } from '@votemesh/common/contracts/parse';
 import type { TallyUpdate } from '@votemesh/common/contracts/bus';
 import type { EventBus, Unsubscribe } from '@votemesh/common/bus/event-bus';
@@ -14,6 +14,7 @@ import { toVotemeshError, VotemeshError } from '@votemesh/common/errors';
 import type { TallyServiceHandlers } from '@votemesh/common/grpc/generated/votemesh/tally/v1/TallyService';
 import type { PollTally, PollTally__Output } from '@votemesh/common/grpc/generated/votemesh/tally/v1/PollTally';
 import type { WatchResultsRequest__Output } from '@votemesh/common/grpc/generated/votemesh/tally/v1/WatchResultsRequest';
+import { bindGrpcServer } from '@votemesh/common/grpc/bind';
 import { serverKeepaliveOptions } from '@votemesh/common/grpc/keepalive';
 import { loadTallyProto } from '@votemesh/common/grpc/load';
 import type { Logger } from '@votemesh/common/logger';
@@ -218,9 +219,7 @@ export async function startTallyServer(deps: TallyServerDeps): Promise<TallyServ
   const service = createTallyService(deps);
   const server = new Server(serverKeepaliveOptions(deps.keepalive));
   server.addService(proto.votemesh.tally.v1.TallyService.service, service.handlers);
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${deps.host}:${deps.port}`, ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound)));
-  });
+  const port = await bindGrpcServer(server, deps.host, deps.port);
   const shownHost = deps.host === '0.0.0.0' || deps.host === '::' ? '127.0.0.1' : deps.host;
   let closing: Promise<void> | undefined;
   return {

@@ -1,8 +1,10 @@
 // The AuditIngest gRPC server: binds, reports whether it is listening (for /readyz), and shuts
 // down gracefully (in-flight calls finish) with a fuse that force-closes what remains.
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { Server } from '@grpc/grpc-js';
 import type { GrpcKeepalive } from '@votemesh/common/config';
+import { bindGrpcServer } from '@votemesh/common/grpc/bind';
 import { serverKeepaliveOptions } from '@votemesh/common/grpc/keepalive';
+import { AddressInUseError } from '@votemesh/common/startup';
 import { loadAuditProto } from '@votemesh/common/grpc/load';
 import type { AuditIngestHandlers } from '@votemesh/common/grpc/generated/votemesh/audit/v1/AuditIngest';
 
@@ -17,11 +19,9 @@ export interface RunningGrpcServer {
 export async function startGrpcServer(handlers: AuditIngestHandlers, host: string, port: number, keepalive?: GrpcKeepalive): Promise<RunningGrpcServer> {
   const server = new Server(serverKeepaliveOptions(keepalive));
   server.addService(loadAuditProto().votemesh.audit.v1.AuditIngest.service, handlers);
-  const bound = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, ServerCredentials.createInsecure(), (error, boundPort) => {
-      if (error) reject(new Error(`AuditIngest gRPC server cannot listen on ${host}:${port}: ${error.message}`, { cause: error }));
-      else resolve(boundPort);
-    });
+  const bound = await bindGrpcServer(server, host, port).catch((error: unknown) => {
+    if (!(error instanceof Error) || error instanceof AddressInUseError) throw error;
+    throw new Error(`AuditIngest gRPC server cannot listen on ${host}:${port}: ${error.message}`, { cause: error });
   });
   const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
   let listening = true;

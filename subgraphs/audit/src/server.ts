@@ -10,11 +10,11 @@ import type { DatabasePool, PrismaClient } from '@votemesh/common/db/client';
 import { createGraphQLErrorFormatter, createGraphQLHttpHandler } from '@votemesh/common/graphql-http';
 import { createHttpServer, handleProbe, listen, sendJson } from '@votemesh/common/http-server';
 import { createReadiness, type ReadinessCheck } from '@votemesh/common/readiness';
+import { createUpgradeServer } from '@votemesh/common/websocket-upgrades';
 import type { Logger } from '@votemesh/common/logger';
 import { withTraceContext } from '@votemesh/common/telemetry/graphql-ws-trace';
 import { useServer } from 'graphql-ws/use/ws';
 import type { Registry } from 'prom-client';
-import { WebSocketServer } from 'ws';
 import { createAppender } from './appender.ts';
 import type { AuditConfig } from './config.ts';
 import { createAuditFeed } from './feed.ts';
@@ -107,7 +107,7 @@ export async function startAuditSubgraph(deps: AuditSubgraphDeps): Promise<Runni
     sendJson(res, 404, { error: 'not found' });
   });
 
-  const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql' });
+  const wsServer = createUpgradeServer(httpServer, '/graphql');
   // Operations run under the trace context the gateway sends in `subscribe` extensions.
   const wsDisposable = useServer<Record<string, unknown> | undefined, { identity?: Identity | undefined }>(
     withTraceContext({

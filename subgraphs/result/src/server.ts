@@ -9,11 +9,11 @@ import type { PrismaClient } from '@votemesh/common/db/client';
 import { createGraphQLErrorFormatter, createGraphQLHttpHandler } from '@votemesh/common/graphql-http';
 import { createHttpServer, handleProbe, listen, sendJson } from '@votemesh/common/http-server';
 import { createReadiness } from '@votemesh/common/readiness';
+import { createUpgradeServer } from '@votemesh/common/websocket-upgrades';
 import type { Logger } from '@votemesh/common/logger';
 import { withTraceContext } from '@votemesh/common/telemetry/graphql-ws-trace';
 import { useServer } from 'graphql-ws/use/ws';
 import type { Registry } from 'prom-client';
-import { WebSocketServer } from 'ws';
 import type { ResultConfig } from './config.ts';
 import { readIdentity, type ResultContext } from './context.ts';
 import { createLiveResults, type LiveResults } from './live-results.ts';
@@ -107,7 +107,7 @@ export async function startResultSubgraph(deps: ResultSubgraphDeps): Promise<Run
   // graphql-ws: the identity is read once, from connection_init, and kept per connection; each
   // operation runs under the trace context the gateway sends in its `subscribe` extensions.
   const identities = new WeakMap<object, Identity | undefined>();
-  const wss = new WebSocketServer({ server: httpServer, path: PATH });
+  const wss = createUpgradeServer(httpServer, PATH);
   const wsServer = useServer<Record<string, unknown>>(
     withTraceContext({
       schema,

@@ -18,13 +18,14 @@ import type { PrismaClient } from '@votemesh/common/db/client';
 import { createGraphQLErrorFormatter, createGraphQLHttpHandler } from '@votemesh/common/graphql-http';
 import { createHttpServer, handleProbe, listen, sendJson } from '@votemesh/common/http-server';
 import { createReadiness } from '@votemesh/common/readiness';
+import { createUpgradeServer } from '@votemesh/common/websocket-upgrades';
 import type { Logger } from '@votemesh/common/logger';
 import { withTraceContext } from '@votemesh/common/telemetry/graphql-ws-trace';
 import type { GraphQLFormattedError } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
-import { WebSocketServer, type WebSocket } from 'ws';
+import type { WebSocket } from 'ws';
 import type { VoteConfig } from './config.ts';
 import { checkIdentity, createContext, type IdentityResult, type VoteContext, type VoteServices } from './context.ts';
 import { createVoteMetrics } from './metrics.ts';
@@ -133,7 +134,7 @@ export async function startVoteSubgraph(deps: VoteSubgraphDeps): Promise<Running
     sendJson(res, 404, { error: 'not found' });
   });
 
-  const wsServer = new WebSocketServer({ server: httpServer, path: GRAPHQL_PATH });
+  const wsServer = createUpgradeServer(httpServer, GRAPHQL_PATH);
   const socketIdentities = new WeakMap<WebSocket, IdentityResult>();
   // Operations run under the trace context the gateway sends in `subscribe` extensions.
   const wsGraphql = useServer<Record<string, unknown>>(

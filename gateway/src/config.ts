@@ -77,6 +77,8 @@ export interface GatewayConfig extends ServiceBasics {
   readonly maxDepth: number;
   readonly maxAliases: number;
   readonly introspection: boolean;
+  /** APOLLO_TELEMETRY_DISABLED (default true): keep @apollo/gateway's anonymous usage metrics to Apollo off. */
+  readonly apolloTelemetryDisabled: boolean;
   /** CORS_ORIGINS: browser origins that may call /graphql and the dev issuer (http/cors.ts). */
   readonly corsOrigins: CorsOrigins;
   /** METRICS_CLIENT_NAMES: apollographql-client-name values kept as a metric label (empty: none). */
@@ -124,6 +126,9 @@ export function loadConfig(env: Env, stdoutIsTty = false): GatewayConfig {
     maxDepth: readInt(env, 'GRAPHQL_MAX_DEPTH', 12, { min: 1, max: 100 }),
     maxAliases: readInt(env, 'GRAPHQL_MAX_ALIASES', 30, { min: 0, max: 1000 }),
     introspection: readBool(env, 'GRAPHQL_INTROSPECTION', !production),
+    // Apollo Gateway sends anonymous usage metrics to Apollo unless this is true; votemesh's default
+    // is off (no egress a mesh would block and log, nothing leaves the cluster unasked).
+    apolloTelemetryDisabled: readBool(env, 'APOLLO_TELEMETRY_DISABLED', true),
     corsOrigins: readCorsOrigins(env),
     metricsClientNames: readMetricsClientNames(env),
     subscriptionLimits: readSubscriptionLimits(env),

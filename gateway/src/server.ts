@@ -32,6 +32,7 @@ import { identitySecretKey, type Identity } from '@votemesh/common/contracts/ide
 import { applySubgraphUrlOverrides, type GatewayConfig } from './config.ts';
 import type { GatewayContext } from './gateway-context.ts';
 import { loadSupergraph, type LoadedSupergraph } from './supergraph/load-supergraph.ts';
+import { withApolloTelemetry } from './supergraph/apollo-telemetry.ts';
 import type { AuthPolicy } from './supergraph/auth-policy.ts';
 import { createAuthentication } from './auth/authentication.ts';
 import type { VerifiedIdentity } from './auth/verify-token.ts';
@@ -152,11 +153,15 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
     headersFor: createIdentityForwarding({ signer: httpSigner }),
     timeoutMs: config.upstreamTimeoutMs,
   });
-  const gateway = new ApolloGateway({
-    supergraphSdl: supergraph.executableSdl,
-    buildService: (definition) => dataSources.buildService(definition),
-    logger: logger.child({ component: 'apollo-gateway' }),
-  });
+  const gateway = withApolloTelemetry(
+    !config.apolloTelemetryDisabled,
+    () =>
+      new ApolloGateway({
+        supergraphSdl: supergraph.executableSdl,
+        buildService: (definition) => dataSources.buildService(definition),
+        logger: logger.child({ component: 'apollo-gateway' }),
+      }),
+  );
   let apiSchema: GraphQLSchema | undefined;
   gateway.onSchemaLoadOrUpdate(({ apiSchema: schema }) => {
     apiSchema = schema;

@@ -22,8 +22,7 @@ const { createPrismaClient } = await import('@votemesh/common/db/client');
 const { connectRedisBus } = await import('@votemesh/common/bus/connect-redis-bus');
 const { watchRedisErrors } = await import('@votemesh/common/bus/redis-errors');
 const { routeDiagnostics } = await import('@votemesh/common/telemetry/diagnostics');
-const { createAuditClient } = await import('@votemesh/common/grpc/audit-client');
-const { auditSpoolKey, createRedisAuditSpool } = await import('@votemesh/common/grpc/audit-spool');
+const { connectAuditClient } = await import('@votemesh/common/grpc/connect-audit-client');
 const { WORKER_DATABASE_OPTIONS } = await import('./tally-sql.ts');
 const { startConsumer } = await import('./consumer.ts');
 const { createWorkerMetrics, registerStreamGauges } = await import('./metrics.ts');
@@ -55,19 +54,17 @@ try {
   const prisma = createPrismaClient(config.databaseUrl, WORKER_DATABASE_OPTIONS);
   shutdown.defer('prisma', () => prisma.$disconnect());
   const registry = createMetricsRegistry(SERVICE_NAMES.worker);
-  // Unconfirmed audit events are spooled in Redis (before each batch is acknowledged: apply-batch.ts),
-  // so no restart or crash loses them; the next start (or a sibling replica) sends them.
-  const audit = createAuditClient({
+  // Unconfirmed audit events are spooled in Redis (before each batch is acknowledged: apply-batch.ts): no restart loses them.
+  const audit = connectAuditClient({
     address: config.auditGrpcUrl,
-    logger,
     source: 'worker',
     keepalive: config.grpcKeepalive,
-    // At shutdown: what is not confirmed by then stays in the spool.
-    closeTimeoutMs: 2000,
-    spool: createRedisAuditSpool(redis, auditSpoolKey(config.redisPrefix, 'worker')),
+    redis,
+    redisPrefix: config.redisPrefix,
     registry,
+    logger,
+    shutdown,
   });
-  shutdown.defer('audit client', () => audit.close());
 
   const metrics = createWorkerMetrics(registry);
   registerStreamGauges(registry, probes, { key: keys.votes, group: keys.tallyGroup }, logger);

@@ -16,8 +16,7 @@ const { createLogger, createMetricsRegistry, createShutdownStack, handleTerminat
 const { routeDiagnostics } = await import('@votemesh/common/telemetry/diagnostics');
 const { createPrismaClient } = await import('@votemesh/common/db/client');
 const { connectRedisBus } = await import('@votemesh/common/bus/connect-redis-bus');
-const { createAuditClient } = await import('@votemesh/common/grpc/audit-client');
-const { auditSpoolKey, createRedisAuditSpool } = await import('@votemesh/common/grpc/audit-spool');
+const { connectAuditClient } = await import('@votemesh/common/grpc/connect-audit-client');
 const { startVoteSubgraph } = await import('./server.ts');
 
 const logger = createLogger({ service: SERVICE_NAMES.vote, level: config.logLevel, pretty: config.logPretty });
@@ -33,19 +32,17 @@ try {
   const { redis, bus } = await connectRedisBus({ url: config.redisUrl, prefix: config.redisPrefix, logger, shutdown });
 
   const registry = createMetricsRegistry(SERVICE_NAMES.vote);
-  // Unconfirmed audit events are spooled in Redis, so a restart while the audit service is down
-  // loses none: the next start (or a sibling replica) sends them (docs/contracts/audit.md).
-  const audit = createAuditClient({
+  // Unconfirmed audit events are spooled in Redis: no restart loses them.
+  const audit = connectAuditClient({
     address: config.auditGrpcUrl,
-    logger,
     source: 'vote',
     keepalive: config.grpcKeepalive,
-    // At shutdown: what is not confirmed by then stays in the spool.
-    closeTimeoutMs: 2000,
-    spool: createRedisAuditSpool(redis, auditSpoolKey(config.redisPrefix, 'vote')),
+    redis,
+    redisPrefix: config.redisPrefix,
     registry,
+    logger,
+    shutdown,
   });
-  shutdown.defer('audit client', () => audit.close());
 
   const vote = await startVoteSubgraph({
     config,

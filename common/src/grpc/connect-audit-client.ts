@@ -1,0 +1,43 @@
+// The audit client a composition root needs (vote subgraph, worker): its unconfirmed events spooled
+// in Redis under REDIS_PREFIX, so a restart while the audit service is down loses none (the next
+// start, or a sibling replica, sends them: docs/contracts/audit.md), its metrics in the process's
+// registry, and its close on the shutdown stack (what is unconfirmed by then stays in the spool).
+import type { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
+import type { GrpcKeepalive } from '../config.ts';
+import type { ShutdownStack } from '../lifecycle.ts';
+import type { Logger } from '../logger.ts';
+import { createAuditClient, type AuditClient } from './audit-client.ts';
+import { auditSpoolKey, createRedisAuditSpool } from './audit-spool.ts';
+
+export interface ConnectAuditClientOptions {
+  /** host:port of AuditIngest (AUDIT_GRPC_URL). */
+  readonly address: string;
+  /** The sending process kind ("vote", "worker"): it names the spool its replicas share. */
+  readonly source: string;
+  readonly keepalive: GrpcKeepalive;
+  /** The connection the spool is written on. */
+  readonly redis: Redis;
+  readonly redisPrefix: string;
+  readonly registry: Registry;
+  readonly logger: Logger;
+  readonly shutdown: ShutdownStack;
+}
+
+/** How long the close at shutdown waits for confirmations before leaving the rest to the spool. */
+const CLOSE_TIMEOUT_MS = 2000;
+
+export function connectAuditClient(options: ConnectAuditClientOptions): AuditClient {
+  const { source } = options;
+  const audit = createAuditClient({
+    address: options.address,
+    logger: options.logger,
+    source,
+    keepalive: options.keepalive,
+    closeTimeoutMs: CLOSE_TIMEOUT_MS,
+    spool: createRedisAuditSpool(options.redis, auditSpoolKey(options.redisPrefix, source)),
+    registry: options.registry,
+  });
+  options.shutdown.defer('audit client', () => audit.close());
+  return audit;
+}

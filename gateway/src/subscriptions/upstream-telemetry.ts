@@ -4,11 +4,12 @@
 // so the span is the root of a trace of its own, never a child of that client's span: otherwise
 // one client's trace would hold the shared upstream (and every event the subgraph executes for it)
 // for hours after that client left. It LINKS to the trace context of the client subscription that
-// caused it (see clientTraceContext in operations.ts), so a client's trace can be followed to it;
-// clients that later share the upstream add neither a span nor a link. Its own context goes to the
-// subgraph in the graphql-ws `subscribe` message's `payload.extensions` (`{ traceparent,
-// tracestate? }`, common/src/telemetry/graphql-ws-trace.ts), so the subgraph's parse/validate and
-// per-event execution spans join the upstream's trace. A reconnect re-sends the same message, so a
+// caused it (the `traceContext` operations.ts takes from the operation's extensions or its
+// transport), so the upstream's trace names the subscription that opened it; clients that later
+// share the upstream add neither a span nor a link. Its own context goes to the subgraph in the
+// graphql-ws `subscribe` message's `payload.extensions` (`{ traceparent, tracestate? }`,
+// common/src/telemetry/graphql-ws-trace.ts), so the subgraph's parse/validate and per-event
+// execution spans join the upstream's trace. A reconnect re-sends the same message, so a
 // resubscription after a subgraph restart lands in the same trace.
 import { ROOT_CONTEXT, SpanKind, trace, type Context } from '@opentelemetry/api';
 import { traceExtensions, type TraceExtensions } from '@votemesh/common/telemetry/graphql-ws-trace';

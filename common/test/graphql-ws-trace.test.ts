@@ -228,6 +228,46 @@ describe('event bus spans (Redis)', () => {
     assert.equal(recorder.spans().filter((span) => span.name === SPAN_NAMES.busProcess).length, 0);
   });
 
+  it('runs handlers of messages without a traceparent in no trace, even on a connection a request opened', async () => {
+    // The worst case of a lazily started subscriber: its connection made while a request's span is
+    // active. Messages arrive on that connection's socket, which AsyncLocalStorage ties to the
+    // request's context, so every later message's handlers would run in that request's trace.
+    const request = tracer.startSpan('request');
+    const seen: string[] = [];
+    const lazy = await context.with(trace.setSpan(ROOT_CONTEXT, request), async () => {
+      const opened = createRedisEventBus({ publisher, subscriber: publisher.duplicate(), prefix, logger: { warn: () => {}, error: () => {} } });
+      await opened.subscribe('receipt', () => {
+        seen.push(trace.getSpanContext(context.active())?.traceId ?? 'none');
+      });
+      return opened;
+    });
+    request.end();
+    try {
+      await bus.publish({ type: 'receipt', receiptId: randomUUID(), pollId: randomUUID(), status: 'COUNTED', updatedAt: new Date().toISOString() });
+      await waitFor(() => seen.length === 1, { what: 'the receipt' });
+      assert.deepEqual(seen, ['none']);
+    } finally {
+      await lazy.close();
+    }
+  });
+
+  it("leaves a channel's shared SUBSCRIBE out of the trace of the request that subscribed first", async () => {
+    const shared = createRedisEventBus({ publisher, subscriber: publisher.duplicate(), prefix, logger: { warn: () => {}, error: () => {} } });
+    try {
+      recorder.reset();
+      const request = tracer.startSpan('request');
+      await context.with(trace.setSpan(ROOT_CONTEXT, request), () => shared.subscribe('poll-status', () => {}));
+      request.end();
+      const inRequest = recorder.spans().filter((span) => traceIdOf(span) === request.spanContext().traceId);
+      assert.deepEqual(
+        inRequest.map((span) => span.name),
+        ['request'],
+      );
+    } finally {
+      await shared.close();
+    }
+  });
+
   it('handles a message with a traceparent in a `process bus` consumer span, child of that context', async () => {
     recorder.reset();
     received = [];

@@ -5,8 +5,10 @@
 //   batch ─▶ result `graphql.subscription.event` ─▶ gateway `gateway.subscription.fanout`
 // plus the semantic-convention attributes on GraphQL, messaging and gRPC spans, and a client
 // subscription's trace context reaching the subgraph over the gateway's upstream graphql-ws socket:
-//   client (connection_init / subscribe extensions) ─▶ gateway `gateway.upstream.subscribe`
-//   ─▶ subgraph `subscription …` execution (graphql-ws `subscribe` extensions)
+//   client (connection_init / subscribe extensions) ⇢ LINK from gateway `gateway.upstream.subscribe`
+//   (the root of the shared upstream's own trace) ─▶ subgraph `subscription …` execution
+// and long-lived, shared calls (the AuditIngest client stream) in traces of their own, never in
+// the trace of the request that happened to open them.
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
@@ -281,7 +283,19 @@ describe('one vote is one trace, across all five processes', () => {
     assert.equal(chain.at(-1)?.parentSpanId, read.spanId);
   });
 
-  describe('a client subscription continues its trace through the upstream subscription into the subgraph', () => {
+  it("the vote's trace holds no AuditIngest stream span: the shared stream is the root of its own trace", async () => {
+    const isIngest = (span: ReceivedSpan): boolean => span.name.startsWith('grpc.votemesh.audit.v1.AuditIngest/');
+    // The vote subgraph's call carrying the vote's `vote.accepted` event ends at its next rotation.
+    const calls = await receiver.waitFor((spans) => {
+      const found = spans.filter((span) => span.service === SERVICE_NAMES.vote && isIngest(span) && span.kind === SPAN_KIND.client);
+      return found.length > 0 ? found : undefined;
+    }, 'an AuditIngest client span of the vote subgraph');
+    for (const call of calls) assert.equal(call.parentSpanId, '', `the stream span is a root:\n${describeSpans(calls)}`);
+    const inVote = receiver.spans.filter((span) => span.traceId === vote.traceId && isIngest(span));
+    assert.deepEqual(inVote, [], `no audit stream span in the vote's trace:\n${describeSpans(inVote)}`);
+  });
+
+  describe("a client subscription's trace links to the upstream subscription, whose own trace reaches into the subgraph", () => {
     /** One graphql-ws client of the gateway, with `connection_init` payload `init`. */
     function gatewaySocket(init: Record<string, unknown>): WsClient {
       return createWsClient({ url: `${stack.gatewayUrl.replace(/^http/, 'ws')}/graphql`, lazy: true, retryAttempts: 0, connectionParams: init });
@@ -308,20 +322,29 @@ describe('one vote is one trace, across all five processes', () => {
       await socket.dispose();
     }
 
-    /** The gateway's upstream span in `client`'s trace and the subgraph's execution span directly under it. */
+    /**
+     * The gateway's upstream span that links to `client`'s span (the root of its own trace: the
+     * upstream is shared, and outlives the client that opened it) and the subgraph's execution span
+     * directly under it.
+     */
     async function upstreamAndSubgraphSpans(
       client: ClientTrace,
       subgraph: string,
     ): Promise<{ upstream: ReceivedSpan; execution: ReceivedSpan; trace: ReceivedSpan[] }> {
       return receiver.waitFor((spans) => {
-        const trace = spans.filter((span) => span.traceId === client.traceId);
-        const upstream = trace.find((span) => span.service === SERVICE_NAMES.gateway && span.name === SPAN_NAMES.upstreamSubscribe);
+        const upstream = spans.find(
+          (span) =>
+            span.service === SERVICE_NAMES.gateway &&
+            span.name === SPAN_NAMES.upstreamSubscribe &&
+            span.links.some((link) => link.traceId === client.traceId && link.spanId === client.spanId),
+        );
+        const trace = spans.filter((span) => span.traceId === upstream?.traceId);
         const execution = trace.find((span) => span.service === subgraph && span.name.startsWith('subscription ') && span.parentSpanId === upstream?.spanId);
         return upstream && execution ? { upstream, execution, trace } : undefined;
-      }, `the gateway's ${SPAN_NAMES.upstreamSubscribe} span and the ${subgraph} subscription span under it in trace ${client.traceId}`);
+      }, `the gateway's ${SPAN_NAMES.upstreamSubscribe} span linked to trace ${client.traceId} and the ${subgraph} subscription span under it`);
     }
 
-    it('pollResults with the traceparent in connection_init: gateway upstream span → result subgraph', async () => {
+    it('pollResults with the traceparent in connection_init: gateway upstream span (linked) → result subgraph', async () => {
       const subscriber = clientTrace();
       // A poll of its own: a subscription sharing an existing upstream opens none (deduplication).
       const watched = await createOpenPoll(client, adminToken, ['Yes', 'No'], 'Traced subscription?');
@@ -331,7 +354,9 @@ describe('one vote is one trace, across all five processes', () => {
         () => true,
       );
       const { upstream, execution, trace } = await upstreamAndSubgraphSpans(subscriber, SERVICE_NAMES.result);
-      assert.equal(upstream.parentSpanId, subscriber.spanId, "the upstream span is a child of the client's span");
+      assert.equal(upstream.parentSpanId, '', 'the upstream span is the root of its own trace');
+      assert.notEqual(upstream.traceId, subscriber.traceId);
+      assert.ok(!receiver.spans.some((span) => span.traceId === subscriber.traceId), "nothing of the shared upstream is in the client's trace");
       assert.equal(upstream.kind, SPAN_KIND.client);
       assert.equal(upstream.attributes[ATTR.SUBGRAPH_NAME], 'result');
       assert.equal(upstream.attributes[ATTR.GRAPHQL_OPERATION_TYPE], 'subscription');
@@ -343,7 +368,7 @@ describe('one vote is one trace, across all five processes', () => {
       assert.ok(setup.includes('graphql.parse') && setup.includes('graphql.validate'), setup.join(', '));
     });
 
-    it("voteReceipt with the traceparent in the subscribe message's extensions: gateway upstream span → vote subgraph", async () => {
+    it("voteReceipt with the traceparent in the subscribe message's extensions: gateway upstream span (linked) → vote subgraph", async () => {
       const subscriber = clientTrace();
       const connection = clientTrace();
       await subscribeUntil(
@@ -356,7 +381,7 @@ describe('one vote is one trace, across all five processes', () => {
         (event) => (event.data as { voteReceipt?: { status?: string } } | undefined)?.voteReceipt?.status === 'COUNTED',
       );
       const { upstream, execution } = await upstreamAndSubgraphSpans(subscriber, SERVICE_NAMES.vote);
-      assert.equal(upstream.parentSpanId, subscriber.spanId, "the operation's extensions win over connection_init");
+      assert.equal(upstream.parentSpanId, '', "the operation's extensions win over connection_init, as a link");
       assert.equal(upstream.attributes[ATTR.SUBGRAPH_NAME], 'vote');
       assert.match(execution.name, /^subscription TracedReceipt__vote__\d+$/);
       assert.ok(!receiver.spans.some((span) => span.traceId === connection.traceId), 'nothing joined the connection-level trace');

@@ -1,5 +1,5 @@
-// Trace context through a subscription: client → gateway `gateway.upstream.subscribe` → the
-// subgraph's graphql-ws operation. The SDK runs in this process with an in-memory exporter, so the
+// Trace context through a subscription: client ⇢ (link) gateway `gateway.upstream.subscribe`, the
+// root of the shared upstream's own trace → the subgraph's graphql-ws operation. The SDK runs in this process with an in-memory exporter, so the
 // gateway's spans and the test subgraph's (which wraps its graphql-ws options in withTraceContext,
 // like the real subgraphs) land in one place.
 import assert from 'node:assert/strict';
@@ -30,13 +30,28 @@ function clientSpan(): ClientSpan {
   return { traceId, spanId, traceparent: `00-${traceId}-${spanId}-01` };
 }
 
-function upstreamSpansIn(traceId: string): ReadableSpan[] {
-  return recorder.spans().filter((span) => span.name === SPAN_NAMES.upstreamSubscribe && span.spanContext().traceId === traceId);
+/** Upstream spans that link to a span of `traceId` (the client subscription that opened them). */
+function upstreamSpansLinkedTo(traceId: string): ReadableSpan[] {
+  return recorder.spans().filter((span) => span.name === SPAN_NAMES.upstreamSubscribe && span.links.some((link) => link.context.traceId === traceId));
 }
 
-/** The upstream span of `client`'s trace, once it ended (the upstream closed). */
+/** The upstream span `client` opened, once it ended (the upstream closed). */
 function endedUpstreamSpan(client: ClientSpan): Promise<ReadableSpan> {
-  return waitFor(() => upstreamSpansIn(client.traceId)[0], { what: `the ${SPAN_NAMES.upstreamSubscribe} span of trace ${client.traceId}` });
+  return waitFor(() => upstreamSpansLinkedTo(client.traceId)[0], { what: `the ${SPAN_NAMES.upstreamSubscribe} span linked to trace ${client.traceId}` });
+}
+
+/** The client's span has no span of the gateway or subgraph below it: the upstream is not its. */
+function assertOwnTrace(upstream: ReadableSpan, client: ClientSpan): void {
+  assert.equal(upstream.parentSpanContext, undefined, 'the upstream span is the root of its own trace');
+  assert.notEqual(upstream.spanContext().traceId, client.traceId);
+  assert.deepEqual(
+    recorder
+      .spans()
+      .filter((span) => span.spanContext().traceId === client.traceId)
+      .map((span) => span.name),
+    [],
+    "nothing of the shared upstream (its span, its socket's upgrade, the subgraph's work) is in the client's trace",
+  );
 }
 
 /** Spans whose parent is `span` (the remote parent of the subgraph's spans is the upstream span). */
@@ -57,7 +72,7 @@ describe('subscription tracing through the gateway', () => {
     await recorder.shutdown();
   });
 
-  it('continues the connection_init traceparent: gateway upstream span → subgraph parse, validate and per-event execution', async () => {
+  it("links the upstream span to the connection_init traceparent; subgraph parse, validate and per-event execution under the upstream's own trace", async () => {
     const client = clientSpan();
     const socket = await WsTestClient.connect(harness.wsUrl);
     await socket.init({ traceparent: client.traceparent });
@@ -68,7 +83,12 @@ describe('subscription tracing through the gateway', () => {
     socket.complete('1');
 
     const upstream = await endedUpstreamSpan(client);
-    assert.equal(upstream.parentSpanContext?.spanId, client.spanId, "the upstream span is a child of the client's span");
+    assert.deepEqual(
+      upstream.links.map((link) => link.context.spanId),
+      [client.spanId],
+      "the upstream span links to the client's span",
+    );
+    assertOwnTrace(upstream, client);
     assert.equal(upstream.kind, SpanKind.CLIENT);
     assert.equal(upstream.attributes[ATTR.SUBGRAPH_NAME], 'counter');
     assert.equal(upstream.attributes[ATTR.GRAPHQL_OPERATION_TYPE], 'subscription');
@@ -112,9 +132,10 @@ describe('subscription tracing through the gateway', () => {
     second.close();
 
     const upstream = await endedUpstreamSpan(operation);
-    assert.equal(upstream.parentSpanContext?.spanId, operation.spanId);
-    assert.deepEqual(upstreamSpansIn(connection.traceId), [], 'the connection_init context lost to the operation');
-    assert.deepEqual(upstreamSpansIn(joining.traceId), [], 'joining a shared upstream opens none');
+    assert.equal(upstream.links[0]?.context.spanId, operation.spanId);
+    assertOwnTrace(upstream, operation);
+    assert.deepEqual(upstreamSpansLinkedTo(connection.traceId), [], 'the connection_init context lost to the operation');
+    assert.deepEqual(upstreamSpansLinkedTo(joining.traceId), [], 'joining a shared upstream opens none and adds no link');
     assert.equal(harness.counter.active('t2'), 0);
   });
 
@@ -124,10 +145,11 @@ describe('subscription tracing through the gateway', () => {
     await waitFor(() => harness.counter.active('t3') === 1, { what: 'the subgraph subscription' });
     await stream.stop();
     const upstream = await endedUpstreamSpan(client);
-    assert.equal(upstream.parentSpanContext?.spanId, client.spanId);
+    assert.equal(upstream.links[0]?.context.spanId, client.spanId);
+    assert.equal(upstream.parentSpanContext, undefined);
   });
 
-  it("takes an SSE stream's traceparent header: upstream span under the gateway's HTTP server span", async () => {
+  it("takes an SSE stream's traceparent header: upstream span linked to the gateway's HTTP server span", async () => {
     const client = clientSpan();
     const abort = new AbortController();
     const response = await fetch(harness.url, {
@@ -140,7 +162,8 @@ describe('subscription tracing through the gateway', () => {
     await waitFor(() => harness.counter.active('t6') === 1, { what: 'the subgraph subscription' });
     abort.abort();
     const upstream = await endedUpstreamSpan(client);
-    const server = recorder.spans().find((span) => span.spanContext().spanId === upstream.parentSpanContext?.spanId);
+    assert.equal(upstream.parentSpanContext, undefined);
+    const server = recorder.spans().find((span) => span.spanContext().spanId === upstream.links[0]?.context.spanId);
     assert.equal(server?.kind, SpanKind.SERVER, 'the HTTP server span of the stream');
     assert.equal(server?.parentSpanContext?.spanId, client.spanId);
   });
@@ -171,6 +194,7 @@ describe('subscription tracing through the gateway', () => {
     socket.close();
     const upstream = await waitFor(() => recorder.spans().find((span) => span.name === SPAN_NAMES.upstreamSubscribe), { what: 'the upstream span' });
     assert.equal(upstream.parentSpanContext, undefined);
+    assert.deepEqual(upstream.links, []);
     assert.ok(
       childrenOf(upstream).some((span) => span.name === 'graphql.parse'),
       "the subgraph's spans still join the upstream span",

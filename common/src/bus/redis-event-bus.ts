@@ -10,7 +10,7 @@ import type { Redis } from 'ioredis';
 import { encodeBusMessage, parseBusMessage, type BusMessage, type BusMessageType } from '../contracts/bus.ts';
 import { createRedisKeys } from '../contracts/redis-keys.ts';
 import { ATTR, ATTR_VALUES, SPAN_NAMES, TRACER_NAMES } from '../telemetry/names.ts';
-import { contextFromTraceparent, withSpan } from '../telemetry/propagation.ts';
+import { contextFromTraceparent, inRootContext, withSpan } from '../telemetry/propagation.ts';
 import { dispatchToHandlers, type BusHandler, type BusLogger, type BusMessageOf, type EventBus, type Unsubscribe } from './event-bus.ts';
 
 type AnyHandler = (message: BusMessage) => void;
@@ -100,8 +100,10 @@ export function createRedisEventBus(options: RedisEventBusOptions): EventBus {
       logger.warn({ channel, type: message.type }, 'dropped a bus message published on the wrong channel');
       return;
     }
+    // Explicitly in no trace: messages arrive on the subscriber's socket, which carries the context
+    // it was connected in, and that may be a request's (a process that subscribes lazily).
     if (message.type !== 'tally' || message.traceparent === undefined) {
-      dispatchToHandlers(state.handlers, message, logger, { type: message.type });
+      inRootContext(() => dispatchToHandlers(state.handlers, message, logger, { type: message.type }));
       return;
     }
     const parent = contextFromTraceparent(message.traceparent);
@@ -129,7 +131,8 @@ export function createRedisEventBus(options: RedisEventBusOptions): EventBus {
       let state = channels.get(channel);
       if (!state) {
         const created: ChannelState = { type, handlers: new Set(), subscribed: Promise.resolve() };
-        created.subscribed = subscriber.subscribe(channel).then(
+        // The channel's SUBSCRIBE serves every later subscriber too: part of no request's trace.
+        created.subscribed = inRootContext(() => subscriber.subscribe(channel)).then(
           () => undefined,
           (error: unknown) => {
             // Let the next subscriber retry instead of inheriting a failed SUBSCRIBE forever.

@@ -7,9 +7,13 @@
 // everything unconfirmed" delivers each event exactly once into the log. With a spool (Redis,
 // audit-spool.ts) unconfirmed events also outlive the process: written when recorded, removed when
 // confirmed, adopted by the next start (or by a sibling replica) and sent again.
+// Traces: the call is shared by every operation that records an event, so everything the client
+// does (the call, its timers, the spool traffic) runs in the root context (`inRootContext`): the
+// AuditIngest call span is the root of a trace of its own, never part of the request whose event
+// happened to open it. An event names its operation's trace in `trace_id` instead.
 // Contract: docs/contracts/audit.md.
 import { credentials as grpcCredentials, status, type ServiceError } from '@grpc/grpc-js';
-import type { AuditSink } from '../contracts/audit.ts';
+import type { AuditEventDraft, AuditSink } from '../contracts/audit.ts';
 import { UUID_PATTERN } from '../contracts/parse.ts';
 import { AUDIT_INVALID_FIELD_METADATA, openIngestCall, refusedEntries, type AuditEntry, type IngestCall, type IngestProtocol } from './audit-call.ts';
 import type { AuditClientOptions, AuditClientStats } from './audit-client-options.ts';
@@ -18,6 +22,7 @@ import { createOutbox, entryOf, toAuditEntry } from './audit-outbox.ts';
 import { spoolMember } from './audit-spool.ts';
 import { startSpoolAdopter } from './audit-spool-adopter.ts';
 import { createSpoolWriter } from './audit-spool-writer.ts';
+import { inRootContext } from '../telemetry/propagation.ts';
 import { clientKeepaliveOptions } from './keepalive.ts';
 import { loadAuditProto } from './load.ts';
 
@@ -290,63 +295,69 @@ export function createAuditClient(options: AuditClientOptions): AuditClient {
     });
   }
 
-  const auditClient: AuditClient = {
-    record(draft) {
-      try {
-        if (!accepting) return drop('the audit client is closed', 'closed', { eventId: draft.eventId });
-        if (!UUID_PATTERN.test(draft.eventId)) return drop('eventId is not a UUID', 'invalid_id', { eventId: draft.eventId });
-        // Already held (a settle retried, a copy adopted from the spool): sending it once is enough.
-        if (heldIds.has(draft.eventId.toLowerCase())) return;
-        const built = toAuditEntry(lastNumber + 1, draft);
-        if (unconfirmed.size >= maxBuffered) {
-          if (!spool) return drop('the audit buffer is full (the audit service is down or slow)', 'buffer_full');
-          // Memory is full: keep it in the spool only; adoption sends it once there is room.
-          spool.save([{ member: spoolMember(built.message), at: Date.now() }]).then(
-            () => {
-              counts.overflowed += 1;
-              metrics.overflowed();
-            },
-            () => drop('the audit buffer is full and the spool could not take the event', 'buffer_full', { eventId: draft.eventId }),
-          );
-          return;
-        }
-        const entry = spoolWriter ? { ...built, member: spoolMember(built.message) } : built;
-        lastNumber = entry.n;
-        // The spool write is issued (next microtask) before the pump can write the event to a call.
-        if (entry.member !== undefined) spoolWriter?.add(entry.member);
-        hold(entry);
-        // A full message goes at once; otherwise the pump holds it for company (batchDelayMs at most).
-        if (waiting.hasFullMessage()) sendWaitingNow();
-        else schedulePump();
-      } catch (error) {
-        // JSON.stringify of `data` (a BigInt, a cycle) is the only thing above that can throw.
-        drop('the event could not be encoded', 'unencodable', { eventId: draft.eventId, err: error });
+  function record(draft: AuditEventDraft): void {
+    try {
+      if (!accepting) return drop('the audit client is closed', 'closed', { eventId: draft.eventId });
+      if (!UUID_PATTERN.test(draft.eventId)) return drop('eventId is not a UUID', 'invalid_id', { eventId: draft.eventId });
+      // Already held (a settle retried, a copy adopted from the spool): sending it once is enough.
+      if (heldIds.has(draft.eventId.toLowerCase())) return;
+      const built = toAuditEntry(lastNumber + 1, draft);
+      if (unconfirmed.size >= maxBuffered) {
+        if (!spool) return drop('the audit buffer is full (the audit service is down or slow)', 'buffer_full');
+        // Memory is full: keep it in the spool only; adoption sends it once there is room.
+        spool.save([{ member: spoolMember(built.message), at: Date.now() }]).then(
+          () => {
+            counts.overflowed += 1;
+            metrics.overflowed();
+          },
+          () => drop('the audit buffer is full and the spool could not take the event', 'buffer_full', { eventId: draft.eventId }),
+        );
+        return;
       }
-    },
-    flush,
-    persisted: () => spoolWriter?.persisted() ?? Promise.resolve(),
-    close() {
-      closing ??= (async () => {
-        accepting = false;
-        adopter?.stop();
-        try {
-          await flush(options.closeTimeoutMs ?? 5000);
-        } catch (error) {
-          logger.warn(
-            { err: error, unconfirmed: unconfirmed.size, source: options.source, spool: spool?.key },
-            spool ? 'audit client closed with unconfirmed events; they stay in the spool for the next start' : 'audit client closed with unconfirmed events',
-          );
-        }
-        // Writes and removals in flight finish before the caller closes the Redis connection.
-        await spoolWriter?.settled();
-        if (phase.kind === 'backoff') clearTimeout(phase.timer);
-        phase = { kind: 'closed' };
-        clearTimeout(batchTimer);
-        if (active) halfClose(active);
-        client.close();
-      })();
-      return closing;
-    },
+      const entry = spoolWriter ? { ...built, member: spoolMember(built.message) } : built;
+      lastNumber = entry.n;
+      // The spool write is issued (next microtask) before the pump can write the event to a call.
+      if (entry.member !== undefined) spoolWriter?.add(entry.member);
+      hold(entry);
+      // A full message goes at once; otherwise the pump holds it for company (batchDelayMs at most).
+      if (waiting.hasFullMessage()) sendWaitingNow();
+      else schedulePump();
+    } catch (error) {
+      // JSON.stringify of `data` (a BigInt, a cycle) is the only thing above that can throw.
+      drop('the event could not be encoded', 'unencodable', { eventId: draft.eventId, err: error });
+    }
+  }
+
+  function close(): Promise<void> {
+    closing ??= (async () => {
+      accepting = false;
+      adopter?.stop();
+      try {
+        await flush(options.closeTimeoutMs ?? 5000);
+      } catch (error) {
+        logger.warn(
+          { err: error, unconfirmed: unconfirmed.size, source: options.source, spool: spool?.key },
+          spool ? 'audit client closed with unconfirmed events; they stay in the spool for the next start' : 'audit client closed with unconfirmed events',
+        );
+      }
+      // Writes and removals in flight finish before the caller closes the Redis connection.
+      await spoolWriter?.settled();
+      if (phase.kind === 'backoff') clearTimeout(phase.timer);
+      phase = { kind: 'closed' };
+      clearTimeout(batchTimer);
+      if (active) halfClose(active);
+      client.close();
+    })();
+    return closing;
+  }
+
+  // Every way in runs in the root context (see the top of the file): the microtasks, timers, call
+  // and spool writes it starts inherit that instead of the caller's trace.
+  const auditClient: AuditClient = {
+    record: (draft) => inRootContext(() => record(draft)),
+    flush: (timeoutMs) => inRootContext(() => flush(timeoutMs)),
+    persisted: () => inRootContext(() => spoolWriter?.persisted() ?? Promise.resolve()),
+    close: () => inRootContext(close),
     stats: () => ({ buffered: unconfirmed.size, ...counts }),
   };
   // What earlier runs (or dead replicas) left unconfirmed goes out first.

@@ -2,8 +2,10 @@
 // run's, a dead replica's, or its own overflow while memory was full) into memory and sends them.
 // At start it takes everything; then, every `everyMs`, what was recorded at least `afterMs` ago (a
 // live replica is still sending its younger events). A sibling may send the same event too: the
-// audit service ignores a repeated event_id.
+// audit service ignores a repeated event_id. Its rounds run in the root context: a client started
+// inside a traced operation would otherwise put every round's Redis reads into that trace.
 import type { Logger } from '../logger.ts';
+import { inRootContext } from '../telemetry/propagation.ts';
 import { parseSpoolMember, type AuditSpool } from './audit-spool.ts';
 import type { AuditEventInput } from './generated/votemesh/audit/v1/AuditEventInput.ts';
 
@@ -75,8 +77,8 @@ export function startSpoolAdopter(options: SpoolAdopterOptions): SpoolAdopter {
     }
   }
 
-  const timer = setInterval(() => void adopt(Date.now() - options.afterMs), options.everyMs).unref();
-  void adopt(Date.now());
+  const timer = inRootContext(() => setInterval(() => void adopt(Date.now() - options.afterMs), options.everyMs).unref());
+  void inRootContext(() => adopt(Date.now()));
   return {
     stop() {
       stopped = true;

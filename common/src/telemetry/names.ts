@@ -76,7 +76,8 @@ export const SPAN_NAMES = {
   subscriptionFanout: 'gateway.subscription.fanout',
   /**
    * Gateway: one deduplicated upstream subscription to a subgraph, for its whole life (client
-   * span; its context goes to the subgraph in the graphql-ws `subscribe` message's extensions).
+   * span, the root of its own trace linking to the subscription that opened it; its context goes
+   * to the subgraph in the graphql-ws `subscribe` message's extensions).
    */
   upstreamSubscribe: 'gateway.upstream.subscribe',
   /** Audit subgraph: appending one hash-chained batch (one transaction). */

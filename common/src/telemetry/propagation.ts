@@ -140,3 +140,15 @@ export function activeTraceId(): string | undefined {
   const spanContext = trace.getActiveSpan()?.spanContext();
   return spanContext && trace.isSpanContextValid(spanContext) ? spanContext.traceId : undefined;
 }
+
+/**
+ * Runs `fn` in the root context: no active span, so whatever it starts is in no request's trace.
+ * For long-lived, shared work that a request merely happens to start first (a client stream, a
+ * subscription connection, a timer): AsyncLocalStorage would otherwise carry that request's context
+ * into every callback, timer and socket the work creates, and its spans for the rest of its life
+ * (and other requests' work done through it) would land in that one request's trace. Work done on
+ * behalf of an operation then names the operation explicitly (a trace id, a traceparent field).
+ */
+export function inRootContext<T>(fn: () => T): T {
+  return contextApi.with(ROOT_CONTEXT, fn);
+}

@@ -10,11 +10,12 @@
 // serialized message its group last got, or, for a new group, the latest upstream event resolved
 // for that group — and then every later event, in order. Feeds (every event a new fact, e.g.
 // `Subscription.auditEvents`) are never replayed: a newcomer waits for the next event.
-// Opening an upstream starts its `gateway.upstream.subscribe` span under the trace context of the
-// subscription that caused it (upstream-telemetry.ts).
+// Opening an upstream starts its `gateway.upstream.subscribe` span: a trace of its own that links to
+// the trace context of the subscription that caused it (upstream-telemetry.ts).
 import { ROOT_CONTEXT, type Context } from '@opentelemetry/api';
 import type { Identity } from '@votemesh/common/contracts/identity';
 import type { Logger } from '@votemesh/common/logger';
+import { inRootContext } from '@votemesh/common/telemetry/propagation';
 import type { GraphQLFormattedError } from 'graphql';
 import type { EventResolver, ResolutionContext, UpstreamEvent } from './event-resolver.ts';
 import { startEventTelemetry } from './event-telemetry.ts';
@@ -226,23 +227,28 @@ export function createSubscriptionHub(options: SubscriptionHubOptions): Subscrip
     const telemetry = startUpstreamTelemetry(traceContext, { subgraph: upstream.subgraph, operationName: plan.primary.operationName });
     let unsubscribe: () => void;
     try {
-      unsubscribe = options.connector.subscribe(
-        { subgraph: upstream.subgraph, scope, identity },
-        { query: plan.primary.operation, operationName: plan.primary.operationName, variables: upstreamVariables, extensions: telemetry.extensions },
-        {
-          next: (event) => {
-            telemetry.received(event);
-            onEvent(upstream, event);
+      // In the root context: the pooled socket to the subgraph may be opened (and later reconnected)
+      // here, and it and its callbacks serve every upstream on it, not the client whose subscribe
+      // happened to come first.
+      unsubscribe = inRootContext(() =>
+        options.connector.subscribe(
+          { subgraph: upstream.subgraph, scope, identity },
+          { query: plan.primary.operation, operationName: plan.primary.operationName, variables: upstreamVariables, extensions: telemetry.extensions },
+          {
+            next: (event) => {
+              telemetry.received(event);
+              onEvent(upstream, event);
+            },
+            error: (errors) => {
+              telemetry.end(errors);
+              end(upstream, (sink) => sink.error(errors));
+            },
+            complete: () => {
+              telemetry.end();
+              end(upstream, (sink) => sink.complete());
+            },
           },
-          error: (errors) => {
-            telemetry.end(errors);
-            end(upstream, (sink) => sink.error(errors));
-          },
-          complete: () => {
-            telemetry.end();
-            end(upstream, (sink) => sink.complete());
-          },
-        },
+        ),
       );
     } catch (error) {
       telemetry.end([{ message: error instanceof Error ? error.message : String(error) }]);

@@ -5,9 +5,13 @@
 // The stream opens with the first subscriber and closes with the last. When it fails or ends
 // (worker restart) it is reopened after an exponential backoff with jitter; it asks for the
 // current state first (`send_initial`), so a subscriber never misses the state committed meanwhile.
+// The watch (stream, reconnect timers, coalescer) is opened in the root context: it serves every
+// subscriber, so it must not run for its whole life inside the trace of the one that opened it.
+// Each push is traced from the commit that caused it (the tally's traceparent, push-telemetry.ts).
 import type { Logger } from '@votemesh/common/logger';
 import { VotemeshError } from '@votemesh/common/errors';
 import { parseId } from '@votemesh/common/graphql/ids';
+import { inRootContext } from '@votemesh/common/telemetry/propagation';
 import { backoffDelay, type BackoffOptions } from './backoff.ts';
 import { createCoalescer, type Coalescer } from './coalescer.ts';
 import { createLatestMailbox, type LatestMailbox } from './latest-mailbox.ts';
@@ -151,7 +155,7 @@ export function createLiveResults(deps: LiveResultsDeps): LiveResults {
       const optionIds = (await deps.options.loadOptionIds([pollId])).get(pollId);
       if (!optionIds) throw pollNotFound(pollId);
       if (closed) throw new VotemeshError('UPSTREAM_UNAVAILABLE', 'The result subgraph is shutting down; subscribe again');
-      const watch = watches.get(pollId) ?? openWatch(pollId, optionIds);
+      const watch = watches.get(pollId) ?? inRootContext(() => openWatch(pollId, optionIds));
       const mailbox = createLatestMailbox<PollResults>(() => leave(watch, mailbox));
       watch.subscribers.add(mailbox);
       metrics.subscriptions.inc();

@@ -8,8 +8,8 @@ import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { startHarness, type Harness } from './fixtures/subscriptions/harness.ts';
 import { WsTestClient } from './fixtures/subscriptions/test-clients.ts';
-import { startTestGateway, type TestGateway } from './helpers/test-gateway.ts';
-import { composeTestSupergraph, startProductsSubgraph, startReviewsSubgraph, type RunningSubgraph } from './helpers/test-subgraphs.ts';
+import { startForeignStack, type ForeignStack } from './helpers/foreign-stack.ts';
+import type { TestGateway } from './helpers/test-gateway.ts';
 
 const STREAM_LIMIT = 65_536;
 
@@ -68,16 +68,13 @@ describe('requests over a size limit', () => {
   });
 
   describe('HTTP /graphql (BODY_LIMIT_BYTES=1024)', () => {
-    let subgraphs: RunningSubgraph[];
+    let stack: ForeignStack;
     let gateway: TestGateway;
     before(async () => {
-      subgraphs = [await startProductsSubgraph({ withAuth: false }), await startReviewsSubgraph()];
-      gateway = await startTestGateway(composeTestSupergraph(subgraphs), { AUTH_MODE: 'none', BODY_LIMIT_BYTES: '1024', RATE_LIMIT_PER_MINUTE: '0' });
+      stack = await startForeignStack({ AUTH_MODE: 'none', BODY_LIMIT_BYTES: '1024', RATE_LIMIT_PER_MINUTE: '0' });
+      ({ gateway } = stack);
     });
-    after(async () => {
-      await gateway.close();
-      for (const subgraph of subgraphs) await subgraph.close();
-    });
+    after(() => stack?.close());
 
     it('answers 413 to a chunked body over the limit', async () => {
       const body = JSON.stringify({ query: `{ topProducts { name } } # ${'x'.repeat(40_000)}` });

@@ -6,8 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import { ConfigError } from '@votemesh/common/config';
 import { loadConfig } from '../src/config.ts';
 import { createSubscriptionsFactory } from '../src/subscriptions/transport.ts';
+import { startForeignSubgraphs, type ForeignSubgraphs } from './helpers/foreign-stack.ts';
 import { startTestGateway, type TestGateway } from './helpers/test-gateway.ts';
-import { composeTestSupergraph, startProductsSubgraph, startReviewsSubgraph, type RunningSubgraph } from './helpers/test-subgraphs.ts';
 
 const APP = 'https://vote.example.com';
 const QUERY = JSON.stringify({ query: '{ topProducts(first: 1) { name } }' });
@@ -19,17 +19,16 @@ function preflight(url: string, origin: string, method: string, headers = 'conte
 const listOf = (value: string | null): string[] => (value ?? '').split(',').map((item) => item.trim().toLowerCase());
 
 describe('CORS', () => {
-  let subgraphs: RunningSubgraph[];
+  // One pair of subgraphs; each describe below starts its own gateway with the CORS setting it is about.
+  let subgraphs: ForeignSubgraphs;
   before(async () => {
-    subgraphs = [await startProductsSubgraph({ withAuth: false }), await startReviewsSubgraph()];
+    subgraphs = await startForeignSubgraphs();
   });
-  after(async () => {
-    for (const subgraph of subgraphs) await subgraph.close();
-  });
+  after(() => subgraphs?.close());
 
   const start = (env: Record<string, string> = {}): Promise<TestGateway> =>
     startTestGateway(
-      composeTestSupergraph(subgraphs),
+      subgraphs.supergraphSdl,
       { RATE_LIMIT_PER_MINUTE: '0', ...env },
       {
         subscriptions: (host) => createSubscriptionsFactory({ executeOperation: host.executeOperation })(host),

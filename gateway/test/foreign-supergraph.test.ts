@@ -3,24 +3,21 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError } from '@votemesh/common/config';
-import { startProductsSubgraph, startReviewsSubgraph, composeTestSupergraph, type RunningSubgraph } from './helpers/test-subgraphs.ts';
+import { startForeignStack, startForeignSubgraphs, type ForeignStack, type ForeignSubgraphs } from './helpers/foreign-stack.ts';
+import { composeTestSupergraph, type RunningSubgraph } from './helpers/test-subgraphs.ts';
 import { startTestGateway, type TestGateway } from './helpers/test-gateway.ts';
 
 describe('foreign supergraph (products + reviews, AUTH_MODE=none)', () => {
+  let stack: ForeignStack;
   let products: RunningSubgraph;
   let reviews: RunningSubgraph;
   let gateway: TestGateway;
 
   before(async () => {
-    products = await startProductsSubgraph({ withAuth: false });
-    reviews = await startReviewsSubgraph();
-    gateway = await startTestGateway(composeTestSupergraph([products, reviews]), { AUTH_MODE: 'none', RATE_LIMIT_PER_MINUTE: '0' });
+    stack = await startForeignStack({ AUTH_MODE: 'none', RATE_LIMIT_PER_MINUTE: '0' });
+    ({ products, reviews, gateway } = stack);
   });
-  after(async () => {
-    await gateway?.close();
-    await products?.close();
-    await reviews?.close();
-  });
+  after(() => stack?.close());
 
   it('answers a query that crosses both subgraphs through the query plan', async () => {
     const { status, body } = await gateway.graphql({ query: '{ topProducts(first: 2) { upc name reviews { body stars } } }' });
@@ -139,17 +136,16 @@ describe('foreign supergraph (products + reviews, AUTH_MODE=none)', () => {
 });
 
 describe('subgraph URLs, failures and production masking', () => {
+  // No shared gateway: each test starts its own with the subgraph URLs it is about.
+  let subgraphs: ForeignSubgraphs;
   let products: RunningSubgraph;
   let reviews: RunningSubgraph;
 
   before(async () => {
-    products = await startProductsSubgraph({ withAuth: false });
-    reviews = await startReviewsSubgraph();
+    subgraphs = await startForeignSubgraphs();
+    ({ products, reviews } = subgraphs);
   });
-  after(async () => {
-    await products?.close();
-    await reviews?.close();
-  });
+  after(() => subgraphs?.close());
 
   it('uses SUBGRAPH_URL_<NAME> over the URL in the supergraph', async () => {
     const supergraph = composeTestSupergraph([products, reviews], { products: 'http://127.0.0.1:9/graphql' });

@@ -10,8 +10,8 @@ import { createLogger } from '@votemesh/common/logger';
 import type { GatewayContext } from '../src/gateway-context.ts';
 import { createOperationMetrics } from '../src/observability/operation-metrics.ts';
 import { createOperationLabels, MISMATCHED_DOCUMENT, OVERFLOW_OPERATION } from '../src/observability/operation-labels.ts';
-import { composeTestSupergraph, startProductsSubgraph, startReviewsSubgraph, type RunningSubgraph } from './helpers/test-subgraphs.ts';
-import { startTestGateway, type TestGateway } from './helpers/test-gateway.ts';
+import { startForeignStack, type ForeignStack } from './helpers/foreign-stack.ts';
+import type { TestGateway } from './helpers/test-gateway.ts';
 
 describe('operation labels (the policy)', () => {
   const clock = () => {
@@ -110,24 +110,14 @@ describe('operation metrics in Apollo Server', () => {
 });
 
 describe('operation metrics through the gateway', () => {
-  let products: RunningSubgraph;
-  let reviews: RunningSubgraph;
+  let stack: ForeignStack;
   let gateway: TestGateway;
 
   before(async () => {
-    products = await startProductsSubgraph({ withAuth: false });
-    reviews = await startReviewsSubgraph();
-    gateway = await startTestGateway(composeTestSupergraph([products, reviews]), {
-      AUTH_MODE: 'none',
-      RATE_LIMIT_PER_MINUTE: '0',
-      METRICS_CLIENT_NAMES: 'web',
-    });
+    stack = await startForeignStack({ AUTH_MODE: 'none', RATE_LIMIT_PER_MINUTE: '0', METRICS_CLIENT_NAMES: 'web' });
+    ({ gateway } = stack);
   });
-  after(async () => {
-    await gateway?.close();
-    await products?.close();
-    await reviews?.close();
-  });
+  after(() => stack?.close());
 
   /** operation_name → summed votemesh_gateway_operations_total over its series. */
   const operationsByName = async (): Promise<Map<string, number>> => {

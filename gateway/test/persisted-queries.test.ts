@@ -8,28 +8,24 @@ import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { createSubscriptionsFactory } from '../src/subscriptions/transport.ts';
 import { sseTransport } from './fixtures/subscriptions/test-clients.ts';
-import { startTestGateway, type GraphQLHttpResult, type TestGateway } from './helpers/test-gateway.ts';
-import { composeTestSupergraph, startProductsSubgraph, startReviewsSubgraph, type RunningSubgraph } from './helpers/test-subgraphs.ts';
+import { startForeignStack, type ForeignStack } from './helpers/foreign-stack.ts';
+import type { GraphQLHttpResult, TestGateway } from './helpers/test-gateway.ts';
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 const persisted = (hash: string, version = 1) => ({ persistedQuery: { version, sha256Hash: hash } });
 
 describe('automatic persisted queries', () => {
-  let subgraphs: RunningSubgraph[];
+  let stack: ForeignStack;
   let gateway: TestGateway;
 
   before(async () => {
-    subgraphs = [await startProductsSubgraph({ withAuth: false }), await startReviewsSubgraph()];
-    gateway = await startTestGateway(
-      composeTestSupergraph(subgraphs),
+    stack = await startForeignStack(
       { RATE_LIMIT_PER_MINUTE: '0', NODE_ENV: 'production' },
       { subscriptions: (host) => createSubscriptionsFactory({ executeOperation: host.executeOperation })(host) },
     );
+    ({ gateway } = stack);
   });
-  after(async () => {
-    await gateway?.close();
-    for (const subgraph of subgraphs ?? []) await subgraph.close();
-  });
+  after(() => stack?.close());
 
   const post = (body: Record<string, unknown>): Promise<GraphQLHttpResult> =>
     fetch(`${gateway.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).then(async (response) => ({

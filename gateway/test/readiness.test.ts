@@ -4,7 +4,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { waitFor } from '@votemesh/common/testing/wait-for';
-import { startProductsSubgraph, startReviewsSubgraph, composeTestSupergraph, type RunningSubgraph } from './helpers/test-subgraphs.ts';
+import { startForeignStack, type ForeignStack } from './helpers/foreign-stack.ts';
+import { composeTestSupergraph, type RunningSubgraph } from './helpers/test-subgraphs.ts';
 import { startTestGateway, type TestGateway } from './helpers/test-gateway.ts';
 
 interface ReadinessBody {
@@ -24,20 +25,17 @@ async function dependencyUp(gateway: TestGateway, dependency: string): Promise<s
 }
 
 describe('gateway readiness', () => {
+  let stack: ForeignStack;
   let products: RunningSubgraph;
   let reviews: RunningSubgraph;
   let gateway: TestGateway;
 
   before(async () => {
-    products = await startProductsSubgraph({ withAuth: false });
-    reviews = await startReviewsSubgraph();
-    gateway = await startTestGateway(composeTestSupergraph([products, reviews]), { AUTH_MODE: 'none', RATE_LIMIT_PER_MINUTE: '0' });
+    stack = await startForeignStack({ AUTH_MODE: 'none', RATE_LIMIT_PER_MINUTE: '0' });
+    ({ products, reviews, gateway } = stack);
   });
-  after(async () => {
-    await gateway?.close();
-    await products?.close();
-    await reviews?.close();
-  });
+  // Closes reviews a second time when the first test stopped it; closing twice is harmless.
+  after(() => stack?.close());
 
   it('stays ready with one subgraph stopped, reports it, and still answers queries to the healthy one', async () => {
     assert.equal((await readyz(gateway)).status, 200);

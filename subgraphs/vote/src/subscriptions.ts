@@ -49,15 +49,17 @@ export async function watchReceipt(services: VoteServices, reader: Identity, raw
       () => undefined, // the next message or gap tries again; the client still holds the last state
     );
   });
+  let closed = false;
+  let counted = false;
   const queue = createAsyncQueue<ReceiptRecord>({
     maxBuffered: 16,
     onClose: () => {
+      closed = true;
       stopGapWatch();
       unsubscribe?.();
-      gauge.dec();
+      if (counted) gauge.dec();
     },
   });
-  gauge.inc();
   let current: ReceiptRecord | undefined;
   const early: { status: ReceiptStatus; reason?: string; updatedAt: string }[] = [];
 
@@ -82,6 +84,11 @@ export async function watchReceipt(services: VoteServices, reader: Identity, raw
   queue.push(current);
   if (isDecidedReceiptStatus(current.status)) queue.end();
   for (const change of early.splice(0)) apply(change);
+  // Counted once it holds its starting state, as pollStatus is (see there).
+  if (!closed) {
+    gauge.inc();
+    counted = true;
+  }
   return queue.iterator;
 }
 
@@ -121,19 +128,24 @@ export async function watchPollStatus(services: VoteServices, rawPollId: string)
       () => undefined, // the next transition or gap tries again
     );
   });
+  let closed = false;
+  let counted = false;
   const queue = createAsyncQueue<PollStatusEvent>({
     maxBuffered: 64,
     onClose: () => {
+      closed = true;
       stopGapWatch();
       unsubscribe?.();
-      gauge.dec();
+      if (counted) gauge.dec();
     },
   });
-  gauge.inc();
   try {
-    unsubscribe = await services.pollStatusEvents.subscribe(pollId, (message) => {
+    const stop = await services.pollStatusEvents.subscribe(pollId, (message) => {
       push({ pollId: message.pollId, status: message.status, at: message.at });
     });
+    // A CLOSED message may have ended the queue while the SUBSCRIBE was being confirmed.
+    if (closed) stop();
+    else unsubscribe = stop;
     const [poll] = await services.store.findByIds([pollId]);
     if (!poll) throw new VotemeshError('POLL_NOT_FOUND', `No poll has id ${pollId}`);
     known ??= poll.status;
@@ -142,5 +154,11 @@ export async function watchPollStatus(services: VoteServices, rawPollId: string)
     throw error;
   }
   if (known === 'CLOSED') queue.end();
+  // Counted once it holds its starting status, not while it is still reading it: from here on every
+  // transition reaches the client, and that is what the gauge going up tells a test or an operator.
+  if (!closed) {
+    gauge.inc();
+    counted = true;
+  }
   return queue.iterator;
 }

@@ -245,7 +245,7 @@ export const METRICS = {
   },
   voteSubscriptions: {
     name: 'votemesh_vote_subscriptions',
-    help: 'Subscriptions currently served by the vote subgraph, by root field.',
+    help: 'Subscriptions currently served by the vote subgraph (counted once each holds its starting state), by root field.',
     kind: 'gauge',
     labelNames: ['field'],
   },

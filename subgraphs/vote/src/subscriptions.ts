@@ -41,23 +41,31 @@ export async function watchReceipt(services: VoteServices, reader: Identity, raw
   const gauge = services.metrics.subscriptions.labels({ field: 'voteReceipt' });
   let unsubscribe: (() => void) | undefined;
   // The decision may have been published while the bus was disconnected: read it again then, or
-  // the client would wait for good on a receipt whose hash already says COUNTED.
+  // the client would wait for good on a receipt whose hash already says COUNTED. A re-read that
+  // finishes before the starting read is kept and applied after it: it may already hold the decision.
+  let readBeforeStart: ReceiptRecord | undefined;
   const stopGapWatch = services.receiptEvents.onGap(() => {
-    if (!current || isDecidedReceiptStatus(current.status)) return;
+    if (current && isDecidedReceiptStatus(current.status)) return;
     services.votes.readReceipt(reader, receiptId).then(
-      (record) => apply(record),
-      () => undefined, // the next message or gap tries again; the client still holds the last state
+      (record) => {
+        if (current) apply(record);
+        else readBeforeStart = record;
+      },
+      // The client still holds the last state; the next message or gap tries again.
+      (error: unknown) => services.logger.warn({ err: error, receiptId }, 'voteReceipt could not re-read the receipt after a bus gap'),
     );
   });
+  let closed = false;
+  let counted = false;
   const queue = createAsyncQueue<ReceiptRecord>({
     maxBuffered: 16,
     onClose: () => {
+      closed = true;
       stopGapWatch();
       unsubscribe?.();
-      gauge.dec();
+      if (counted) gauge.dec();
     },
   });
-  gauge.inc();
   let current: ReceiptRecord | undefined;
   const early: { status: ReceiptStatus; reason?: string; updatedAt: string }[] = [];
 
@@ -82,6 +90,12 @@ export async function watchReceipt(services: VoteServices, reader: Identity, raw
   queue.push(current);
   if (isDecidedReceiptStatus(current.status)) queue.end();
   for (const change of early.splice(0)) apply(change);
+  if (readBeforeStart) apply(readBeforeStart);
+  // Counted once it holds its starting state, as pollStatus is (see there).
+  if (!closed) {
+    gauge.inc();
+    counted = true;
+  }
   return queue.iterator;
 }
 
@@ -109,31 +123,45 @@ export async function watchPollStatus(services: VoteServices, rawPollId: string)
     queue.push(event);
     if (event.status === 'CLOSED') queue.end();
   };
+  /**
+   * A gap re-read that finished before the subscription knew its starting status. It may already show
+   * a transition the starting read (begun earlier, or answered from older rows) does not: applied once
+   * that read is in, or a close missed during setup would leave the client waiting for good.
+   */
+  let readBeforeStart: PollStatusEvent | undefined;
   // A transition published while the bus was disconnected is lost: compare with the stored poll.
   const stopGapWatch = services.pollStatusEvents.onGap(() => {
     services.store.findByIds([pollId]).then(
       ([poll]) => {
-        if (!poll || known === undefined) return;
+        if (!poll) return;
         // The time of the transition missed: when the poll opened or closed (the times the store keeps).
         const at = (poll.status === 'CLOSED' ? poll.closesAt : poll.status === 'OPEN' ? poll.opensAt : null) ?? new Date();
-        push({ pollId, status: poll.status, at: at.toISOString() });
+        const event: PollStatusEvent = { pollId, status: poll.status, at: at.toISOString() };
+        if (known === undefined) readBeforeStart = event;
+        else push(event);
       },
-      () => undefined, // the next transition or gap tries again
+      // The client keeps the status it has; the next transition or gap tries again.
+      (error: unknown) => services.logger.warn({ err: error, pollId }, 'pollStatus could not re-read the poll after a bus gap'),
     );
   });
+  let closed = false;
+  let counted = false;
   const queue = createAsyncQueue<PollStatusEvent>({
     maxBuffered: 64,
     onClose: () => {
+      closed = true;
       stopGapWatch();
       unsubscribe?.();
-      gauge.dec();
+      if (counted) gauge.dec();
     },
   });
-  gauge.inc();
   try {
-    unsubscribe = await services.pollStatusEvents.subscribe(pollId, (message) => {
+    const stop = await services.pollStatusEvents.subscribe(pollId, (message) => {
       push({ pollId: message.pollId, status: message.status, at: message.at });
     });
+    // A CLOSED message may have ended the queue while the SUBSCRIBE was being confirmed.
+    if (closed) stop();
+    else unsubscribe = stop;
     const [poll] = await services.store.findByIds([pollId]);
     if (!poll) throw new VotemeshError('POLL_NOT_FOUND', `No poll has id ${pollId}`);
     known ??= poll.status;
@@ -141,6 +169,13 @@ export async function watchPollStatus(services: VoteServices, rawPollId: string)
     queue.end();
     throw error;
   }
+  if (readBeforeStart) push(readBeforeStart);
   if (known === 'CLOSED') queue.end();
+  // Counted once it holds its starting status, not while it is still reading it: from here on every
+  // transition reaches the client, and that is what the gauge going up tells a test or an operator.
+  if (!closed) {
+    gauge.inc();
+    counted = true;
+  }
   return queue.iterator;
 }

@@ -239,7 +239,11 @@ export async function activeSubscriptions(stack: Stack, field: string): Promise<
   return line ? Number(line.split(' ').at(-1)) : 0;
 }
 
-/** Waits until the server serves `count` subscriptions of `field` (the subscribe reached the bus). */
+/**
+ * Waits until the server serves `count` subscriptions of `field`: each is on the bus and has read its
+ * starting state, so a change made from now on reaches it as a change (pollStatus sends no first event
+ * to wait on instead).
+ */
 export async function waitForActiveSubscriptions(stack: Stack, field: string, count: number): Promise<void> {
   await waitFor(async () => (await activeSubscriptions(stack, field)) >= count, { what: `${count} active ${field} subscription(s)` });
 }

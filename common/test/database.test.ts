@@ -60,6 +60,17 @@ describe('createTestDatabase', () => {
 });
 
 describe('createPrismaClient', () => {
+  test("sets the default isolation alongside the URL's own startup options, not instead of them", async () => {
+    await using database = await createTestDatabase({ adminUrl });
+    const url = new URL(database.url);
+    url.searchParams.set('options', '-c statement_timeout=4321');
+    await using prisma = disposable(createPrismaClient(url.toString(), { poolMax: 1, defaultTransactionIsolation: 'repeatable read' }));
+    const [isolation] = await prisma.client.$queryRaw<{ transaction_isolation: string }[]>`SHOW transaction_isolation`;
+    assert.equal(isolation?.transaction_isolation, 'repeatable read');
+    const [timeout] = await prisma.client.$queryRaw<{ statement_timeout: string }[]>`SHOW statement_timeout`;
+    assert.equal(timeout?.statement_timeout, '4321ms', "the URL's option still applies");
+  });
+
   test('runs $queryRaw and findMany against a migrated database', async () => {
     await using database = await createTestDatabase({ adminUrl });
     await using prisma = disposable(createPrismaClient(database.url, { poolMax: 2 }));

@@ -59,16 +59,30 @@ export function createPrismaClient(databaseUrlOrPool: string | DatabasePool, opt
   const adapter = new PrismaPg(
     typeof databaseUrlOrPool === 'string'
       ? {
-          connectionString: databaseUrlOrPool,
-          max: options.poolMax,
           // The space inside the value is escaped: PostgreSQL splits `options` at unescaped spaces.
-          ...(isolation === undefined ? {} : { options: `-c default_transaction_isolation=${isolation.replace(' ', '\\ ')}` }),
+          connectionString:
+            isolation === undefined
+              ? databaseUrlOrPool
+              : withStartupOption(databaseUrlOrPool, `-c default_transaction_isolation=${isolation.replace(' ', '\\ ')}`),
+          max: options.poolMax,
         }
       : databaseUrlOrPool,
     // '' is pg's unnamed statement, parsed anew on every call: everything else.
     names.size === 0 ? undefined : { statementNameGenerator: (query) => names.get(query.sql) ?? '' },
   );
   return new PrismaClient({ adapter });
+}
+
+/**
+ * `databaseUrl` with `option` added to its `options` parameter (PostgreSQL's startup options). In
+ * the URL, not beside it: pg lets the URL's parameters override the config object's, so an operator's
+ * `?options=-c search_path=…` would otherwise silently drop ours; this way both apply.
+ */
+export function withStartupOption(databaseUrl: string, option: string): string {
+  const url = new URL(databaseUrl);
+  const existing = url.searchParams.get('options');
+  url.searchParams.set('options', existing ? `${existing} ${option}` : option);
+  return url.toString();
 }
 
 /** Named after the text, so two texts never share a name (pg refuses that) and a new text gets a new one. */

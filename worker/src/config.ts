@@ -1,6 +1,7 @@
 // The worker's configuration, read once from the environment by main.ts. Every value has a default
 // that works on a laptop; a bad value throws ConfigError naming the variable.
 import { hostname } from 'node:os';
+import { AUDIT_CLIENT_CLOSE_TIMEOUT_MS } from '@votemesh/common/grpc/connect-audit-client';
 import {
   ConfigError,
   readGrpcAddress,
@@ -105,13 +106,15 @@ export function loadConfig(env: Env, context: ConfigContext): WorkerConfig {
     throw new ConfigError('CONSUMER_DELETE_IDLE_MS', `must be greater than BLOCK_MS (${consumer.blockMs}), got ${consumer.consumerDeleteIdleMs}`);
   const grpcShutdownMs = readInt(env, 'GRPC_SHUTDOWN_MS', 5000, { min: 0, max: MAX_TIMER_MS });
   const { shutdownTimeoutMs, drainDelayMs } = readShutdownSettings(env);
-  // The shutdown waits out the drain delay, the gRPC grace, then a blocking read, then the batch in
-  // flight: a fuse no longer than the first three would blow on every shutdown with a stream open,
-  // cutting the batch.
-  if (shutdownTimeoutMs <= drainDelayMs + grpcShutdownMs + consumer.blockMs) {
+  // The shutdown waits out the drain delay, the gRPC grace, a blocking read, then the batch in
+  // flight, then the audit client's close (what it cannot confirm by then stays in its spool): a
+  // fuse no longer than the fixed parts would blow on every shutdown with a stream open and the
+  // audit service away, cutting the batch.
+  const fixedShutdownMs = drainDelayMs + grpcShutdownMs + consumer.blockMs + AUDIT_CLIENT_CLOSE_TIMEOUT_MS;
+  if (shutdownTimeoutMs <= fixedShutdownMs) {
     throw new ConfigError(
       'SHUTDOWN_TIMEOUT_MS',
-      `must be more than SHUTDOWN_DRAIN_MS + GRPC_SHUTDOWN_MS + BLOCK_MS (${drainDelayMs} + ${grpcShutdownMs} + ${consumer.blockMs}), leaving time for the batch in flight, got ${shutdownTimeoutMs}`,
+      `must be more than SHUTDOWN_DRAIN_MS + GRPC_SHUTDOWN_MS + BLOCK_MS + the audit client's close (${drainDelayMs} + ${grpcShutdownMs} + ${consumer.blockMs} + ${AUDIT_CLIENT_CLOSE_TIMEOUT_MS} = ${fixedShutdownMs}), leaving time for the batch in flight, got ${shutdownTimeoutMs}`,
     );
   }
   return Object.freeze({

@@ -53,8 +53,9 @@ describe('worker configuration: timers', () => {
   // Above 2^31 - 1 ms setTimeout/setInterval fire after 1 ms: a claim loop or shutdown fuse that spins.
   for (const variable of ['CLAIM_INTERVAL_MS', 'GRPC_SHUTDOWN_MS']) {
     it(`refuses ${variable} beyond a day, naming it`, () => {
-      // GRPC_SHUTDOWN_MS must also leave the fuse (at most a day) time for a blocking read.
-      const longest = variable === 'GRPC_SHUTDOWN_MS' ? '86399998' : '86400000';
+      // GRPC_SHUTDOWN_MS must also leave the fuse (at most a day) time for a blocking read and the
+      // audit client's close (2 s).
+      const longest = variable === 'GRPC_SHUTDOWN_MS' ? '86397998' : '86400000';
       assert.doesNotThrow(() => loadConfig({ [variable]: longest, SHUTDOWN_TIMEOUT_MS: '86400000', BLOCK_MS: '1' }, context));
       assert.throws(
         () => loadConfig({ [variable]: '3000000000' }, context),
@@ -85,14 +86,17 @@ describe('worker configuration: shutdown', () => {
     assert.equal(loadConfig({ SHUTDOWN_TIMEOUT_MS: '30000' }, context).shutdownTimeoutMs, 30_000);
   });
 
-  it('refuses a fuse the drain delay, the gRPC grace and a blocking read would use up, naming SHUTDOWN_TIMEOUT_MS', () => {
-    assert.doesNotThrow(() => loadConfig({ SHUTDOWN_TIMEOUT_MS: '6001' }, context));
-    assert.throws(
-      () => loadConfig({ GRPC_SHUTDOWN_MS: '20000' }, context),
-      (error: unknown) =>
-        error instanceof ConfigError &&
-        error.variable === 'SHUTDOWN_TIMEOUT_MS' &&
-        /must be more than SHUTDOWN_DRAIN_MS \+ GRPC_SHUTDOWN_MS \+ BLOCK_MS \(0 \+ 20000 \+ 1000\).*got 10000$/.test(error.message),
+  it("refuses a fuse the drain delay, the gRPC grace, a blocking read and the audit client's close would use up, naming SHUTDOWN_TIMEOUT_MS", () => {
+    assert.doesNotThrow(() => loadConfig({ SHUTDOWN_TIMEOUT_MS: '8001' }, context));
+    const refusesFuse = (env: Record<string, string>, message: RegExp) =>
+      assert.throws(
+        () => loadConfig(env, context),
+        (error: unknown) => error instanceof ConfigError && error.variable === 'SHUTDOWN_TIMEOUT_MS' && message.test(error.message),
+      );
+    refusesFuse({ SHUTDOWN_TIMEOUT_MS: '8000' }, /\(0 \+ 5000 \+ 1000 \+ 2000 = 8000\).*got 8000$/);
+    refusesFuse(
+      { GRPC_SHUTDOWN_MS: '20000' },
+      /must be more than SHUTDOWN_DRAIN_MS \+ GRPC_SHUTDOWN_MS \+ BLOCK_MS \+ the audit client's close \(0 \+ 20000 \+ 1000 \+ 2000 = 23000\).*got 10000$/,
     );
   });
 });

@@ -25,7 +25,7 @@ export interface ConnectAuditClientOptions {
 }
 
 /** How long the close at shutdown waits for confirmations before leaving the rest to the spool. */
-const CLOSE_TIMEOUT_MS = 2000;
+export const AUDIT_CLIENT_CLOSE_TIMEOUT_MS = 2000;
 
 export function connectAuditClient(options: ConnectAuditClientOptions): AuditClient {
   const { source } = options;
@@ -34,7 +34,7 @@ export function connectAuditClient(options: ConnectAuditClientOptions): AuditCli
     logger: options.logger,
     source,
     keepalive: options.keepalive,
-    closeTimeoutMs: CLOSE_TIMEOUT_MS,
+    closeTimeoutMs: AUDIT_CLIENT_CLOSE_TIMEOUT_MS,
     spool: createRedisAuditSpool(options.redis, auditSpoolKey(options.redisPrefix, source)),
     registry: options.registry,
   });

@@ -63,19 +63,45 @@ describe('operation labels (the policy)', () => {
     assert.equal(labels.isPinned('B'), true, 'used in the window that just ended');
   });
 
-  it('forgets a pin idle for a whole window, so a new document version can take the name', () => {
+  it('moves a name to the document most sent under it in a window: a new version, or the real one after someone took it first', () => {
     const time = clock();
     const forgotten: string[] = [];
     const labels = createOperationLabels({ windowMs: 1000, now: time.now, onForget: (name) => forgotten.push(name) });
     assert.equal(labels.label('Results', 'v1'), 'Results');
     time.advance(1000);
-    assert.equal(labels.label('Results', 'v2'), MISMATCHED_DOCUMENT, 'v1 was used in the last window');
+    assert.equal(labels.label('Results', 'v2'), MISMATCHED_DOCUMENT, 'v1 holds the name for this window');
     time.advance(1000);
-    assert.equal(labels.label('Results', 'v2'), 'Results', 'v1 idle for a window: v2 pins the name');
-    assert.deepEqual(forgotten, ['Results']);
-    time.advance(10_000);
+    assert.equal(labels.label('Results', 'v2'), 'Results', 'v2 was sent more than v1 last window: the name is its now');
+    assert.equal(labels.label('Results', 'v1'), MISMATCHED_DOCUMENT);
+    assert.deepEqual(forgotten, [], 'moved, not forgotten: the series goes on');
+
+    // Someone sends `GetPoll` first with a document of their own, then once a window to keep it.
+    assert.equal(labels.label('GetPoll', 'squatter'), 'GetPoll');
+    for (let i = 0; i < 100; i += 1) assert.equal(labels.label('GetPoll', 'real'), MISMATCHED_DOCUMENT);
+    for (let i = 0; i < 30; i += 1) labels.label('GetPoll', `junk-${i}`);
+    time.advance(1000);
+    assert.equal(labels.label('GetPoll', 'squatter'), MISMATCHED_DOCUMENT, 'the real traffic out-sent it: the squatter lost the name');
+    // Sending less than the pinned document does not take the name back.
+    for (let i = 0; i < 10; i += 1) assert.equal(labels.label('GetPoll', 'real'), 'GetPoll');
+    for (let i = 0; i < 9; i += 1) labels.label('GetPoll', 'squatter');
+    time.advance(1000);
+    assert.equal(labels.label('GetPoll', 'real'), 'GetPoll', '10 real requests vs 9 squatter ones: the name stays');
+  });
+
+  it('forgets a pin idle for a whole window, and every pin after a long quiet spell', () => {
+    const time = clock();
+    const forgotten: string[] = [];
+    const labels = createOperationLabels({ windowMs: 1000, now: time.now, onForget: (name) => forgotten.push(name) });
+    assert.equal(labels.label('Results', 'v1'), 'Results');
+    time.advance(1000);
     labels.label('Other', 'x');
-    assert.deepEqual(forgotten, ['Results', 'Results'], 'a long quiet spell forgets every pin');
+    assert.deepEqual(forgotten, [], 'used in the window that just ended');
+    time.advance(1000);
+    labels.label('Other', 'x');
+    assert.deepEqual(forgotten, ['Results'], 'idle for a whole window');
+    time.advance(10_000);
+    labels.label('Third', 'y');
+    assert.deepEqual(forgotten, ['Results', 'Other'], 'a long quiet spell forgets every pin');
   });
 });
 

@@ -12,9 +12,13 @@
 // A name is pinned to the hash of the first document it arrives with (Apollo's `queryHash`, the
 // SHA-256 of the query text), so the same name with any other document never adds to its series.
 // Pins that saw no matching request during a whole window are forgotten (their series removed),
-// which frees the slots a flood of one-off names took and lets a new version of a document pin its
-// name once the old version's clients are gone. A busy operation is never evicted by names that
-// arrive later. The reserved values are not GraphQL names, so no operation can be called them.
+// which frees the slots a flood of one-off names took. A busy operation is never evicted by names
+// that arrive later. At the end of a window the name moves to the document that used it most in
+// that window, if that is not the pinned one: so whoever sent a name first (after a restart, say)
+// keeps it only while their document is the one mostly sent under it, and a new version of a
+// document takes its name once most clients run it; taking a busy name back means out-sending its
+// real traffic for a whole window. The reserved values are not GraphQL names, so no operation can
+// be called them.
 export const ANONYMOUS_OPERATION = '';
 export const MISMATCHED_DOCUMENT = '(mismatch)';
 export const OVERFLOW_OPERATION = '(overflow)';
@@ -40,9 +44,22 @@ export interface OperationLabels {
 }
 
 interface Pin {
-  readonly documentHash: string;
-  /** Whether a matching request arrived in the current window. */
-  used: boolean;
+  documentHash: string;
+  /** Matching requests in the current window. */
+  matched: number;
+  /**
+   * The other document sent most under this name in the current window, by the Boyer-Moore majority
+   * vote (one hash and a count, whatever the number of documents): if one document sent more than
+   * half of the mismatching requests, it is this one, and `count` is at most its lead over the rest.
+   */
+  rival: { documentHash: string; count: number } | undefined;
+}
+
+/** Counts a mismatching request for the majority vote of `pin.rival`. */
+function countRival(pin: Pin, documentHash: string): void {
+  if (pin.rival?.documentHash === documentHash) pin.rival.count += 1;
+  else if (!pin.rival || pin.rival.count === 0) pin.rival = { documentHash, count: 1 };
+  else pin.rival.count -= 1;
 }
 
 export function createOperationLabels(options: OperationLabelOptions = {}): OperationLabels {
@@ -61,8 +78,16 @@ export function createOperationLabels(options: OperationLabelOptions = {}): Oper
     // A pin made or used in the window that just ended survives it; one idle for a whole window
     // goes (after a quiet spell of two windows or more, that is every pin).
     for (const [name, pin] of pins) {
-      if (pin.used && windows === 1) pin.used = false;
-      else {
+      const rival = pin.rival;
+      if (windows === 1 && rival && rival.count > pin.matched) {
+        // Another document used the name more than the pinned one did: the name is its now.
+        pin.documentHash = rival.documentHash;
+        pin.matched = 0;
+        pin.rival = undefined;
+      } else if (pin.matched > 0 && windows === 1) {
+        pin.matched = 0;
+        pin.rival = undefined;
+      } else {
         pins.delete(name);
         options.onForget?.(name);
       }
@@ -77,13 +102,16 @@ export function createOperationLabels(options: OperationLabelOptions = {}): Oper
       roll();
       const pin = pins.get(name);
       if (pin) {
-        if (pin.documentHash !== documentHash) return MISMATCHED_DOCUMENT;
-        pin.used = true;
+        if (pin.documentHash !== documentHash) {
+          if (documentHash !== undefined) countRival(pin, documentHash);
+          return MISMATCHED_DOCUMENT;
+        }
+        pin.matched += 1;
         return name;
       }
       // No hash means no document to pin to (cannot happen for a resolved operation; be safe).
       if (documentHash === undefined || pins.size >= maxNames || admitted >= maxNew) return OVERFLOW_OPERATION;
-      pins.set(name, { documentHash, used: true });
+      pins.set(name, { documentHash, matched: 1, rival: undefined });
       admitted += 1;
       return name;
     },

@@ -218,12 +218,17 @@ export async function settleBatch(deps: ApplyDeps, batch: CommittedBatch): Promi
         receiptTtlSeconds: settings.receiptTtlSeconds,
         // The audit events go durable (the client's Redis spool) before the ack: a crash before it
         // replays the batch, which yields the same event ids; a crash after it finds them spooled.
-        // A settle that fails after this point records them again: the client holds an id once.
+        // A settle that fails after this point records them again: the client holds an id once,
+        // writes it to the spool again if its write failed, and \`persisted\` waits for exactly these
+        // ids (another lane's failure is not this batch's, and a retry is not let through unwritten).
         beforeAck: async () => {
-          for (const decided of result.decided) deps.audit.record(decidedVoteEvent(decided, at));
-          for (const old of result.replaced) deps.audit.record(replacedReceiptEvent(old, at));
-          for (const entry of malformed) deps.audit.record(malformedEntryEvent(entry, at));
-          await deps.audit.persisted?.();
+          const events = [
+            ...result.decided.map((decided) => decidedVoteEvent(decided, at)),
+            ...result.replaced.map((old) => replacedReceiptEvent(old, at)),
+            ...malformed.map((entry) => malformedEntryEvent(entry, at)),
+          ];
+          for (const event of events) deps.audit.record(event);
+          await deps.audit.persisted?.(events.map((event) => event.eventId));
         },
       },
     );

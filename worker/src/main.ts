@@ -60,6 +60,8 @@ try {
     source: 'worker',
     keepalive: config.grpcKeepalive,
     redis,
+    // \`redis\` waits out a Redis restart (offline queue, endless retries): a scrape's ZCARD must not queue there.
+    sizeRedis: probes,
     redisPrefix: config.redisPrefix,
     registry,
     logger,

@@ -5,6 +5,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
+import { createAuditClient } from '@votemesh/common/grpc/audit-client';
+import { auditSpoolKey, createRedisAuditSpool, type AuditSpool } from '@votemesh/common/grpc/audit-spool';
 import { waitFor } from '@votemesh/common/testing/wait-for';
 import { applyBatch, commitBatch, settleBatch } from '../src/apply-batch.ts';
 import { receiptEventId } from '../src/audit-events.ts';
@@ -356,5 +358,47 @@ describe('a settle Redis refuses in part (a receipt script fails, the ack would 
     assert.ok(await streamDrained());
     assert.equal(h.audit.events.filter((event) => event.subjectId === broken.receiptId && event.action === 'vote.counted').length, 1);
     await expectCounts(poll, [2, 0]);
+  });
+});
+
+describe('a settle whose audit spool write fails (READONLY after a failover)', () => {
+  it('is not acked by the retry until the batch audit events are really in the spool', async () => {
+    const poll = await h.createPoll(2);
+    const [a] = poll.optionIds as [string, string];
+    const real = createRedisAuditSpool(h.redis, auditSpoolKey(h.prefix, 'worker'));
+    let failSaves = 1;
+    const spool: AuditSpool = {
+      ...real,
+      async save(members) {
+        if (failSaves > 0) {
+          failSaves -= 1;
+          throw new Error("READONLY You can't write against a read only replica.");
+        }
+        await real.save(members);
+      },
+    };
+    // The audit service is away (nothing listens on port 1): events stay unconfirmed, so only the
+    // spool can make them durable.
+    const audit = createAuditClient({ address: '127.0.0.1:1', logger: h.logger, source: 'worker', spool, closeTimeoutMs: 50, spoolAdoptEveryMs: 60_000 });
+    try {
+      const cast = await h.castVote({ pollId: poll.id, optionId: a, voterId: 'v10' });
+      const entries = await readGroup(h.redis, stream, { consumer: 'spool', count: 100, from: '>' });
+      assert.equal(entries.length, 1);
+      const deps = { ...h.applyDeps, audit };
+      const committed = await commitBatch(deps, entries);
+
+      await assert.rejects(settleBatch(deps, committed), (error: unknown) => error instanceof SettleError && error.step === 'audit spool');
+      assert.equal((await readGroupStats(h.redis, stream)).pending, 1, 'not acked');
+      assert.equal(await real.size(), 0);
+
+      // The pipeline settles the same batch again: the ack must wait for the event's ZADD.
+      await settleBatch(deps, committed);
+      assert.ok(await streamDrained());
+      const members = await real.load(0, 10, Date.now());
+      assert.equal(members.length, 1, 'the acked batch has its audit event in the spool');
+      assert.ok(members[0]?.includes(receiptEventId(cast.receiptId, 'vote.counted')));
+    } finally {
+      await audit.close();
+    }
   });
 });

@@ -25,10 +25,11 @@ export interface AuditSink {
   /** Resolves when everything recorded so far has been handed to the audit service. */
   flush(timeoutMs?: number): Promise<void>;
   /**
-   * Resolves once everything recorded so far is stored durably (the real client's Redis spool), so
-   * a crash from then on loses none of it; rejects when that write failed. Sinks that keep nothing
-   * durable (test doubles) leave it out, and callers treat that as nothing to wait for.
+   * Resolves once the events of \`eventIds\` (everything recorded so far, without it) are stored
+   * durably (the real client's Redis spool) or confirmed, so a crash from then on loses none of
+   * them; rejects when any of them could not be written (a later call writes them again). Sinks
+   * that keep nothing durable (test doubles) leave it out, and callers treat that as nothing to wait for.
    */
-  persisted?(): Promise<void>;
+  persisted?(eventIds?: readonly string[]): Promise<void>;
   close(): Promise<void>;
 }

@@ -42,8 +42,9 @@ export function createAuditClientMetrics(
       help: METRICS.auditClientSpooled.help,
       registers: [registry],
       // Read from Redis at scrape time: every replica of a process kind reports the same value. The
-      // spool's connection may queue commands while Redis is away (the worker's waits out a restart),
-      // so the read is bounded: a scrape must answer, and an unknown size is no sample, not a stale one.
+      // read is bounded (a scrape must answer, and an unknown size is no sample, not a stale one);
+      // where the spool's connection queues commands while Redis is away (the worker's waits out a
+      // restart), the read goes over a fail-fast connection instead (AuditClientOptions.spoolSize).
       async collect() {
         let timer: NodeJS.Timeout | undefined;
         const timeout = new Promise<never>((_, reject) => {

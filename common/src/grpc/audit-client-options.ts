@@ -23,6 +23,12 @@ export interface AuditClientOptions {
    * the audit service has not confirmed.
    */
   readonly spool?: AuditSpool;
+  /**
+   * How the spooled gauge reads the spool's size at scrape. Give one on a fail-fast connection (no
+   * offline queue, no retries) when the spool's own connection queues commands while Redis is
+   * away: otherwise every scrape during an outage leaves one more ZCARD in that queue. @default spool.size
+   */
+  readonly spoolSize?: () => Promise<number>;
   /** How often the spool is checked for events nobody here holds (a dead replica's). @default 10000 */
   readonly spoolAdoptEveryMs?: number;
   /** …adopting those recorded at least this long ago (a live replica is still sending younger ones). @default 30000 */

@@ -37,8 +37,12 @@ export type { AuditClientOptions, AuditClientStats } from './audit-client-option
 
 export interface AuditClient extends AuditSink {
   stats(): AuditClientStats;
-  /** Resolves once every event recorded so far is in the spool (at once without one); rejects if a write failed. */
-  persisted(): Promise<void>;
+  /**
+   * Resolves once the events of `eventIds` (every event recorded so far, without it) are in the
+   * spool or confirmed (at once without a spool), writing again those whose spool write had failed;
+   * rejects if any of them could not be written. Call it right after recording them.
+   */
+  persisted(eventIds?: readonly string[]): Promise<void>;
 }
 
 interface FlushWaiter {
@@ -72,12 +76,17 @@ export function createAuditClient(options: AuditClientOptions): AuditClient {
 
   /** Every unconfirmed entry by its number; insertion order is number order. */
   const unconfirmed = new Map<number, AuditEntry>();
-  /** Their event ids (lowercase): a repeat (a retried settle, a spooled copy) is not held twice. */
-  const heldIds = new Set<string>();
+  /** The same entries by event id (lowercase): a repeat (a retried settle, a spooled copy) is not held twice. */
+  const heldIds = new Map<string, AuditEntry>();
+  /** Members of events recorded while memory was full, by event id (lowercase), until their one spool write is done. */
+  const overflowing = new Map<string, string>();
   /** How many held entries are in the spool: when it holds no more than that, there is nothing to adopt. */
   let spooledHeld = 0;
   const { spool } = options;
-  const metrics = createAuditClientMetrics(options.registry, { buffered: () => unconfirmed.size, spooled: spool && (() => spool.size()) });
+  const metrics = createAuditClientMetrics(options.registry, {
+    buffered: () => unconfirmed.size,
+    spooled: spool && (options.spoolSize ?? (() => spool.size())),
+  });
   const spoolWriter =
     spool &&
     createSpoolWriter(spool, (error, what, count) => {
@@ -106,7 +115,7 @@ export function createAuditClient(options: AuditClientOptions): AuditClient {
 
   function hold(entry: AuditEntry): void {
     unconfirmed.set(entry.n, entry);
-    heldIds.add(entry.message.event_id?.toLowerCase() ?? '');
+    heldIds.set(entry.message.event_id?.toLowerCase() ?? '', entry);
     if (entry.member !== undefined) spooledHeld += 1;
     waiting.push(entry);
   }
@@ -299,19 +308,28 @@ export function createAuditClient(options: AuditClientOptions): AuditClient {
     try {
       if (!accepting) return drop('the audit client is closed', 'closed', { eventId: draft.eventId });
       if (!UUID_PATTERN.test(draft.eventId)) return drop('eventId is not a UUID', 'invalid_id', { eventId: draft.eventId });
-      // Already held (a settle retried, a copy adopted from the spool): sending it once is enough.
-      if (heldIds.has(draft.eventId.toLowerCase())) return;
+      const id = draft.eventId.toLowerCase();
+      // Already held (a settle retried, a copy adopted from the spool): sending it once is enough,
+      // but if its spool write failed, it is written again (the retry waits for that in persisted).
+      const held = heldIds.get(id);
+      if (held) {
+        if (held.member !== undefined) spoolWriter?.retry(held.member);
+        return;
+      }
+      if (overflowing.has(id)) return;
       const built = toAuditEntry(lastNumber + 1, draft);
       if (unconfirmed.size >= maxBuffered) {
-        if (!spool) return drop('the audit buffer is full (the audit service is down or slow)', 'buffer_full');
-        // Memory is full: keep it in the spool only; adoption sends it once there is room.
-        spool.save([{ member: spoolMember(built.message), at: Date.now() }]).then(
-          () => {
-            counts.overflowed += 1;
-            metrics.overflowed();
-          },
-          () => drop('the audit buffer is full and the spool could not take the event', 'buffer_full', { eventId: draft.eventId }),
-        );
+        if (!spoolWriter) return drop('the audit buffer is full (the audit service is down or slow)', 'buffer_full');
+        // Memory is full: keep it in the spool only; adoption sends it once there is room. Written
+        // through the writer like the rest, so persisted() waits for it and close() lets it finish.
+        const member = spoolMember(built.message);
+        overflowing.set(id, member);
+        spoolWriter.add(member, (error) => {
+          overflowing.delete(id);
+          if (error !== undefined) return drop('the audit buffer is full and the spool could not take the event', 'buffer_full', { eventId: draft.eventId });
+          counts.overflowed += 1;
+          metrics.overflowed();
+        });
         return;
       }
       const entry = spoolWriter ? { ...built, member: spoolMember(built.message) } : built;
@@ -326,6 +344,19 @@ export function createAuditClient(options: AuditClientOptions): AuditClient {
       // JSON.stringify of `data` (a BigInt, a cycle) is the only thing above that can throw.
       drop('the event could not be encoded', 'unencodable', { eventId: draft.eventId, err: error });
     }
+  }
+
+  function persisted(eventIds: readonly string[] | undefined): Promise<void> {
+    if (!spoolWriter) return Promise.resolve();
+    if (eventIds === undefined) return spoolWriter.persisted();
+    const members: string[] = [];
+    for (const eventId of eventIds) {
+      const id = eventId.toLowerCase();
+      // Neither held nor overflowing: confirmed already (or never recorded), nothing to wait for.
+      const member = heldIds.get(id)?.member ?? overflowing.get(id);
+      if (member !== undefined) members.push(member);
+    }
+    return spoolWriter.persisted(members);
   }
 
   function close(): Promise<void> {
@@ -356,7 +387,7 @@ export function createAuditClient(options: AuditClientOptions): AuditClient {
   const auditClient: AuditClient = {
     record: (draft) => inRootContext(() => record(draft)),
     flush: (timeoutMs) => inRootContext(() => flush(timeoutMs)),
-    persisted: () => inRootContext(() => spoolWriter?.persisted() ?? Promise.resolve()),
+    persisted: (eventIds) => inRootContext(() => persisted(eventIds)),
     close: () => inRootContext(close),
     stats: () => ({ buffered: unconfirmed.size, ...counts }),
   };

@@ -18,6 +18,12 @@ export interface ConnectAuditClientOptions {
   readonly keepalive: GrpcKeepalive;
   /** The connection the spool is written on. */
   readonly redis: Redis;
+  /**
+   * A fail-fast connection (no offline queue, no retries, a command timeout) the spooled gauge reads
+   * the spool's size on at scrape, when `redis` queues commands while Redis is away (the worker's).
+   * @default redis
+   */
+  readonly sizeRedis?: Redis;
   readonly redisPrefix: string;
   readonly registry: Registry;
   readonly logger: Logger;
@@ -29,13 +35,16 @@ export const AUDIT_CLIENT_CLOSE_TIMEOUT_MS = 2000;
 
 export function connectAuditClient(options: ConnectAuditClientOptions): AuditClient {
   const { source } = options;
+  const key = auditSpoolKey(options.redisPrefix, source);
+  const sizeSpool = options.sizeRedis && createRedisAuditSpool(options.sizeRedis, key);
   const audit = createAuditClient({
     address: options.address,
     logger: options.logger,
     source,
     keepalive: options.keepalive,
     closeTimeoutMs: AUDIT_CLIENT_CLOSE_TIMEOUT_MS,
-    spool: createRedisAuditSpool(options.redis, auditSpoolKey(options.redisPrefix, source)),
+    spool: createRedisAuditSpool(options.redis, key),
+    ...(sizeSpool ? { spoolSize: () => sizeSpool.size() } : {}),
     registry: options.registry,
   });
   options.shutdown.defer('audit client', () => audit.close());

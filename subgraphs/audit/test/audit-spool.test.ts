@@ -2,10 +2,13 @@
 // Redis: events recorded while the audit service is away survive the sender's restart and arrive
 // exactly once; memory stays bounded (the overflow waits in the spool); two senders adopting the
 // same spool still write each event once; the metrics say what happened.
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createAuditClient, type AuditClient } from '@votemesh/common/grpc/audit-client';
 import type { AuditClientOptions } from '@votemesh/common/grpc/audit-client-options';
+import { connectAuditClient } from '@votemesh/common/grpc/connect-audit-client';
+import { DEFAULT_GRPC_KEEPALIVE } from '@votemesh/common/config';
+import { createShutdownStack } from '@votemesh/common/lifecycle';
 import { toAuditEntry } from '@votemesh/common/grpc/audit-outbox';
 import { auditSpoolKey, createRedisAuditSpool, spoolMember, type AuditSpool } from '@votemesh/common/grpc/audit-spool';
 import { createLogger } from '@votemesh/common/logger';
@@ -40,6 +43,9 @@ describe('audit client with a Redis spool', () => {
     redis?.disconnect();
     await h?.[Symbol.asyncDispose]();
   });
+
+  // A test that takes the audit service away gives it back, whatever happened.
+  afterEach(() => relay.up());
 
   function sender(spool: AuditSpool, registry: Registry, options: Partial<AuditClientOptions> = {}): AuditClient {
     const client = createAuditClient({
@@ -112,6 +118,158 @@ describe('audit client with a Redis spool', () => {
     await waitFor(async () => (await spool.size()) === 0, { what: 'the spool to drain', timeoutMs: 20_000 });
     assert.equal((await storedIds(drafts.map((draft) => draft.eventId))).length, 25);
     assert.equal(await metric(registry, /^votemesh_audit_client_dropped_total\{[^}]*\} (\d+)$/m), Number.NaN, 'nothing dropped');
+  });
+
+  /** The Redis spool, with saves that fail on demand (READONLY after a failover) and can be held back. */
+  function flakySpool(real: AuditSpool) {
+    let failing = 0;
+    let gate: Promise<void> | undefined;
+    const spool: AuditSpool = {
+      ...real,
+      async save(members) {
+        const fail = failing > 0;
+        if (fail) failing -= 1;
+        await gate;
+        if (fail) throw new Error("READONLY You can't write against a read only replica.");
+        await real.save(members);
+      },
+    };
+    return {
+      spool,
+      failNextSaves(count: number) {
+        failing = count;
+      },
+      /** Saves wait until the returned function is called. */
+      holdSaves(): () => void {
+        let open = () => {};
+        gate = new Promise<void>((resolve) => {
+          open = resolve;
+        });
+        return () => {
+          gate = undefined;
+          open();
+        };
+      },
+    };
+  }
+
+  it('a retried persisted() does not pass until the events whose spool write failed are in Redis', async () => {
+    const real = createRedisAuditSpool(redis, auditSpoolKey(prefix, 'retry'));
+    const flaky = flakySpool(real);
+    relay.down();
+    const client = sender(flaky.spool, createMetricsRegistry('sender'), { spoolAdoptEveryMs: 60_000 });
+    const drafts = Array.from({ length: 5 }, () => makeDraft());
+    const ids = drafts.map((draft) => draft.eventId);
+    flaky.failNextSaves(1);
+    for (const draft of drafts) client.record(draft);
+    await assert.rejects(client.persisted(ids), /could not be written/);
+    assert.equal(await real.size(), 0);
+    // The settle is retried: the same events are recorded again (held already) and waited for.
+    for (const draft of drafts) client.record(draft);
+    await client.persisted(ids);
+    assert.equal(await real.size(), 5, 'the retry passed only once Redis had the events');
+    assert.equal(client.stats().spoolErrors, 1);
+  });
+
+  it("one caller's failed spool write is neither cleared nor passed by another caller waiting meanwhile", async () => {
+    const real = createRedisAuditSpool(redis, auditSpoolKey(prefix, 'lanes'));
+    const flaky = flakySpool(real);
+    relay.down();
+    const client = sender(flaky.spool, createMetricsRegistry('sender'), { spoolAdoptEveryMs: 60_000 });
+    const laneA = Array.from({ length: 3 }, () => makeDraft());
+    const laneB = Array.from({ length: 3 }, () => makeDraft());
+    const release = flaky.holdSaves();
+    flaky.failNextSaves(1);
+    for (const draft of laneA) client.record(draft);
+    // Lane A's ZADD is issued (and will fail) before lane B records.
+    await new Promise((resolve) => setImmediate(resolve));
+    for (const draft of laneB) client.record(draft);
+    // Lane B asks first, so it would be the first to resume.
+    const b = client.persisted(laneB.map((draft) => draft.eventId));
+    const a = client.persisted(laneA.map((draft) => draft.eventId));
+    release();
+    const [aResult, bResult] = await Promise.allSettled([a, b]);
+    assert.equal(aResult.status, 'rejected', "lane A's events are not in Redis: it must not ack");
+    assert.equal(bResult.status, 'fulfilled', "lane B's events are in Redis");
+    assert.equal(await real.size(), 3);
+    for (const draft of laneA) client.record(draft);
+    await client.persisted(laneA.map((draft) => draft.eventId));
+    assert.equal(await real.size(), 6);
+  });
+
+  it('an event recorded while memory is full is waited for by persisted(), and its failed write reported', async () => {
+    const real = createRedisAuditSpool(redis, auditSpoolKey(prefix, 'overflow-fail'));
+    const flaky = flakySpool(real);
+    relay.down();
+    const client = sender(flaky.spool, createMetricsRegistry('sender'), { maxBuffered: 2, spoolAdoptEveryMs: 60_000 });
+    const held = [makeDraft(), makeDraft()];
+    for (const draft of held) client.record(draft);
+    await client.persisted();
+    const overflow = makeDraft();
+    flaky.failNextSaves(1);
+    client.record(overflow);
+    await assert.rejects(client.persisted([overflow.eventId]), /could not be written/);
+    assert.equal(client.stats().dropped, 1, 'kept nowhere: dropped and counted');
+    assert.equal(client.stats().overflowed, 0);
+    // Recorded again (a retried settle): this time the spool takes it, and persisted() waits for that.
+    const release = flaky.holdSaves();
+    client.record(overflow);
+    const persisted = client.persisted([overflow.eventId]);
+    let done = false;
+    void persisted.then(() => {
+      done = true;
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(done, false, 'not before the ZADD answered');
+    release();
+    await persisted;
+    assert.equal(await real.size(), 3);
+    assert.equal(client.stats().overflowed, 1);
+    assert.equal(client.stats().buffered, 2);
+  });
+
+  it('reads the spooled gauge on the fail-fast connection: a scrape during a Redis outage queues no ZCARD', async () => {
+    // The worker's shape: a command connection that waits out a Redis restart (offline queue, endless
+    // retries) and a fail-fast one for probes, both reaching Redis through a relay the test cuts.
+    const redisRelay = await startSwitchableRelay(new URL(REDIS_URL).host, { up: true });
+    const commands = new Redis(`redis://${redisRelay.address}`, { maxRetriesPerRequest: null });
+    const probes = commands.duplicate({ lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 1000 });
+    for (const connection of [commands, probes]) connection.on('error', () => {});
+    await probes.connect();
+    const shutdown = createShutdownStack(logger);
+    const registry = createMetricsRegistry('sender');
+    connectAuditClient({
+      address: relay.address,
+      source: 'gauge',
+      keepalive: DEFAULT_GRPC_KEEPALIVE,
+      redis: commands,
+      sizeRedis: probes,
+      redisPrefix: prefix,
+      registry,
+      logger,
+      shutdown,
+    });
+    // ioredis keeps no public count of the commands it holds for a reconnect; this is the queue itself.
+    const offlineQueued = () => (commands as unknown as { offlineQueue: { length: number } }).offlineQueue.length;
+    try {
+      assert.equal(await metric(registry, /^votemesh_audit_client_spooled\{[^}]*\} (\d+)$/m), 0);
+      redisRelay.down();
+      await waitFor(() => commands.status !== 'ready' && probes.status !== 'ready', { what: 'both connections to notice Redis is gone' });
+      const queuedBefore = offlineQueued();
+      for (let scrape = 0; scrape < 3; scrape += 1) {
+        const started = performance.now();
+        await registry.metrics();
+        assert.ok(performance.now() - started < 900, 'the scrape did not wait out the read timeout');
+      }
+      // (The adopter's next round is 10 s away: nothing else queues meanwhile.)
+      assert.equal(offlineQueued(), queuedBefore, 'no ZCARD left waiting for Redis to come back');
+    } finally {
+      redisRelay.up();
+      await shutdown.shutdown('test over');
+      commands.disconnect();
+      probes.disconnect();
+      await redisRelay[Symbol.asyncDispose]();
+    }
   });
 
   it('two senders adopting one spool write each event once', async () => {

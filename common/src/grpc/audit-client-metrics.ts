@@ -42,7 +42,8 @@ export function createAuditClientMetrics(
       help: METRICS.auditClientSpooled.help,
       registers: [registry],
       // Read from Redis at scrape time: every replica of a process kind reports the same value. The
-      // read is bounded (a scrape must answer, and an unknown size is no sample, not a stale one);
+      // read is bounded (a scrape must answer, and an unknown size is NaN: not a stale value, and not
+      // 0, which is what reset() reports for a gauge without labels and would read as "empty");
       // where the spool's connection queues commands while Redis is away (the worker's waits out a
       // restart), the read goes over a fail-fast connection instead (AuditClientOptions.spoolSize).
       async collect() {
@@ -53,7 +54,7 @@ export function createAuditClientMetrics(
         try {
           this.set(await Promise.race([spooled(), timeout]));
         } catch {
-          this.reset();
+          this.set(Number.NaN);
         } finally {
           clearTimeout(timer);
         }

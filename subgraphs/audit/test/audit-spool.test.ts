@@ -258,8 +258,9 @@ describe('audit client with a Redis spool', () => {
       const queuedBefore = offlineQueued();
       for (let scrape = 0; scrape < 3; scrape += 1) {
         const started = performance.now();
-        await registry.metrics();
+        const text = await registry.metrics();
         assert.ok(performance.now() - started < 900, 'the scrape did not wait out the read timeout');
+        assert.match(text, /^votemesh_audit_client_spooled\{[^}]*\} NaN$/im, 'an unknown size, not 0 ("empty")');
       }
       // (The adopter's next round is 10 s away: nothing else queues meanwhile.)
       assert.equal(offlineQueued(), queuedBefore, 'no ZCARD left waiting for Redis to come back');

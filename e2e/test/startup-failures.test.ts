@@ -62,7 +62,7 @@ const cases: { name: string; entry: string; env: Record<string, string>; says: R
     name: 'worker: a shutdown fuse the gRPC grace uses up',
     entry: 'worker/src/main.ts',
     env: { GRPC_SHUTDOWN_MS: '30000' },
-    says: /^Invalid configuration: SHUTDOWN_TIMEOUT_MS must be more than SHUTDOWN_DRAIN_MS \+ GRPC_SHUTDOWN_MS \+ BLOCK_MS \(0 \+ 30000 \+ 1000\)/,
+    says: /^Invalid configuration: SHUTDOWN_TIMEOUT_MS must be more than SHUTDOWN_DRAIN_MS \+ GRPC_SHUTDOWN_MS \+ BLOCK_MS \+ the audit client's close \(0 \+ 30000 \+ 1000 \+ 2000 = 33000\)/,
   },
   {
     name: 'worker: a sampler typo while not exporting',

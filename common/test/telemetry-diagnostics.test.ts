@@ -1,7 +1,6 @@
 // OpenTelemetry's own failures reach the process logger: an exporter that cannot reach its
 // collector is an error line marked component=opentelemetry, not silence.
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import { trace } from '@opentelemetry/api';
@@ -9,16 +8,7 @@ import { createLogger } from '../src/logger.ts';
 import { routeDiagnostics } from '../src/telemetry/diagnostics.ts';
 import { startTelemetry, type Telemetry } from '../src/telemetry/sdk.ts';
 import { waitFor } from '../src/testing/wait-for.ts';
-
-/** A port nothing listens on: bound, read, released. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
+import { freePort } from '../src/testing/free-port.ts';
 
 let telemetry: Telemetry | undefined;
 after(() => telemetry?.shutdown());
@@ -34,7 +24,7 @@ describe('routeDiagnostics', () => {
     telemetry = await startTelemetry({
       serviceName: 'diag-test',
       serviceVersion: '0',
-      env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${await closedPort()}`, OTEL_BSP_SCHEDULE_DELAY: '10', OTEL_BSP_EXPORT_TIMEOUT: '2000' },
+      env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${await freePort()}`, OTEL_BSP_SCHEDULE_DELAY: '10', OTEL_BSP_EXPORT_TIMEOUT: '2000' },
       instrumentations: [],
     });
     assert.equal(telemetry.mode, 'otlp');

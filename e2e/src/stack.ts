@@ -5,7 +5,7 @@ import { createTestDatabase } from '@votemesh/common/testing/database';
 import { deleteRedisPrefix, testRedisPrefix } from '@votemesh/common/testing/redis';
 import { Redis } from 'ioredis';
 import { startProcess, type ManagedProcess } from './child-process.ts';
-import { freePort } from './free-port.ts';
+import { freePort } from '@votemesh/common/testing/free-port';
 
 export const ADMIN_SECRET = 'e2e-admin-secret';
 const IDENTITY_SECRET = 'e2e-identity-secret-0123456789abcdef';

@@ -10,7 +10,7 @@ import { createServer, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { ERRORS, type ErrorCode, type ErrorSpec } from '@votemesh/common/errors';
 import { waitFor } from '@votemesh/common/testing/wait-for';
-import { freePort } from '../src/free-port.ts';
+import { freePort } from '@votemesh/common/testing/free-port';
 import { createGraphQLClient, type GraphQLClient } from '../src/graphql-client.ts';
 import { openRawSocket } from '../src/raw-socket.ts';
 import { createOpenPoll, type CreatedPoll } from '../src/scenario.ts';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { startProcess } from '../src/child-process.ts';
-import { freePort } from '../src/free-port.ts';
+import { freePort } from '@votemesh/common/testing/free-port';
 
 describe('e2e harness', () => {
   it('picks distinct ports below the kernel ephemeral range (outgoing connections cannot take them)', async () => {

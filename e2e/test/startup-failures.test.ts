@@ -8,7 +8,7 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { createTestDatabase } from '@votemesh/common/testing/database';
-import { freePort } from '../src/free-port.ts';
+import { freePort } from '@votemesh/common/testing/free-port';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 

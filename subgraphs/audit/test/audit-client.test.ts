@@ -5,7 +5,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { createDatabasePool, createPrismaClient, type DatabasePool, type PrismaClient } from '@votemesh/common/db/client';
@@ -15,6 +14,7 @@ import { createTestDatabase, type TestDatabase } from '@votemesh/common/testing/
 import { waitFor } from '@votemesh/common/testing/wait-for';
 import { createAuditStore } from '../src/store.ts';
 import { makeDraft, testRedisPrefix } from './harness.ts';
+import { freePort } from '@votemesh/common/testing/free-port';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const logger = createLogger({ service: 'audit-client-test', level: 'error' });
@@ -64,15 +64,6 @@ function kill(audit: AuditProcess): Promise<void> {
     audit.child.once('exit', () => resolve());
     audit.child.kill('SIGKILL');
   });
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
 }
 
 describe('createAuditClient', () => {

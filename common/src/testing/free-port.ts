@@ -1,4 +1,4 @@
-// Picks a free TCP port for a child process. Child processes get their ports up front this way, so
+// Picks a free TCP port for a child process or a test that needs a port nothing listens on. Child processes get their ports up front this way, so
 // the harness knows every address before anything starts.
 //
 // The port comes from below the kernel's ephemeral range: a port the kernel handed out for

@@ -93,7 +93,7 @@ export function createReadiness(options: ReadinessOptions): Readiness {
   };
 }
 
-export async function runCheck(check: ReadinessCheck, timeoutMs: number): Promise<CheckResult> {
+async function runCheck(check: ReadinessCheck, timeoutMs: number): Promise<CheckResult> {
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([

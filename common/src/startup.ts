@@ -5,6 +5,11 @@
 // other error is unexpected and keeps its stack.
 import { ConfigError } from './config.ts';
 
+/** `host:port`, an IPv6 host in brackets (as listeners and addresses are written). */
+export function hostPort(host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
 /** A dependency named by a setting (REDIS_URL, DATABASE_URL…) did not answer when the process started. */
 export class DependencyError extends Error {
   readonly variable: string;
@@ -23,7 +28,7 @@ export class DependencyError extends Error {
 export class AddressInUseError extends Error {
   readonly variable: string;
   constructor(variable: string, host: string, port: number, options?: { cause?: unknown }) {
-    super(`${variable}=${port}: address ${host.includes(':') ? `[${host}]` : host}:${port} already in use`, options);
+    super(`${variable}=${port}: address ${hostPort(host, port)} already in use`, options);
     this.name = 'AddressInUseError';
     this.variable = variable;
   }

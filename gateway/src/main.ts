@@ -20,6 +20,7 @@ try {
 const { createLogger, createMetricsRegistry, createShutdownStack, handleTerminationSignals, logStartupFailure } = await import('@votemesh/common');
 const { routeDiagnostics } = await import('@votemesh/common/telemetry/diagnostics');
 const { watchRedisErrors } = await import('@votemesh/common/bus/redis-errors');
+const { redisCheck } = await import('@votemesh/common/bus/connect-redis-bus');
 const { Redis } = await import('ioredis');
 const { startGateway } = await import('./server.ts');
 const { createBatchedRedisRateLimitCounter } = await import('./limits/rate-limit.ts');
@@ -64,7 +65,7 @@ try {
     shutdown.defer('rate-limit sync', () => counter.close());
     rateLimitCounter = counter;
     // Reported, not required: without Redis the limits are per process (lenient), queries still run.
-    dependencyChecks.push({ name: 'redis', check: async () => void (await redis.ping()) });
+    dependencyChecks.push(redisCheck('redis', redis));
   }
 
   // Subscriptions (graphql-ws + SSE/multipart) on the same /graphql; queries and mutations that

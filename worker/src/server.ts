@@ -4,6 +4,7 @@
 // this one starts). Redis and the consumer loop are reported, not required: TallyService reads
 // without them, and a stalled consumer is not fixed by routing reads elsewhere.
 import type { Redis } from 'ioredis';
+import { redisCheck } from '@votemesh/common/bus/connect-redis-bus';
 import type { Registry } from 'prom-client';
 import type { PrismaClient } from '@votemesh/common/db/client';
 import { createHttpServer, handleProbe, listen, sendJson, type RunningHttpServer } from '@votemesh/common/http-server';
@@ -25,7 +26,7 @@ export function workerReadinessChecks(deps: Pick<HttpServerDeps, 'prisma' | 'red
   return {
     required: [{ name: 'postgresql', check: async () => void (await deps.prisma.$queryRaw`SELECT 1`) }],
     degrading: [
-      { name: 'redis', check: async () => void (await deps.redis.ping()) },
+      redisCheck('redis', deps.redis),
       {
         name: 'consumer',
         async check() {

@@ -1,7 +1,7 @@
 // Binding a gRPC server the way every process does: an IPv6 host in brackets, and a port another
 // process holds reported as AddressInUseError naming the setting (grpc-js says so only in prose).
 import { type Server, ServerCredentials } from '@grpc/grpc-js';
-import { explainListenError } from '../startup.ts';
+import { explainListenError, hostPort } from '../startup.ts';
 
 /**
  * Binds `server` to `host:port` without TLS (the mesh adds mTLS) and resolves the bound port.
@@ -9,7 +9,7 @@ import { explainListenError } from '../startup.ts';
  */
 export function bindGrpcServer(server: Server, host: string, port: number, portVariable = 'GRPC_PORT'): Promise<number> {
   return new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, ServerCredentials.createInsecure(), (error, bound) => {
+    server.bindAsync(hostPort(host, port), ServerCredentials.createInsecure(), (error, bound) => {
       if (error) reject(explainListenError(error, portVariable, host, port));
       else resolve(bound);
     });

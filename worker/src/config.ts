@@ -7,23 +7,21 @@ import {
   readGrpcAddress,
   readGrpcKeepalive,
   readInt,
-  LOG_LEVELS,
   MAX_TIMER_MS,
-  readOneOf,
   readOptionalString,
   readPort,
   readReceiptTtlSeconds,
-  readShutdownSettings,
   readString,
-  readUrl,
   type Env,
   type GrpcKeepalive,
+  readDatabaseUrl,
+  readRedisUrl,
+  readServiceBasics,
+  type ServiceBasics,
 } from '@votemesh/common/config';
 
-export interface WorkerConfig {
-  readonly host: string;
-  /** HTTP port for /healthz, /readyz, /metrics. @default 4004 */
-  readonly port: number;
+/** `port` (PORT, default 4004) serves /healthz, /readyz and /metrics. */
+export interface WorkerConfig extends ServiceBasics {
   /** TallyService gRPC port. @default 50051 */
   readonly grpcPort: number;
   readonly databaseUrl: string;
@@ -32,14 +30,8 @@ export interface WorkerConfig {
   readonly auditGrpcUrl: string;
   /** HTTP/2 pings of the TallyService server and the AuditIngest client (GRPC_KEEPALIVE_*). */
   readonly grpcKeepalive: GrpcKeepalive;
-  readonly logLevel: string;
-  readonly logFormat: 'pretty' | 'json';
   readonly consumer: ConsumerSettings;
   readonly grpcShutdownMs: number;
-  /** SHUTDOWN_DRAIN_MS: /readyz answers "draining" this long before the servers close. @default 0 */
-  readonly drainDelayMs: number;
-  /** SHUTDOWN_TIMEOUT_MS: the fuse on the whole graceful shutdown, as in every process. @default 10000 */
-  readonly shutdownTimeoutMs: number;
 }
 
 export interface ConsumerSettings {
@@ -105,7 +97,8 @@ export function loadConfig(env: Env, context: ConfigContext): WorkerConfig {
   if (consumer.consumerDeleteIdleMs <= consumer.blockMs)
     throw new ConfigError('CONSUMER_DELETE_IDLE_MS', `must be greater than BLOCK_MS (${consumer.blockMs}), got ${consumer.consumerDeleteIdleMs}`);
   const grpcShutdownMs = readInt(env, 'GRPC_SHUTDOWN_MS', 5000, { min: 0, max: MAX_TIMER_MS });
-  const { shutdownTimeoutMs, drainDelayMs } = readShutdownSettings(env);
+  const basics = readServiceBasics(env, { port: 4004, stdoutIsTty: context.isTty });
+  const { shutdownTimeoutMs, drainDelayMs } = basics;
   // The shutdown waits out the drain delay, the gRPC grace, a blocking read, then the batch in
   // flight, then the audit client's close (what it cannot confirm by then stays in its spool): a
   // fuse no longer than the fixed parts would blow on every shutdown with a stream open and the
@@ -118,19 +111,14 @@ export function loadConfig(env: Env, context: ConfigContext): WorkerConfig {
     );
   }
   return Object.freeze({
-    host: readString(env, 'HOST', '0.0.0.0'),
-    port: readPort(env, 'PORT', 4004),
+    ...basics,
     grpcPort: readPort(env, 'GRPC_PORT', 50051),
-    databaseUrl: readUrl(env, 'DATABASE_URL', 'postgresql://postgres@127.0.0.1:5432/votemesh', ['postgresql:', 'postgres:']),
-    redisUrl: readUrl(env, 'REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
+    databaseUrl: readDatabaseUrl(env),
+    redisUrl: readRedisUrl(env),
     redisPrefix: readString(env, 'REDIS_PREFIX', 'vm:'),
     auditGrpcUrl: readGrpcAddress(env, 'AUDIT_GRPC_URL', '127.0.0.1:50052'),
     grpcKeepalive: readGrpcKeepalive(env),
-    logLevel: readOneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
-    logFormat: readOneOf(env, 'LOG_FORMAT', ['pretty', 'json'], context.isTty ? 'pretty' : 'json'),
     consumer: Object.freeze(consumer),
     grpcShutdownMs,
-    drainDelayMs,
-    shutdownTimeoutMs,
   });
 }

@@ -29,7 +29,7 @@ const { createWorkerMetrics, registerStreamGauges } = await import('./metrics.ts
 const { startHttpServer } = await import('./server.ts');
 const { startTallyServer } = await import('./tally-service.ts');
 
-const logger = createLogger({ service: SERVICE_NAMES.worker, level: config.logLevel, pretty: config.logFormat === 'pretty' });
+const logger = createLogger({ service: SERVICE_NAMES.worker, level: config.logLevel, pretty: config.logPretty });
 routeDiagnostics(logger);
 const shutdown = createShutdownStack(logger, config.shutdownTimeoutMs);
 shutdown.defer('telemetry', () => telemetry.shutdown());

@@ -1,7 +1,8 @@
 // Applies one batch of stream entries end to end: parse → PostgreSQL (one statement for the whole
 // batch; the rare votes whose ballot a concurrent batch changed meanwhile are decided again in a
 // locking transaction; both retried on deadlock/serialization failure, see tally-sql.ts) →
-// receipts, then XACK/XDEL and tally messages (receipts.ts) → audit events. Safe to run on the same entries twice and from several replicas at once: the
+// receipts, then the batch's audit events durably spooled, then XACK/XDEL and tally messages
+// (receipts.ts). Safe to run on the same entries twice and from several replicas at once: the
 // ballots table decides, by stream id, what changes.
 import { SpanStatusCode, type Link } from '@opentelemetry/api';
 import type { Redis } from 'ioredis';
@@ -147,10 +148,11 @@ function* traceparentsOf(votes: readonly ParsedVote[], malformed: readonly Malfo
 }
 
 /**
- * Phase 2: receipts, then XACK/XDEL and tally messages (receipts.ts: the ack only once every
- * receipt is written), then audit events and metrics. Throws when Redis refused part of it; the
- * caller settles the same batch again (pipeline.ts), and only a successful settle records audit
- * events. The receipts pipeline is sent before this function first yields, so settles started in
+ * Phase 2: receipts, then the batch's audit events recorded and spooled in Redis, then XACK/XDEL
+ * and tally messages (receipts.ts: the ack only once every receipt is written and every event is
+ * spooled), then metrics. Throws when Redis refused part of it; the caller settles the same batch
+ * again (pipeline.ts), which records the same event ids again (the audit client holds an id once
+ * and spools what is not yet in Redis). The receipts pipeline is sent before this function first yields, so settles started in
  * batch order reach Redis in batch order (a lane also waits for one settle before the next).
  */
 export async function settleBatch(deps: ApplyDeps, batch: CommittedBatch): Promise<BatchReport> {

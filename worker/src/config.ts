@@ -1,7 +1,7 @@
 // The worker's configuration, read once from the environment by main.ts. Every value has a default
 // that works on a laptop; a bad value throws ConfigError naming the variable.
 import { hostname } from 'node:os';
-import { AUDIT_CLIENT_CLOSE_TIMEOUT_MS } from '@votemesh/common/grpc/connect-audit-client';
+import { AUDIT_CLIENT_CLOSE_TIMEOUT_MS } from '@votemesh/common/grpc/audit-client-options';
 import {
   ConfigError,
   readGrpcAddress,
@@ -19,6 +19,9 @@ import {
   readServiceBasics,
   type ServiceBasics,
 } from '@votemesh/common/config';
+
+/** CONSUMER_DELETE_IDLE_MS's default: a consumer idle 10 minutes with nothing pending is gone. */
+export const DEFAULT_CONSUMER_DELETE_IDLE_MS = 600_000;
 
 /** `port` (PORT, default 4004) serves /healthz, /readyz and /metrics. */
 export interface WorkerConfig extends ServiceBasics {
@@ -87,7 +90,7 @@ export function loadConfig(env: Env, context: ConfigContext): WorkerConfig {
     batchIntervalMs: readInt(env, 'BATCH_INTERVAL_MS', 25, { min: 0, max: 1000 }),
     claimIdleMs: readInt(env, 'CLAIM_IDLE_MS', 30_000, { min: 0, max: MAX_TIMER_MS }),
     claimIntervalMs: readInt(env, 'CLAIM_INTERVAL_MS', 5000, { min: 10, max: MAX_TIMER_MS }),
-    consumerDeleteIdleMs: readInt(env, 'CONSUMER_DELETE_IDLE_MS', 600_000, { min: 1000, max: MAX_TIMER_MS }),
+    consumerDeleteIdleMs: readInt(env, 'CONSUMER_DELETE_IDLE_MS', DEFAULT_CONSUMER_DELETE_IDLE_MS, { min: 1000, max: MAX_TIMER_MS }),
     windowSeconds: readInt(env, 'WINDOW_SECONDS', 5, { min: 1, max: 3600 }),
     receiptTtlSeconds: readReceiptTtlSeconds(env),
   };

@@ -6,6 +6,7 @@
 // batch or an earlier life under the same name) are re-read before anything new. `stop()` finishes
 // the batches in flight, acks what committed, then returns.
 import type { ApplyDeps, ApplySettings, BatchReport } from './apply-batch.ts';
+import { DEFAULT_CONSUMER_DELETE_IDLE_MS } from './config.ts';
 import { laneConsumerName, startPipeline, type BatchSource } from './pipeline.ts';
 
 export type { BatchSource } from './pipeline.ts';
@@ -62,13 +63,14 @@ export async function startConsumer(deps: ConsumerDeps): Promise<Consumer> {
   const { settings, logger } = deps;
   const consumerNames = Array.from({ length: Math.max(1, settings.concurrency ?? 1) }, (_, lane) => laneConsumerName(settings.consumerName, lane));
   const applyDeps: ApplyDeps = deps;
+  const deleteIdleMs = settings.consumerDeleteIdleMs ?? DEFAULT_CONSUMER_DELETE_IDLE_MS;
   const pipeline = await startPipeline(applyDeps, {
     consumerNames,
     batchSize: settings.batchSize,
     mode: { kind: 'follow', blockMs: settings.blockMs, batchIntervalMs: settings.batchIntervalMs ?? 0 },
     claim: { idleMs: settings.claimIdleMs, intervalMs: settings.claimIntervalMs },
     pruneRateBuckets: { keepSeconds: settings.rateBucketRetentionSeconds ?? 3600, everyMs: PRUNE_EVERY_MS },
-    deleteConsumers: { idleMs: settings.consumerDeleteIdleMs ?? 600_000, everyMs: Math.min(PRUNE_EVERY_MS, settings.consumerDeleteIdleMs ?? 600_000) },
+    deleteConsumers: { idleMs: deleteIdleMs, everyMs: Math.min(PRUNE_EVERY_MS, deleteIdleMs) },
     ...(deps.onBatch ? { onBatch: deps.onBatch } : {}),
   });
   const since = Date.now();

@@ -5,6 +5,13 @@ import type { GrpcKeepalive } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import type { AuditSpool } from './audit-spool.ts';
 
+/**
+ * How long the close at shutdown waits for confirmations before leaving the rest to the spool
+ * (connect-audit-client.ts). Here, in a module without runtime imports, so a config module can
+ * budget for it without loading gRPC before telemetry is set up.
+ */
+export const AUDIT_CLIENT_CLOSE_TIMEOUT_MS = 2000;
+
 export interface AuditClientOptions {
   /** host:port of AuditIngest (AUDIT_GRPC_URL). */
   readonly address: string;

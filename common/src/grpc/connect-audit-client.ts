@@ -8,6 +8,7 @@ import type { GrpcKeepalive } from '../config.ts';
 import type { ShutdownStack } from '../lifecycle.ts';
 import type { Logger } from '../logger.ts';
 import { createAuditClient, type AuditClient } from './audit-client.ts';
+import { AUDIT_CLIENT_CLOSE_TIMEOUT_MS } from './audit-client-options.ts';
 import { auditSpoolKey, createRedisAuditSpool } from './audit-spool.ts';
 
 export interface ConnectAuditClientOptions {
@@ -29,9 +30,6 @@ export interface ConnectAuditClientOptions {
   readonly logger: Logger;
   readonly shutdown: ShutdownStack;
 }
-
-/** How long the close at shutdown waits for confirmations before leaving the rest to the spool. */
-export const AUDIT_CLIENT_CLOSE_TIMEOUT_MS = 2000;
 
 export function connectAuditClient(options: ConnectAuditClientOptions): AuditClient {
   const { source } = options;

@@ -8,6 +8,7 @@ import { UUID_PATTERN } from '@votemesh/common/contracts/parse';
 import type { TallyUpdate } from '@votemesh/common/contracts/bus';
 import type { EventBus, Unsubscribe } from '@votemesh/common/bus/event-bus';
 import { createKeyedRouter, keyedMessages } from '@votemesh/common/bus/keyed-router';
+import { createGapReread } from '@votemesh/common/bus/gap-reread';
 import type { GrpcKeepalive } from '@votemesh/common/config';
 import type { PrismaClient } from '@votemesh/common/db/client';
 import { toVotemeshError, VotemeshError } from '@votemesh/common/errors';
@@ -80,15 +81,17 @@ export function createTallyService(deps: TallyServiceDeps): TallyService {
     let draining = false;
     let unsubscribe: Unsubscribe | undefined;
     let ended = false;
-    const resync = (): void => {
-      readPollTally(deps.prisma, pollId, deps.windowSeconds).then(
-        (snapshot) => snapshot && deliver(snapshot),
-        (error: unknown) => logger.warn({ err: error, pollId }, 're-reading a tally after a bus gap failed'),
-      );
-    };
+    // Retried until it succeeds or the stream ends: a tally missed during the gap may be the poll's last.
+    const reread = createGapReread({
+      read: () => readPollTally(deps.prisma, pollId, deps.windowSeconds),
+      apply: (snapshot) => snapshot && deliver(snapshot),
+      onError: (error, retryInMs) => logger.warn({ err: error, pollId, retryInMs }, 're-reading a tally after a bus gap failed; retrying'),
+    });
+    const resync = (): void => reread.trigger();
     const end = (): void => {
       if (ended) return;
       ended = true;
+      reread.stop();
       unsubscribe?.();
       watchers.delete(endStream);
       resyncs.delete(resync);

@@ -6,6 +6,7 @@ import type { Identity } from '@votemesh/common/contracts/identity';
 import { VotemeshError } from '@votemesh/common/errors';
 import type { VoteServices } from './context.ts';
 import { parseId } from '@votemesh/common/graphql/ids';
+import { createGapReread } from '@votemesh/common/bus/gap-reread';
 import type { ReceiptRecord } from './votes/receipt-store.ts';
 
 export interface PollStatusEvent {
@@ -44,16 +45,19 @@ export async function watchReceipt(services: VoteServices, reader: Identity, raw
   // the client would wait for good on a receipt whose hash already says COUNTED. A re-read that
   // finishes before the starting read is kept and applied after it: it may already hold the decision.
   let readBeforeStart: ReceiptRecord | undefined;
+  const reread = createGapReread({
+    read: () => services.votes.readReceipt(reader, receiptId),
+    apply: (record) => {
+      if (current) apply(record);
+      else readBeforeStart = record;
+    },
+    // The client holds its last state meanwhile; the read is tried again until it succeeds.
+    onError: (error, retryInMs) =>
+      services.logger.warn({ err: error, receiptId, retryInMs }, 'voteReceipt could not re-read the receipt after a bus gap; retrying'),
+  });
   const stopGapWatch = services.receiptEvents.onGap(() => {
     if (current && isDecidedReceiptStatus(current.status)) return;
-    services.votes.readReceipt(reader, receiptId).then(
-      (record) => {
-        if (current) apply(record);
-        else readBeforeStart = record;
-      },
-      // The client still holds the last state; the next message or gap tries again.
-      (error: unknown) => services.logger.warn({ err: error, receiptId }, 'voteReceipt could not re-read the receipt after a bus gap'),
-    );
+    reread.trigger();
   });
   let closed = false;
   let counted = false;
@@ -62,6 +66,7 @@ export async function watchReceipt(services: VoteServices, reader: Identity, raw
     onClose: () => {
       closed = true;
       stopGapWatch();
+      reread.stop();
       unsubscribe?.();
       if (counted) gauge.dec();
     },
@@ -130,20 +135,20 @@ export async function watchPollStatus(services: VoteServices, rawPollId: string)
    */
   let readBeforeStart: PollStatusEvent | undefined;
   // A transition published while the bus was disconnected is lost: compare with the stored poll.
-  const stopGapWatch = services.pollStatusEvents.onGap(() => {
-    services.store.findByIds([pollId]).then(
-      ([poll]) => {
-        if (!poll) return;
-        // The time of the transition missed: when the poll opened or closed (the times the store keeps).
-        const at = (poll.status === 'CLOSED' ? poll.closesAt : poll.status === 'OPEN' ? poll.opensAt : null) ?? new Date();
-        const event: PollStatusEvent = { pollId, status: poll.status, at: at.toISOString() };
-        if (known === undefined) readBeforeStart = event;
-        else push(event);
-      },
-      // The client keeps the status it has; the next transition or gap tries again.
-      (error: unknown) => services.logger.warn({ err: error, pollId }, 'pollStatus could not re-read the poll after a bus gap'),
-    );
+  const reread = createGapReread({
+    read: () => services.store.findByIds([pollId]),
+    apply: ([poll]) => {
+      if (!poll) return;
+      // The time of the transition missed: when the poll opened or closed (the times the store keeps).
+      const at = (poll.status === 'CLOSED' ? poll.closesAt : poll.status === 'OPEN' ? poll.opensAt : null) ?? new Date();
+      const event: PollStatusEvent = { pollId, status: poll.status, at: at.toISOString() };
+      if (known === undefined) readBeforeStart = event;
+      else push(event);
+    },
+    // The client keeps the status it has meanwhile; the read is tried again until it succeeds.
+    onError: (error, retryInMs) => services.logger.warn({ err: error, pollId, retryInMs }, 'pollStatus could not re-read the poll after a bus gap; retrying'),
   });
+  const stopGapWatch = services.pollStatusEvents.onGap(() => reread.trigger());
   let closed = false;
   let counted = false;
   const queue = createAsyncQueue<PollStatusEvent>({
@@ -151,6 +156,7 @@ export async function watchPollStatus(services: VoteServices, rawPollId: string)
     onClose: () => {
       closed = true;
       stopGapWatch();
+      reread.stop();
       unsubscribe?.();
       if (counted) gauge.dec();
     },

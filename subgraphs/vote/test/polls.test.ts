@@ -15,6 +15,8 @@ import {
   type PollView,
   type Stack,
 } from './support.ts';
+import { readDatabaseName, withMaintenanceConnection } from '@votemesh/common/db/postgres-admin';
+import { waitFor } from '@votemesh/common/testing/wait-for';
 
 const CREATE = `mutation ($input: CreatePollInput!) { createPoll(input: $input) { ${POLL_FIELDS} } }`;
 const OPEN = `mutation ($id: ID!) { openPoll(id: $id) { ${POLL_FIELDS} } }`;
@@ -23,6 +25,23 @@ const POLL = `query ($id: ID!) { poll(id: $id) { ${POLL_FIELDS} } }`;
 const POLLS = `query ($status: PollStatus, $first: Int, $after: String) {
   polls(status: $status, first: $first, after: $after) { edges { cursor node { id status question } } pageInfo { hasNextPage endCursor } } }`;
 const POLL_STATUS = `subscription ($pollId: ID!) { pollStatus(pollId: $pollId) { status at poll { id status } } }`;
+
+/** Failed gap re-reads the subgraph logged for a poll. */
+function rereadFailures(stack: Stack, pollId: string): number {
+  return stack.logs.filter((line) => line['pollId'] === pollId && line.msg.startsWith('pollStatus could not re-read')).length;
+}
+
+/**
+ * Makes the database refuse new connections and ends the open ones (or lets them in again), as a
+ * PostgreSQL restart does to the subgraph's pool.
+ */
+async function refuseConnections(databaseUrl: string, refuse: boolean): Promise<void> {
+  const name = readDatabaseName(databaseUrl);
+  await withMaintenanceConnection(databaseUrl, async (client) => {
+    await client.query(`ALTER DATABASE "${name}" WITH ALLOW_CONNECTIONS ${refuse ? 'false' : 'true'}`);
+    if (refuse) await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [name]);
+  });
+}
 
 function inSeconds(seconds: number): string {
   return new Date(Date.now() + seconds * 1000).toISOString();
@@ -145,6 +164,31 @@ describe('vote subgraph: polls', () => {
       await stack.killBusSubscriber();
       const missed = await statuses.first((event) => event.pollStatus.status === 'CLOSED');
       assert.equal(missed.pollStatus.at, closesAt.toISOString());
+      statuses.unsubscribe();
+    });
+
+    it('retries a gap re-read that failed until PostgreSQL answers again, then reports the transition', async () => {
+      const poll = await createOpenPoll(stack);
+      const active = await activeSubscriptions(stack, 'pollStatus');
+      const statuses = subscribe<{ pollStatus: { status: string; at: string } }>(stack.ws(), POLL_STATUS, { pollId: poll.id });
+      await waitForActiveSubscriptions(stack, 'pollStatus', active + 1);
+      // Closed by another replica whose announcement went out while this replica's bus was away, and
+      // this replica's PostgreSQL connections fail when the bus comes back.
+      const closesAt = new Date();
+      await stack.prisma.poll.update({ where: { id: poll.id }, data: { status: 'CLOSED', closesAt } });
+      const failedBefore = rereadFailures(stack, poll.id);
+      await refuseConnections(stack.databaseUrl, true);
+      try {
+        await stack.killBusSubscriber();
+        // Two failed reads: the first one and at least one retry.
+        await waitFor(() => rereadFailures(stack, poll.id) >= failedBefore + 2, { timeoutMs: 10_000, what: 'two failed pollStatus re-reads' });
+        assert.deepEqual(statuses.events, [], 'nothing is sent while the poll cannot be read');
+      } finally {
+        await refuseConnections(stack.databaseUrl, false);
+      }
+      const missed = await statuses.first((event) => event.pollStatus.status === 'CLOSED');
+      assert.equal(missed.pollStatus.at, closesAt.toISOString());
+      await statuses.waitForCompletion();
       statuses.unsubscribe();
     });
 

@@ -2,6 +2,7 @@
 // Redis prefix, plus a small HTTP GraphQL client and a graphql-ws client that queues what it
 // receives. `await using stack = await startStack()` tears everything down.
 import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
 import { PrismaPg } from '@prisma/adapter-pg';
 import type { EventBus } from '@votemesh/common/bus/event-bus';
 import { createRedisEventBus } from '@votemesh/common/bus/redis-event-bus';
@@ -47,6 +48,8 @@ export interface Stack extends AsyncDisposable {
   readonly audit: ReturnType<typeof createMemoryAuditSink>;
   /** SQL statements PostgreSQL received, for N+1 checks. */
   readonly queries: string[];
+  /** The subgraph's log lines at warn and above, parsed. */
+  readonly logs: { readonly level: number; readonly msg: string; readonly [field: string]: unknown }[];
   token(identity: Identity): Promise<string>;
   request<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>, as?: Identity | string): Promise<GraphQLResult<T>>;
   /** Like `request`, failing on errors. */
@@ -79,7 +82,14 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   prisma.$on('query', (event) => queries.push(event.query));
   const prefix = shared?.prefix ?? testRedisPrefix();
   const redis = new Redis('redis://127.0.0.1:6379', { lazyConnect: false });
-  const logger = createLogger({ service: 'vote-test', level: 'fatal' });
+  const logs: Stack['logs'][number][] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line) logs.push(JSON.parse(line) as Stack['logs'][number]);
+      done();
+    },
+  });
+  const logger = createLogger({ service: 'vote-test', level: 'warn', destination });
   const subscriberName = `vote-test-bus-${prefix.slice(0, -1).replace(':', '-')}-${randomBytes(3).toString('hex')}`;
   const bus = createRedisEventBus({ publisher: redis, subscriber: redis.duplicate({ connectionName: subscriberName }), prefix, logger });
   const audit = createMemoryAuditSink();
@@ -130,6 +140,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     },
     audit,
     queries,
+    logs,
     token: (identity) => signIdentity(key, identity),
     request,
     async data<T>(query: string, variables?: Record<string, unknown>, as?: Identity) {

@@ -14,6 +14,7 @@
 // `{ __typename }` per subgraph), not one each. Only the check results are shared; draining is read
 // at each call.
 import { Gauge, type Registry } from 'prom-client';
+import { raceTimeout } from './race-timeout.ts';
 import { METRICS } from './telemetry/names.ts';
 
 export interface ReadinessCheck {
@@ -131,18 +132,11 @@ interface CheckRun {
 }
 
 async function runCheck(check: ReadinessCheck, timeoutMs: number): Promise<CheckResult> {
-  let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([
-      check.check(),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
-      }),
-    ]);
+    const outcome = await raceTimeout(check.check(), timeoutMs);
+    if (outcome.kind === 'timed-out') return { name: check.name, ok: false, error: `timed out after ${timeoutMs} ms` };
     return { name: check.name, ok: true };
   } catch (error) {
     return { name: check.name, ok: false, error: error instanceof Error ? error.message : String(error) };
-  } finally {
-    clearTimeout(timer);
   }
 }

@@ -98,3 +98,18 @@ describe('a finished run of the readiness checks', () => {
     assert.equal(subgraph.calls(), 2);
   });
 });
+
+describe('a readiness check that does not answer', () => {
+  it('counts as failed after timeoutMs, naming the timeout', async () => {
+    const stuck = countedCheck('stuck');
+    stuck.hold();
+    const readiness = createReadiness({ required: [stuck.check], timeoutMs: 20 });
+    assert.deepEqual(await readiness.report(), {
+      ready: false,
+      status: 'not ready',
+      checks: [{ name: 'stuck', ok: false, error: 'timed out after 20 ms' }],
+      dependencies: [],
+    });
+    stuck.release();
+  });
+});

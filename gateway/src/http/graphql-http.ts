@@ -33,8 +33,12 @@ export interface GraphQLHttpOptions {
 export type GraphQLHttpHandler = (req: IncomingMessage, res: ServerResponse, requestId: string, preRead?: string) => Promise<void>;
 
 const TRACE_HEADERS: readonly TraceHeaderName[] = ['traceparent', 'tracestate', 'baggage'];
-/** The `Allow` of /graphql. Apollo Server says the same for other methods (405, BAD_REQUEST), minus OPTIONS. */
-const ALLOWED_METHODS = 'GET, POST, OPTIONS';
+/**
+ * The methods /graphql answers (its `Allow`, and what CORS lets a page use: server.ts). Apollo
+ * Server says the same for other methods (405, BAD_REQUEST), minus OPTIONS.
+ */
+export const GRAPHQL_METHODS: readonly string[] = Object.freeze(['GET', 'POST', 'OPTIONS']);
+const ALLOWED_METHODS = GRAPHQL_METHODS.join(', ');
 
 export function createGraphQLHttpHandler(options: GraphQLHttpOptions): GraphQLHttpHandler {
   const bodyLimit = options.bodyLimitBytes ?? 1_048_576;

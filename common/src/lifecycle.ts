@@ -1,6 +1,7 @@
 // Shutdown as a stack of disposers: whatever a composition root starts registers its teardown,
 // and `shutdown()` runs them last-in-first-out under one timeout fuse. Calling it twice is safe.
 // `handleTerminationSignals` is how every main.ts connects SIGTERM/SIGINT to that stack.
+import { raceTimeout } from './race-timeout.ts';
 
 export type Disposer = () => void | Promise<void>;
 
@@ -74,21 +75,13 @@ export function createShutdownStack(logger: ShutdownLogger, timeoutMs = 10_000):
 
 /**
  * Resolves true when `work` settles within `timeoutMs`, false when the fuse blows first. The fuse
- * timer is not unref'd, on purpose: it is what keeps the process alive while a step waits on
- * something that holds no handle of its own (a promise settled by an unref'd socket or timer, a
- * client that unrefs its connection). Unref'd, Node would find nothing left to run and exit 0 in
- * the middle of the drain; held, the process lives until the drain ends or the fuse blows.
+ * timer is kept ref'd (`keepAlive`), on purpose: it is what keeps the process alive while a step
+ * waits on something that holds no handle of its own (a promise settled by an unref'd socket or
+ * timer, a client that unrefs its connection). Unref'd, Node would find nothing left to run and
+ * exit 0 in the middle of the drain; held, the process lives until the drain ends or the fuse blows.
  */
 async function withTimeout(work: Promise<void>, timeoutMs: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const fuse = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), timeoutMs);
-  });
-  try {
-    return await Promise.race([work.then(() => true as const), fuse]);
-  } finally {
-    clearTimeout(timer);
-  }
+  return (await raceTimeout(work, timeoutMs, { keepAlive: true })).kind === 'settled';
 }
 
 /** What handleTerminationSignals needs of `process` (passed in: only main.ts touches it). */

@@ -50,7 +50,7 @@ import { createLimitRules } from './limits/graphql-limits.ts';
 import { createOperationGuard } from './limits/operation-guard.ts';
 import { assignRequestId } from './http/request-id.ts';
 import { createCors } from './http/cors.ts';
-import { createGraphQLHttpHandler } from './http/graphql-http.ts';
+import { createGraphQLHttpHandler, GRAPHQL_METHODS } from './http/graphql-http.ts';
 import { clientAddress, clientKey } from './http/client.ts';
 import { createGraphQLRoute } from './http/graphql-route.ts';
 import { createFormatError } from './observability/format-error.ts';
@@ -253,9 +253,9 @@ export async function startGateway(deps: GatewayDeps): Promise<RunningGateway> {
   const cors = createCors({
     origins: config.corsOrigins,
     routes: {
-      // PUT/DELETE: graphql-sse's stream reservations, which the gateway does not offer: listed so a
-      // browser can read the 405 that http/graphql-http.ts answers them.
-      '/graphql': ['GET', 'POST', 'PUT', 'DELETE'],
+      // What /graphql answers, no more: a preflight for anything else (graphql-sse's PUT/DELETE
+      // reservations, which it refuses 405) lists no method the browser asked for.
+      '/graphql': GRAPHQL_METHODS,
       ...(auth.devIssuer ? { '/auth/token': ['POST'], '/.well-known/jwks.json': ['GET'], '/.well-known/openid-configuration': ['GET'] } : {}),
     },
   });

@@ -1,6 +1,7 @@
 // CORS on the routes a web app served from another origin calls: /graphql over every transport,
-// POST /auth/token and the JWKS. Preflights answer 204 with what a browser client sends; with
-// CORS_ORIGINS listing origins, an unlisted origin gets no allow header and a refused preflight.
+// POST /auth/token and the JWKS. Preflights answer 204 with what a browser client sends and the
+// methods the route answers (no more); with CORS_ORIGINS listing origins, an unlisted origin gets
+// no allow header and a refused preflight.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ConfigError } from '@votemesh/common/config';
@@ -47,7 +48,7 @@ describe('CORS', () => {
       assert.equal(response.status, 204);
       assert.equal(response.headers.get('access-control-allow-origin'), '*');
       assert.equal(response.headers.get('access-control-allow-credentials'), null, 'bearer tokens, never cookies');
-      assert.deepEqual(listOf(response.headers.get('access-control-allow-methods')), ['get', 'post', 'put', 'delete']);
+      assert.deepEqual(listOf(response.headers.get('access-control-allow-methods')), ['get', 'post', 'options'], 'what /graphql answers');
       const allowed = listOf(response.headers.get('access-control-allow-headers'));
       for (const header of [
         'content-type',
@@ -91,6 +92,19 @@ describe('CORS', () => {
       const reservation = await fetch(`${gateway.url}/graphql`, { method: 'PUT', headers: { origin: APP } });
       assert.equal(reservation.headers.get('access-control-allow-origin'), '*', 'even a refusal is readable');
       await reservation.text();
+    });
+
+    it('allows no method /graphql refuses: a graphql-sse PUT/DELETE preflight lists neither', async () => {
+      for (const method of ['PUT', 'DELETE']) {
+        const response = await preflight(`${gateway.url}/graphql`, APP, method);
+        const allowed = listOf(response.headers.get('access-control-allow-methods'));
+        assert.ok(!allowed.includes(method.toLowerCase()), `${method} is not allowed (got ${allowed.join(', ')})`);
+        await response.text();
+      }
+      const refused = await fetch(`${gateway.url}/graphql`, { method: 'DELETE', headers: { origin: APP } });
+      assert.equal(refused.status, 405, 'what a page allowed to send DELETE would only have got');
+      assert.equal(refused.headers.get('allow'), 'GET, POST, OPTIONS', 'the Allow and the CORS methods are one list');
+      await refused.text();
     });
 
     it('covers POST /auth/token and the JWKS', async () => {

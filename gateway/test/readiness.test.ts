@@ -43,7 +43,14 @@ describe('gateway readiness', () => {
 
     await reviews.close();
 
-    const { status, body } = await readyz(gateway);
+    // The report before the stop may be answered again for up to READINESS_REUSE_MS (common/src/readiness.ts).
+    const { status, body } = await waitFor(
+      async () => {
+        const answer = await readyz(gateway);
+        return answer.body.dependencies.some((dependency) => dependency.name === 'subgraph:reviews' && !dependency.ok) && answer;
+      },
+      { what: '/readyz to report reviews down' },
+    );
     assert.equal(status, 200);
     assert.equal(body.status, 'ready');
     assert.deepEqual(

@@ -70,11 +70,20 @@ describe('worker while Redis is unreachable', () => {
     assert.equal(sample(down.body, 'votemesh_stream_length'), 3, 'the last value read stays');
     assert.equal(sample(down.body, 'votemesh_stream_pending'), 3, 'the last value read stays');
     assert.ok((sample(down.body, 'votemesh_stream_stats_errors_total') ?? 0) >= 1);
-    // Redis is reported, not required (TallyService reads PostgreSQL only): still ready, and it says so at once.
-    const readyz = await probe(`${worker.url}/readyz`);
+    // Redis is reported, not required (TallyService reads PostgreSQL only): still ready, and it says
+    // so at once (each answer fast; a run of the checks from before the cut may be answered again
+    // for up to READINESS_REUSE_MS, common/src/readiness.ts).
+    let slowest = 0;
+    const readyz = await waitFor(
+      async () => {
+        const answer = await probe(`${worker.url}/readyz`);
+        slowest = Math.max(slowest, answer.ms);
+        return /"name":"redis","ok":false/.test(answer.body) && answer;
+      },
+      { timeoutMs: 5000, what: '/readyz to report redis down' },
+    );
     assert.equal(readyz.status, 200);
-    assert.ok(readyz.ms < 2500, `/readyz answered in ${readyz.ms} ms`);
-    assert.match(readyz.body, /"name":"redis","ok":false/);
+    assert.ok(slowest < 2500, `/readyz answered in ${slowest} ms`);
 
     // Every connection (commands, probes, both lane readers; the worker's bus subscriber connects only
     // once something subscribes, which nothing here does) has failed more than once.

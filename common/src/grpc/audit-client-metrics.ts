@@ -1,6 +1,7 @@
 // The audit client's Prometheus metrics (names in telemetry/names.ts). Optional: without a registry
 // the client keeps only its `stats()` counters.
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { raceTimeout } from '../race-timeout.ts';
 import { METRICS } from '../telemetry/names.ts';
 
 /** How long a scrape waits for the spool's size (ZCARD) before it leaves the gauge out. */
@@ -47,16 +48,11 @@ export function createAuditClientMetrics(
       // where the spool's connection queues commands while Redis is away (the worker's waits out a
       // restart), the read goes over a fail-fast connection instead (AuditClientOptions.spoolSize).
       async collect() {
-        let timer: NodeJS.Timeout | undefined;
-        const timeout = new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error('audit spool size read timed out')), SPOOL_SIZE_TIMEOUT_MS);
-        });
         try {
-          this.set(await Promise.race([spooled(), timeout]));
+          const size = await raceTimeout(spooled(), SPOOL_SIZE_TIMEOUT_MS);
+          this.set(size.kind === 'settled' ? size.value : Number.NaN);
         } catch {
           this.set(Number.NaN);
-        } finally {
-          clearTimeout(timer);
         }
       },
     });

@@ -46,3 +46,16 @@ export function isSubscriptionRequest(query: unknown, operationName: unknown): b
   if (typeof query !== 'string' || !query.includes('subscription')) return false;
   return operationTypeOf(query, typeof operationName === 'string' ? operationName : undefined) === 'subscription';
 }
+
+/**
+ * Whether an HTTP request selects a subscription: a GET by its query string (`search`, '' or
+ * '?…'), a POST by its JSON body (`body`: parsed, anything; what is not a JSON object selects none).
+ */
+export function requestsSubscription(method: string, body: unknown, search: string): boolean {
+  if (method === 'GET') {
+    const params = new URLSearchParams(search);
+    return isSubscriptionRequest(params.get('query'), params.get('operationName'));
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return false;
+  return isSubscriptionRequest('query' in body ? body.query : undefined, 'operationName' in body ? body.operationName : undefined);
+}

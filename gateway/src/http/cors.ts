@@ -1,6 +1,6 @@
 // CORS for the routes a browser app calls: /graphql (every transport on it: POST, GET, SSE and
-// multipart streams, graphql-sse's PUT/DELETE), POST /auth/token and the dev issuer's /.well-known
-// documents. The web app is served from another origin, so without these headers a browser lets it
+// multipart streams), POST /auth/token and the dev issuer's /.well-known documents. Each route
+// allows the methods it answers and no others. The web app is served from another origin, so without these headers a browser lets it
 // read no answer at all.
 //
 // Auth is a bearer token in `Authorization`, never a cookie: no route allows credentials, and the

@@ -11,7 +11,7 @@ import type { GatewayContext, TraceHeaderName } from '../gateway-context.ts';
 import type { VerifiedIdentity } from '../auth/verify-token.ts';
 import type { OperationGuard } from '../limits/operation-guard.ts';
 import { subscriptionOverHttpRefusal } from '../graphql/operation-resolution-plugin.ts';
-import { isSubscriptionRequest } from '../graphql/select-operation.ts';
+import { requestsSubscription } from '../graphql/select-operation.ts';
 import { BodyTooLargeError, readLimitedBody, sendBodyTooLarge, sendError } from './respond.ts';
 
 export interface GraphQLHttpOptions {
@@ -33,8 +33,12 @@ export interface GraphQLHttpOptions {
 export type GraphQLHttpHandler = (req: IncomingMessage, res: ServerResponse, requestId: string, preRead?: string) => Promise<void>;
 
 const TRACE_HEADERS: readonly TraceHeaderName[] = ['traceparent', 'tracestate', 'baggage'];
-/** The `Allow` of /graphql. Apollo Server says the same for other methods (405, BAD_REQUEST), minus OPTIONS. */
-const ALLOWED_METHODS = 'GET, POST, OPTIONS';
+/**
+ * The methods /graphql answers (its `Allow`, and what CORS lets a page use: server.ts). Apollo
+ * Server says the same for other methods (405, BAD_REQUEST), minus OPTIONS.
+ */
+export const GRAPHQL_METHODS: readonly string[] = Object.freeze(['GET', 'POST', 'OPTIONS']);
+const ALLOWED_METHODS = GRAPHQL_METHODS.join(', ');
 
 export function createGraphQLHttpHandler(options: GraphQLHttpOptions): GraphQLHttpHandler {
   const bodyLimit = options.bodyLimitBytes ?? 1_048_576;
@@ -130,14 +134,4 @@ function parseBody(text: string, contentType: string | undefined): unknown {
   } catch (error) {
     throw new VotemeshError('BAD_USER_INPUT', `The POST body is not valid JSON: ${(error as Error).message}`, { cause: error });
   }
-}
-
-/** Whether a GET's query string or a POST's JSON object selects a subscription. */
-function requestsSubscription(method: string, body: unknown, search: string): boolean {
-  if (method === 'GET') {
-    const params = new URLSearchParams(search);
-    return isSubscriptionRequest(params.get('query'), params.get('operationName'));
-  }
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return false;
-  return isSubscriptionRequest('query' in body ? body.query : undefined, 'operationName' in body ? body.operationName : undefined);
 }

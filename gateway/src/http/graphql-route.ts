@@ -13,7 +13,7 @@
 //     handed to whichever handler answers.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { searchOf } from '@votemesh/common/http-server';
-import { isSubscriptionRequest } from '../graphql/select-operation.ts';
+import { requestsSubscription } from '../graphql/select-operation.ts';
 import { acceptedMedia } from './accept.ts';
 import { BodyTooLargeError, readLimitedBody, sendBodyTooLarge } from './respond.ts';
 
@@ -40,8 +40,7 @@ export function createGraphQLRoute(options: GraphQLRouteOptions): GraphQLRoute {
       return;
     }
     if (req.method === 'GET') {
-      const params = new URLSearchParams(searchOf(req.url ?? '/'));
-      if (isSubscriptionRequest(params.get('query'), params.get('operationName')) && (await streams(req, res))) return;
+      if (requestsSubscription('GET', undefined, searchOf(req.url ?? '/')) && (await streams(req, res))) return;
       return http(req, res, requestId);
     }
     let body: string;
@@ -52,17 +51,15 @@ export function createGraphQLRoute(options: GraphQLRouteOptions): GraphQLRoute {
       else res.destroy(); // the client went away mid-body: nobody to answer
       return;
     }
-    const operation = jsonObject(body);
-    if (isSubscriptionRequest(operation?.['query'], operation?.['operationName']) && (await streams(req, res, body))) return;
+    if (requestsSubscription('POST', parsedJson(body), '') && (await streams(req, res, body))) return;
     await http(req, res, requestId, body);
   };
 }
 
-/** The body as a JSON object, or undefined (the handler that answers says what is wrong with it). */
-function jsonObject(body: string): Record<string, unknown> | undefined {
+/** The body parsed as JSON, or undefined (the handler that answers says what is wrong with it). */
+function parsedJson(body: string): unknown {
   try {
-    const value: unknown = JSON.parse(body);
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? { ...value } : undefined;
+    return JSON.parse(body);
   } catch {
     return undefined;
   }

@@ -3,13 +3,18 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readBody, sendJson } from '@votemesh/common/http-server';
 import { VotemeshError } from '@votemesh/common/errors';
+import { challengeHeaders } from './challenge.ts';
 
 /** Writes `{ errors: [{ message, extensions: { code } }] }` with the code's HTTP status, or `status`
- * where HTTP has a more precise one than the code's (405 for a method, as Apollo Server does). */
+ * where HTTP has a more precise one than the code's (405 for a method, as Apollo Server does), and
+ * the challenge a 401 needs (http/challenge.ts) unless `headers` has its own. */
 export function sendError(res: ServerResponse, error: VotemeshError, headers: Record<string, string> = {}, status = error.httpStatus): void {
-  const extras: Record<string, string> = { ...headers };
-  if (status === 401) extras['www-authenticate'] ??= 'Bearer';
-  sendJson(res, status, { errors: [{ message: error.message, extensions: { ...error.extensions, code: error.code } }] }, extras);
+  sendJson(
+    res,
+    status,
+    { errors: [{ message: error.message, extensions: { ...error.extensions, code: error.code } }] },
+    { ...challengeHeaders(status), ...headers },
+  );
 }
 
 export class BodyTooLargeError extends Error {

@@ -37,10 +37,11 @@ export interface OperationLabelOptions {
 }
 
 export interface OperationLabels {
-  /** The label value for an operation `name` (undefined: anonymous) with document hash `documentHash`. */
+  /**
+   * The label value for an operation `name` (undefined: anonymous) with document hash `documentHash`:
+   * one of the reserved values above, or the name itself, which is then pinned (until onForget).
+   */
   label(name: string | undefined, documentHash: string | undefined): string;
-  /** Whether `name` is pinned right now (a label value of its own). */
-  isPinned(name: string): boolean;
 }
 
 interface Pin {
@@ -115,6 +116,5 @@ export function createOperationLabels(options: OperationLabelOptions = {}): Oper
       admitted += 1;
       return name;
     },
-    isPinned: (name) => pins.has(name),
   };
 }

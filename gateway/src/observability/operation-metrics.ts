@@ -17,7 +17,7 @@ import type { Logger } from '@votemesh/common/logger';
 import { METRICS } from '@votemesh/common/telemetry/names';
 import type { GatewayContext } from '../gateway-context.ts';
 import { apolloCodelessRefusal } from './format-error.ts';
-import { createOperationLabels, type OperationLabelOptions } from './operation-labels.ts';
+import { ANONYMOUS_OPERATION, createOperationLabels, MISMATCHED_DOCUMENT, OVERFLOW_OPERATION, type OperationLabelOptions } from './operation-labels.ts';
 
 export interface OperationMetricsOptions {
   readonly registry: Registry;
@@ -55,7 +55,9 @@ export function createOperationMetrics(options: OperationMetricsOptions): Operat
     buckets: [...METRICS.gatewayOperationDurationSeconds.buckets],
     registers: [options.registry],
   });
-  // The label sets each pinned name has used, so a forgotten name's series go with it.
+  // The label sets each pinned name has used, so a forgotten name's series go with it. A label
+  // value that is not a reserved one is a name label() has just pinned: record() runs right after it.
+  const reserved = new Set([ANONYMOUS_OPERATION, MISMATCHED_DOCUMENT, OVERFLOW_OPERATION]);
   const seriesOf = new Map<string, Map<string, OperationSeries>>();
   const names = createOperationLabels({
     ...options.operationLabels,
@@ -76,7 +78,7 @@ export function createOperationMetrics(options: OperationMetricsOptions): Operat
   const record = (series: OperationSeries, seconds: number): void => {
     operations.inc(series);
     duration.observe({ operation_type: series.operation_type, operation_name: series.operation_name, client_name: series.client_name }, seconds);
-    if (names.isPinned(series.operation_name)) {
+    if (!reserved.has(series.operation_name)) {
       const key = `${series.operation_type}\n${series.client_name}\n${series.outcome}`;
       let known = seriesOf.get(series.operation_name);
       if (!known) seriesOf.set(series.operation_name, (known = new Map()));

@@ -11,6 +11,7 @@ import { bearerToken } from '../auth/verify-token.ts';
 import { identityRequiredError } from '../limits/operation-guard.ts';
 import { clientKeyOf } from '../http/client.ts';
 import { acceptedMedia, type StreamMode } from '../http/accept.ts';
+import { challengeHeaders } from '../http/challenge.ts';
 import { BodyTooLargeError, readLimitedBody, sendBodyTooLarge } from '../http/respond.ts';
 import type { ClientAddress, ClientLimiter } from './client-limiter.ts';
 import { parseOperationRequest, type AuthenticatedCaller, type OperationRequest, type OperationStarter } from './operations.ts';
@@ -166,7 +167,7 @@ export function createHttpStreamAdapter(options: HttpStreamAdapterOptions): Http
       try {
         caller = await options.authenticate(bearerToken(req.headers.authorization));
       } catch (error) {
-        if (error instanceof VotemeshError) return reply(res, error, { 'www-authenticate': 'Bearer' });
+        if (error instanceof VotemeshError) return reply(res, error);
         logger.error({ err: error }, 'authenticating a subscription stream failed');
         return reply(res, new VotemeshError('UPSTREAM_UNAVAILABLE', 'Could not verify the token now; retry'));
       }
@@ -175,7 +176,7 @@ export function createHttpStreamAdapter(options: HttpStreamAdapterOptions): Http
       // already taken its list of streams: a stream opened now would never be ended, holding the
       // client's slot and its subscription (and upstream) until the token expires.
       if (res.destroyed || res.writableEnded) return true;
-      if (!caller && options.requireIdentity) return reply(res, identityRequiredError(), { 'www-authenticate': 'Bearer' });
+      if (!caller && options.requireIdentity) return reply(res, identityRequiredError());
       if (!accepting) return reply(res, new VotemeshError('UPSTREAM_UNAVAILABLE', 'The gateway is shutting down; retry'), { connection: 'close' });
       const address = options.clientAddress(req);
       const key = clientKeyOf(caller, address);
@@ -251,6 +252,6 @@ function jsonParam(value: string | null): unknown {
 }
 
 function reply(res: ServerResponse, error: VotemeshError, headers: Record<string, string> = {}, status = error.httpStatus): true {
-  sendJson(res, status, { errors: [error.toJSON()] }, headers);
+  sendJson(res, status, { errors: [error.toJSON()] }, { ...challengeHeaders(status), ...headers });
   return true;
 }

@@ -15,6 +15,7 @@
 import { ROOT_CONTEXT, type Context } from '@opentelemetry/api';
 import type { Identity } from '@votemesh/common/contracts/identity';
 import type { Logger } from '@votemesh/common/logger';
+import { raceTimeout } from '@votemesh/common/race-timeout';
 import { inRootContext } from '@votemesh/common/telemetry/propagation';
 import type { GraphQLFormattedError } from 'graphql';
 import type { EventResolver, ResolutionContext, UpstreamEvent } from './event-resolver.ts';
@@ -309,12 +310,7 @@ export function createSubscriptionHub(options: SubscriptionHubOptions): Subscrip
         groups: upstream.groups.size,
       })),
     async flush(timeoutMs) {
-      let timer: NodeJS.Timeout | undefined;
-      const fuse = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, timeoutMs);
-      });
-      await Promise.race([Promise.all([...upstreams.values()].map((upstream) => upstream.delivered)), fuse]);
-      clearTimeout(timer);
+      await raceTimeout(Promise.all([...upstreams.values()].map((upstream) => upstream.delivered)), timeoutMs);
     },
     close() {
       // Counted out sink by sink rather than reset to 0: an upstream that already ended still

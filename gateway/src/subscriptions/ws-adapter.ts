@@ -11,6 +11,7 @@ import type { Duplex } from 'node:stream';
 import { ROOT_CONTEXT, type Context } from '@opentelemetry/api';
 import { VotemeshError } from '@votemesh/common/errors';
 import type { Logger } from '@votemesh/common/logger';
+import { raceTimeout } from '@votemesh/common/race-timeout';
 import { contextFromTraceExtensions } from '@votemesh/common/telemetry/graphql-ws-trace';
 import type { GraphQLFormattedError } from 'graphql';
 import { GRAPHQL_TRANSPORT_WS_PROTOCOL, MessageType, parseMessage, type Message } from 'graphql-ws';
@@ -344,7 +345,8 @@ export function createWsAdapter(options: WsAdapterOptions): WsAdapter {
           }),
       );
       for (const connection of open) end(connection, CloseCode.GoingAway, 'Going away');
-      await withDeadline(Promise.all(closed), limits.drainTimeoutMs, () => open.forEach((connection) => connection.socket.terminate()));
+      const goneAway = await raceTimeout(Promise.all(closed), limits.drainTimeoutMs);
+      if (goneAway.kind === 'timed-out') for (const connection of open) connection.socket.terminate();
       server.close();
     },
   };
@@ -423,14 +425,4 @@ async function drain(sockets: readonly WebSocket[], timeoutMs: number): Promise<
   while (sockets.some((socket) => socket.readyState === WebSocket.OPEN && socket.bufferedAmount > 0) && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
-}
-
-async function withDeadline(work: Promise<unknown>, timeoutMs: number, onTimeout: () => void): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const fuse = new Promise<'timeout'>((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), timeoutMs);
-  });
-  const outcome = await Promise.race([work, fuse]);
-  clearTimeout(timer);
-  if (outcome === 'timeout') onTimeout();
 }

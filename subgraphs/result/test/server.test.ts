@@ -344,9 +344,18 @@ describe('result subgraph', () => {
       assert.equal(logged['grpcStatus'], 'UNAVAILABLE');
       // Reported, but still ready: every replica shares the tally service, and this one still
       // answers (with precise errors) and keeps its live subscriptions waiting for it.
-      const degraded = await fetch(`${subgraph.url}/readyz`);
+      // The scrape before the stop may be answered again for up to READINESS_REUSE_MS (common/src/readiness.ts).
+      type Readiness = { checks: unknown[]; dependencies: { name: string; ok: boolean }[] };
+      const degraded = await waitFor(
+        async () => {
+          const response = await fetch(`${subgraph.url}/readyz`);
+          const body = (await response.json()) as Readiness;
+          return body.dependencies.some((dependency) => dependency.name === 'tally-grpc' && !dependency.ok) && { status: response.status, body };
+        },
+        { what: '/readyz to report the tally service down' },
+      );
       assert.equal(degraded.status, 200);
-      const body = (await degraded.json()) as { checks: unknown[]; dependencies: { name: string; ok: boolean }[] };
+      const body = degraded.body;
       assert.deepEqual(body.checks, []);
       assert.deepEqual(
         body.dependencies.map((dependency) => [dependency.name, dependency.ok]),

@@ -2,7 +2,7 @@
 // it as a short-lived HS256 JWT in the `x-votemesh-identity` header (HTTP) or the
 // `identity` field of graphql-ws `connection_init` (subscriptions); subgraphs verify it with the
 // shared IDENTITY_SECRET and refuse voter/admin operations without it.
-import { errors, jwtVerify, SignJWT } from 'jose';
+import { errors, jwtVerify, SignJWT, type CryptoKey } from 'jose';
 import { VotemeshError } from '../errors.ts';
 
 export const IDENTITY_HEADER = 'x-votemesh-identity';
@@ -21,6 +21,21 @@ export function identitySecretKey(secret: string): Uint8Array {
   return new TextEncoder().encode(secret);
 }
 
+const importedKeys = new WeakMap<Uint8Array, Promise<CryptoKey>>();
+
+/**
+ * Given raw bytes, jose imports them into WebCrypto on every sign and verify, which is most of
+ * the cost of an HS256 token here. A key is imported once, on first use.
+ */
+function hmacKeyOf(key: Uint8Array): Promise<CryptoKey> {
+  let imported = importedKeys.get(key);
+  if (imported === undefined) {
+    imported = crypto.subtle.importKey('raw', key, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
+    importedKeys.set(key, imported);
+  }
+  return imported;
+}
+
 export async function signIdentity(key: Uint8Array, identity: Identity, ttlSeconds = 300): Promise<string> {
   return new SignJWT({ role: identity.role })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
@@ -29,13 +44,13 @@ export async function signIdentity(key: Uint8Array, identity: Identity, ttlSecon
     .setAudience(IDENTITY_AUDIENCE)
     .setIssuedAt()
     .setExpirationTime(`${ttlSeconds}s`)
-    .sign(key);
+    .sign(await hmacKeyOf(key));
 }
 
 /** Verifies a forwarded identity; throws IDENTITY_MISSING saying why when it cannot be trusted. */
 export async function verifyIdentity(key: Uint8Array, token: string): Promise<Identity> {
   try {
-    const { payload } = await jwtVerify(token, key, { issuer: IDENTITY_ISSUER, audience: IDENTITY_AUDIENCE, algorithms: ['HS256'] });
+    const { payload } = await jwtVerify(token, await hmacKeyOf(key), { issuer: IDENTITY_ISSUER, audience: IDENTITY_AUDIENCE, algorithms: ['HS256'] });
     const role = ROLES.find((candidate) => candidate === payload['role']);
     if (!payload.sub || !role) throw new VotemeshError('IDENTITY_MISSING', 'Forwarded identity lacks a subject or a known role');
     return { subject: payload.sub, role };

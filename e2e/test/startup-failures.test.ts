@@ -75,6 +75,12 @@ const cases: { name: string; entry: string; env: Record<string, string>; says: R
     says: /^Invalid configuration: OTEL_TRACES_SAMPLER must be one of .*got "sometimes"$/,
   },
   {
+    name: 'result: a sampler argument typo with the SDK disabled',
+    entry: 'subgraphs/result/src/main.ts',
+    env: { OTEL_SDK_DISABLED: 'true', OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0,1' },
+    says: /^Invalid configuration: OTEL_TRACES_SAMPLER_ARG must be a number from 0 to 1, got "0,1"$/,
+  },
+  {
     name: 'vote: malformed OTLP headers',
     entry: 'subgraphs/vote/src/main.ts',
     env: { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9', OTEL_EXPORTER_OTLP_HEADERS: 'x-tenant=votemesh,Bearer abc' },

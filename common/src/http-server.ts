@@ -25,8 +25,9 @@ export interface RunningHttpServer {
 }
 
 /**
- * Listens on `host:port`. `portVariable` is the setting that chose the port, named when another
- * process holds the address (AddressInUseError). @default 'PORT' (every process's HTTP port)
+ * Listens on `host:port`. `portVariable` is the setting that chose the port, named when the port is
+ * taken or privileged (ListenError; a HOST not of this machine names HOST and it).
+ * @default 'PORT' (every process's HTTP port)
  */
 export async function listen(server: Server, port: number, host: string, portVariable = 'PORT'): Promise<RunningHttpServer> {
   await new Promise<void>((resolve, reject) => {

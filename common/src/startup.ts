@@ -1,8 +1,8 @@
 // How a process says it cannot start. A wrong setting (ConfigError), a dependency that does not
-// answer at start (DependencyError) or a port another process holds (AddressInUseError) is the
-// operator's to fix, not a bug: they get one line naming
-// the variable and what is wrong, the way `kubectl logs` of a crash-looping pod should read. Any
-// other error is unexpected and keeps its stack.
+// answer at start (DependencyError) or a listener that cannot bind its HOST/PORT (ListenError: the
+// port is taken or privileged, the host is not this machine's) is the operator's to fix, not a bug:
+// they get one line naming the variable and what is wrong, the way `kubectl logs` of a
+// crash-looping pod should read. Any other error is unexpected and keeps its stack.
 import { ConfigError } from './config.ts';
 
 /** `host:port`, an IPv6 host in brackets (as listeners and addresses are written). */
@@ -20,33 +20,64 @@ export class DependencyError extends Error {
   }
 }
 
+/** The listen failures an operator fixes with a setting; any other one is unexpected. */
+export type ListenProblem = 'EADDRINUSE' | 'EADDRNOTAVAIL' | 'EACCES';
+
 /**
- * A listener could not bind because something else holds its address: another process (or a second
- * copy of this one) on the port `variable` chose. The operator's to fix, not a bug, so it reads
- * `PORT=4001: address 127.0.0.1:4001 already in use` instead of a stack trace.
+ * A listener could not bind for a reason a setting causes, so it reads as one line naming that
+ * setting instead of a stack trace:
+ * - EADDRINUSE: another process (or a second copy of this one) holds the port `portVariable` chose:
+ *   `PORT=4001: address 127.0.0.1:4001 already in use`;
+ * - EADDRNOTAVAIL: HOST is not an address of this machine:
+ *   `HOST=10.255.255.1: cannot listen on 10.255.255.1:4001 (PORT=4001): not an address of this machine`;
+ * - EACCES: the port needs a privilege the process lacks (below 1024 by default):
+ *   `PORT=80: permission denied listening on 0.0.0.0:80 (a port below 1024 needs root or CAP_NET_BIND_SERVICE)`.
+ * `variable` is the setting to change: HOST for EADDRNOTAVAIL, the port's for the others.
  */
-export class AddressInUseError extends Error {
+export class ListenError extends Error {
   readonly variable: string;
-  constructor(variable: string, host: string, port: number, options?: { cause?: unknown }) {
-    super(`${variable}=${port}: address ${hostPort(host, port)} already in use`, options);
-    this.name = 'AddressInUseError';
-    this.variable = variable;
+  readonly problem: ListenProblem;
+  constructor(problem: ListenProblem, portVariable: string, host: string, port: number, options?: { cause?: unknown }) {
+    super(listenMessage(problem, portVariable, host, port), options);
+    this.name = 'ListenError';
+    this.problem = problem;
+    this.variable = problem === 'EADDRNOTAVAIL' ? 'HOST' : portVariable;
   }
 }
 
-/**
- * An AddressInUseError for `error` when it says the address was taken, else `error` unchanged.
- * Node's listeners say so with `code: 'EADDRINUSE'`; grpc-js only in the message of bindAsync's error.
- */
-export function explainListenError(error: unknown, variable: string, host: string, port: number): unknown {
-  const inUse = error instanceof Error && ((error as NodeJS.ErrnoException).code === 'EADDRINUSE' || /\bEADDRINUSE\b/.test(error.message));
-  return inUse ? new AddressInUseError(variable, host, port, { cause: error }) : error;
+function listenMessage(problem: ListenProblem, portVariable: string, host: string, port: number): string {
+  const address = hostPort(host, port);
+  switch (problem) {
+    case 'EADDRINUSE':
+      return `${portVariable}=${port}: address ${address} already in use`;
+    case 'EADDRNOTAVAIL':
+      return `HOST=${host}: cannot listen on ${address} (${portVariable}=${port}): not an address of this machine`;
+    case 'EACCES': {
+      // The usual cause; net.ipv4.ip_unprivileged_port_start moves the line (1024 unless changed).
+      const hint = port > 0 && port < 1024 ? ' (a port below 1024 needs root or CAP_NET_BIND_SERVICE)' : '';
+      return `${portVariable}=${port}: permission denied listening on ${address}${hint}`;
+    }
+  }
 }
 
-type OperatorError = ConfigError | DependencyError | AddressInUseError;
+const LISTEN_PROBLEMS: readonly ListenProblem[] = ['EADDRINUSE', 'EADDRNOTAVAIL', 'EACCES'];
+
+/**
+ * A ListenError for `error` when it is one of the ListenProblems, else `error` unchanged. Node's
+ * listeners say which with `code`; grpc-js only in the message of bindAsync's error
+ * (`No address added out of total 1 resolved errors: [listen EADDRNOTAVAIL: …]`).
+ */
+export function explainListenError(error: unknown, portVariable: string, host: string, port: number): unknown {
+  if (!(error instanceof Error)) return error;
+  const code = (error as NodeJS.ErrnoException).code;
+  const problem = LISTEN_PROBLEMS.find((candidate) => code === candidate || new RegExp(`\\b${candidate}\\b`).test(error.message));
+  return problem ? new ListenError(problem, portVariable, host, port, { cause: error }) : error;
+}
+
+type OperatorError = ConfigError | DependencyError | ListenError;
 
 function isOperatorError(error: unknown): error is OperatorError {
-  return error instanceof ConfigError || error instanceof DependencyError || error instanceof AddressInUseError;
+  return error instanceof ConfigError || error instanceof DependencyError || error instanceof ListenError;
 }
 
 /** The one line for an error the operator can fix, or undefined for an unexpected one. */

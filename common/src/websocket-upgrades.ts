@@ -2,7 +2,7 @@
 // `new WebSocketServer({ server })`, ws also listens to the HTTP server's 'error' event and re-emits
 // it, so a port already in use reached graphql-ws's useServer, which prints it with a stack trace
 // ("Internal error emitted on the WebSocket server"), before listen() could report it as the
-// operator's one line (AddressInUseError). In noServer mode ws sees only the upgrades.
+// operator's one line (ListenError). In noServer mode ws sees only the upgrades.
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';

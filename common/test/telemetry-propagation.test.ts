@@ -8,7 +8,7 @@ import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@o
 import { installModuleHooks } from '../src/telemetry/instrument-process.ts';
 import { startTelemetry } from '../src/telemetry/sdk.ts';
 import { ATTR, ATTR_VALUES, SPAN_NAMES, TRACER_NAMES, VOTES_DESTINATION } from '../src/telemetry/names.ts';
-import { contextFromTraceparent, injectHeaders, injectTraceparent, linksFromTraceparents, withSpan } from '../src/telemetry/propagation.ts';
+import { contextFromTraceparent, injectHeaders, injectTraceparent, withSpan } from '../src/telemetry/propagation.ts';
 import { waitFor } from '../src/testing/wait-for.ts';
 
 const exporter = new InMemorySpanExporter();
@@ -150,12 +150,14 @@ describe('telemetry propagation', () => {
         );
       }
 
-      // The worker side: parse entries (as read from XREADGROUP), one batch span linking to all.
+      // The worker side: parse entries (as read from XREADGROUP), one batch span linking to all
+      // (the worker's own link building and its cap are tested in worker/test/batch-trace.test.ts).
       const entries = sent.map(({ fields }) => parseVoteEntry(fields));
-      const links = linksFromTraceparents(
-        entries.map((entry) => entry.traceparent),
-        () => ({ [ATTR.MESSAGING_DESTINATION_NAME]: VOTES_DESTINATION }),
-      );
+      const links = entries.map((entry) => {
+        const linked = trace.getSpanContext(contextFromTraceparent(entry.traceparent));
+        assert.ok(linked, 'the stream entry carries a usable traceparent');
+        return { context: linked };
+      });
       await withSpan(tracer, SPAN_NAMES.tallyApplyBatch, { [ATTR.MESSAGING_BATCH_MESSAGE_COUNT]: entries.length }, () => {}, { links, parent: ROOT_CONTEXT });
 
       const [batch] = spansNamed(SPAN_NAMES.tallyApplyBatch);
@@ -174,14 +176,11 @@ describe('telemetry propagation', () => {
       assert.equal(spansNamed('per-vote')[0]?.spanContext().traceId, sent[0]?.traceId);
     });
 
-    it('skips missing and malformed traceparents and collapses duplicates', () => {
-      const good = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
-      const links = linksFromTraceparents([good, undefined, 'garbage', good, '00-00000000000000000000000000000000-b7ad6b7169203331-01']);
-      assert.deepEqual(
-        links.map((link) => link.context.spanId),
-        ['b7ad6b7169203331'],
-      );
-      assert.equal(trace.getSpanContext(contextFromTraceparent('nope')), undefined);
+    it('ignores missing and malformed traceparents', () => {
+      for (const traceparent of [undefined, 'nope', '00-00000000000000000000000000000000-b7ad6b7169203331-01']) {
+        assert.equal(trace.getSpanContext(contextFromTraceparent(traceparent)), undefined, String(traceparent));
+      }
+      assert.equal(trace.getSpanContext(contextFromTraceparent('00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'))?.spanId, 'b7ad6b7169203331');
     });
   });
 

@@ -65,6 +65,12 @@ describe('readTelemetrySettings', () => {
     ['OTEL_BSP_SCHEDULE_DELAY', { OTEL_TRACES_EXPORTER: 'otlp', OTEL_BSP_SCHEDULE_DELAY: '100000000000' }],
     ['OTEL_TRACES_SAMPLER_ARG', { OTEL_TRACES_EXPORTER: 'otlp', OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '2' }],
     ['OTEL_BSP_MAX_EXPORT_BATCH_SIZE', { OTEL_TRACES_EXPORTER: 'otlp', OTEL_BSP_MAX_QUEUE_SIZE: '100', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '200' }],
+    // Not exporting either: the exporter's settings are checked before export is turned on.
+    ['OTEL_BSP_SCHEDULE_DELAY', { OTEL_BSP_SCHEDULE_DELAY: 'soon' }],
+    ['OTEL_EXPORTER_OTLP_PROTOCOL', { OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }],
+    ['OTEL_EXPORTER_OTLP_ENDPOINT', { OTEL_TRACES_EXPORTER: 'none', OTEL_EXPORTER_OTLP_ENDPOINT: 'jaeger:4318' }],
+    // A sampler that takes no argument: checked before someone switches to one that does.
+    ['OTEL_TRACES_SAMPLER_ARG', { OTEL_TRACES_SAMPLER_ARG: '0,1' }],
   ];
   it('never shows a header value in its refusal (values are credentials)', () => {
     assert.throws(
@@ -80,5 +86,14 @@ describe('readTelemetrySettings', () => {
         (error: unknown) => error instanceof ConfigError && error.variable === variable,
       );
     });
+    // Disabling the SDK skips no check: turning it back on must not be what reveals the typo.
+    if (variable !== 'OTEL_SDK_DISABLED') {
+      it(`rejects a bad ${variable} with OTEL_SDK_DISABLED=true too`, () => {
+        assert.throws(
+          () => readTelemetrySettings({ ...env, OTEL_SDK_DISABLED: 'true' }),
+          (error: unknown) => error instanceof ConfigError && error.variable === variable,
+        );
+      });
+    }
   }
 });

@@ -12,12 +12,16 @@ import { freePort } from '@votemesh/common/testing/free-port';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
-async function startAndFail(entry: string, env: Record<string, string>): Promise<{ code: number | null; lines: string[] }> {
+/** A user and group id for the process, as `spawn` takes them: {} for the test's own. */
+type RunAs = { uid?: number; gid?: number };
+
+async function startAndFail(entry: string, env: Record<string, string>, runAs: RunAs = {}): Promise<{ code: number | null; lines: string[] }> {
   const instrument = entry.replace(/main\.ts$/, 'instrument.ts');
   const child = spawn(process.execPath, ['--import', 'tsx', '--import', `./${instrument}`, entry], {
     cwd: root,
     env: { PATH: process.env['PATH'] ?? '', LOG_FORMAT: 'json', PORT: '0', GRPC_PORT: '0', HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...runAs,
   });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -39,7 +43,7 @@ function text(line: string): string {
 
 const closedRedis = `redis://127.0.0.1:${await freePort()}`;
 
-const cases: { name: string; entry: string; env: Record<string, string>; says: RegExp }[] = [
+const cases: { name: string; entry: string; env: Record<string, string>; says: RegExp; runAs?: RunAs; skip?: string | false }[] = [
   {
     name: 'result: a bad number',
     entry: 'subgraphs/result/src/main.ts',
@@ -69,6 +73,12 @@ const cases: { name: string; entry: string; env: Record<string, string>; says: R
     entry: 'worker/src/main.ts',
     env: { OTEL_TRACES_SAMPLER: 'sometimes' },
     says: /^Invalid configuration: OTEL_TRACES_SAMPLER must be one of .*got "sometimes"$/,
+  },
+  {
+    name: 'result: a sampler argument typo with the SDK disabled',
+    entry: 'subgraphs/result/src/main.ts',
+    env: { OTEL_SDK_DISABLED: 'true', OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0,1' },
+    says: /^Invalid configuration: OTEL_TRACES_SAMPLER_ARG must be a number from 0 to 1, got "0,1"$/,
   },
   {
     name: 'vote: malformed OTLP headers',
@@ -135,10 +145,66 @@ for (const listener of listeners) {
   });
 }
 
+// A HOST that is not an address of this machine (TEST-NET-1, RFC 5737, is nobody's): the first
+// listener to bind says so, naming HOST and its port setting (audit and worker bind gRPC first).
+const NOT_LOCAL = '192.0.2.1';
+const notLocal = (variable: string) =>
+  new RegExp(`failed to start: HOST=192\\.0\\.2\\.1: cannot listen on 192\\.0\\.2\\.1:0 \\(${variable}=0\\): not an address of this machine$`);
+for (const listener of [
+  { process: 'gateway', entry: 'gateway/src/main.ts', variable: 'PORT' },
+  { process: 'audit', entry: 'subgraphs/audit/src/main.ts', variable: 'GRPC_PORT' },
+  { process: 'worker', entry: 'worker/src/main.ts', variable: 'GRPC_PORT' },
+]) {
+  cases.push({
+    name: `${listener.process}: HOST not of this machine`,
+    entry: listener.entry,
+    env: { ...reachable, HOST: NOT_LOCAL },
+    says: notLocal(listener.variable),
+  });
+}
+
+// A privileged port (EACCES) for a process without root, as a container runs it. Run as root (which
+// may bind any port), the process is started as nobody (65534); where even that may bind port 80
+// (net.ipv4.ip_unprivileged_port_start lowered, CAP_NET_BIND_SERVICE), these cases are skipped.
+const PRIVILEGED_PORT = 80;
+const unprivileged: RunAs = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+const privilegedPortRefused = await new Promise<string | false>((resolve) => {
+  const probe = spawn(
+    process.execPath,
+    [
+      '-e',
+      `require('node:net').createServer().once('error', (e) => { console.log(e.code); process.exit(); }).listen(${PRIVILEGED_PORT}, '127.0.0.1', () => process.exit())`,
+    ],
+    { stdio: ['ignore', 'pipe', 'ignore'], ...unprivileged },
+  );
+  let said = '';
+  probe.stdout.on('data', (chunk: Buffer) => (said += chunk.toString()));
+  probe.once('exit', () =>
+    resolve(said.trim() === 'EACCES' ? false : `an unprivileged process may bind port ${PRIVILEGED_PORT} here (${said.trim() || 'it bound'})`),
+  );
+});
+const privileged = (variable: string) =>
+  new RegExp(
+    `failed to start: ${variable}=${PRIVILEGED_PORT}: permission denied listening on 127\\.0\\.0\\.1:${PRIVILEGED_PORT} \\(a port below 1024 needs root or CAP_NET_BIND_SERVICE\\)$`,
+  );
+for (const listener of [
+  { process: 'vote', entry: 'subgraphs/vote/src/main.ts', variable: 'PORT' },
+  { process: 'worker', entry: 'worker/src/main.ts', variable: 'GRPC_PORT' },
+]) {
+  cases.push({
+    name: `${listener.process}: ${listener.variable} privileged`,
+    entry: listener.entry,
+    env: { ...reachable, [listener.variable]: String(PRIVILEGED_PORT) },
+    says: privileged(listener.variable),
+    runAs: unprivileged,
+    skip: privilegedPortRefused,
+  });
+}
+
 describe('a process that cannot start', () => {
-  for (const { name, entry, env, says } of cases) {
-    it(`${name}: exits 1 with one line naming the variable, no stack trace`, async () => {
-      const { code, lines } = await startAndFail(entry, env);
+  for (const { name, entry, env, says, runAs, skip } of cases) {
+    it(`${name}: exits 1 with one line naming the variable, no stack trace`, { skip: skip ?? false }, async () => {
+      const { code, lines } = await startAndFail(entry, env, runAs);
       assert.equal(code, 1, lines.join('\n'));
       assert.ok(
         lines.some((line) => says.test(text(line))),

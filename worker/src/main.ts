@@ -1,9 +1,10 @@
 // The tally worker's composition root and the only module that touches `process`:
-// config → telemetry → clients → consumer + servers → shutdown stack. Prints one `listening` line
+// config → telemetry → clients → servers → consumer → shutdown stack. Prints one `listening` line
 // (JSON) with the bound HTTP URL and gRPC address, so a parent process can find them with PORT=0.
 import { failStartup } from '@votemesh/common/startup';
 import { SERVICE_NAMES } from '@votemesh/common/telemetry/names';
 import { loadConfig, type WorkerConfig } from './config.ts';
+import type { Consumer } from './consumer.ts';
 
 let config: WorkerConfig;
 try {
@@ -71,11 +72,15 @@ try {
   const metrics = createWorkerMetrics(registry);
   registerStreamGauges(registry, probes, { key: keys.votes, group: keys.tallyGroup }, logger);
 
-  // Each registered as soon as it runs (last in, first out: answer "draining" so TallyService
-  // traffic moves elsewhere, stop taking HTTP probes, end gRPC streams, then finish the batch and
-  // ack), so a listener that cannot bind still stops the rest.
-  const consumer = await startConsumer({ prisma, redis, keys, audit, logger, metrics, settings: config.consumer });
-  shutdown.defer('consumer', () => consumer.stop('shutdown'));
+  // The listeners bind first and the consumer starts last: a worker that cannot serve probes,
+  // metrics or TallyService exits before it has read, applied or acked a single entry. Shutdown
+  // runs last in, first out: answer "draining" so TallyService traffic moves elsewhere, stop taking
+  // HTTP probes, end gRPC streams, then finish the batch in flight and ack. So the consumer's
+  // teardown is registered before the listeners' (a no-op until it has started), each listener's
+  // as soon as it is bound (one that cannot bind still stops the rest), and the drain once all
+  // run (a start that failed has nothing to drain).
+  let consumer: Consumer | undefined;
+  shutdown.defer('consumer', () => consumer?.stop('shutdown'));
   const tally = await startTallyServer({
     prisma,
     bus,
@@ -88,6 +93,7 @@ try {
   shutdown.defer('grpc server', () => tally.close(config.grpcShutdownMs));
   const http = await startHttpServer({ host: config.host, port: config.port, registry, prisma, redis: probes, consumer: () => consumer });
   shutdown.defer('http server', () => http.close());
+  consumer = await startConsumer({ prisma, redis, keys, audit, logger, metrics, settings: config.consumer });
   shutdown.defer('drain', () => http.readiness.drain(config.drainDelayMs));
   logger.info(
     { url: http.url, grpcAddress: tally.address, httpPort: http.port, grpcPort: tally.port, consumer: consumer.name, consumers: consumer.consumerNames },

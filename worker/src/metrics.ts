@@ -116,13 +116,17 @@ export function registerStreamGauges(registry: Registry, redis: Redis, stream: S
       this.set(last.pending);
     },
   });
+  // Redis cannot tell the lag once an undelivered entry was deleted (XINFO GROUPS answers null), nor
+  // before the group exists: then NaN, as for every gauge unknown at scrape time (the audit spool's
+  // too). A sentinel such as -1 would be averaged, derived and graphed as a backlog; NaN compares
+  // false, so `votemesh_stream_lag > 1000` stays quiet while it is unknown.
   new Gauge({
     name: METRICS.streamLag.name,
-    help: `${METRICS.streamLag.help} -1 when Redis cannot tell.`,
+    help: METRICS.streamLag.help,
     registers: [registry],
     async collect() {
       await refresh();
-      this.set(last.lag ?? -1);
+      this.set(last.lag ?? Number.NaN);
     },
   });
 }

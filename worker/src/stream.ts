@@ -99,15 +99,6 @@ export async function deleteIdleConsumers(redis: Redis, stream: StreamRef, minId
   return asArray(reply, 'deleted consumers').map(String);
 }
 
-/** The group's consumers as XINFO CONSUMERS lists them. */
-export async function listConsumers(redis: Redis, stream: StreamRef): Promise<{ name: string; pending: number; idleMs: number }[]> {
-  const reply = asArray(await redis.call('XINFO', 'CONSUMERS', stream.key, stream.group), 'XINFO CONSUMERS reply');
-  return reply.map((item) => {
-    const info = pairsToRecord(asArray(item, 'XINFO CONSUMERS entry'));
-    return { name: String(info['name']), pending: Number(info['pending']), idleMs: Number(info['idle']) };
-  });
-}
-
 export interface GroupStats {
   readonly length: number;
   readonly pending: number;

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { waitFor } from '@votemesh/common/testing/wait-for';
 import { startConsumer, type ConsumerDeps } from '../src/consumer.ts';
-import { ensureGroup, listConsumers, readGroup, type StreamRef } from '../src/stream.ts';
+import { ensureGroup, readGroup, type StreamRef } from '../src/stream.ts';
 import { createHarness, type Harness } from './support/harness.ts';
 
 let h: Harness;
@@ -36,8 +36,18 @@ function consumerDeps(name: string, overrides: Partial<ConsumerDeps['settings']>
   };
 }
 
+/** The group's consumers as XINFO CONSUMERS lists them (each a flat [field, value, …] array). */
+async function listConsumers(): Promise<{ name: string; pending: number; idleMs: number }[]> {
+  const reply = (await h.redis.call('XINFO', 'CONSUMERS', stream.key, stream.group)) as unknown[][];
+  return reply.map((fields) => {
+    const info = new Map<unknown, unknown>();
+    for (let i = 0; i + 1 < fields.length; i += 2) info.set(fields[i], fields[i + 1]);
+    return { name: String(info.get('name')), pending: Number(info.get('pending')), idleMs: Number(info.get('idle')) };
+  });
+}
+
 async function consumerNames(): Promise<string[]> {
-  return (await listConsumers(h.redis, stream)).map((consumer) => consumer.name).sort();
+  return (await listConsumers()).map((consumer) => consumer.name).sort();
 }
 
 function deletedConsumersMetric(): Promise<number> {
@@ -60,7 +70,7 @@ describe('consumer: deleting consumers that are gone', () => {
     const consumer = await startConsumer(consumerDeps('cleanup-a'));
     try {
       await waitFor(async () => !(await consumerNames()).includes('gone-empty#0'), { what: 'the empty idle consumer to be deleted', timeoutMs: 15_000 });
-      const held = (await listConsumers(h.redis, stream)).find((entry) => entry.name === 'gone-pending#0');
+      const held = (await listConsumers()).find((entry) => entry.name === 'gone-pending#0');
       assert.equal(held?.pending, 1, 'a consumer with a pending entry is kept, however idle');
       assert.ok(held && held.idleMs >= 1000);
       assert.ok((await consumerNames()).includes('cleanup-a#0'), 'its own consumers are kept');

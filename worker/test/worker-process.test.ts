@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { createHttpServer, listen } from '@votemesh/common/http-server';
 import { waitFor } from '@votemesh/common/testing/wait-for';
-import { readGroupStats } from '../src/stream.ts';
+import { ensureGroup, readGroupStats } from '../src/stream.ts';
 import { createHarness, seededRandom, type Harness } from './support/harness.ts';
 import { spawnWorker } from './support/worker-process.ts';
 
@@ -80,4 +81,48 @@ describe('worker as a separate process', () => {
   it('refuses to start on bad configuration, naming the variable', async () => {
     await assert.rejects(spawnWorker({ env: workerEnv('bad', { BATCH_SIZE: 'lots' }) }), /BATCH_SIZE must be a whole number/);
   });
+
+  // The listeners bind before the consumer starts: a worker that cannot serve its probes exits
+  // without having read (let alone applied and acked) a single entry.
+  it('exits 1 on a PORT already in use without consuming anything', async () => {
+    const stream = { key: h.keys.votes, group: h.keys.tallyGroup };
+    const poll = await h.createPoll(2);
+    for (const voterId of ['held-1', 'held-2', 'held-3']) await h.castVote({ pollId: poll.id, optionId: poll.optionIds[0] ?? '', voterId });
+    await ensureGroup(h.redis, stream);
+    const before = { stats: await readGroupStats(h.redis, stream), lastDelivered: await lastDeliveredId(stream) };
+    assert.ok(before.stats.lag !== null && before.stats.lag >= 3, 'the votes wait for the group');
+
+    const holder = await listen(
+      createHttpServer(() => undefined),
+      0,
+      '127.0.0.1',
+    );
+    try {
+      await assert.rejects(spawnWorker({ env: workerEnv('port-taken', { PORT: String(holder.port) }) }), (error: Error) => {
+        assert.match(error.message, /worker exited \(code 1, signal null\) before listening/);
+        assert.match(error.message, new RegExp(`worker failed to start: PORT=${holder.port}: address 127\\.0\\.0\\.1:${holder.port} already in use`));
+        assert.doesNotMatch(error.message, /consumer started/, 'the consumer never started');
+        return true;
+      });
+    } finally {
+      await holder.close();
+    }
+
+    assert.deepEqual(await readGroupStats(h.redis, stream), before.stats, 'nothing read: stream length, pending count and lag as before');
+    assert.equal(await lastDeliveredId(stream), before.lastDelivered, "the group's last-delivered-id did not move");
+    assert.equal((await h.pollTally(poll.id))?.totalVotes ?? 0, 0, 'nothing applied');
+    const consumers = (await h.redis.call('XINFO', 'CONSUMERS', stream.key, stream.group)) as unknown[][];
+    assert.ok(!consumers.some((fields) => String(fields[1]).startsWith('port-taken#')), 'no lane ever read the group');
+  });
 });
+
+/** The group's last-delivered-id (XINFO GROUPS): it moves as soon as XREADGROUP hands out an entry. */
+async function lastDeliveredId(stream: { key: string; group: string }): Promise<string> {
+  const groups = (await h.redis.call('XINFO', 'GROUPS', stream.key)) as unknown[][];
+  for (const fields of groups) {
+    const info = new Map<unknown, unknown>();
+    for (let i = 0; i + 1 < fields.length; i += 2) info.set(fields[i], fields[i + 1]);
+    if (info.get('name') === stream.group) return String(info.get('last-delivered-id'));
+  }
+  throw new Error(`no group ${stream.group} on ${stream.key}`);
+}

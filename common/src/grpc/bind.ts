@@ -1,5 +1,6 @@
-// Binding a gRPC server the way every process does: an IPv6 host in brackets, and a port another
-// process holds reported as AddressInUseError naming the setting (grpc-js says so only in prose).
+// Binding a gRPC server the way every process does: an IPv6 host in brackets, and a port that is
+// taken or privileged or a HOST not of this machine reported as ListenError naming the setting
+// (grpc-js says why only in prose).
 import { type Server, ServerCredentials } from '@grpc/grpc-js';
 import { explainListenError, hostPort } from '../startup.ts';
 

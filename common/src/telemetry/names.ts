@@ -370,7 +370,7 @@ export const METRICS = {
   },
   streamLength: { name: 'votemesh_stream_length', help: 'Entries in the votes stream (XLEN).', kind: 'gauge' },
   streamPending: { name: 'votemesh_stream_pending', help: 'Entries delivered but not acknowledged (XPENDING).', kind: 'gauge' },
-  streamLag: { name: 'votemesh_stream_lag', help: 'Entries not yet delivered to the consumer group.', kind: 'gauge' },
+  streamLag: { name: 'votemesh_stream_lag', help: 'Entries not yet delivered to the consumer group; NaN when Redis cannot tell.', kind: 'gauge' },
   streamStatsUp: {
     name: 'votemesh_stream_stats_up',
     help: '1 when this scrape read the votemesh_stream_* gauges from Redis; 0 when Redis did not answer in time and they hold the last values read (stale).',

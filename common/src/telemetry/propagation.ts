@@ -53,36 +53,6 @@ export function contextFromTraceparent(traceparent: string | undefined, tracesta
   return propagation.extract(base, carrier);
 }
 
-/**
- * A context from incoming headers (Node's IncomingHttpHeaders, graphql-ws connectionParams, gRPC
- * metadata flattened to strings). Array values use their first item.
- */
-export function contextFromHeaders(headers: Readonly<Record<string, unknown>>, base: Context = ROOT_CONTEXT): Context {
-  const carrier: Carrier = {};
-  for (const [key, value] of Object.entries(headers)) {
-    const first = Array.isArray(value) ? value[0] : value;
-    if (typeof first === 'string') carrier[key.toLowerCase()] = first;
-  }
-  return propagation.extract(base, carrier);
-}
-
-/**
- * Span links to the contexts of many messages (the worker's batch span links to every vote it
- * applies). Missing or malformed traceparents are skipped; duplicates (one link per span) collapse.
- */
-export function linksFromTraceparents(traceparents: Iterable<string | undefined>, attributes?: (traceparent: string) => Attributes): Link[] {
-  const links: Link[] = [];
-  const seen = new Set<string>();
-  for (const traceparent of traceparents) {
-    if (!traceparent || seen.has(traceparent)) continue;
-    const spanContext = trace.getSpanContext(contextFromTraceparent(traceparent));
-    if (!spanContext || !trace.isSpanContextValid(spanContext)) continue;
-    seen.add(traceparent);
-    links.push(attributes ? { context: spanContext, attributes: attributes(traceparent) } : { context: spanContext });
-  }
-  return links;
-}
-
 export interface WithSpanOptions {
   readonly kind?: SpanKind;
   readonly links?: Link[];

@@ -85,25 +85,22 @@ const DEFAULT_OTLP_ENDPOINT = 'http://localhost:4318';
  * endpoint is set, off otherwise. A bad value throws ConfigError naming the variable.
  */
 export function readTelemetrySettings(env: Env): TelemetrySettings {
-  if (readBool(env, 'OTEL_SDK_DISABLED', false)) return { mode: 'disabled' };
+  const disabled = readBool(env, 'OTEL_SDK_DISABLED', false);
+  // Every setting is read, so checked, in every mode: with the SDK disabled and when not exporting
+  // too. A typo must fail the deploy that makes it, not the later one that turns tracing on.
   const exporter = readOptionalString(env, 'OTEL_TRACES_EXPORTER');
-  const tracesEndpoint = readOptionalString(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT');
-  const endpoint = readOptionalString(env, 'OTEL_EXPORTER_OTLP_ENDPOINT');
   if (exporter !== undefined && exporter !== 'otlp' && exporter !== 'none') {
     throw new ConfigError('OTEL_TRACES_EXPORTER', `must be otlp or none, got "${exporter}"`);
   }
-  const exporting = exporter === 'otlp' || (exporter === undefined && (tracesEndpoint !== undefined || endpoint !== undefined));
-  // Read in every mode, not only when exporting: a typo must fail the deploy that makes it, not the
-  // later one that turns export on.
   const sampler = readSampler(env);
   const headers = readOtlpHeaders(env);
-  if (!exporting) return { mode: 'local' };
-
-  const protocolVariable = readOptionalString(env, 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL') ? 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL' : 'OTEL_EXPORTER_OTLP_PROTOCOL';
-  readOneOf(env, protocolVariable, ['http/protobuf', 'http/json'], 'http/protobuf');
+  const tracesEndpoint = readOptionalString(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT');
+  const endpoint = readOptionalString(env, 'OTEL_EXPORTER_OTLP_ENDPOINT');
   const url = tracesEndpoint
     ? readUrl(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', undefined, ['http:', 'https:'])
     : `${readUrl(env, 'OTEL_EXPORTER_OTLP_ENDPOINT', DEFAULT_OTLP_ENDPOINT, ['http:', 'https:']).replace(/\/+$/, '')}${TRACES_PATH}`;
+  const protocolVariable = readOptionalString(env, 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL') ? 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL' : 'OTEL_EXPORTER_OTLP_PROTOCOL';
+  readOneOf(env, protocolVariable, ['http/protobuf', 'http/json'], 'http/protobuf');
   const maxQueueSize = readInt(env, 'OTEL_BSP_MAX_QUEUE_SIZE', 2048, { min: 1, max: 1_000_000 });
   const batch: BatchSettings = {
     scheduledDelayMillis: readInt(env, 'OTEL_BSP_SCHEDULE_DELAY', 5000, { min: 0, max: MAX_TIMER_MS }),
@@ -111,6 +108,10 @@ export function readTelemetrySettings(env: Env): TelemetrySettings {
     maxExportBatchSize: readInt(env, 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', Math.min(512, maxQueueSize), { min: 1, max: maxQueueSize }),
     exportTimeoutMillis: readInt(env, 'OTEL_BSP_EXPORT_TIMEOUT', 30_000, { min: 1, max: MAX_TIMER_MS }),
   };
+
+  if (disabled) return { mode: 'disabled' };
+  const exporting = exporter === 'otlp' || (exporter === undefined && (tracesEndpoint !== undefined || endpoint !== undefined));
+  if (!exporting) return { mode: 'local' };
   return { mode: 'otlp', endpoint: url, headers, sampler, batch };
 }
 
@@ -154,25 +155,24 @@ function readSampler(env: Env): Sampler {
     ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'],
     'parentbased_always_on',
   );
-  const ratio = (): number => {
-    const raw = readOptionalString(env, 'OTEL_TRACES_SAMPLER_ARG') ?? '1';
-    const value = Number(raw);
-    if (!Number.isFinite(value) || value < 0 || value > 1) throw new ConfigError('OTEL_TRACES_SAMPLER_ARG', `must be a number from 0 to 1, got "${raw}"`);
-    return value;
-  };
+  // Checked even for a sampler that ignores it: the only samplers here that take an argument take
+  // this ratio, and a bad one would otherwise surface when someone switches to them.
+  const raw = readOptionalString(env, 'OTEL_TRACES_SAMPLER_ARG') ?? '1';
+  const ratio = Number(raw);
+  if (!Number.isFinite(ratio) || ratio < 0 || ratio > 1) throw new ConfigError('OTEL_TRACES_SAMPLER_ARG', `must be a number from 0 to 1, got "${raw}"`);
   switch (name) {
     case 'always_on':
       return new AlwaysOnSampler();
     case 'always_off':
       return new AlwaysOffSampler();
     case 'traceidratio':
-      return new TraceIdRatioBasedSampler(ratio());
+      return new TraceIdRatioBasedSampler(ratio);
     case 'parentbased_always_on':
       return new ParentBasedSampler({ root: new AlwaysOnSampler() });
     case 'parentbased_always_off':
       return new ParentBasedSampler({ root: new AlwaysOffSampler() });
     case 'parentbased_traceidratio':
-      return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio()) });
+      return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) });
   }
 }
 

@@ -4,7 +4,7 @@ import { Server } from '@grpc/grpc-js';
 import type { GrpcKeepalive } from '@votemesh/common/config';
 import { bindGrpcServer } from '@votemesh/common/grpc/bind';
 import { serverKeepaliveOptions } from '@votemesh/common/grpc/keepalive';
-import { AddressInUseError } from '@votemesh/common/startup';
+import { ListenError } from '@votemesh/common/startup';
 import { loadAuditProto } from '@votemesh/common/grpc/load';
 import type { AuditIngestHandlers } from '@votemesh/common/grpc/generated/votemesh/audit/v1/AuditIngest';
 
@@ -20,7 +20,7 @@ export async function startGrpcServer(handlers: AuditIngestHandlers, host: strin
   const server = new Server(serverKeepaliveOptions(keepalive));
   server.addService(loadAuditProto().votemesh.audit.v1.AuditIngest.service, handlers);
   const bound = await bindGrpcServer(server, host, port).catch((error: unknown) => {
-    if (!(error instanceof Error) || error instanceof AddressInUseError) throw error;
+    if (!(error instanceof Error) || error instanceof ListenError) throw error;
     throw new Error(`AuditIngest gRPC server cannot listen on ${host}:${port}: ${error.message}`, { cause: error });
   });
   const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;

@@ -63,7 +63,8 @@ export async function spawnWorker(options: SpawnWorkerOptions): Promise<WorkerPr
     });
     void exited.then(({ code, signal }) => {
       clearTimeout(timer);
-      reject(new Error(`worker exited (code ${code}, signal ${signal}) before listening; stderr: ${stderr.join('')}`));
+      const said = logs.map((record) => String(record['msg'])).join(' | ');
+      reject(new Error(`worker exited (code ${code}, signal ${signal}) before listening; logged: ${said}; stderr: ${stderr.join('')}`));
     });
   });
   let line: Record<string, unknown>;

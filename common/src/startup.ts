@@ -21,7 +21,7 @@ export class DependencyError extends Error {
 }
 
 /** The listen failures an operator fixes with a setting; any other one is unexpected. */
-export type ListenProblem = 'EADDRINUSE' | 'EADDRNOTAVAIL' | 'EACCES';
+export type ListenProblem = 'EADDRINUSE' | 'EADDRNOTAVAIL' | 'EACCES' | 'ENOTFOUND';
 
 /**
  * A listener could not bind for a reason a setting causes, so it reads as one line naming that
@@ -31,8 +31,10 @@ export type ListenProblem = 'EADDRINUSE' | 'EADDRNOTAVAIL' | 'EACCES';
  * - EADDRNOTAVAIL: HOST is not an address of this machine:
  *   `HOST=10.255.255.1: cannot listen on 10.255.255.1:4001 (PORT=4001): not an address of this machine`;
  * - EACCES: the port needs a privilege the process lacks (below 1024 by default):
- *   `PORT=80: permission denied listening on 0.0.0.0:80 (a port below 1024 needs root or CAP_NET_BIND_SERVICE)`.
- * `variable` is the setting to change: HOST for EADDRNOTAVAIL, the port's for the others.
+ *   `PORT=80: permission denied listening on 0.0.0.0:80 (a port below 1024 needs root or CAP_NET_BIND_SERVICE)`;
+ * - ENOTFOUND: HOST is a name DNS does not know:
+ *   `HOST=api.internal: cannot listen on api.internal:4001 (PORT=4001): the name does not resolve`.
+ * `variable` is the setting to change: HOST for EADDRNOTAVAIL and ENOTFOUND, the port's for the others.
  */
 export class ListenError extends Error {
   readonly variable: string;
@@ -41,7 +43,7 @@ export class ListenError extends Error {
     super(listenMessage(problem, portVariable, host, port), options);
     this.name = 'ListenError';
     this.problem = problem;
-    this.variable = problem === 'EADDRNOTAVAIL' ? 'HOST' : portVariable;
+    this.variable = problem === 'EADDRNOTAVAIL' || problem === 'ENOTFOUND' ? 'HOST' : portVariable;
   }
 }
 
@@ -52,6 +54,8 @@ function listenMessage(problem: ListenProblem, portVariable: string, host: strin
       return `${portVariable}=${port}: address ${address} already in use`;
     case 'EADDRNOTAVAIL':
       return `HOST=${host}: cannot listen on ${address} (${portVariable}=${port}): not an address of this machine`;
+    case 'ENOTFOUND':
+      return `HOST=${host}: cannot listen on ${address} (${portVariable}=${port}): the name does not resolve`;
     case 'EACCES': {
       // The usual cause; net.ipv4.ip_unprivileged_port_start moves the line (1024 unless changed).
       const hint = port > 0 && port < 1024 ? ' (a port below 1024 needs root or CAP_NET_BIND_SERVICE)' : '';
@@ -60,7 +64,9 @@ function listenMessage(problem: ListenProblem, portVariable: string, host: strin
   }
 }
 
-const LISTEN_PROBLEMS: readonly ListenProblem[] = ['EADDRINUSE', 'EADDRNOTAVAIL', 'EACCES'];
+const LISTEN_PROBLEMS: readonly ListenProblem[] = ['EADDRINUSE', 'EADDRNOTAVAIL', 'EACCES', 'ENOTFOUND'];
+/** grpc-js does not pass the resolver's code on: an unresolvable HOST reads like this. */
+const GRPC_NAME_NOT_RESOLVED = /^Name resolution failed for target /;
 
 /**
  * A ListenError for `error` when it is one of the ListenProblems, else `error` unchanged. Node's
@@ -70,7 +76,9 @@ const LISTEN_PROBLEMS: readonly ListenProblem[] = ['EADDRINUSE', 'EADDRNOTAVAIL'
 export function explainListenError(error: unknown, portVariable: string, host: string, port: number): unknown {
   if (!(error instanceof Error)) return error;
   const code = (error as NodeJS.ErrnoException).code;
-  const problem = LISTEN_PROBLEMS.find((candidate) => code === candidate || new RegExp(`\\b${candidate}\\b`).test(error.message));
+  const problem =
+    LISTEN_PROBLEMS.find((candidate) => code === candidate || new RegExp(`\\b${candidate}\\b`).test(error.message)) ??
+    (code === 'EAI_AGAIN' || GRPC_NAME_NOT_RESOLVED.test(error.message) ? 'ENOTFOUND' : undefined);
   return problem ? new ListenError(problem, portVariable, host, port, { cause: error }) : error;
 }
 

@@ -75,3 +75,27 @@ describe('a HOST that is not an address of this machine', () => {
     server.forceShutdown();
   });
 });
+
+describe('a HOST name that does not resolve', () => {
+  // `.invalid` never resolves (RFC 2606).
+  const UNKNOWN = 'no-such-host.invalid';
+
+  it('HTTP: listen rejects with a ListenError naming HOST', async () => {
+    await assert.rejects(listen(createServer(), 4321, UNKNOWN), (error: unknown) => {
+      assert.ok(error instanceof ListenError);
+      assert.equal(error.variable, 'HOST');
+      assert.equal(operatorMessage(error), `HOST=${UNKNOWN}: cannot listen on ${UNKNOWN}:4321 (PORT=4321): the name does not resolve`);
+      return true;
+    });
+  });
+
+  it('gRPC: bindGrpcServer rejects with a ListenError naming HOST and GRPC_PORT', async () => {
+    const server = new Server();
+    await assert.rejects(bindGrpcServer(server, UNKNOWN, 4321), (error: unknown) => {
+      assert.ok(error instanceof ListenError);
+      assert.equal(error.message, `HOST=${UNKNOWN}: cannot listen on ${UNKNOWN}:4321 (GRPC_PORT=4321): the name does not resolve`);
+      return true;
+    });
+    server.forceShutdown();
+  });
+});

@@ -273,6 +273,37 @@ describe('audit client with a Redis spool', () => {
     }
   });
 
+  it("a staged event, spooled by the caller's own transaction, is sent once and removed, never written by the client", async () => {
+    const real = createRedisAuditSpool(redis, auditSpoolKey(prefix, 'staged'));
+    let saves = 0;
+    const spool: AuditSpool = {
+      ...real,
+      async save(members) {
+        saves += 1;
+        await real.save(members);
+      },
+    };
+    const client = sender(spool, createMetricsRegistry('sender'), { spoolAdoptEveryMs: 60_000 });
+    const draft = makeDraft();
+    const staged = client.stage(draft);
+    const write = staged.spoolWrite;
+    assert.ok(write);
+    assert.equal(write.key, real.key);
+    // The caller's transaction (castVote's MULTI) carries the ZADD with its own writes.
+    await redis.multi().set(`${prefix}staged:other-write`, '1').zadd(write.key, write.score, write.member).exec();
+    staged.record(true);
+    await client.persisted([draft.eventId]);
+    await client.flush();
+    assert.deepEqual(await storedIds([draft.eventId]), [draft.eventId]);
+    await waitFor(async () => (await real.size()) === 0, { what: 'the confirmed event removed from the spool' });
+    assert.equal(saves, 0, 'the client did not write it to the spool itself');
+    // Without the spool write (the transaction's ZADD failed), record(false) writes it like record().
+    const fallback = makeDraft();
+    client.stage(fallback).record(false);
+    await client.persisted([fallback.eventId]);
+    assert.equal(saves, 1);
+  });
+
   it('two senders adopting one spool write each event once', async () => {
     const spool = createRedisAuditSpool(redis, auditSpoolKey(prefix, 'shared'));
     const drafts = Array.from({ length: 30 }, () => makeDraft());

@@ -94,15 +94,20 @@ export function createAuditClient(options: AuditClientOptions): AuditClient {
   const metrics = createAuditClientMetrics(options.registry, {
     buffered: () => unconfirmed.size,
     spooled: spool && (options.spoolSize ?? (() => spool.size())),
+    unspooled: spool && (() => spoolWriter?.unspooled() ?? 0),
   });
   const spoolWriter =
     spool &&
-    createSpoolWriter(spool, (error, what, count) => {
-      counts.spoolErrors += 1;
-      metrics.spoolError();
-      // A failed removal only means a harmless resend later; a failed write leaves events in memory only.
-      const log = what === 'write' ? logger.warn.bind(logger) : logger.debug.bind(logger);
-      log({ err: error, count, spool: spool.key, source: options.source }, `audit spool ${what} failed`);
+    createSpoolWriter(spool, {
+      retryMs: options.spoolRetryMs ?? 1000,
+      onError(error, what, count) {
+        counts.spoolErrors += 1;
+        metrics.spoolError();
+        // A failed removal only means a harmless resend later; a failed write leaves events in memory
+        // only until a retry of it succeeds (votemesh_audit_client_unspooled counts them).
+        const log = what === 'write' ? logger.warn.bind(logger) : logger.debug.bind(logger);
+        log({ err: error, count, spool: spool.key, source: options.source }, `audit spool ${what} failed`);
+      },
     });
   const waiting = createOutbox({ maxEvents: maxBatchEvents, maxBytes: maxBatchBytes });
   /** Set once what is waiting should go without waiting for more: the delay passed, a flush, a resend. */
@@ -439,7 +444,7 @@ export function createAuditClient(options: AuditClientOptions): AuditClient {
       return { ...staged, record: (spooled) => inRootContext(() => staged.record(spooled)) };
     },
     close: () => inRootContext(close),
-    stats: () => ({ buffered: unconfirmed.size, ...counts }),
+    stats: () => ({ buffered: unconfirmed.size, unspooled: spoolWriter?.unspooled() ?? 0, ...counts }),
   };
   // What earlier runs (or dead replicas) left unconfirmed goes out first.
   const adopter =

@@ -171,6 +171,28 @@ describe('audit client with a Redis spool', () => {
     assert.equal(client.stats().spoolErrors, 1);
   });
 
+  it('writes a failed spool write again on its own, without the event being recorded again (metered meanwhile)', async () => {
+    const spool = createRedisAuditSpool(redis, auditSpoolKey(prefix, 'self-retry'));
+    relay.down();
+    // A key of the wrong type makes Redis refuse the ZADD (WRONGTYPE), as READONLY or OOM would.
+    await redis.set(spool.key, 'not a sorted set');
+    const registry = createMetricsRegistry('sender');
+    const client = sender(spool, registry, { spoolAdoptEveryMs: 60_000, spoolRetryMs: 50 });
+    const draft = makeDraft();
+    client.record(draft);
+    await waitFor(() => client.stats().spoolErrors >= 1, { what: 'the spool write to fail' });
+    assert.equal(client.stats().unspooled, 1, 'held in memory only');
+    assert.equal(await metric(registry, /^votemesh_audit_client_unspooled\{[^}]*\} (\d+)$/m), 1);
+
+    await redis.del(spool.key);
+    await waitFor(async () => (await spool.size()) === 1, { what: 'the event written to the spool again by the client itself' });
+    const [member] = await spool.load(0, 10, Date.now());
+    assert.ok(member?.includes(draft.eventId));
+    await waitFor(() => client.stats().unspooled === 0, { what: 'the client to see the write succeed' });
+    assert.equal(await metric(registry, /^votemesh_audit_client_unspooled\{[^}]*\} (\d+)$/m), 0);
+    assert.equal(client.stats().buffered, 1, 'still unconfirmed: the audit service is away');
+  });
+
   it("one caller's failed spool write is neither cleared nor passed by another caller waiting meanwhile", async () => {
     const real = createRedisAuditSpool(redis, auditSpoolKey(prefix, 'lanes'));
     const flaky = flakySpool(real);

@@ -78,6 +78,7 @@ describe('observability lint', () => {
       for (const alert of [
         'VotemeshStreamLagGrowing',
         'VotemeshAuditSpoolGrowing',
+        'VotemeshAuditSpoolWritesFailing',
         'VotemeshWorkerDown',
         'VotemeshGatewayErrorRateHigh',
         'VotemeshSubscriptionDeliverySlow',

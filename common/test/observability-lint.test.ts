@@ -73,10 +73,12 @@ describe('observability lint', () => {
       }
     });
 
-    it('alerts cover lag, worker down, error rate, delivery latency and slow consumers', async () => {
+    it('alerts cover lag, worker down, error rate, delivery latency, slow consumers and the audit spool', async () => {
       const text = await readFile(ALERTS, 'utf8');
       for (const alert of [
         'VotemeshStreamLagGrowing',
+        'VotemeshAuditSpoolGrowing',
+        'VotemeshAuditSpoolWritesFailing',
         'VotemeshWorkerDown',
         'VotemeshGatewayErrorRateHigh',
         'VotemeshSubscriptionDeliverySlow',

@@ -1,8 +1,8 @@
 // Applies one batch of stream entries end to end: parse → PostgreSQL (one statement for the whole
 // batch; the rare votes whose ballot a concurrent batch changed meanwhile are decided again in a
 // locking transaction; both retried on deadlock/serialization failure, see tally-sql.ts) →
-// receipts, then the batch's audit events durably spooled, then XACK/XDEL and tally messages
-// (receipts.ts). Safe to run on the same entries twice and from several replicas at once: the
+// receipts and the batch's audit events into the audit spool (both in flight at once), then
+// XACK/XDEL and tally messages (receipts.ts). Safe to run on the same entries twice and from several replicas at once: the
 // ballots table decides, by stream id, what changes.
 import { SpanStatusCode, type Link } from '@opentelemetry/api';
 import type { Redis } from 'ioredis';
@@ -148,12 +148,13 @@ function* traceparentsOf(votes: readonly ParsedVote[], malformed: readonly Malfo
 }
 
 /**
- * Phase 2: receipts, then the batch's audit events recorded and spooled in Redis, then XACK/XDEL
- * and tally messages (receipts.ts: the ack only once every receipt is written and every event is
- * spooled), then metrics. Throws when Redis refused part of it; the caller settles the same batch
- * again (pipeline.ts), which records the same event ids again (the audit client holds an id once
- * and spools what is not yet in Redis). The receipts pipeline is sent before this function first yields, so settles started in
- * batch order reach Redis in batch order (a lane also waits for one settle before the next).
+ * Phase 2: the batch's audit events recorded (their spool ZADD goes out right behind the receipts
+ * pipeline), receipts, then, once both are in Redis, XACK/XDEL and tally messages (receipts.ts),
+ * then metrics. Throws when Redis refused part of it; the caller settles the same batch again
+ * (pipeline.ts), which records the same event ids again (the audit client holds an id once and
+ * spools what is not yet in Redis). The receipts pipeline is sent before this function first
+ * yields, so settles started in batch order reach Redis in batch order (a lane also waits for one
+ * settle before the next).
  */
 export async function settleBatch(deps: ApplyDeps, batch: CommittedBatch): Promise<BatchReport> {
   const { logger, metrics, settings } = deps;
@@ -207,6 +208,30 @@ export async function settleBatch(deps: ApplyDeps, batch: CommittedBatch): Promi
     committedAtMs: tally.committedAtMs ?? committedAtMs,
     ...(traceparent ? { traceparent } : {}),
   }));
+  // The audit events are recorded before the receipts are sent, so their spool ZADD (issued by the
+  // audit client in the next microtask, on the same connection in main.ts) is in flight together
+  // with the receipts pipeline, and `beforeAck` only waits for its answer: one Redis round trip
+  // less per batch. The ack still waits for both (a crash before it replays the batch, which yields
+  // the same event ids; a crash after it finds them spooled). A settle that fails records them
+  // again: the client holds an id once, writes it to the spool again if its write failed, and
+  // `persisted` waits for exactly these ids (another lane's failure is not this batch's, and a
+  // retry is not let through unwritten).
+  // The one consequence: an event may reach the audit service (and its log) a moment before its
+  // receipt is in Redis, or, when the receipts pipeline fails, until the settle is retried or the
+  // batch replayed. That is acceptable because the event records a decision PostgreSQL has already
+  // committed (the ballots table is the truth; a receipt hash is an expiring view of it that a
+  // retry or a replay rewrites), nothing reads the two together or promises an order between them
+  // (admins read the log, voters their receipts), and the event was never held back until the ack
+  // either. If anything the log now lacks less: a replay that can no longer recover a receipt an
+  // earlier change of mind replaced (pipeline.ts) leaves that receipt COUNTED, but its
+  // vote.superseded event was already recorded by the first settle.
+  const events = [
+    ...result.decided.map((decided) => decidedVoteEvent(decided, at)),
+    ...result.replaced.map((old) => replacedReceiptEvent(old, at)),
+    ...malformed.map((entry) => malformedEntryEvent(entry, at)),
+  ];
+  for (const event of events) deps.audit.record(event);
+  const eventIds = events.map((event) => event.eventId);
   try {
     await publishBatch(
       deps.redis,
@@ -218,19 +243,8 @@ export async function settleBatch(deps: ApplyDeps, batch: CommittedBatch): Promi
         tallies,
         updatedAt: at,
         receiptTtlSeconds: settings.receiptTtlSeconds,
-        // The audit events go durable (the client's Redis spool) before the ack: a crash before it
-        // replays the batch, which yields the same event ids; a crash after it finds them spooled.
-        // A settle that fails after this point records them again: the client holds an id once,
-        // writes it to the spool again if its write failed, and \`persisted\` waits for exactly these
-        // ids (another lane's failure is not this batch's, and a retry is not let through unwritten).
         beforeAck: async () => {
-          const events = [
-            ...result.decided.map((decided) => decidedVoteEvent(decided, at)),
-            ...result.replaced.map((old) => replacedReceiptEvent(old, at)),
-            ...malformed.map((entry) => malformedEntryEvent(entry, at)),
-          ];
-          for (const event of events) deps.audit.record(event);
-          await deps.audit.persisted?.(events.map((event) => event.eventId));
+          await deps.audit.persisted?.(eventIds);
         },
       },
     );

@@ -1,9 +1,10 @@
 // After commit, everything Redis must learn from a batch goes out in two pipelines, in this order:
 // 1. receipt hashes (HSET + EXPIRE) and one `receipts` bus message per chunk of receipts (a small
 //    Lua script per chunk; a batch of up to 500 receipts is one script and one PUBLISH);
-//    then `beforeAck` (the batch's audit events into the audit client's Redis spool);
-// 2. only once every receipt script and `beforeAck` succeeded: XACK + XDEL of the batch, then one `tally` bus
-//    message per touched poll.
+//    then `beforeAck` (waits for the batch's audit events to be in the audit client's Redis spool:
+//    apply-batch.ts records them just before, so their ZADD travels with this pipeline);
+// 2. only once every receipt script and `beforeAck` succeeded: XACK + XDEL of the batch, then one
+//    `tally` bus message per touched poll.
 // Commands of a pipeline do not depend on each other: with one pipeline, a refused receipt script
 // (Redis at maxmemory refuses the script's writes but not XACK or XDEL) still acked and deleted
 // the entries, and the receipts stayed PENDING for good. Now a failed command fails the whole
@@ -36,8 +37,9 @@ export interface PublishPlan {
   readonly updatedAt: string;
   readonly receiptTtlSeconds: number;
   /**
-   * Runs after the receipts are written and before the ack: what must be durable before the entries
-   * leave the pending list (the batch's audit events), since after the ack nothing replays them.
+   * Runs after the receipts are written and before the ack: waits for what must be durable before
+   * the entries leave the pending list (the batch's audit events), since after the ack nothing
+   * replays them. Its writes may already be in flight (the audit spool's are).
    */
   readonly beforeAck?: () => Promise<void>;
 }

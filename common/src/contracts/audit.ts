@@ -16,6 +16,27 @@ export interface AuditEventDraft {
 }
 
 /**
+ * The spool write of an event that a caller makes durable inside its own Redis transaction:
+ * `ZADD key score member`, to run on the Redis the sink's spool lives on.
+ */
+export interface AuditSpoolWrite {
+  readonly key: string;
+  readonly score: number;
+  readonly member: string;
+}
+
+/** An event prepared by `AuditSink.stage`: its spool write for the caller's transaction, and how to record it after. */
+export interface StagedAuditEvent {
+  /** Absent when the sink keeps no spool or cannot send the event (`record` then handles it as `AuditSink.record` does). */
+  readonly spoolWrite?: AuditSpoolWrite;
+  /**
+   * Records the event once the caller's transaction succeeded. `spooled`: its ZADD succeeded too;
+   * when false the sink writes the event to its spool itself, as `AuditSink.record` does.
+   */
+  record(spooled: boolean): void;
+}
+
+/**
  * Where processes send audit events. The real one (common/src/grpc/audit-client.ts) keeps one
  * AuditIngest.RecordBatch client stream open and resends what was not acknowledged after a reconnect;
  * `record` never blocks the caller and never throws.
@@ -31,5 +52,12 @@ export interface AuditSink {
    * that keep nothing durable (test doubles) leave it out, and callers treat that as nothing to wait for.
    */
   persisted?(eventIds?: readonly string[]): Promise<void>;
+  /**
+   * For an event that must be durable exactly when the caller's own Redis writes are (castVote's
+   * `vote.accepted`): the ZADD to add to the caller's transaction, and `record` to call once that
+   * transaction succeeded; a caller whose transaction failed records nothing. Never throws. Sinks
+   * without a spool leave it out, and callers then `record` after their transaction.
+   */
+  stage?(event: AuditEventDraft): StagedAuditEvent;
   close(): Promise<void>;
 }

@@ -19,7 +19,11 @@ export interface AuditClientMetrics {
 
 export function createAuditClientMetrics(
   registry: Registry | undefined,
-  read: { readonly buffered: () => number; readonly spooled: (() => Promise<number>) | undefined },
+  read: {
+    readonly buffered: () => number;
+    readonly spooled: (() => Promise<number>) | undefined;
+    readonly unspooled: (() => number) | undefined;
+  },
 ): AuditClientMetrics {
   if (!registry) return { dropped() {}, resent() {}, overflowed() {}, spoolError() {} };
   const counter = (metric: { name: string; help: string; labelNames?: readonly string[] }) =>
@@ -36,6 +40,17 @@ export function createAuditClientMetrics(
       this.set(read.buffered());
     },
   });
+  const unspooled = read.unspooled;
+  if (unspooled) {
+    new Gauge({
+      name: METRICS.auditClientUnspooled.name,
+      help: METRICS.auditClientUnspooled.help,
+      registers: [registry],
+      collect() {
+        this.set(unspooled());
+      },
+    });
+  }
   const spooled = read.spooled;
   if (spooled) {
     new Gauge({

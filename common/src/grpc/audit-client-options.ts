@@ -36,6 +36,11 @@ export interface AuditClientOptions {
    * away: otherwise every scrape during an outage leaves one more ZCARD in that queue. @default spool.size
    */
   readonly spoolSize?: () => Promise<number>;
+  /**
+   * How long after a failed spool write (READONLY, OOM) its events are written again, doubled per
+   * failed retry up to 30 s; recording or waiting for one of them again retries at once. @default 1000
+   */
+  readonly spoolRetryMs?: number;
   /** How often the spool is checked for events nobody here holds (a dead replica's). @default 10000 */
   readonly spoolAdoptEveryMs?: number;
   /** …adopting those recorded at least this long ago (a live replica is still sending younger ones). @default 30000 */
@@ -78,6 +83,8 @@ export interface AuditClientOptions {
 export interface AuditClientStats {
   /** Recorded, not yet confirmed (waiting, or sent on a call that has not completed). */
   readonly buffered: number;
+  /** Of those, how many are not in the spool because their write failed (until a retry of it succeeds). */
+  readonly unspooled: number;
   readonly confirmed: number;
   /** Dropped because the buffer was full (and the spool unwritable), the client was closed, or the event could not be encoded. */
   readonly dropped: number;

@@ -5,15 +5,17 @@
 // completed call (RecordSummary) confirms its events, so the open call is rotated every
 // `rotateEveryMs` or `rotateEveryEvents`; the server ignores resent event ids, so "resend
 // everything unconfirmed" delivers each event exactly once into the log. With a spool (Redis,
-// audit-spool.ts) unconfirmed events also outlive the process: written when recorded, removed when
-// confirmed, adopted by the next start (or by a sibling replica) and sent again.
+// audit-spool.ts) unconfirmed events also outlive the process: written when recorded (a staged
+// event by the caller's own Redis transaction instead, atomically with its other writes: castVote's
+// vote.accepted), removed when confirmed, adopted by the next start (or by a sibling replica) and
+// sent again.
 // Traces: the call is shared by every operation that records an event, so everything the client
 // does (the call, its timers, the spool traffic) runs in the root context (`inRootContext`): the
 // AuditIngest call span is the root of a trace of its own, never part of the request whose event
 // happened to open it. An event names its operation's trace in `trace_id` instead.
 // Contract: docs/contracts/audit.md.
 import { credentials as grpcCredentials, status, type ServiceError } from '@grpc/grpc-js';
-import type { AuditEventDraft, AuditSink } from '../contracts/audit.ts';
+import type { AuditEventDraft, AuditSink, StagedAuditEvent } from '../contracts/audit.ts';
 import { UUID_PATTERN } from '../contracts/parse.ts';
 import { AUDIT_INVALID_FIELD_METADATA, openIngestCall, refusedEntries, type AuditEntry, type IngestCall, type IngestProtocol } from './audit-call.ts';
 import type { AuditClientOptions, AuditClientStats } from './audit-client-options.ts';
@@ -25,6 +27,7 @@ import { createSpoolWriter } from './audit-spool-writer.ts';
 import { inRootContext } from '../telemetry/propagation.ts';
 import { clientKeepaliveOptions } from './keepalive.ts';
 import { loadAuditProto } from './load.ts';
+import type { AuditEventInput } from './generated/votemesh/audit/v1/AuditEventInput.ts';
 
 export {
   AUDIT_INVALID_BATCH_INDEX_METADATA,
@@ -43,6 +46,11 @@ export interface AuditClient extends AuditSink {
    * rejects if any of them could not be written. Call it right after recording them.
    */
   persisted(eventIds?: readonly string[]): Promise<void>;
+  /**
+   * The event's spool ZADD for the caller's own Redis transaction, which must run on the Redis the
+   * spool lives on (the vote subgraph's one connection), and `record` for after it (AuditSink.stage).
+   */
+  stage(event: AuditEventDraft): StagedAuditEvent;
 }
 
 interface FlushWaiter {
@@ -86,15 +94,20 @@ export function createAuditClient(options: AuditClientOptions): AuditClient {
   const metrics = createAuditClientMetrics(options.registry, {
     buffered: () => unconfirmed.size,
     spooled: spool && (options.spoolSize ?? (() => spool.size())),
+    unspooled: spool && (() => spoolWriter?.unspooled() ?? 0),
   });
   const spoolWriter =
     spool &&
-    createSpoolWriter(spool, (error, what, count) => {
-      counts.spoolErrors += 1;
-      metrics.spoolError();
-      // A failed removal only means a harmless resend later; a failed write leaves events in memory only.
-      const log = what === 'write' ? logger.warn.bind(logger) : logger.debug.bind(logger);
-      log({ err: error, count, spool: spool.key, source: options.source }, `audit spool ${what} failed`);
+    createSpoolWriter(spool, {
+      retryMs: options.spoolRetryMs ?? 1000,
+      onError(error, what, count) {
+        counts.spoolErrors += 1;
+        metrics.spoolError();
+        // A failed removal only means a harmless resend later; a failed write leaves events in memory
+        // only until a retry of it succeeds (votemesh_audit_client_unspooled counts them).
+        const log = what === 'write' ? logger.warn.bind(logger) : logger.debug.bind(logger);
+        log({ err: error, count, spool: spool.key, source: options.source }, `audit spool ${what} failed`);
+      },
     });
   const waiting = createOutbox({ maxEvents: maxBatchEvents, maxBytes: maxBatchBytes });
   /** Set once what is waiting should go without waiting for more: the delay passed, a flush, a resend. */
@@ -337,13 +350,51 @@ export function createAuditClient(options: AuditClientOptions): AuditClient {
       // The spool write is issued (next microtask) before the pump can write the event to a call.
       if (entry.member !== undefined) spoolWriter?.add(entry.member);
       hold(entry);
-      // A full message goes at once; otherwise the pump holds it for company (batchDelayMs at most).
-      if (waiting.hasFullMessage()) sendWaitingNow();
-      else schedulePump();
+      sendSoon();
     } catch (error) {
       // JSON.stringify of `data` (a BigInt, a cycle) is the only thing above that can throw.
       drop('the event could not be encoded', 'unencodable', { eventId: draft.eventId, err: error });
     }
+  }
+
+  /** After holding an entry: a full message goes at once; otherwise the pump holds it for company (batchDelayMs at most). */
+  function sendSoon(): void {
+    if (waiting.hasFullMessage()) sendWaitingNow();
+    else schedulePump();
+  }
+
+  function stage(draft: AuditEventDraft): StagedAuditEvent {
+    // Without a spool, or for an event `record` would drop anyway: recorded (and reported) as usual.
+    const asUsual: StagedAuditEvent = { record: () => record(draft) };
+    if (!spool || !UUID_PATTERN.test(draft.eventId)) return asUsual;
+    let message: AuditEventInput;
+    try {
+      message = toAuditEntry(0, draft).message;
+    } catch {
+      return asUsual;
+    }
+    const member = spoolMember(message);
+    return {
+      spoolWrite: { key: spool.key, score: Date.now(), member },
+      record: (spooled) => (spooled ? recordSpooled(message, member) : record(draft)),
+    };
+  }
+
+  /** An event its caller's transaction wrote to the spool: held and sent like the rest, not written again. */
+  function recordSpooled(message: AuditEventInput, member: string): void {
+    // It is durable whatever happens here: once closed, the next start (or a sibling) adopts it.
+    if (!accepting) return;
+    const id = (message.event_id ?? '').toLowerCase();
+    if (heldIds.has(id) || overflowing.has(id)) return;
+    if (unconfirmed.size >= maxBuffered) {
+      // Memory is full: it waits in the spool, like an overflow, and is adopted once there is room.
+      counts.overflowed += 1;
+      metrics.overflowed();
+      return;
+    }
+    lastNumber += 1;
+    hold(entryOf(lastNumber, message, member));
+    sendSoon();
   }
 
   function persisted(eventIds: readonly string[] | undefined): Promise<void> {
@@ -388,8 +439,12 @@ export function createAuditClient(options: AuditClientOptions): AuditClient {
     record: (draft) => inRootContext(() => record(draft)),
     flush: (timeoutMs) => inRootContext(() => flush(timeoutMs)),
     persisted: (eventIds) => inRootContext(() => persisted(eventIds)),
+    stage(draft) {
+      const staged = stage(draft);
+      return { ...staged, record: (spooled) => inRootContext(() => staged.record(spooled)) };
+    },
     close: () => inRootContext(close),
-    stats: () => ({ buffered: unconfirmed.size, ...counts }),
+    stats: () => ({ buffered: unconfirmed.size, unspooled: spoolWriter?.unspooled() ?? 0, ...counts }),
   };
   // What earlier runs (or dead replicas) left unconfirmed goes out first.
   const adopter =

@@ -3,10 +3,15 @@
 // always comes after it), confirmations in one ZREM per completed call. `persisted(members)` lets a
 // caller wait until what it recorded is durable (the worker does, before it acknowledges a batch).
 // Durability is tracked per member, never as one flag for the whole client: a write that failed
-// leaves its members marked unspooled until one of them is asked for again (a retried settle), so a
-// retry cannot pass without the write having really happened, and one caller's failure is neither
-// reported to nor cleared by another caller waiting at the same time.
+// leaves its members marked unspooled until a later write of them succeeds, so a retried settle
+// cannot pass without the write having really happened, and one caller's failure is neither
+// reported to nor cleared by another caller waiting at the same time. Failed members are written
+// again on their own, after `retryMs` (doubled per failed retry, up to RETRY_MAX_MS), and at once
+// when one of them is recorded or waited for again; one that is confirmed meanwhile is forgotten.
 import type { AuditSpool } from './audit-spool.ts';
+
+/** The longest wait between two retries of failed spool writes. */
+export const RETRY_MAX_MS = 30_000;
 
 /** The outcome of one ZADD: undefined when Redis has its members, else the error. */
 type WriteOutcome = Promise<unknown>;
@@ -36,15 +41,29 @@ export interface SpoolWriter {
    * tracked here is durable already (stored, adopted from the spool, or confirmed by the audit service).
    */
   persisted(members?: readonly string[]): Promise<void>;
-  /** Waits for the writes in flight (at close, before the connection goes). */
+  /** Members whose write failed and that Redis does not have yet (held in memory only: a crash loses them). */
+  unspooled(): number;
+  /** Stops retrying, tries the failed members once more, and waits for the writes in flight (at close, before the connection goes). */
   settled(): Promise<void>;
 }
 
-export function createSpoolWriter(spool: AuditSpool, onError: (error: unknown, what: 'write' | 'remove', count: number) => void): SpoolWriter {
+export interface SpoolWriterOptions {
+  /** First wait before failed writes are tried again; doubled per failed retry, up to RETRY_MAX_MS. */
+  readonly retryMs: number;
+  readonly onError: (error: unknown, what: 'write' | 'remove', count: number) => void;
+}
+
+export function createSpoolWriter(spool: AuditSpool, options: SpoolWriterOptions): SpoolWriter {
+  const { onError } = options;
   const pending = new Map<string, Pending>();
   let queued: string[] = [];
   let scheduled = false;
   const inFlight = new Set<Promise<unknown>>();
+  /** Members whose last write failed, until a write of them succeeds or they are forgotten. */
+  const failedMembers = new Set<string>();
+  let retryTimer: NodeJS.Timeout | undefined;
+  let retryDelayMs = options.retryMs;
+  let stopped = false;
 
   function track(work: Promise<void>, what: 'write' | 'remove', count: number): WriteOutcome {
     const outcome = work.then(
@@ -91,12 +110,40 @@ export function createSpoolWriter(spool: AuditSpool, onError: (error: unknown, w
         const entry = pending.get(member);
         // Still this write's (not forgotten, not queued again meanwhile).
         if (entry?.status === 'writing' && entry.write === outcome) {
-          if (error === undefined || once) pending.delete(member);
-          else pending.set(member, { status: 'failed', at: entry.at });
+          if (error === undefined || once) {
+            pending.delete(member);
+            failedMembers.delete(member);
+          } else {
+            pending.set(member, { status: 'failed', at: entry.at });
+            failedMembers.add(member);
+          }
         }
         once?.(error);
       }
+      if (error === undefined) {
+        if (failedMembers.size === 0) retryDelayMs = options.retryMs;
+      } else scheduleRetry();
     });
+  }
+
+  /** Queues again every member whose write failed (and is not being written again already). */
+  function requeueFailed(): void {
+    for (const member of failedMembers) {
+      const entry = pending.get(member);
+      if (entry?.status === 'failed') enqueue(member, entry.at);
+    }
+  }
+
+  // A failed write is not left waiting for its event to be recorded again (the vote subgraph's never
+  // are): the members are written again on a timer, backing off while Redis keeps refusing.
+  function scheduleRetry(): void {
+    if (stopped || retryTimer !== undefined || failedMembers.size === 0) return;
+    retryTimer = setTimeout(() => {
+      retryTimer = undefined;
+      retryDelayMs = Math.min(retryDelayMs * 2, RETRY_MAX_MS);
+      requeueFailed();
+    }, retryDelayMs);
+    retryTimer.unref();
   }
 
   return {
@@ -108,7 +155,10 @@ export function createSpoolWriter(spool: AuditSpool, onError: (error: unknown, w
       if (entry?.status === 'failed') enqueue(member, entry.at);
     },
     forget(members) {
-      for (const member of members) pending.delete(member);
+      for (const member of members) {
+        pending.delete(member);
+        failedMembers.delete(member);
+      }
       if (members.length > 0) void track(spool.remove(members), 'remove', members.length);
     },
     async persisted(members) {
@@ -126,7 +176,13 @@ export function createSpoolWriter(spool: AuditSpool, onError: (error: unknown, w
       const failed = (await Promise.all(writes)).find((error) => error !== undefined);
       if (failed !== undefined) throw new Error(`the audit spool (${spool.key}) could not be written`, { cause: failed });
     },
+    unspooled: () => failedMembers.size,
     async settled() {
+      stopped = true;
+      clearTimeout(retryTimer);
+      retryTimer = undefined;
+      // One last try for what failed: at close it is that or losing those events.
+      requeueFailed();
       write();
       await Promise.all(inFlight);
     },

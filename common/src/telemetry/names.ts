@@ -269,6 +269,11 @@ export const METRICS = {
     help: "Unconfirmed audit events in this process kind's Redis spool (all replicas), read at scrape time.",
     kind: 'gauge',
   },
+  auditClientUnspooled: {
+    name: 'votemesh_audit_client_unspooled',
+    help: 'Unconfirmed audit events this process holds in memory only: their Redis spool write failed and is retried until it succeeds.',
+    kind: 'gauge',
+  },
   auditClientDroppedTotal: {
     name: 'votemesh_audit_client_dropped_total',
     help: 'Audit events given up, by reason (buffer_full with the spool unwritable, closed, invalid_id, unencodable, refused by the server).',

@@ -171,6 +171,28 @@ describe('audit client with a Redis spool', () => {
     assert.equal(client.stats().spoolErrors, 1);
   });
 
+  it('writes a failed spool write again on its own, without the event being recorded again (metered meanwhile)', async () => {
+    const spool = createRedisAuditSpool(redis, auditSpoolKey(prefix, 'self-retry'));
+    relay.down();
+    // A key of the wrong type makes Redis refuse the ZADD (WRONGTYPE), as READONLY or OOM would.
+    await redis.set(spool.key, 'not a sorted set');
+    const registry = createMetricsRegistry('sender');
+    const client = sender(spool, registry, { spoolAdoptEveryMs: 60_000, spoolRetryMs: 50 });
+    const draft = makeDraft();
+    client.record(draft);
+    await waitFor(() => client.stats().spoolErrors >= 1, { what: 'the spool write to fail' });
+    assert.equal(client.stats().unspooled, 1, 'held in memory only');
+    assert.equal(await metric(registry, /^votemesh_audit_client_unspooled\{[^}]*\} (\d+)$/m), 1);
+
+    await redis.del(spool.key);
+    await waitFor(async () => (await spool.size()) === 1, { what: 'the event written to the spool again by the client itself' });
+    const [member] = await spool.load(0, 10, Date.now());
+    assert.ok(member?.includes(draft.eventId));
+    await waitFor(() => client.stats().unspooled === 0, { what: 'the client to see the write succeed' });
+    assert.equal(await metric(registry, /^votemesh_audit_client_unspooled\{[^}]*\} (\d+)$/m), 0);
+    assert.equal(client.stats().buffered, 1, 'still unconfirmed: the audit service is away');
+  });
+
   it("one caller's failed spool write is neither cleared nor passed by another caller waiting meanwhile", async () => {
     const real = createRedisAuditSpool(redis, auditSpoolKey(prefix, 'lanes'));
     const flaky = flakySpool(real);
@@ -271,6 +293,37 @@ describe('audit client with a Redis spool', () => {
       probes.disconnect();
       await redisRelay[Symbol.asyncDispose]();
     }
+  });
+
+  it("a staged event, spooled by the caller's own transaction, is sent once and removed, never written by the client", async () => {
+    const real = createRedisAuditSpool(redis, auditSpoolKey(prefix, 'staged'));
+    let saves = 0;
+    const spool: AuditSpool = {
+      ...real,
+      async save(members) {
+        saves += 1;
+        await real.save(members);
+      },
+    };
+    const client = sender(spool, createMetricsRegistry('sender'), { spoolAdoptEveryMs: 60_000 });
+    const draft = makeDraft();
+    const staged = client.stage(draft);
+    const write = staged.spoolWrite;
+    assert.ok(write);
+    assert.equal(write.key, real.key);
+    // The caller's transaction (castVote's MULTI) carries the ZADD with its own writes.
+    await redis.multi().set(`${prefix}staged:other-write`, '1').zadd(write.key, write.score, write.member).exec();
+    staged.record(true);
+    await client.persisted([draft.eventId]);
+    await client.flush();
+    assert.deepEqual(await storedIds([draft.eventId]), [draft.eventId]);
+    await waitFor(async () => (await real.size()) === 0, { what: 'the confirmed event removed from the spool' });
+    assert.equal(saves, 0, 'the client did not write it to the spool itself');
+    // Without the spool write (the transaction's ZADD failed), record(false) writes it like record().
+    const fallback = makeDraft();
+    client.stage(fallback).record(false);
+    await client.persisted([fallback.eventId]);
+    assert.equal(saves, 1);
   });
 
   it('two senders adopting one spool write each event once', async () => {

@@ -66,6 +66,11 @@ export interface StackOptions {
    * replica leaves the shared database and keys to the stack that made them.
    */
   readonly replicaOf?: Stack;
+  /**
+   * The AuditSink the subgraph sends to, made on the stack's Redis connection and prefix (a real
+   * audit client with its spool); `stack.audit` then receives nothing. @default the memory sink
+   */
+  readonly audit?: (redis: Redis, prefix: string) => AuditSink;
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
@@ -107,7 +112,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     prisma,
     redis,
     bus,
-    audit,
+    audit: options.audit?.(redis, prefix) ?? audit,
     registry: createMetricsRegistry('vote-test'),
   });
   const key = identitySecretKey(IDENTITY_SECRET);

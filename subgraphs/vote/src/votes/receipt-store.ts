@@ -1,10 +1,14 @@
 // Vote receipts in Redis. Accepting a vote is ONE MULTI, one round trip: the receipt hash
 // (PENDING) with its TTL, the `votes` stream entry for the worker, the voter's latest receipt per
-// poll (for `Poll.myVote`), and the PUBLISH of the PENDING receipt message on the bus channel
-// (docs/contracts/bus.md; the vote subgraph's event bus and this store share one connection and
-// prefix). The writes are all made or none; the PUBLISH runs last, once they are made, and a
-// failure of it alone does not undo the vote (pub/sub is fire-and-forget). The worker later
-// rewrites `status`/`reason`/`updatedAt` of the hash and publishes a receipt bus message.
+// poll (for `Poll.myVote`), the vote's `vote.accepted` audit event into the audit client's spool
+// (when given: so the event is durable exactly when the vote is, docs/contracts/audit.md), and the
+// PUBLISH of the PENDING receipt message on the bus channel (docs/contracts/bus.md; the vote
+// subgraph's event bus, the audit spool and this store share one connection and prefix). The
+// writes are all made or none; the PUBLISH runs last, once they are made, and a failure of it
+// alone does not undo the vote (pub/sub is fire-and-forget), nor does a failure of the spool write
+// alone (the audit client then writes the event itself). The worker later rewrites
+// `status`/`reason`/`updatedAt` of the hash and publishes a receipt bus message.
+import type { AuditSpoolWrite } from '@votemesh/common/contracts/audit';
 import { encodeBusMessage, RECEIPT_STATUSES, type ReceiptStatus, type ReceiptUpdate } from '@votemesh/common/contracts/bus';
 import { tracePublish } from '@votemesh/common/bus/redis-event-bus';
 import { createRedisKeys } from '@votemesh/common/contracts/redis-keys';
@@ -27,11 +31,16 @@ export interface AcceptedVote {
   readonly streamId: string;
   /** Why the PENDING message was not published, when it was not (the vote is written regardless). */
   readonly publishError?: Error;
+  /** Why the audit spool write failed, when it did (the vote is written regardless). */
+  readonly auditSpoolError?: Error;
 }
 
 export interface ReceiptStore {
-  /** Writes receipt + stream entry + latest-vote pointer atomically and publishes `pending`, in one round trip. */
-  accept(entry: VoteEntry, pending: ReceiptUpdate): Promise<AcceptedVote>;
+  /**
+   * Writes receipt + stream entry + latest-vote pointer (+ `audit`, the vote's audit event into the
+   * spool) atomically and publishes `pending`, in one round trip.
+   */
+  accept(entry: VoteEntry, pending: ReceiptUpdate, audit?: AuditSpoolWrite): Promise<AcceptedVote>;
   get(receiptId: string): Promise<ReceiptRecord | null>;
   /** The voter's latest receipt per poll (absent when none or expired), in one round trip per step. */
   latestFor(voterId: string, pollIds: readonly string[]): Promise<Map<string, ReceiptRecord>>;
@@ -55,12 +64,12 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
   const receiptChannel = keys.channel('receipt');
 
   return {
-    async accept(entry, pending) {
+    async accept(entry, pending, audit) {
       const receiptKey = keys.receipt(entry.receiptId);
       const latestKey = myVoteKey(prefix, entry.pollId);
       // Traced as the `send bus` span a bus.publish would have been (the `send votes` span is the caller's).
-      const results = await tracePublish(receiptChannel, () =>
-        redis
+      const results = await tracePublish(receiptChannel, () => {
+        const transaction = redis
           .multi()
           .hset(receiptKey, {
             pollId: entry.pollId,
@@ -73,16 +82,17 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
           .expire(receiptKey, ttlSeconds)
           .xadd(keys.votes, '*', ...encodeVoteEntry(entry))
           .hset(latestKey, entry.voterId, entry.receiptId)
-          .expire(latestKey, ttlSeconds)
-          .publish(receiptChannel, encodeBusMessage(pending))
-          .exec(),
-      );
+          .expire(latestKey, ttlSeconds);
+        if (audit) transaction.zadd(audit.key, audit.score, audit.member);
+        return transaction.publish(receiptChannel, encodeBusMessage(pending)).exec();
+      });
       if (!results) throw new Error('Redis discarded the vote transaction');
       const [publishError] = results.at(-1) ?? [null];
-      for (const [error] of results.slice(0, -1)) if (error) throw error;
+      const [auditSpoolError] = audit ? (results.at(-2) ?? [null]) : [null];
+      for (const [error] of results.slice(0, audit ? -2 : -1)) if (error) throw error;
       const streamId = results[2]?.[1];
       if (typeof streamId !== 'string') throw new Error('XADD returned no stream id');
-      return publishError ? { streamId, publishError } : { streamId };
+      return { streamId, ...(publishError ? { publishError } : {}), ...(auditSpoolError ? { auditSpoolError } : {}) };
     },
     async get(receiptId) {
       return toReceipt(receiptId, await redis.hgetall(keys.receipt(receiptId)));

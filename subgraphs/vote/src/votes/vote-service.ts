@@ -1,6 +1,6 @@
 // castVote and receipt reads. Validation reads polls through the short-lived in-memory cache, so
 // a vote normally costs no PostgreSQL query: one Redis MULTI, which also publishes the PENDING
-// receipt message (receipt-store.ts).
+// receipt message and spools the vote's `vote.accepted` audit event (receipt-store.ts).
 import { randomUUID } from 'node:crypto';
 import { SpanKind, trace } from '@opentelemetry/api';
 import type { AuditSink } from '@votemesh/common/contracts/audit';
@@ -79,6 +79,12 @@ export function createVoteService(deps: VoteServiceDeps): VoteService {
       [ATTR.RECEIPT_ID]: receipt.id,
     };
     const pending: ReceiptUpdate = { type: 'receipt', receiptId: receipt.id, pollId, status: 'PENDING', updatedAt: receipt.updatedAt };
+    // The event goes into the audit spool in the vote's own MULTI: durable exactly when the vote is,
+    // at no extra round trip (awaiting the client's own ZADD instead would add one to every vote,
+    // and a crash between the MULTI and that ZADD would still lose it). Poll lifecycle events keep
+    // the plain record: docs/contracts/audit.md says what a crash can lose there.
+    const event = auditEvent({ actor: voter.subject, action: 'vote.accepted', subjectType: 'Vote', subjectId: receipt.id, pollId, data: { optionId } }, castAt);
+    const staged = audit.stage?.(event);
     const accepted = await withSpan(
       tracer,
       SPAN_NAMES.votesSend,
@@ -88,6 +94,7 @@ export function createVoteService(deps: VoteServiceDeps): VoteService {
         const written = await receipts.accept(
           { receiptId: receipt.id, pollId, optionId, voterId: voter.subject, castAt: receipt.castAt, ...(traceparent ? { traceparent } : {}) },
           pending,
+          staged?.spoolWrite,
         );
         span.setAttribute(ATTR.MESSAGING_MESSAGE_ID, written.streamId);
         return written;
@@ -98,7 +105,12 @@ export function createVoteService(deps: VoteServiceDeps): VoteService {
       // The vote is in the stream and will be counted; only a live PENDING push is lost.
       logger.warn({ err: accepted.publishError, receiptId: receipt.id }, 'could not publish the PENDING receipt message');
     }
-    audit.record(auditEvent({ actor: voter.subject, action: 'vote.accepted', subjectType: 'Vote', subjectId: receipt.id, pollId, data: { optionId } }, castAt));
+    if (accepted.auditSpoolError) {
+      // The vote is in; the audit client writes the event to its spool itself.
+      logger.warn({ err: accepted.auditSpoolError, receiptId: receipt.id }, 'could not spool the vote.accepted audit event with the vote');
+    }
+    if (staged) staged.record(staged.spoolWrite !== undefined && accepted.auditSpoolError === undefined);
+    else audit.record(event);
     return receipt;
   }
 

@@ -100,3 +100,6 @@ export interface AuditClientStats {
   /** gRPC messages written (a RecordBatch message carries many events). */
   readonly messagesSent: number;
 }
+
+/** The counters of `AuditClientStats` (all but `buffered` and `unspooled`, read from state): the client's parts count into one. */
+export type AuditClientCounts = { -readonly [K in Exclude<keyof AuditClientStats, 'buffered' | 'unspooled'>]: number };

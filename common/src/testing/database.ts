@@ -11,6 +11,7 @@ import {
   checkDatabaseExists,
   createDatabaseIfMissing,
   dropDatabaseIfExists,
+  readDatabaseName,
   readPostgresErrorCode,
   replaceDatabaseName,
   withMaintenanceConnection,
@@ -50,6 +51,18 @@ export async function createTestDatabase(options: CreateTestDatabaseOptions = {}
       await dropDatabaseIfExists(adminUrl, name);
     },
   };
+}
+
+/**
+ * Makes a test database refuse new connections and ends the open ones (`refuse`), or lets
+ * connections in again: what a PostgreSQL restart does to the pools of the processes using it.
+ */
+export async function refuseConnections(databaseUrl: string, refuse: boolean): Promise<void> {
+  const name = readDatabaseName(databaseUrl);
+  await withMaintenanceConnection(databaseUrl, async (client) => {
+    await client.query(`ALTER DATABASE "${name}" WITH ALLOW_CONNECTIONS ${refuse ? 'false' : 'true'}`);
+    if (refuse) await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [name]);
+  });
 }
 
 function ensureTemplateDatabase(adminUrl: string, migrationsDir: string): Promise<string> {

@@ -15,7 +15,7 @@ import {
   type PollView,
   type Stack,
 } from './support.ts';
-import { readDatabaseName, withMaintenanceConnection } from '@votemesh/common/db/postgres-admin';
+import { refuseConnections } from '@votemesh/common/testing/database';
 import { waitFor } from '@votemesh/common/testing/wait-for';
 
 const CREATE = `mutation ($input: CreatePollInput!) { createPoll(input: $input) { ${POLL_FIELDS} } }`;
@@ -29,18 +29,6 @@ const POLL_STATUS = `subscription ($pollId: ID!) { pollStatus(pollId: $pollId) {
 /** Failed gap re-reads the subgraph logged for a poll. */
 function rereadFailures(stack: Stack, pollId: string): number {
   return stack.logs.filter((line) => line['pollId'] === pollId && line.msg.startsWith('pollStatus could not re-read')).length;
-}
-
-/**
- * Makes the database refuse new connections and ends the open ones (or lets them in again), as a
- * PostgreSQL restart does to the subgraph's pool.
- */
-async function refuseConnections(databaseUrl: string, refuse: boolean): Promise<void> {
-  const name = readDatabaseName(databaseUrl);
-  await withMaintenanceConnection(databaseUrl, async (client) => {
-    await client.query(`ALTER DATABASE "${name}" WITH ALLOW_CONNECTIONS ${refuse ? 'false' : 'true'}`);
-    if (refuse) await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [name]);
-  });
 }
 
 function inSeconds(seconds: number): string {

@@ -3,29 +3,16 @@
 // its subscriptions must end with UPSTREAM_UNAVAILABLE rather than hang.
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { createLogger } from '@votemesh/common/logger';
 import type { GraphQLFormattedError } from 'graphql';
 import { WebSocketServer } from 'ws';
 import { waitFor } from '@votemesh/common/testing/wait-for';
 import { createUpstreamConnector, type UpstreamConnectorOptions } from '../src/subscriptions/upstream.ts';
+import { captureLogs } from '@votemesh/common/testing/log-capture';
 
 const TICKS = { query: 'subscription { ticks(room: "u1") { n } }', operationName: undefined, variables: {} };
 const PUBLIC = { subgraph: 'counter', scope: 'public', identity: undefined } as const;
 const ignore = { next: () => {}, error: () => {}, complete: () => {} };
-
-/** Lines the connector logged, parsed. */
-function capturingLogger() {
-  const lines: Record<string, unknown>[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { lines, logger: createLogger({ service: 'gateway-test', level: 'debug', destination }) };
-}
 
 /** A loopback port nothing listens on: a subgraph that is down. */
 async function deadPort(): Promise<number> {
@@ -59,7 +46,7 @@ describe('upstream connector', () => {
 
   describe('teardown while the subgraph is down', () => {
     it('survives the last subscriber leaving during a reconnect attempt', async () => {
-      const { lines, logger } = capturingLogger();
+      const { lines, logger } = captureLogs('gateway-test', 'debug');
       const connector = connectorFor(await deadPort(), logger);
       const unsubscribe = connector.subscribe(PUBLIC, TICKS, ignore);
       await waitFor(() => lines.some((line) => line['msg'] === 'subgraph subscription socket lost; reconnecting'), {
@@ -76,7 +63,7 @@ describe('upstream connector', () => {
     });
 
     it('closes while a connect attempt is failing', async () => {
-      const { lines, logger } = capturingLogger();
+      const { lines, logger } = captureLogs('gateway-test', 'debug');
       const connector = connectorFor(await deadPort(), logger);
       connector.subscribe(PUBLIC, TICKS, ignore);
       await waitFor(() => lines.some((line) => line['msg'] === 'subgraph subscription socket lost; reconnecting'), {
@@ -97,7 +84,7 @@ describe('upstream connector', () => {
 
     /** Subscribes and resolves with the errors the subscription ends with. */
     async function endingOf(port: number): Promise<readonly GraphQLFormattedError[]> {
-      const connector = connectorFor(port, capturingLogger().logger, quick);
+      const connector = connectorFor(port, captureLogs('gateway-test', 'debug').logger, quick);
       let ended: readonly GraphQLFormattedError[] | undefined;
       connector.subscribe(PUBLIC, TICKS, {
         next: () => {},

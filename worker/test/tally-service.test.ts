@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
@@ -11,8 +10,8 @@ import { createRedisEventBus } from '@votemesh/common/bus/redis-event-bus';
 import type { TallyServiceClient } from '@votemesh/common/grpc/generated/votemesh/tally/v1/TallyService';
 import type { PollTally__Output } from '@votemesh/common/grpc/generated/votemesh/tally/v1/PollTally';
 import { loadTallyProto } from '@votemesh/common/grpc/load';
-import { createLogger } from '@votemesh/common/logger';
 import { refuseConnections } from '@votemesh/common/testing/database';
+import { captureLogs } from '@votemesh/common/testing/log-capture';
 import { killRedisConnection } from '@votemesh/common/testing/redis';
 import { waitFor } from '@votemesh/common/testing/wait-for';
 import { startConsumer, type Consumer } from '../src/consumer.ts';
@@ -202,7 +201,11 @@ describe('WatchResults', () => {
     }
   });
 
-  it('sends the newest tally after its bus connection was lost and is back (what was published meanwhile is gone)', async () => {
+  /**
+   * A tally server on a bus of its own whose subscriber connection the test can kill, and a
+   * WatchResults stream of a new poll from it (send_initial).
+   */
+  async function watchOnKillableBus(logger = h.logger) {
     const subscriberName = `tally-gap-${randomUUID()}`;
     const gapBus = createRedisEventBus({
       publisher: h.redis,
@@ -210,45 +213,6 @@ describe('WatchResults', () => {
       prefix: h.prefix,
       logger: h.logger,
     });
-    const gapServer = await startTallyServer({ prisma: h.prisma, bus: gapBus, logger: h.logger, windowSeconds: 5, host: '127.0.0.1', port: 0 });
-    const { TallyService } = loadTallyProto().votemesh.tally.v1;
-    const gapClient = new TallyService(gapServer.address, credentials.createInsecure());
-    const poll = await h.createPoll(2);
-    const call = gapClient.WatchResults({ poll_id: poll.id, send_initial: true });
-    const received: ReturnType<typeof fromPollTally>[] = [];
-    call.on('data', (message: PollTally__Output) => received.push(fromPollTally(message)));
-    call.on('error', () => undefined);
-    try {
-      await waitFor(() => received.some((tally) => tally.version === 0), { what: 'the initial tally' });
-      // Committed, never published: as if its tally message went out while the bus was away.
-      await commitBatch(h.applyDeps, [voteEntry('1-0', { pollId: poll.id, optionId: poll.optionIds[0] as string, voterId: 'gap' })]);
-      assert.equal(await killRedisConnection(h.redis, subscriberName), 1);
-      const caughtUp = await waitFor(() => received.find((tally) => tally.version === 1), { what: 'the tally committed during the gap' });
-      assert.equal(caughtUp.totalVotes, 1);
-    } finally {
-      call.cancel();
-      gapClient.close();
-      await gapServer.close(1000);
-      await gapBus.close();
-    }
-  });
-
-  it('retries the re-read after a gap while PostgreSQL refuses it, and sends the tally once it answers', async () => {
-    const subscriberName = `tally-gap-${randomUUID()}`;
-    const gapBus = createRedisEventBus({
-      publisher: h.redis,
-      subscriber: new Redis(REDIS_URL, { connectionName: subscriberName }),
-      prefix: h.prefix,
-      logger: h.logger,
-    });
-    const logs: { msg: string; pollId?: string }[] = [];
-    const destination = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        for (const line of chunk.toString('utf8').split('\n')) if (line) logs.push(JSON.parse(line) as { msg: string; pollId?: string });
-        done();
-      },
-    });
-    const logger = createLogger({ service: 'worker-test', level: 'warn', destination });
     const gapServer = await startTallyServer({ prisma: h.prisma, bus: gapBus, logger, windowSeconds: 5, host: '127.0.0.1', port: 0 });
     const { TallyService } = loadTallyProto().votemesh.tally.v1;
     const gapClient = new TallyService(gapServer.address, credentials.createInsecure());
@@ -257,6 +221,36 @@ describe('WatchResults', () => {
     const received: ReturnType<typeof fromPollTally>[] = [];
     call.on('data', (message: PollTally__Output) => received.push(fromPollTally(message)));
     call.on('error', () => undefined);
+    return {
+      poll,
+      received,
+      killBusSubscriber: async () => assert.equal(await killRedisConnection(h.redis, subscriberName), 1),
+      async close() {
+        call.cancel();
+        gapClient.close();
+        await gapServer.close(1000);
+        await gapBus.close();
+      },
+    };
+  }
+
+  it('sends the newest tally after its bus connection was lost and is back (what was published meanwhile is gone)', async () => {
+    const { poll, received, killBusSubscriber, close } = await watchOnKillableBus();
+    try {
+      await waitFor(() => received.some((tally) => tally.version === 0), { what: 'the initial tally' });
+      // Committed, never published: as if its tally message went out while the bus was away.
+      await commitBatch(h.applyDeps, [voteEntry('1-0', { pollId: poll.id, optionId: poll.optionIds[0] as string, voterId: 'gap' })]);
+      await killBusSubscriber();
+      const caughtUp = await waitFor(() => received.find((tally) => tally.version === 1), { what: 'the tally committed during the gap' });
+      assert.equal(caughtUp.totalVotes, 1);
+    } finally {
+      await close();
+    }
+  });
+
+  it('retries the re-read after a gap while PostgreSQL refuses it, and sends the tally once it answers', async () => {
+    const { logger, lines: logs } = captureLogs('worker-test', 'warn');
+    const { poll, received, killBusSubscriber, close } = await watchOnKillableBus(logger);
     const failedRereads = (): number =>
       logs.filter((line) => line.pollId === poll.id && line.msg.startsWith('re-reading a tally after a bus gap failed')).length;
     try {
@@ -265,7 +259,7 @@ describe('WatchResults', () => {
       await commitBatch(h.applyDeps, [voteEntry('1-0', { pollId: poll.id, optionId: poll.optionIds[0] as string, voterId: 'gap-retry' })]);
       await refuseConnections(h.db.url, true);
       try {
-        assert.equal(await killRedisConnection(h.redis, subscriberName), 1);
+        await killBusSubscriber();
         await waitFor(() => failedRereads() >= 2, { timeoutMs: 10_000, what: 'two failed re-reads (the first and a retry)' });
         assert.ok(!received.some((tally) => tally.version === 1));
       } finally {
@@ -274,10 +268,7 @@ describe('WatchResults', () => {
       const caughtUp = await waitFor(() => received.find((tally) => tally.version === 1), { what: 'the tally committed during the gap' });
       assert.equal(caughtUp.totalVotes, 1);
     } finally {
-      call.cancel();
-      gapClient.close();
-      await gapServer.close(1000);
-      await gapBus.close();
+      await close();
     }
   });
 });

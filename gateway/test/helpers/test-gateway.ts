@@ -1,13 +1,12 @@
 // Starts the real gateway (startGateway) on port 0 with a test configuration built through
 // loadConfig, so tests exercise the same parsing and defaults as production. Logs are collected
 // in memory: tests can assert on what was logged (e.g. the unmasked internal error).
-import { Writable } from 'node:stream';
-import { createLogger } from '@votemesh/common/logger';
 import { createMetricsRegistry } from '@votemesh/common/metrics';
 import { waitFor } from '@votemesh/common/testing/wait-for';
 import { loadConfig } from '../../src/config.ts';
 import { startGateway, type GatewayDeps, type RunningGateway } from '../../src/server.ts';
 import { TEST_IDENTITY_SECRET } from './test-subgraphs.ts';
+import { captureLogs } from '@votemesh/common/testing/log-capture';
 
 export interface TestGateway extends RunningGateway {
   readonly logs: Record<string, unknown>[];
@@ -30,14 +29,7 @@ export async function startTestGateway(
   deps: Partial<Pick<GatewayDeps, 'rateLimitCounter' | 'subscriptions' | 'dependencyChecks'>> = {},
 ): Promise<TestGateway> {
   const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', IDENTITY_SECRET: TEST_IDENTITY_SECRET, LOG_LEVEL: 'debug', ...env });
-  const logs: Record<string, unknown>[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line.trim() !== '') logs.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-  const logger = createLogger({ service: 'gateway-test', level: config.logLevel, destination });
+  const { logger, lines: logs } = captureLogs('gateway-test', config.logLevel);
   const gateway = await startGateway({ config, logger, registry: createMetricsRegistry('gateway-test'), supergraphSdl, ...deps });
   return {
     ...gateway,

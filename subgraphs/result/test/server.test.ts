@@ -3,11 +3,9 @@
 // live results, tally service failures, probes.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { identitySecretKey } from '@votemesh/common/contracts/identity';
 import { createPrismaClient, type PrismaClient } from '@votemesh/common/db/client';
-import { createLogger } from '@votemesh/common/logger';
 import { createMetricsRegistry } from '@votemesh/common/metrics';
 import { createTestDatabase, type TestDatabase } from '@votemesh/common/testing/database';
 import { waitFor } from '@votemesh/common/testing/wait-for';
@@ -16,6 +14,7 @@ import { startResultSubgraph, type RunningResultSubgraph } from '../src/server.t
 import { createTallyServiceClient, createTallySource, type TallyServiceClient } from '../src/tally-client.ts';
 import { startFakeTallyService, type FakeTallyService } from './fake-tally-service.ts';
 import { createTestWsClient } from './ws-client.ts';
+import { captureLogs, type LogLine } from '@votemesh/common/testing/log-capture';
 
 const COALESCE_MS = 100;
 
@@ -46,7 +45,7 @@ describe('result subgraph', () => {
   let registry: Registry;
   let subgraph: RunningResultSubgraph;
   /** What the subgraph logged at warn and above, parsed. */
-  const logs: Record<string, unknown>[] = [];
+  let logs: readonly LogLine[] = [];
 
   async function seedPoll(labels: readonly string[]): Promise<SeededPoll> {
     const id = randomUUID();
@@ -77,13 +76,9 @@ describe('result subgraph', () => {
     tally = await startFakeTallyService();
     grpcClient = createTallyServiceClient(tally.address);
     registry = createMetricsRegistry('votemesh-result-test');
-    const destination = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        for (const line of chunk.toString('utf8').split('\n')) if (line.trim() !== '') logs.push(JSON.parse(line) as Record<string, unknown>);
-        done();
-      },
-    });
-    const logger = createLogger({ service: 'votemesh-result-test', level: 'warn', destination });
+    const captured = captureLogs('votemesh-result-test', 'warn');
+    logs = captured.lines;
+    const { logger } = captured;
     subgraph = await startResultSubgraph({
       config: { host: '127.0.0.1', port: 0, production: false, coalesceMs: COALESCE_MS, watchReconnectInitialMs: 20, watchReconnectMaxMs: 200 },
       logger,

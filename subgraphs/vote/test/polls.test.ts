@@ -141,14 +141,23 @@ describe('vote subgraph: polls', () => {
       assert.deepEqual(statuses.errors, []);
     });
 
-    it('reports a transition it missed while the bus was disconnected, once the bus is back', async () => {
+    /**
+     * A live pollStatus subscription to an open poll, which another replica then closes: committed in
+     * PostgreSQL, its announcement not (yet) on this replica's bus.
+     */
+    async function watchThenCloseElsewhere() {
       const poll = await createOpenPoll(stack);
       const active = await activeSubscriptions(stack, 'pollStatus');
       const statuses = subscribe<{ pollStatus: { status: string; at: string } }>(stack.ws(), POLL_STATUS, { pollId: poll.id });
       await waitForActiveSubscriptions(stack, 'pollStatus', active + 1);
-      // Closed by another replica whose announcement went out while this replica's bus was away.
       const closesAt = new Date();
       await stack.prisma.poll.update({ where: { id: poll.id }, data: { status: 'CLOSED', closesAt } });
+      return { poll, statuses, closesAt };
+    }
+
+    it('reports a transition it missed while the bus was disconnected, once the bus is back', async () => {
+      // The other replica's announcement went out while this replica's bus was away.
+      const { statuses, closesAt } = await watchThenCloseElsewhere();
       await stack.killBusSubscriber();
       const missed = await statuses.first((event) => event.pollStatus.status === 'CLOSED');
       assert.equal(missed.pollStatus.at, closesAt.toISOString());
@@ -156,14 +165,8 @@ describe('vote subgraph: polls', () => {
     });
 
     it('retries a gap re-read that failed until PostgreSQL answers again, then reports the transition', async () => {
-      const poll = await createOpenPoll(stack);
-      const active = await activeSubscriptions(stack, 'pollStatus');
-      const statuses = subscribe<{ pollStatus: { status: string; at: string } }>(stack.ws(), POLL_STATUS, { pollId: poll.id });
-      await waitForActiveSubscriptions(stack, 'pollStatus', active + 1);
-      // Closed by another replica whose announcement went out while this replica's bus was away, and
-      // this replica's PostgreSQL connections fail when the bus comes back.
-      const closesAt = new Date();
-      await stack.prisma.poll.update({ where: { id: poll.id }, data: { status: 'CLOSED', closesAt } });
+      // The announcement is lost with the bus, and this replica's PostgreSQL connections fail when the bus comes back.
+      const { poll, statuses, closesAt } = await watchThenCloseElsewhere();
       const failedBefore = rereadFailures(stack, poll.id);
       await refuseConnections(stack.databaseUrl, true);
       try {

@@ -2,16 +2,15 @@
 // Redis prefix, plus a small HTTP GraphQL client and a graphql-ws client that queues what it
 // receives. `await using stack = await startStack()` tears everything down.
 import { randomBytes } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { PrismaPg } from '@prisma/adapter-pg';
 import type { EventBus } from '@votemesh/common/bus/event-bus';
 import { createRedisEventBus } from '@votemesh/common/bus/redis-event-bus';
 import type { AuditEventDraft, AuditSink } from '@votemesh/common/contracts/audit';
 import { identitySecretKey, signIdentity, type Identity } from '@votemesh/common/contracts/identity';
 import { PrismaClient } from '@votemesh/common/db/client';
-import { createLogger } from '@votemesh/common/logger';
 import { createMetricsRegistry } from '@votemesh/common/metrics';
 import { createTestDatabase, type TestDatabase } from '@votemesh/common/testing/database';
+import { captureLogs, type LogLine } from '@votemesh/common/testing/log-capture';
 import { deleteRedisPrefix, killRedisConnection, testRedisPrefix } from '@votemesh/common/testing/redis';
 import { waitFor } from '@votemesh/common/testing/wait-for';
 import { createClient, type Client } from 'graphql-ws';
@@ -49,7 +48,7 @@ export interface Stack extends AsyncDisposable {
   /** SQL statements PostgreSQL received, for N+1 checks. */
   readonly queries: string[];
   /** The subgraph's log lines at warn and above, parsed. */
-  readonly logs: { readonly level: number; readonly msg: string; readonly [field: string]: unknown }[];
+  readonly logs: readonly LogLine[];
   token(identity: Identity): Promise<string>;
   request<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>, as?: Identity | string): Promise<GraphQLResult<T>>;
   /** Like `request`, failing on errors. */
@@ -87,14 +86,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   prisma.$on('query', (event) => queries.push(event.query));
   const prefix = shared?.prefix ?? testRedisPrefix();
   const redis = new Redis('redis://127.0.0.1:6379', { lazyConnect: false });
-  const logs: Stack['logs'][number][] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line) logs.push(JSON.parse(line) as Stack['logs'][number]);
-      done();
-    },
-  });
-  const logger = createLogger({ service: 'vote-test', level: 'warn', destination });
+  const { logger, lines: logs } = captureLogs('vote-test', 'warn');
   const subscriberName = `vote-test-bus-${prefix.slice(0, -1).replace(':', '-')}-${randomBytes(3).toString('hex')}`;
   const bus = createRedisEventBus({ publisher: redis, subscriber: redis.duplicate({ connectionName: subscriberName }), prefix, logger });
   const audit = createMemoryAuditSink();

@@ -6,7 +6,7 @@
 // it, see batch-sql.ts) and its vote.superseded event gets the id the first settle would have sent.
 import { createHash } from 'node:crypto';
 import type { AuditEventDraft } from '@votemesh/common/contracts/audit';
-import type { MalformedEntry, ParsedVote } from './outcomes.ts';
+import type { MalformedEntry } from './outcomes.ts';
 import type { DecidedVote, ReplacedReceipt } from './tally-sql.ts';
 
 const ACTOR = 'worker';
@@ -33,14 +33,14 @@ export function receiptEventId(receiptId: string, action: keyof typeof ACTION_MA
   return `${receiptId.slice(0, 29)}${tail.toString(16).padStart(7, '0')}`;
 }
 
-function traceIdOf(vote: ParsedVote): string | undefined {
-  return vote.entry.traceparent?.split('-')[1];
+function traceIdOf(traceparent: string | undefined): string | undefined {
+  return traceparent?.split('-')[1];
 }
 
 export function decidedVoteEvent(decided: DecidedVote, at: string): AuditEventDraft {
   const { vote, outcome } = decided;
   const action = outcome.status === 'COUNTED' ? 'vote.counted' : outcome.status === 'SUPERSEDED' ? 'vote.superseded' : 'vote.rejected';
-  const traceId = traceIdOf(vote);
+  const traceId = traceIdOf(vote.entry.traceparent);
   return {
     eventId: receiptEventId(vote.entry.receiptId, action),
     at,
@@ -60,7 +60,9 @@ export function decidedVoteEvent(decided: DecidedVote, at: string): AuditEventDr
   };
 }
 
+/** Traced to the vote that replaced it: that castVote's trace is what superseded this receipt. */
 export function replacedReceiptEvent(replaced: ReplacedReceipt, at: string): AuditEventDraft {
+  const traceId = traceIdOf(replaced.replacedByTraceparent);
   return {
     eventId: receiptEventId(replaced.receiptId, 'vote.superseded'),
     at,
@@ -69,6 +71,7 @@ export function replacedReceiptEvent(replaced: ReplacedReceipt, at: string): Aud
     subjectType: 'Vote',
     subjectId: replaced.receiptId,
     pollId: replaced.pollId,
+    ...(traceId ? { traceId } : {}),
     data: { voterId: replaced.voterId, optionId: replaced.optionId, replacedBy: replaced.replacedBy, reason: 'Replaced by a newer vote' },
   };
 }

@@ -60,6 +60,8 @@ export interface ReplacedReceipt {
   readonly voterId: string;
   readonly castAt: string;
   readonly replacedBy: string;
+  /** The W3C traceparent the replacing vote's castVote carried: its trace caused this supersession. */
+  readonly replacedByTraceparent?: string;
 }
 
 export interface CommittedTally {
@@ -213,8 +215,7 @@ function fromFastResult(votes: readonly ParsedVote[], result: FastResult, window
   const replaced: ReplacedReceipt[] = result.replaced.map((old) => {
     const by = votes[old.ord - 1];
     if (!by) throw new Error(`batch statement answered an unknown ordinal ${old.ord}`);
-    const { pollId, voterId, receiptId } = by.entry;
-    return { receiptId: old.receiptId, pollId, optionId: old.optionId, voterId, castAt: new Date(old.castAtMs).toISOString(), replacedBy: receiptId };
+    return replacedReceipt({ receiptId: old.receiptId, optionId: old.optionId, castAt: new Date(old.castAtMs) }, by);
   });
   const tallies: CommittedTally[] = result.tallies.map((tally) => ({
     pollId: tally.pollId,
@@ -305,8 +306,16 @@ async function applyInTransaction(tx: Tx, votes: readonly ParsedVote[], options:
 }
 
 function replacedReceipt(previous: PreviousBallot, by: ParsedVote): ReplacedReceipt {
-  const { pollId, voterId, receiptId } = by.entry;
-  return { receiptId: previous.receiptId, pollId, optionId: previous.optionId, voterId, castAt: previous.castAt.toISOString(), replacedBy: receiptId };
+  const { pollId, voterId, receiptId, traceparent } = by.entry;
+  return {
+    receiptId: previous.receiptId,
+    pollId,
+    optionId: previous.optionId,
+    voterId,
+    castAt: previous.castAt.toISOString(),
+    replacedBy: receiptId,
+    ...(traceparent ? { replacedByTraceparent: traceparent } : {}),
+  };
 }
 
 async function validatePairs(tx: Tx, votes: readonly ParsedVote[], decided: DecidedVote[]): Promise<ParsedVote[]> {

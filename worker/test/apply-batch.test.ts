@@ -67,6 +67,29 @@ describe('applyBatch: ballots and tallies', () => {
     assert.ok(h.audit.events.some((e) => e.action === 'vote.counted' && e.subjectId === change.receiptId));
   });
 
+  it("traces a superseded receipt's audit event to the vote that replaced it", async () => {
+    const poll = await h.createPoll(2);
+    const firstTrace = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const secondTrace = '0af7651916cd43dd8448eb211c80319c';
+    const first = voteEntry('2500-0', {
+      pollId: poll.id,
+      optionId: poll.optionIds[0]!,
+      voterId: 'traced',
+      traceparent: `00-${firstTrace}-00f067aa0ba902b7-01`,
+    });
+    await applyBatch(h.applyDeps, [first]);
+    const second = voteEntry('2500-1', {
+      pollId: poll.id,
+      optionId: poll.optionIds[1]!,
+      voterId: 'traced',
+      traceparent: `00-${secondTrace}-b7ad6b7169203331-01`,
+    });
+    await applyBatch(h.applyDeps, [second]);
+    const superseded = h.audit.events.find((event) => event.action === 'vote.superseded' && event.subjectId === first.receiptId);
+    assert.equal(superseded?.traceId, secondTrace);
+    assert.equal(h.audit.events.find((event) => event.action === 'vote.counted' && event.subjectId === first.receiptId)?.traceId, firstTrace);
+  });
+
   it('treats a replayed batch as a no-op that still answers COUNTED', async () => {
     const poll = await h.createPoll(2);
     const batch = [

@@ -56,7 +56,7 @@ export interface TestPoll {
 /** A stream entry with an explicit id (so tests control the order the worker sees), cast now unless `castAt` says when. */
 export function voteEntry(
   id: string,
-  vote: { pollId: string; optionId: string; voterId: string; receiptId?: string; castAt?: string },
+  vote: { pollId: string; optionId: string; voterId: string; receiptId?: string; castAt?: string; traceparent?: string },
 ): StreamEntry & { receiptId: string } {
   const receiptId = vote.receiptId ?? randomUUID();
   return { id, receiptId, fields: encodeVoteEntry({ ...vote, receiptId, castAt: vote.castAt ?? new Date().toISOString() }) };

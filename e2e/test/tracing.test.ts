@@ -295,7 +295,7 @@ describe('one vote is one trace, across all five processes', () => {
     assert.deepEqual(inVote, [], `no audit stream span in the vote's trace:\n${describeSpans(inVote)}`);
   });
 
-  describe("a client subscription's trace links to the upstream subscription, whose own trace reaches into the subgraph", () => {
+  describe("a client subscription's trace holds the gateway's start span, which the upstream subscription's own trace links to and which reaches into the subgraph", () => {
     /** One graphql-ws client of the gateway, with `connection_init` payload `init`. */
     function gatewaySocket(init: Record<string, unknown>): WsClient {
       return createWsClient({ url: `${stack.gatewayUrl.replace(/^http/, 'ws')}/graphql`, lazy: true, retryAttempts: 0, connectionParams: init });
@@ -323,28 +323,35 @@ describe('one vote is one trace, across all five processes', () => {
     }
 
     /**
-     * The gateway's upstream span that links to `client`'s span (the root of its own trace: the
-     * upstream is shared, and outlives the client that opened it) and the subgraph's execution span
-     * directly under it.
+     * The gateway's start span of the subscription under `client`'s span, the gateway's upstream
+     * span that links to it (the root of its own trace: the upstream is shared, and outlives the
+     * client that opened it) and the subgraph's execution span directly under that.
      */
     async function upstreamAndSubgraphSpans(
       client: ClientTrace,
       subgraph: string,
-    ): Promise<{ upstream: ReceivedSpan; execution: ReceivedSpan; trace: ReceivedSpan[] }> {
+    ): Promise<{ start: ReceivedSpan; upstream: ReceivedSpan; execution: ReceivedSpan; trace: ReceivedSpan[] }> {
       return receiver.waitFor((spans) => {
+        const start = spans.find(
+          (span) =>
+            span.service === SERVICE_NAMES.gateway &&
+            span.name === SPAN_NAMES.subscriptionStart &&
+            span.traceId === client.traceId &&
+            span.parentSpanId === client.spanId,
+        );
         const upstream = spans.find(
           (span) =>
             span.service === SERVICE_NAMES.gateway &&
             span.name === SPAN_NAMES.upstreamSubscribe &&
-            span.links.some((link) => link.traceId === client.traceId && link.spanId === client.spanId),
+            span.links.some((link) => link.traceId === client.traceId && link.spanId === start?.spanId),
         );
         const trace = spans.filter((span) => span.traceId === upstream?.traceId);
         const execution = trace.find((span) => span.service === subgraph && span.name.startsWith('subscription ') && span.parentSpanId === upstream?.spanId);
-        return upstream && execution ? { upstream, execution, trace } : undefined;
-      }, `the gateway's ${SPAN_NAMES.upstreamSubscribe} span linked to trace ${client.traceId} and the ${subgraph} subscription span under it`);
+        return start && upstream && execution ? { start, upstream, execution, trace } : undefined;
+      }, `the gateway's ${SPAN_NAMES.subscriptionStart} span under ${client.spanId}, the ${SPAN_NAMES.upstreamSubscribe} span linked to it and the ${subgraph} subscription span under that`);
     }
 
-    it('pollResults with the traceparent in connection_init: gateway upstream span (linked) → result subgraph', async () => {
+    it('pollResults with the traceparent in connection_init: gateway start span ⇢ upstream span (linked) → result subgraph', async () => {
       const subscriber = clientTrace();
       // A poll of its own: a subscription sharing an existing upstream opens none (deduplication).
       const watched = await createOpenPoll(client, adminToken, ['Yes', 'No'], 'Traced subscription?');
@@ -353,10 +360,17 @@ describe('one vote is one trace, across all five processes', () => {
         { query: 'subscription TracedResults($pollId: ID!) { pollResults(pollId: $pollId) { totalVotes } }', variables: { pollId: watched.id } },
         () => true,
       );
-      const { upstream, execution, trace } = await upstreamAndSubgraphSpans(subscriber, SERVICE_NAMES.result);
+      const { start, upstream, execution, trace } = await upstreamAndSubgraphSpans(subscriber, SERVICE_NAMES.result);
+      assert.equal(start.kind, SPAN_KIND.server);
+      assert.equal(start.attributes[ATTR.SUBSCRIPTION_OUTCOME], 'subscribed');
+      assert.equal(start.attributes[ATTR.SUBSCRIPTION_UPSTREAM], 'opened');
       assert.equal(upstream.parentSpanId, '', 'the upstream span is the root of its own trace');
       assert.notEqual(upstream.traceId, subscriber.traceId);
-      assert.ok(!receiver.spans.some((span) => span.traceId === subscriber.traceId), "nothing of the shared upstream is in the client's trace");
+      assert.deepEqual(
+        receiver.spans.filter((span) => span.traceId === subscriber.traceId).map((span) => span.name),
+        [SPAN_NAMES.subscriptionStart],
+        "only the gateway's start is in the client's trace, nothing of the shared upstream",
+      );
       assert.equal(upstream.kind, SPAN_KIND.client);
       assert.equal(upstream.attributes[ATTR.SUBGRAPH_NAME], 'result');
       assert.equal(upstream.attributes[ATTR.GRAPHQL_OPERATION_TYPE], 'subscription');
@@ -368,7 +382,7 @@ describe('one vote is one trace, across all five processes', () => {
       assert.ok(setup.includes('graphql.parse') && setup.includes('graphql.validate'), setup.join(', '));
     });
 
-    it("voteReceipt with the traceparent in the subscribe message's extensions: gateway upstream span (linked) → vote subgraph", async () => {
+    it("voteReceipt with the traceparent in the subscribe message's extensions: gateway start span ⇢ upstream span (linked) → vote subgraph", async () => {
       const subscriber = clientTrace();
       const connection = clientTrace();
       await subscribeUntil(

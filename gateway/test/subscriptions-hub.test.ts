@@ -45,7 +45,8 @@ function startHub() {
   const plan: PlannedSubscription = planned.operation;
   // A sink per subscriber, as each transport operation has its own.
   const sink = (): SubscriberSink => ({ send: () => true, complete: () => {}, error: () => {} });
-  return { hub, upstreams, subscribe: () => hub.subscribe({ plan, variables: {}, identity: undefined, sink: sink() }) };
+  const join = () => hub.subscribe({ plan, variables: {}, identity: undefined, sink: sink() });
+  return { hub, upstreams, join, subscribe: () => join().unsubscribe };
 }
 
 describe('subscription hub count', () => {
@@ -68,5 +69,20 @@ describe('subscription hub count', () => {
     hub.close();
     await new Promise<void>((resolve) => setImmediate(resolve)); // a turn of the loop: the pending end has run
     assert.equal(hub.subscriptionCount(), 0);
+  });
+});
+
+describe('subscription hub upstreams', () => {
+  it('tells each subscriber whether it opened its upstream or joined a running one', () => {
+    const { hub, upstreams, join } = startHub();
+    const first = join();
+    const second = join();
+    assert.deepEqual([first.upstream, second.upstream], ['opened', 'joined']);
+    assert.equal(upstreams.length, 1);
+    first.unsubscribe();
+    second.unsubscribe();
+    assert.equal(join().upstream, 'opened', 'the last subscriber left: the next one opens a new upstream');
+    assert.equal(upstreams.length, 2);
+    hub.close();
   });
 });

@@ -1,7 +1,9 @@
-// Trace context through a subscription: client ⇢ (link) gateway `gateway.upstream.subscribe`, the
-// root of the shared upstream's own trace → the subgraph's graphql-ws operation. The SDK runs in this process with an in-memory exporter, so the
-// gateway's spans and the test subgraph's (which wraps its graphql-ws options in withTraceContext,
-// like the real subgraphs) land in one place.
+// Trace context through a subscription: client → gateway `gateway.subscription.start` (in the
+// client's trace, for the start only) ⇢ (link) gateway `gateway.upstream.subscribe`, the root of the
+// shared upstream's own trace → the subgraph's graphql-ws operation. The SDK runs in this process
+// with an in-memory exporter, so the gateway's spans and the test subgraph's (which wraps its
+// graphql-ws options in withTraceContext, like the real subgraphs) land in one place.
+// subscriptions-start-span.test.ts has the start span's own cases (refusals, span kinds).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
@@ -40,7 +42,33 @@ function endedUpstreamSpan(client: ClientSpan): Promise<ReadableSpan> {
   return waitFor(() => upstreamSpansLinkedTo(client.traceId)[0], { what: `the ${SPAN_NAMES.upstreamSubscribe} span linked to trace ${client.traceId}` });
 }
 
-/** The client's span has no span of the gateway or subgraph below it: the upstream is not its. */
+/** The gateway's start span of the subscription `client` made (under its span), once it ended. */
+function startSpanOf(client: ClientSpan): Promise<ReadableSpan> {
+  return waitFor(
+    () =>
+      recorder
+        .spans()
+        .find(
+          (span) =>
+            span.name === SPAN_NAMES.subscriptionStart && span.spanContext().traceId === client.traceId && span.parentSpanContext?.spanId === client.spanId,
+        ),
+    { what: `the ${SPAN_NAMES.subscriptionStart} span under ${client.spanId}` },
+  );
+}
+
+/** The upstream span links to the gateway's start span, and that span is the child of the client's. */
+async function assertLinkedToStart(upstream: ReadableSpan, client: ClientSpan): Promise<ReadableSpan> {
+  const start = await startSpanOf(client);
+  assert.deepEqual(
+    upstream.links.map((link) => link.context.spanId),
+    [start.spanContext().spanId],
+    "the upstream span links to the gateway's span of the subscription that opened it",
+  );
+  assert.equal(start.attributes[ATTR.SUBSCRIPTION_UPSTREAM], 'opened');
+  return start;
+}
+
+/** The client's trace holds the gateway's start span and nothing of the upstream. */
 function assertOwnTrace(upstream: ReadableSpan, client: ClientSpan): void {
   assert.equal(upstream.parentSpanContext, undefined, 'the upstream span is the root of its own trace');
   assert.notEqual(upstream.spanContext().traceId, client.traceId);
@@ -49,8 +77,8 @@ function assertOwnTrace(upstream: ReadableSpan, client: ClientSpan): void {
       .spans()
       .filter((span) => span.spanContext().traceId === client.traceId)
       .map((span) => span.name),
-    [],
-    "nothing of the shared upstream (its span, its socket's upgrade, the subgraph's work) is in the client's trace",
+    [SPAN_NAMES.subscriptionStart],
+    "only the start is in the client's trace: nothing of the shared upstream (its span, its socket's upgrade, the subgraph's work)",
   );
 }
 
@@ -80,14 +108,15 @@ describe('subscription tracing through the gateway', () => {
     await waitFor(() => harness.counter.active('t1') === 1, { what: 'the subgraph subscription' });
     harness.counter.publish('t1', { n: 1 });
     await socket.waitFor((message) => message.id === '1' && message.type === 'next', 'the event');
+    // The start span ended with the start, the subscription still running.
+    const start = await startSpanOf(client);
+    assert.equal(start.kind, SpanKind.SERVER);
+    assert.equal(start.attributes[ATTR.SUBSCRIPTION_OUTCOME], 'subscribed');
+    assert.deepEqual(upstreamSpansLinkedTo(client.traceId), [], 'the upstream span is still open');
     socket.complete('1');
 
     const upstream = await endedUpstreamSpan(client);
-    assert.deepEqual(
-      upstream.links.map((link) => link.context.spanId),
-      [client.spanId],
-      "the upstream span links to the client's span",
-    );
+    await assertLinkedToStart(upstream, client);
     assertOwnTrace(upstream, client);
     assert.equal(upstream.kind, SpanKind.CLIENT);
     assert.equal(upstream.attributes[ATTR.SUBGRAPH_NAME], 'counter');
@@ -132,10 +161,12 @@ describe('subscription tracing through the gateway', () => {
     second.close();
 
     const upstream = await endedUpstreamSpan(operation);
-    assert.equal(upstream.links[0]?.context.spanId, operation.spanId);
+    await assertLinkedToStart(upstream, operation);
     assertOwnTrace(upstream, operation);
     assert.deepEqual(upstreamSpansLinkedTo(connection.traceId), [], 'the connection_init context lost to the operation');
     assert.deepEqual(upstreamSpansLinkedTo(joining.traceId), [], 'joining a shared upstream opens none and adds no link');
+    const joined = await startSpanOf(joining);
+    assert.equal(joined.attributes[ATTR.SUBSCRIPTION_UPSTREAM], 'joined', "the joining client's trace says it shared a running upstream");
     assert.equal(harness.counter.active('t2'), 0);
   });
 
@@ -145,11 +176,12 @@ describe('subscription tracing through the gateway', () => {
     await waitFor(() => harness.counter.active('t3') === 1, { what: 'the subgraph subscription' });
     await stream.stop();
     const upstream = await endedUpstreamSpan(client);
-    assert.equal(upstream.links[0]?.context.spanId, client.spanId);
+    const start = await assertLinkedToStart(upstream, client);
+    assert.equal(start.kind, SpanKind.SERVER, "the client's span is its parent: the gateway serves the client's request");
     assert.equal(upstream.parentSpanContext, undefined);
   });
 
-  it("takes an SSE stream's traceparent header: upstream span linked to the gateway's HTTP server span", async () => {
+  it("takes an SSE stream's traceparent header: start span under the gateway's HTTP server span, upstream span linked to it", async () => {
     const client = clientSpan();
     const abort = new AbortController();
     const response = await fetch(harness.url, {
@@ -163,7 +195,10 @@ describe('subscription tracing through the gateway', () => {
     abort.abort();
     const upstream = await endedUpstreamSpan(client);
     assert.equal(upstream.parentSpanContext, undefined);
-    const server = recorder.spans().find((span) => span.spanContext().spanId === upstream.links[0]?.context.spanId);
+    const start = recorder.spans().find((span) => span.spanContext().spanId === upstream.links[0]?.context.spanId);
+    assert.equal(start?.name, SPAN_NAMES.subscriptionStart);
+    assert.equal(start?.kind, SpanKind.INTERNAL, 'the HTTP server span already is the SERVER span of this request');
+    const server = recorder.spans().find((span) => span.spanContext().spanId === start?.parentSpanContext?.spanId);
     assert.equal(server?.kind, SpanKind.SERVER, 'the HTTP server span of the stream');
     assert.equal(server?.parentSpanContext?.spanId, client.spanId);
   });
@@ -185,7 +220,7 @@ describe('subscription tracing through the gateway', () => {
     socket.close();
   });
 
-  it('without any trace context the upstream span starts its own trace', async () => {
+  it('without any trace context the start span starts a trace, and the upstream span one of its own linked to it', async () => {
     recorder.reset();
     const socket = await WsTestClient.connect(harness.wsUrl);
     await socket.init();
@@ -194,7 +229,15 @@ describe('subscription tracing through the gateway', () => {
     socket.close();
     const upstream = await waitFor(() => recorder.spans().find((span) => span.name === SPAN_NAMES.upstreamSubscribe), { what: 'the upstream span' });
     assert.equal(upstream.parentSpanContext, undefined);
-    assert.deepEqual(upstream.links, []);
+    const [start, ...others] = recorder.spans().filter((span) => span.name === SPAN_NAMES.subscriptionStart);
+    assert.ok(start && others.length === 0, 'one start span');
+    assert.equal(start.parentSpanContext, undefined, 'the start span is a root');
+    assert.equal(start.kind, SpanKind.SERVER);
+    assert.notEqual(start.spanContext().traceId, upstream.spanContext().traceId);
+    assert.deepEqual(
+      upstream.links.map((link) => link.context.spanId),
+      [start.spanContext().spanId],
+    );
     assert.ok(
       childrenOf(upstream).some((span) => span.name === 'graphql.parse'),
       "the subgraph's spans still join the upstream span",

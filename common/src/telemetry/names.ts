@@ -72,6 +72,12 @@ export const SPAN_NAMES = {
   busProcess: 'process bus',
   /** Any subscription source pushing one event to its subscribers (result subgraph, gateway). */
   subscriptionEvent: 'graphql.subscription.event',
+  /**
+   * Gateway: starting one client subscription (any transport) — plan, auth policy, variables, joining
+   * or opening its upstream; ends when it is started or refused, never lasts the subscription's life.
+   * Child of the client's trace context; the upstream span it opens links to it.
+   */
+  subscriptionStart: 'gateway.subscription.start',
   /** Gateway: one upstream subscription event fanned out to its downstream clients. */
   subscriptionFanout: 'gateway.subscription.fanout',
   /**
@@ -129,6 +135,10 @@ export const ATTR = {
   SUBSCRIBERS: 'votemesh.subscription.subscribers',
   /** Messages one subscription event was written as (one per client that took it). */
   SUBSCRIPTION_MESSAGES: 'votemesh.subscription.messages',
+  /** How starting a client subscription ended: `subscribed`, `rejected` (told to the client), `failed` (threw). */
+  SUBSCRIPTION_OUTCOME: 'votemesh.subscription.outcome',
+  /** Whether a started client subscription `opened` its upstream or `joined` one already open (deduplication). */
+  SUBSCRIPTION_UPSTREAM: 'votemesh.subscription.upstream',
   TRANSPORT: 'votemesh.transport',
   AUDIT_ACTION: 'votemesh.audit.action',
   /** Events of an audit batch actually appended (the rest were resends already in the chain). */

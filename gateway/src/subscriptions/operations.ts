@@ -8,6 +8,8 @@
 //   2. what the transport had: graphql-ws `connection_init` payload `{ traceparent, tracestate? }`
 //      (per connection); for SSE/multipart the request's `traceparent` header (the HTTP server span);
 //   3. none: the operation's spans start a new trace.
+// A subscription's start is traced there (subscribe-telemetry.ts: `gateway.subscription.start`, for
+// the start only); queries and mutations are traced by the HTTP path they take.
 import { context as contextApi, type Context } from '@opentelemetry/api';
 import type { Identity } from '@votemesh/common/contracts/identity';
 import { VotemeshError } from '@votemesh/common/errors';
@@ -15,8 +17,9 @@ import { contextFromTraceExtensions } from '@votemesh/common/telemetry/graphql-w
 import { getVariableValues, type ExecutionResult, type GraphQLFormattedError } from 'graphql';
 import { enforcePolicy } from '../auth/enforce-policy.ts';
 import type { AuthPolicy } from '../supergraph/auth-policy.ts';
+import type { PlannedSubscription, SubscriptionPlanner } from './planner.ts';
+import { startSubscribeTelemetry, type SubscribeTelemetry } from './subscribe-telemetry.ts';
 import type { SubscriberSink, SubscriptionHub } from './subscription-hub.ts';
-import type { SubscriptionPlanner } from './planner.ts';
 
 /** A caller as the gateway's `authenticate` returns it (scopes and `exp` when the token had them). */
 export interface AuthenticatedCaller extends Identity {
@@ -85,15 +88,62 @@ export function createOperationStarter(options: {
   readonly policy: AuthPolicy;
 }): OperationStarter {
   const { planner, hub, policy } = options;
+
+  /** Policy, variables, then the hub: the subscription's part of `start`, each outcome told to `telemetry`. */
+  function subscribe(
+    operation: PlannedSubscription,
+    request: OperationRequest,
+    caller: AuthenticatedCaller | undefined,
+    sink: SubscriberSink,
+    telemetry: SubscribeTelemetry,
+  ): StartedOperation {
+    // HTTP's check and words (the fields, the scope, the caller's role), on every selected field.
+    try {
+      const { operation: definition, fragments } = operation.operationContext;
+      enforcePolicy({
+        schema: planner.apiSchema,
+        operation: definition,
+        fragments,
+        variables: undefined,
+        policy,
+        identity: caller,
+        includeSkippedFields: true,
+      });
+    } catch (error) {
+      if (!(error instanceof VotemeshError)) throw error;
+      telemetry.rejected([error]);
+      return { kind: 'rejected', errors: [error.toJSON()] };
+    }
+    const coerced = getVariableValues(planner.apiSchema, operation.operationContext.operation.variableDefinitions ?? [], request.variables, {
+      maxErrors: 10,
+    });
+    if (coerced.errors) {
+      telemetry.rejectedVariables(coerced.errors);
+      return { kind: 'rejected', errors: coerced.errors.map((error) => new VotemeshError('BAD_USER_INPUT', error.message, { cause: error }).toJSON()) };
+    }
+    const identity = caller ? { subject: caller.subject, role: caller.role } : undefined;
+    // The span's context, not the client's: the upstream span this may open links to the gateway's span.
+    const subscription = hub.subscribe({ plan: operation, variables: coerced.coerced, identity, sink, traceContext: telemetry.context });
+    telemetry.subscribed(subscription.upstream);
+    return { kind: 'subscribed', unsubscribe: subscription.unsubscribe };
+  }
+
   return {
     kindOf(request) {
       const planned = planner.plan(request.query, request.operationName);
       return planned.ok ? planned.operation.kind : undefined;
     },
     start(request, caller, clientAddress, sink, transportContext = contextApi.active()) {
+      // Read before planning: a subscription's span starts once the plan says it is one, as of now.
+      const startTime = performance.now();
       const traceContext = contextFromTraceExtensions(request.extensions, transportContext);
       const planned = planner.plan(request.query, request.operationName);
-      if (!planned.ok) return { kind: 'rejected', errors: planned.errors.map((error) => error.toJSON()) };
+      if (!planned.ok) {
+        if (planned.selected?.kind === 'subscription') {
+          startSubscribeTelemetry(traceContext, startTime, { operationName: planned.selected.name }).rejected(planned.errors);
+        }
+        return { kind: 'rejected', errors: planned.errors.map((error) => error.toJSON()) };
+      }
       const { operation } = planned;
       if (operation.kind !== 'subscription') {
         // Queries and mutations take the HTTP path unchanged (its admission: AUTH_REQUIRED_FOR_GRAPH
@@ -108,30 +158,17 @@ export function createOperationStarter(options: {
         const execute = options.executeOperation;
         return { kind: 'single', result: contextApi.with(traceContext, () => execute(request, caller, clientAddress)) };
       }
-      // HTTP's check and words (the fields, the scope, the caller's role), on every selected field.
-      try {
-        const { operation: definition, fragments } = operation.operationContext;
-        enforcePolicy({
-          schema: planner.apiSchema,
-          operation: definition,
-          fragments,
-          variables: undefined,
-          policy,
-          identity: caller,
-          includeSkippedFields: true,
-        });
-      } catch (error) {
-        if (!(error instanceof VotemeshError)) throw error;
-        return { kind: 'rejected', errors: [error.toJSON()] };
-      }
-      const coerced = getVariableValues(planner.apiSchema, operation.operationContext.operation.variableDefinitions ?? [], request.variables, {
-        maxErrors: 10,
+      const telemetry = startSubscribeTelemetry(traceContext, startTime, {
+        operationName: operation.operationContext.operation.name?.value,
+        subgraph: operation.primary.serviceName,
+        field: operation.rootField.slice(operation.rootField.indexOf('.') + 1),
       });
-      if (coerced.errors) {
-        return { kind: 'rejected', errors: coerced.errors.map((error) => new VotemeshError('BAD_USER_INPUT', error.message, { cause: error }).toJSON()) };
+      try {
+        return subscribe(operation, request, caller, sink, telemetry);
+      } catch (error) {
+        telemetry.failed(error);
+        throw error;
       }
-      const identity = caller ? { subject: caller.subject, role: caller.role } : undefined;
-      return { kind: 'subscribed', unsubscribe: hub.subscribe({ plan: operation, variables: coerced.coerced, identity, sink, traceContext }) };
     },
   };
 }

@@ -36,7 +36,12 @@ export interface PlannedSingleResult {
 
 export type PlanResult =
   | { readonly ok: true; readonly operation: PlannedSubscription | PlannedSingleResult }
-  | { readonly ok: false; readonly errors: readonly GraphQLError[] };
+  | {
+      readonly ok: false;
+      readonly errors: readonly GraphQLError[];
+      /** The operation the document selects, when it parses and selects one: a refused subscription is still traced as one. */
+      readonly selected?: { readonly kind: 'query' | 'mutation' | 'subscription'; readonly name: string | undefined };
+    };
 
 export interface SubscriptionPlanner {
   readonly apiSchema: GraphQLSchema;
@@ -73,28 +78,28 @@ export function createSubscriptionPlanner(options: PlannerOptions): Subscription
       const syntax = error instanceof GraphQLError ? error : new GraphQLError(String(error));
       return { ok: false, errors: [withCode(syntax, 'GRAPHQL_PARSE_FAILED')] };
     }
+    // The same rule and words as HTTP for a missing or unknown operationName (refused after validation).
+    const selected = selectOperation(document, operationName);
+    const refused = (errors: readonly GraphQLError[]): PlanResult =>
+      selected instanceof VotemeshError ? { ok: false, errors } : { ok: false, errors, selected: { kind: selected.operation, name: selected.name?.value } };
     // Before validate: graphql-js 16's single-root-field rule throws on these (subscription-conditionals.ts).
     const conditionals = subscriptionRootConditionals(document);
-    if (conditionals.length > 0) return { ok: false, errors: conditionals.map((error) => withCode(error, 'GRAPHQL_VALIDATION_FAILED')) };
+    if (conditionals.length > 0) return refused(conditionals.map((error) => withCode(error, 'GRAPHQL_VALIDATION_FAILED')));
     let validationErrors: readonly GraphQLError[];
     try {
       validationErrors = validate(apiSchema, document);
     } catch (error) {
       // A rule that throws instead of reporting (as the single-root-field rule did on the case above)
       // is still the document's fault, not a reason to drop the connection.
-      return { ok: false, errors: [withCode(toGraphQLError(error), 'GRAPHQL_VALIDATION_FAILED')] };
+      return refused([withCode(toGraphQLError(error), 'GRAPHQL_VALIDATION_FAILED')]);
     }
-    if (validationErrors.length > 0) {
-      return { ok: false, errors: validationErrors.map((error) => withCode(error, 'GRAPHQL_VALIDATION_FAILED')) };
-    }
-    // The same rule and words as HTTP for a missing or unknown operationName.
-    const selected = selectOperation(document, operationName);
-    if (selected instanceof VotemeshError) return { ok: false, errors: [selected] };
+    if (validationErrors.length > 0) return refused(validationErrors.map((error) => withCode(error, 'GRAPHQL_VALIDATION_FAILED')));
+    if (selected instanceof VotemeshError) return refused([selected]);
     let operationContext: OperationContext;
     try {
       operationContext = buildOperationContext({ schema: apiSchema, operationDocument: document, ...(operationName ? { operationName } : {}) });
     } catch (error) {
-      return { ok: false, errors: [withCode(toGraphQLError(error), 'GRAPHQL_VALIDATION_FAILED')] };
+      return refused([withCode(toGraphQLError(error), 'GRAPHQL_VALIDATION_FAILED')]);
     }
     const auth = requiredAuth(apiSchema, document, operationContext, options.getFieldAuth);
     const kind = operationContext.operation.operation;
@@ -103,12 +108,12 @@ export function createSubscriptionPlanner(options: PlannerOptions): Subscription
       const operation = operationFromDocument(federationApiSchema, document, operationName ? { operationName } : {});
       const plan = queryPlanner.buildQueryPlan(operation);
       if (plan.node?.kind !== 'Subscription') {
-        return { ok: false, errors: [withCode(new GraphQLError('The subscription did not plan to a subscription fetch'), 'INTERNAL')] };
+        return refused([withCode(new GraphQLError('The subscription did not plan to a subscription fetch'), 'INTERNAL')]);
       }
       const rootField = `${apiSchema.getSubscriptionType()?.name ?? 'Subscription'}.${rootFieldName(operationContext.operation.selectionSet, operationContext.fragments)}`;
       return { ok: true, operation: { kind, key, document, operationContext, primary: plan.node.primary, rest: plan.node.rest, rootField, auth } };
     } catch (error) {
-      return { ok: false, errors: [withCode(toGraphQLError(error), 'GRAPHQL_VALIDATION_FAILED')] };
+      return refused([withCode(toGraphQLError(error), 'GRAPHQL_VALIDATION_FAILED')]);
     }
   }
 

@@ -11,7 +11,8 @@
 // for that group — and then every later event, in order. Feeds (every event a new fact, e.g.
 // `Subscription.auditEvents`) are never replayed: a newcomer waits for the next event.
 // Opening an upstream starts its `gateway.upstream.subscribe` span: a trace of its own that links to
-// the trace context of the subscription that caused it (upstream-telemetry.ts).
+// the trace context of the subscription that caused it (upstream-telemetry.ts). Each subscriber is
+// told whether it opened its upstream or joined one (its start span says which).
 import { ROOT_CONTEXT, type Context } from '@opentelemetry/api';
 import type { Identity } from '@votemesh/common/contracts/identity';
 import type { Logger } from '@votemesh/common/logger';
@@ -40,10 +41,19 @@ export interface HubSubscribeRequest {
   readonly identity: Identity | undefined;
   readonly sink: SubscriberSink;
   /**
-   * The client operation's trace context: parent of the `gateway.upstream.subscribe` span when this
-   * subscription opens its upstream (default: none, the span starts a trace).
+   * The client subscription's trace context (operations.ts passes its `gateway.subscription.start`
+   * span): what the `gateway.upstream.subscribe` span links to when this subscription opens its
+   * upstream (default: none, the upstream span has no link).
    */
   readonly traceContext?: Context;
+}
+
+/** One client subscription in the hub. */
+export interface HubSubscription {
+  /** Leaves the hub (idempotent); the upstream closes when its last subscriber leaves. */
+  readonly unsubscribe: () => void;
+  /** Whether this subscription opened its upstream or joined one already open (deduplication). */
+  readonly upstream: 'opened' | 'joined';
 }
 
 export interface UpstreamStats {
@@ -63,7 +73,7 @@ export interface HubCounters {
 }
 
 export interface SubscriptionHub {
-  subscribe(request: HubSubscribeRequest): () => void;
+  subscribe(request: HubSubscribeRequest): HubSubscription;
   subscriptionCount(): number;
   upstreams(): UpstreamStats[];
   /** Waits (bounded) until events already received are delivered to sinks. */
@@ -269,7 +279,8 @@ export function createSubscriptionHub(options: SubscriptionHubOptions): Subscrip
       const forwarded = plan.auth === 'public' ? undefined : identity;
       const upstreamVariables = pick(variables, plan.primary.variableUsages ?? []);
       const key = [plan.primary.serviceName, scope, plan.primary.operation, stableStringify(upstreamVariables)].join('\u0000');
-      const upstream = upstreams.get(key) ?? open(key, plan, upstreamVariables, scope, forwarded, traceContext ?? ROOT_CONTEXT);
+      const running = upstreams.get(key);
+      const upstream = running ?? open(key, plan, upstreamVariables, scope, forwarded, traceContext ?? ROOT_CONTEXT);
       const groupKey = `${plan.key}\u0000${stableStringify(variables)}`;
       let group = upstream.groups.get(groupKey);
       const created = !group;
@@ -287,7 +298,7 @@ export function createSubscriptionHub(options: SubscriptionHubOptions): Subscrip
       }
       const joined = group;
       let left = false;
-      return () => {
+      const unsubscribe = (): void => {
         if (left) return;
         left = true;
         if (!joined.sinks.delete(sink)) return; // already ended by the upstream
@@ -299,6 +310,7 @@ export function createSubscriptionHub(options: SubscriptionHubOptions): Subscrip
           upstream.dispose();
         }
       };
+      return { unsubscribe, upstream: running ? 'joined' : 'opened' };
     },
     subscriptionCount: () => subscriptions,
     upstreams: () =>

@@ -3,10 +3,11 @@
 // shared by every client subscribed to the same operation and outlives the client that opened it,
 // so the span is the root of a trace of its own, never a child of that client's span: otherwise
 // one client's trace would hold the shared upstream (and every event the subgraph executes for it)
-// for hours after that client left. It LINKS to the trace context of the client subscription that
-// caused it (the `traceContext` operations.ts takes from the operation's extensions or its
-// transport), so the upstream's trace names the subscription that opened it; clients that later
-// share the upstream add neither a span nor a link. Its own context goes to the subgraph in the
+// for hours after that client left. It LINKS to the gateway's `gateway.subscription.start` span of
+// the client subscription that caused it (subscribe-telemetry.ts; itself the child of the context
+// operations.ts takes from the operation's extensions or its transport), so the upstream's trace
+// names the subscription that opened it; clients that later share the upstream add neither a span
+// nor a link. Its own context goes to the subgraph in the
 // graphql-ws `subscribe` message's `payload.extensions` (`{ traceparent, tracestate? }`,
 // common/src/telemetry/graphql-ws-trace.ts), so the subgraph's parse/validate and per-event
 // execution spans join the upstream's trace. A reconnect re-sends the same message, so a

@@ -91,11 +91,6 @@ export const SPAN_NAMES = {
 } as const;
 export type SpanName = (typeof SPAN_NAMES)[keyof typeof SPAN_NAMES];
 
-/** `{graphql.operation.type} {graphql.operation.name}` (semconv), the type alone when anonymous. */
-export function graphqlSpanName(operationType: string, operationName: string | undefined): string {
-  return operationName ? `${operationType} ${operationName}` : operationType;
-}
-
 /** Span attribute keys. */
 export const ATTR = {
   // stable semconv

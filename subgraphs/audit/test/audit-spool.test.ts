@@ -20,6 +20,7 @@ import { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { createAuditStore } from '../src/store.ts';
 import { makeDraft, REDIS_URL, startHarness, testRedisPrefix, type Harness } from './harness.ts';
+import { createHold } from '@votemesh/common/testing/hold';
 
 const logger = createLogger({ service: 'audit-spool-test', level: 'error' });
 
@@ -123,13 +124,13 @@ describe('audit client with a Redis spool', () => {
   /** The Redis spool, with saves that fail on demand (READONLY after a failover) and can be held back. */
   function flakySpool(real: AuditSpool) {
     let failing = 0;
-    let gate: Promise<void> | undefined;
+    const saves = createHold();
     const spool: AuditSpool = {
       ...real,
       async save(members) {
         const fail = failing > 0;
         if (fail) failing -= 1;
-        await gate;
+        await saves.passage();
         if (fail) throw new Error("READONLY You can't write against a read only replica.");
         await real.save(members);
       },
@@ -140,16 +141,7 @@ describe('audit client with a Redis spool', () => {
         failing = count;
       },
       /** Saves wait until the returned function is called. */
-      holdSaves(): () => void {
-        let open = () => {};
-        gate = new Promise<void>((resolve) => {
-          open = resolve;
-        });
-        return () => {
-          gate = undefined;
-          open();
-        };
-      },
+      holdSaves: (): (() => void) => saves.hold(),
     };
   }
 

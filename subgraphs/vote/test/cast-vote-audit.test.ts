@@ -9,6 +9,7 @@ import { auditSpoolKey, createRedisAuditSpool, parseSpoolMember, type AuditSpool
 import { createLogger } from '@votemesh/common/logger';
 import { waitFor } from '@votemesh/common/testing/wait-for';
 import { createOpenPoll, startStack, VOTER, type PollView, type Stack } from './support.ts';
+import { createHold } from '@votemesh/common/testing/hold';
 
 const CAST = `mutation ($pollId: ID!, $optionId: ID!) { castVote(pollId: $pollId, optionId: $optionId) { id status } }`;
 
@@ -17,8 +18,8 @@ describe('castVote spools its vote.accepted audit event with the vote', () => {
   let poll: PollView;
   let client: AuditClient;
   let real: AuditSpool;
-  /** The client's own spool writes (ZADD) wait for this gate while it is held. */
-  let gate: Promise<void> | undefined;
+  /** The client's own spool writes (ZADD) wait while this is held. */
+  const ownSaveHold = createHold();
   let ownSaves = 0;
 
   before(async () => {
@@ -29,7 +30,7 @@ describe('castVote spools its vote.accepted audit event with the vote', () => {
           ...real,
           async save(members) {
             ownSaves += 1;
-            await gate;
+            await ownSaveHold.passage();
             await real.save(members);
           },
         };
@@ -52,17 +53,6 @@ describe('castVote spools its vote.accepted audit event with the vote', () => {
     await stack?.[Symbol.asyncDispose]();
   });
 
-  function holdOwnSaves(): () => void {
-    let open = () => {};
-    gate = new Promise<void>((resolve) => {
-      open = resolve;
-    });
-    return () => {
-      gate = undefined;
-      open();
-    };
-  }
-
   async function spooledFor(receiptId: string) {
     const members = await real.load(0, 1000, Date.now());
     return members.map(parseSpoolMember).filter((message) => message.subject_id === receiptId);
@@ -75,7 +65,7 @@ describe('castVote spools its vote.accepted audit event with the vote', () => {
   }
 
   it('is in the spool when castVote answers, though the client could not write it itself', async () => {
-    const release = holdOwnSaves();
+    const release = ownSaveHold.hold();
     try {
       const savesBefore = ownSaves;
       const bufferedBefore = client.stats().buffered;
@@ -96,7 +86,7 @@ describe('castVote spools its vote.accepted audit event with the vote', () => {
 
   it('does not fail the vote when the MULTI could not spool the event: the client writes it itself', async () => {
     // A key of the wrong type makes the MULTI's ZADD fail (WRONGTYPE) while its other writes succeed.
-    const release = holdOwnSaves();
+    const release = ownSaveHold.hold();
     const spoolKey = real.key;
     const aside = `${spoolKey}:aside`;
     const hadSpool = (await stack.redis.exists(spoolKey)) === 1;

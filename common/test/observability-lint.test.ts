@@ -127,6 +127,17 @@ describe('observability lint', () => {
       assert.equal(problems[0]?.where, 'panel "Typo" target A');
     });
 
+    it('refuses an expression that is not PromQL, and reads Grafana interval variables as durations', () => {
+      const dashboard = (expr: string) =>
+        JSON.stringify({ uid: 'u', title: 't', panels: [{ id: 1, type: 'timeseries', title: 'P', targets: [{ refId: 'A', expr }] }] });
+      assert.deepEqual(lintDashboard('d.json', dashboard('sum(rate(votemesh_votes_total[$__rate_interval]))'), known), []);
+      const problems = lintDashboard('d.json', dashboard('sum(rate(votemesh_votes_total[5m])'), known);
+      assert.equal(problems.length, 1);
+      assert.match(problems[0]?.message ?? '', /^expr is not valid PromQL: unexpected end at character 35$/);
+      const yaml = `groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: votemesh_stream_lag > > 1000\n        labels: { severity: info }\n        annotations: { summary: s, description: d }\n`;
+      assert.match(lintAlertRules('a.yaml', yaml, known)[0]?.message ?? '', /^expr is not valid PromQL: unexpected "> 1000" at character 23$/);
+    });
+
     it('accepts histogram series suffixes only on histograms', () => {
       assert.ok(known.has('votemesh_worker_batch_apply_seconds_bucket'));
       assert.ok(known.has('votemesh_worker_batch_apply_seconds_count'));

@@ -1,7 +1,9 @@
 // Checks the Grafana dashboard and Prometheus rules in observability/ against the code: both files
-// parse, their structure is what Grafana/Prometheus load, and every metric a PromQL expression
-// names is one the processes export (METRICS in names.ts, prom-client's default process metrics,
+// parse, their structure is what Grafana/Prometheus load, every PromQL expression parses (the
+// grammar of Prometheus's own UI, @prometheus-io/lezer-promql), and every metric it names is one
+// the processes export (METRICS in names.ts, prom-client's default process metrics,
 // or Prometheus's own `up`). Run by observability/lint.ts (CI) and common/test/observability-lint.test.ts.
+import { parser as promqlParser } from '@prometheus-io/lezer-promql';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { parse as parseYaml } from 'yaml';
 import { METRICS, seriesNames, type MetricName } from './names.ts';
@@ -168,12 +170,32 @@ function checkExpr(file: string, where: string, expr: unknown, known: ReadonlySe
     problems.push({ file, where, message: 'has no PromQL expr' });
     return;
   }
+  const syntaxError = promqlSyntaxError(expr);
+  if (syntaxError) problems.push({ file, where, message: `expr is not valid PromQL: ${syntaxError}` });
   const names = extractMetricNames(expr);
   if (names.length === 0) problems.push({ file, where, message: `expr reads no metric: ${expr}` });
   for (const name of names) {
     if (!known.has(name))
       problems.push({ file, where, message: `names metric "${name}", which no votemesh process exports (add it to METRICS in common/src/telemetry/names.ts)` });
   }
+}
+
+/**
+ * Where `expr` stops being PromQL, or undefined when it parses. Grafana's interval variables
+ * (`$__rate_interval`, `$__interval`, `$__range`) stand for a duration, so they are read as one.
+ */
+export function promqlSyntaxError(expr: string): string | undefined {
+  const text = expr.replace(/\$__(?:rate_interval|interval|range)\b/g, '5m');
+  let at: number | undefined;
+  promqlParser.parse(text).iterate({
+    enter: (node) => {
+      if (at === undefined && node.type.isError) at = node.from;
+      return at === undefined;
+    },
+  });
+  if (at === undefined) return undefined;
+  const near = text.slice(at, at + 24).replace(/\s+/g, ' ');
+  return `unexpected ${near === '' ? 'end' : `"${near}"`} at character ${at + 1}`;
 }
 
 /** Lints a Grafana dashboard (the JSON text of a dashboard model). */

@@ -210,21 +210,12 @@ export async function settleBatch(deps: ApplyDeps, batch: CommittedBatch): Promi
   }));
   // The audit events are recorded before the receipts are sent, so their spool ZADD (issued by the
   // audit client in the next microtask, on the same connection in main.ts) is in flight together
-  // with the receipts pipeline, and `beforeAck` only waits for its answer: one Redis round trip
-  // less per batch. The ack still waits for both (a crash before it replays the batch, which yields
-  // the same event ids; a crash after it finds them spooled). A settle that fails records them
-  // again: the client holds an id once, writes it to the spool again if its write failed, and
-  // `persisted` waits for exactly these ids (another lane's failure is not this batch's, and a
-  // retry is not let through unwritten).
-  // The one consequence: an event may reach the audit service (and its log) a moment before its
-  // receipt is in Redis, or, when the receipts pipeline fails, until the settle is retried or the
-  // batch replayed. That is acceptable because the event records a decision PostgreSQL has already
-  // committed (the ballots table is the truth; a receipt hash is an expiring view of it that a
-  // retry or a replay rewrites), nothing reads the two together or promises an order between them
-  // (admins read the log, voters their receipts), and the event was never held back until the ack
-  // either. If anything the log now lacks less: a replay that can no longer recover a receipt an
-  // earlier change of mind replaced (pipeline.ts) leaves that receipt COUNTED, but its
-  // vote.superseded event was already recorded by the first settle.
+  // with the receipts pipeline and `beforeAck` only waits for its answer: one Redis round trip less
+  // per batch. The ack still waits for both. A settle that fails records them again: the client
+  // holds an id once, writes it to the spool again if its write failed, and `persisted` waits for
+  // exactly these ids. So an event may reach the audit log a moment before its receipt is in Redis
+  // (or until a failed settle is retried): acceptable, since it records a decision PostgreSQL has
+  // already committed, and nothing reads the log and the receipts together or promises an order.
   const events = [
     ...result.decided.map((decided) => decidedVoteEvent(decided, at)),
     ...result.replaced.map((old) => replacedReceiptEvent(old, at)),
